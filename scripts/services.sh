@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Start the services the integration tests use (Redis, PostgreSQL) when they are not running.
+# Installs them from Debian's packages on a machine that has neither.
+set -uo pipefail
+
+need_apt=()
+command -v redis-server >/dev/null || need_apt+=(redis-server)
+command -v pg_ctlcluster >/dev/null || need_apt+=(postgresql)
+if ((${#need_apt[@]})); then
+  echo "installing ${need_apt[*]} from Debian's packages" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  echo "starting redis-server on 127.0.0.1:6379" >&2
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  for _ in $(seq 50); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.1; done
+fi
+
+if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+  echo "starting PostgreSQL on 127.0.0.1:5432" >&2
+  version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -1)
+  if [[ -z $version ]]; then
+    version=$(ls /usr/lib/postgresql | sort -V | tail -1)
+    pg_createcluster "$version" main >/dev/null
+  fi
+  hba=/etc/postgresql/$version/main/pg_hba.conf
+  grep -q "swarm-ci trust" "$hba" 2>/dev/null || {
+    printf 'host all all 127.0.0.1/32 trust # swarm-ci trust\nhost all all ::1/128 trust # swarm-ci trust\nlocal all all trust # swarm-ci trust\n' | cat - "$hba" > "$hba.new" && mv "$hba.new" "$hba"
+  }
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start
+  for _ in $(seq 100); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 0.1; done
+  psql -h 127.0.0.1 -U postgres -tc "SELECT 1 FROM pg_database WHERE datname='test'" | grep -q 1 \
+    || psql -h 127.0.0.1 -U postgres -c "CREATE DATABASE test" >/dev/null
+fi
+redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null && pg_isready -h 127.0.0.1 -p 5432 -q

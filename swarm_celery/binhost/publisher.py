@@ -1,0 +1,92 @@
+"""Publishing: staging → checks → binhost tree → ``Packages`` index, atomically.
+
+The coordinator calls :meth:`BinhostPublisher.publish` for each successful build.
+Checks before anything is visible: the staged file exists, its sha256 is the one
+the drone reported, it is a well-formed GPKG (Manifest checksums included), and
+its own metadata names the CPV, SLOT and repository the plan asked for. The file
+is copied to a temporary name beside its final place and renamed, then the index
+is rewritten atomically: no client ever sees an index entry for a missing or
+half-written file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+from swarm_celery.binhost.gpkg import InvalidBinpkg, read_gpkg_metadata
+from swarm_celery.binhost.index import IndexEntry, upsert_index
+from swarm_celery.domain.cpv import split_cpv
+from swarm_celery.domain.records import PackageInfo, PublishedArtifact
+from swarm_celery.errors import ArtifactError
+
+MAX_ARTIFACT_BYTES = 8 * 1024**3
+
+
+class BinhostPublisher:
+    def __init__(self, root: Path) -> None:
+        self.root = root  # SWARM_HOME/binhost; one tree per arch below it
+
+    def tree(self, arch: str) -> Path:
+        return self.root / arch
+
+    def publish(self, arch: str, artifact: Path, sha256: str, package: PackageInfo) -> PublishedArtifact:
+        size, digest, sha1 = _check_file(artifact, sha256)
+        metadata = _check_metadata(artifact, package)
+        cpv = split_cpv(package.cpv)
+        rel = f"{cpv.category}/{cpv.package}/{artifact.name}"  # binpkg-multi-instance layout: <PF>-<BUILD_ID>.gpkg.tar
+        dest = self.tree(arch) / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        shutil.copyfile(artifact, tmp)
+        os.replace(tmp, dest)
+        entry = IndexEntry(
+            cpv=package.cpv, path=rel, sha1=sha1, size=size,
+            build_time=int(metadata.get("BUILD_TIME", "0") or 0), slot=metadata.get("SLOT", package.slot),
+            repo=package.repo, use=tuple(metadata.get("USE", "").split()), eapi=metadata.get("EAPI", "8"),
+            build_id=int(metadata.get("BUILD_ID", "1") or 1),
+            iuse=metadata.get("IUSE", ""), keywords=metadata.get("KEYWORDS", ""),
+            depend=metadata.get("DEPEND", ""), rdepend=metadata.get("RDEPEND", ""),
+            bdepend=metadata.get("BDEPEND", ""), pdepend=metadata.get("PDEPEND", ""),
+        )
+        header = {"ARCH": arch, "ACCEPT_KEYWORDS": arch}
+        if metadata.get("CHOST"):
+            header["CHOST"] = metadata["CHOST"]
+        upsert_index(self.tree(arch) / "Packages", [entry], header)
+        return PublishedArtifact(path=rel, sha256=digest, size=size)
+
+
+def _check_file(artifact: Path, sha256: str) -> tuple[int, str, str]:
+    try:
+        size = artifact.stat().st_size
+    except OSError:
+        raise ArtifactError(f"staged artifact {artifact} is missing") from None
+    if size > MAX_ARTIFACT_BYTES:
+        raise ArtifactError(f"staged artifact {artifact} is {size} bytes, over the {MAX_ARTIFACT_BYTES} limit")
+    h256, h1 = hashlib.sha256(), hashlib.sha1()
+    with artifact.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            h256.update(block)
+            h1.update(block)
+    if h256.hexdigest() != sha256:
+        raise ArtifactError(f"sha256 mismatch for {artifact.name}: drone said {sha256[:12]}…, file is {h256.hexdigest()[:12]}…")
+    return size, h256.hexdigest(), h1.hexdigest()
+
+
+def _check_metadata(artifact: Path, package: PackageInfo) -> dict[str, str]:
+    try:
+        metadata = read_gpkg_metadata(artifact)
+    except InvalidBinpkg as exc:
+        raise ArtifactError(f"{artifact.name} is not a valid GPKG: {exc}") from None
+    found = f"{metadata.get('CATEGORY', '')}/{metadata.get('PF', '')}"
+    if found != package.cpv:
+        raise ArtifactError(f"{artifact.name} holds {found}, but {package.cpv} was asked for")
+    slot = metadata.get("SLOT", "").split("/", 1)[0]
+    if slot and slot != package.slot:
+        raise ArtifactError(f"{artifact.name} has SLOT {slot}, but the plan says {package.slot}")
+    repo = metadata.get("repository", "")
+    if repo and repo != package.repo:
+        raise ArtifactError(f"{artifact.name} comes from ::{repo}, but the plan says ::{package.repo}")
+    return metadata

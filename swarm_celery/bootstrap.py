@@ -1,0 +1,87 @@
+"""Composition root: Settings → concrete adapters → services, and the Celery app for each role.
+
+The only module that knows which adapter implements which port. Entry points (the
+CLI, worker launchers) call it with a :class:`Settings`; tests call it with theirs.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from celery import Celery
+from sqlalchemy import Engine
+
+from swarm_celery.app import create_app
+from swarm_celery.binhost.publisher import BinhostPublisher
+from swarm_celery.clock import SystemClock
+from swarm_celery.domain.durations import Durations, parse_durations
+from swarm_celery.drone.builders import Builder, SimulateBuilder
+from swarm_celery.drone.runner import DroneRunner
+from swarm_celery.errors import ConfigError
+from swarm_celery.resolve.adapter import PortageResolver
+from swarm_celery.services.coordinator import Coordinator
+from swarm_celery.settings import Settings
+from swarm_celery.store.engine import make_engine, migrate
+from swarm_celery.store.repository import SqlStore
+from swarm_celery.tasks import coordinator as coordinator_tasks
+from swarm_celery.tasks import drone as drone_tasks
+from swarm_celery.tasks.messaging import CeleryDispatcher, CeleryReporter
+
+SHIPPED_DURATIONS = Path(__file__).parent / "data" / "build-durations.csv"
+
+
+def celery_app(settings: Settings) -> Celery:
+    if not settings.broker_url:
+        raise ConfigError("no broker: set SWARM_BROKER_URL (e.g. redis://127.0.0.1:6379/0)")
+    return create_app(settings.broker_url, settings.visibility_timeout, settings.home / "broker")
+
+
+def engine(settings: Settings, upgrade: bool = True) -> Engine:
+    eng = make_engine(settings.database)
+    if upgrade:
+        migrate(eng)
+    return eng
+
+
+def store(settings: Settings, upgrade: bool = True) -> SqlStore:
+    return SqlStore(engine(settings, upgrade), SystemClock())
+
+
+def resolver(settings: Settings) -> PortageResolver:
+    return PortageResolver(settings.cache_dir)
+
+
+def coordinator(settings: Settings, app: Celery) -> Coordinator:
+    return Coordinator(store(settings), resolver(settings), CeleryDispatcher(app), BinhostPublisher(settings.binhost_dir))
+
+
+def durations(settings: Settings) -> Durations:
+    path = Path(settings.durations_csv) if settings.durations_csv else SHIPPED_DURATIONS
+    try:
+        return Durations(parse_durations(path.read_text()))
+    except OSError as exc:
+        raise ConfigError(f"cannot read the durations CSV {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ConfigError(f"durations CSV {path}: {exc}") from None
+
+
+def builder(settings: Settings) -> Builder:
+    if settings.builder == "simulate":
+        return SimulateBuilder(durations(settings), settings.time_scale, frozenset(settings.simulate_fail))
+    raise ConfigError(f"builder {settings.builder!r} is not available yet: use SWARM_BUILDER=simulate")
+
+
+def coordinator_app(settings: Settings) -> Celery:
+    """The app a coordinator worker runs: coordinator tasks, services built lazily in the worker process."""
+    app = celery_app(settings)
+    coordinator_tasks.register(app, functools.cache(lambda: coordinator(settings, app)))
+    return app
+
+
+def drone_app(settings: Settings) -> Celery:
+    """The app a drone worker runs: the build task only, no database."""
+    app = celery_app(settings)
+    build = builder(settings)  # fail fast on bad builder settings, before the worker starts
+    drone_tasks.register(app, functools.cache(lambda: DroneRunner(settings.name, build, settings.staging_dir, CeleryReporter(app))))
+    return app

@@ -1,0 +1,43 @@
+"""`build-swarm demo`: resolve a real @world, build it on local simulated drones, publish a binhost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from swarm_celery.cli.options import emit_json, request_from_options, world_options
+from swarm_celery.cli.progress import DemoProgress
+from swarm_celery.errors import UserError
+from swarm_celery.local.demo import DemoOptions, run_demo
+from swarm_celery.settings import Settings
+
+
+@click.command()
+@world_options
+@click.option("--drones", default=4, show_default=True, type=click.IntRange(1, 64), help="Simulated drone workers to start.")
+@click.option("--time-scale", default=0.01, show_default=True, type=click.FloatRange(0.0), help="Simulated build time = real build time × this.")
+@click.option("--durations", type=click.Path(path_type=Path, exists=True, dir_okay=False), help="CSV of package,seconds (default: shipped real build times).")
+@click.option("--timeout", default=0.0, type=click.FloatRange(0.0), help="Give up after this many seconds (0: never).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the summary.")
+def demo(repos: tuple[Path, ...], world_file: Path | None, portage_config: Path | None, gentoo_profile: str | None, arch: str,
+         drones: int, time_scale: float, durations: Path | None, timeout: float, as_json: bool) -> None:
+    """Build a whole @world end to end on this machine (builds are SIMULATED)."""
+    settings = Settings.from_env().with_(arch=arch, builder="simulate", time_scale=time_scale,
+                                         durations_csv=str(durations.resolve()) if durations else "")
+    request, tree = request_from_options(settings, repos, world_file, portage_config, gentoo_profile, arch)
+    display = DemoProgress(enabled=not as_json)
+    display.intro(tree, request, drones, time_scale, settings)
+    with display:
+        summary = run_demo(settings, request, DemoOptions(drones=drones, timeout=timeout), display.update)
+    if summary["state"] == "failed":
+        raise UserError(summary["error"] or "the session failed")
+    if as_json:
+        emit_json({k: summary[k] for k in _JSON_KEYS})
+    else:
+        display.summary(summary)
+
+
+_JSON_KEYS: tuple[str, ...] = ("session", "planned", "published", "failed", "blocked", "skipped", "wall_seconds", "database_url", "binhost")
+
+

@@ -1,0 +1,106 @@
+"""`build-swarm status | history | fleet | queue list`: read the record (the database)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from swarm_celery import bootstrap
+from swarm_celery.cli.options import emit_json
+from swarm_celery.errors import NotFoundError
+from swarm_celery.settings import Settings
+from swarm_celery.store.queries import Queries
+
+
+def _queries() -> Queries:
+    return Queries(bootstrap.engine(Settings.from_env()))
+
+
+def _session_id(queries: Queries, session: str | None) -> str:
+    found = session or queries.latest_session()
+    if not found:
+        raise NotFoundError("no sessions yet: start one with `build-swarm demo`")
+    return found
+
+
+def _ts(value: float | None) -> str:
+    return dt.datetime.fromtimestamp(value).strftime("%H:%M:%S.%f")[:-3] if value else "-"
+
+
+@click.command()
+@click.option("--session", default=None, help="Session id (default: the newest).")
+@click.option("--json", "as_json", is_flag=True)
+def status(session: str | None, as_json: bool) -> None:
+    """State of a session: packages per state, what is building where."""
+    queries = _queries()
+    session_id = _session_id(queries, session)
+    info = queries.session(session_id)
+    if info is None:
+        raise NotFoundError(f"session {session_id} does not exist: list sessions with `build-swarm history`")
+    info["running"] = queries.running(session_id)
+    if as_json:
+        emit_json(info)
+        return
+    out = Console()
+    out.print(f"session {session_id}: [bold]{info['state']}[/] ({info['arch']}, {info['profile']}, simulated={info['simulated']})")
+    out.print("  ".join(f"{k} {v}" for k, v in info["counts"].items() if v) or "no packages planned yet")
+    for run in info["running"]:
+        out.print(f"  building {run['cpv']} on {run['drone']} since {_ts(run['started_at'])}")
+    if info["error"]:
+        out.print(f"[red]error:[/] {info['error']}")
+
+
+@click.command()
+@click.option("--session", default=None, help="Session id (default: the newest).")
+@click.option("--json", "as_json", is_flag=True)
+def history(session: str | None, as_json: bool) -> None:
+    """Every attempt of a session: package, drone, state, timestamps."""
+    queries = _queries()
+    rows = queries.history(_session_id(queries, session))
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("cpv", "drone", "state", "outcome", "dispatched", "started", "finished")
+    for r in rows:
+        table.add_row(r["cpv"], r["drone"] or "-", r["state"], r["outcome"] or "-", _ts(r["dispatched_at"]), _ts(r["started_at"]), _ts(r["finished_at"]))
+    Console().print(table)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True)
+def fleet(as_json: bool) -> None:
+    """Drones the coordinator has heard from."""
+    rows = _queries().fleet()
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("drone", "arch", "state", "builds", "failures", "last seen")
+    for d in rows:
+        table.add_row(d["name"], d["arch"], d["state"], str(d["builds"]), str(d["failures"]), _ts(d["last_seen"]))
+    Console().print(table if rows else "no drones yet: start one with `build-swarm demo` or `build-swarm worker --role drone`")
+
+
+@click.group()
+def queue() -> None:
+    """Inspect the build queue."""
+
+
+@queue.command(name="list")
+@click.option("--session", default=None, help="Only this session.")
+@click.option("--json", "as_json", is_flag=True)
+def queue_list(session: str | None, as_json: bool) -> None:
+    """Packages waiting, dispatched or building."""
+    rows = _queries().queue(session)
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("session", "cpv", "state")
+    for r in rows:
+        table.add_row(r["session"], r["cpv"], r["state"])
+    Console().print(table if rows else "the queue is empty")
+
+
+COMMANDS = (status, history, fleet, queue)

@@ -1,0 +1,66 @@
+"""Live progress for long operations (rich, on stderr): packages done/total, running per drone, ETA."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from swarm_celery.domain.config import ResolveRequest
+from swarm_celery.settings import Settings
+
+
+class DemoProgress:
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.console = Console(stderr=True, quiet=not enabled)
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[running]}"),
+            console=self.console, transient=False,
+        )
+        self.task: TaskID | None = None
+        self.state = ""
+
+    def intro(self, tree: str, request: ResolveRequest, drones: int, time_scale: float, settings: Settings) -> None:
+        self.console.print(f"[bold]build-swarm demo[/]: {len(request.world)} world atoms from {tree}")
+        self.console.print(f"profile {request.profile} ({request.arch}), {drones} drones, "
+                           f"[yellow]builds are SIMULATED[/] (real build times × {time_scale})")
+        self.console.print(f"data in {settings.home}, database {settings.database}")
+
+    def __enter__(self) -> DemoProgress:
+        if self.enabled:
+            self.progress.start()
+            self.task = self.progress.add_task("resolving @world with portage", total=None, running="")
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self.enabled:
+            self.progress.stop()
+
+    def update(self, status: dict[str, Any], running: list[dict[str, Any]]) -> None:
+        if not self.enabled or self.task is None:
+            return
+        counts = status["counts"]
+        done = sum(counts[s] for s in ("published", "failed", "blocked", "skipped", "cancelled"))
+        per_drone = ", ".join(f"{r['drone']}: {r['cpv']}" for r in sorted(running, key=lambda r: str(r["drone"])))
+        description = "building" if status["state"] == "running" else status["state"]
+        if status["state"] == "planning":
+            description = "resolving @world with portage"
+        total = status["planned"] or None
+        self.progress.update(self.task, description=description, total=total, completed=done, running=per_drone[:120])
+
+    def summary(self, summary: dict[str, Any]) -> None:
+        self.console.quiet = False
+        c = self.console
+        c.print(f"\n[bold green]session {summary['session']} {summary['state']}[/] in {summary['wall_seconds']} s "
+                f"({summary['drones']} drones, broker: {summary['broker']}, builds simulated: {summary['simulated']})")
+        c.print(f"planned {summary['planned']}  published {summary['published']}  failed {summary['failed']}  "
+                f"blocked {summary['blocked']}  skipped {summary['skipped']}")
+        c.print(f"binhost: {summary['binhost']}  (Packages index + GPKGs)")
+        c.print(f"database: {summary['database_url']}")
+        c.print(f"next: build-swarm history --session {summary['session']}   build-swarm status --session {summary['session']}")
+
+

@@ -1,0 +1,30 @@
+"""`build-swarm worker`: run one Celery worker of a given role (used by `demo` and the workers/ definitions)."""
+
+from __future__ import annotations
+
+import click
+
+from swarm_celery import bootstrap
+from swarm_celery.domain.model import COORDINATOR_QUEUE, build_queue, drone_queue
+from swarm_celery.settings import Settings
+
+
+@click.command()
+@click.option("--role", type=click.Choice(["coordinator", "drone"]), required=True)
+@click.option("--name", default=None, help="Worker/drone name (default: SWARM_DRONE_NAME or the host name).")
+@click.option("--concurrency", default=1, show_default=True, type=click.IntRange(1, 256))
+@click.option("--loglevel", default="INFO", show_default=True)
+def worker(role: str, name: str | None, concurrency: int, loglevel: str) -> None:
+    """Run a coordinator or drone Celery worker in the foreground."""
+    settings = Settings.from_env()
+    if name:
+        settings = settings.with_(drone_name=name)
+    if role == "coordinator":
+        app = bootstrap.coordinator_app(settings)
+        queues, pool = COORDINATOR_QUEUE, "solo"  # the one writer of the store: one task at a time
+    else:
+        app = bootstrap.drone_app(settings)
+        queues, pool = f"{build_queue(settings.arch)},{drone_queue(settings.name)}", "prefork"
+    argv = ["worker", "-Q", queues, "-n", f"{settings.name}@%h", "--pool", pool, "-c", str(concurrency),
+            "--loglevel", loglevel, "-E", "--without-gossip", "--without-mingle"]
+    app.worker_main(argv)

@@ -1,0 +1,73 @@
+"""Build configuration as data: everything a resolve depends on, with a stable hash.
+
+A :class:`ResolveRequest` names the repositories, Gentoo profile, arch, the portage
+configuration directory (make.conf, package.use, ...) and the world atoms. Its
+:meth:`~ResolveRequest.config_hash` is recorded with every plan; the baseline
+(the drones' stage3, ``@system``) is cached per :meth:`~ResolveRequest.baseline_hash`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class ResolveRequest:
+    repos: tuple[str, ...]  # absolute paths; the first is the main repository
+    profile: str  # e.g. default/linux/amd64/23.0/systemd, relative to <main repo>/profiles
+    arch: str
+    world: tuple[str, ...]
+    portage_config: str = ""  # directory holding make.conf, package.use, ... (may be empty)
+    config_files: tuple[tuple[str, str], ...] = field(default=())  # (name, content) read from it
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "repos": list(self.repos),
+            "profile": self.profile,
+            "arch": self.arch,
+            "world": list(self.world),
+            "portage_config": self.portage_config,
+            "config_files": [list(item) for item in self.config_files],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> ResolveRequest:
+        def strings(key: str) -> tuple[str, ...]:
+            value = data.get(key, [])
+            return tuple(str(v) for v in value) if isinstance(value, list) else ()
+
+        files = data.get("config_files", [])
+        pairs = tuple((str(p[0]), str(p[1])) for p in files if isinstance(p, list) and len(p) == 2) if isinstance(files, list) else ()
+        return cls(
+            repos=strings("repos"),
+            profile=str(data["profile"]),
+            arch=str(data["arch"]),
+            world=strings("world"),
+            portage_config=str(data.get("portage_config", "")),
+            config_files=pairs,
+        )
+
+    def baseline_hash(self) -> str:
+        """Hash of everything but the world: what the @system baseline depends on."""
+        return _digest({"repos": self.repos, "profile": self.profile, "arch": self.arch, "config": self.config_files})
+
+    def config_hash(self) -> str:
+        """Stable hash of the whole configuration, recorded with every plan."""
+        return _digest({"baseline": self.baseline_hash(), "world": sorted(self.world)})
+
+
+def _digest(value: object) -> str:
+    blob = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def parse_world(text: str) -> tuple[str, ...]:
+    """World-file lines: one atom per line, ``#`` comments and blank lines ignored, order kept, duplicates dropped."""
+    atoms: list[str] = []
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line and line not in atoms:
+            atoms.append(line)
+    return tuple(atoms)

@@ -1,0 +1,232 @@
+"""Domain vocabulary of build-swarm: package states, edge kinds, plans, attempts.
+
+Pure standard library. Everything here is a frozen value object or an enum; the
+store persists them, the services move them through their states, the CLI shows
+them. Nothing in here knows about Celery, SQL or portage.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class PackageState(enum.StrEnum):
+    """Life of one planned package inside a session (DESIGN.md, "Package states")."""
+
+    NEEDED = "needed"
+    READY = "ready"
+    DISPATCHED = "dispatched"
+    BUILDING = "building"
+    BUILT = "built"
+    PUBLISHED = "published"
+    FAILED = "failed"
+    BLOCKED = "blocked"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+
+TERMINAL_STATES = frozenset(
+    {
+        PackageState.PUBLISHED,
+        PackageState.FAILED,
+        PackageState.BLOCKED,
+        PackageState.SKIPPED,
+        PackageState.CANCELLED,
+    }
+)
+
+IN_FLIGHT_STATES = frozenset({PackageState.DISPATCHED, PackageState.BUILDING, PackageState.BUILT})
+
+
+class SessionState(enum.StrEnum):
+    PLANNING = "planning"
+    RUNNING = "running"
+    COMPLETE = "complete"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class EdgeKind(enum.StrEnum):
+    """Typed dependency edges as portage's depgraph reports them."""
+
+    BUILD = "build"  # DEPEND + BDEPEND
+    RUN = "run"  # RDEPEND
+    POST = "post"  # PDEPEND
+    INSTALL = "install"  # IDEPEND
+
+
+class AttemptState(enum.StrEnum):
+    DISPATCHED = "dispatched"
+    STARTED = "started"
+    FINISHED = "finished"
+    STALE = "stale"
+
+
+class Outcome(enum.StrEnum):
+    SUCCESS = "success"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedPackage:
+    """One node of a resolved plan: exactly what portage chose to merge."""
+
+    cpv: str
+    slot: str
+    sub_slot: str
+    repo: str
+    use: tuple[str, ...]
+    build_deps: tuple[str, ...] = ()
+    run_deps: tuple[str, ...] = ()
+    post_deps: tuple[str, ...] = ()
+    install_deps: tuple[str, ...] = ()
+
+    @property
+    def category(self) -> str:
+        return self.cpv.split("/", 1)[0]
+
+    @property
+    def pf(self) -> str:
+        return self.cpv.split("/", 1)[1]
+
+    def deps(self, kind: EdgeKind) -> tuple[str, ...]:
+        return {
+            EdgeKind.BUILD: self.build_deps,
+            EdgeKind.RUN: self.run_deps,
+            EdgeKind.POST: self.post_deps,
+            EdgeKind.INSTALL: self.install_deps,
+        }[kind]
+
+
+@dataclass(frozen=True, slots=True)
+class DroppedEdge:
+    """An edge portage's merge order contradicts: a cycle break, kept for the record."""
+
+    parent: str
+    child: str
+    kind: EdgeKind
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A resolved @world: packages in portage's merge order plus the edges dropped to make it a DAG."""
+
+    packages: tuple[PlannedPackage, ...]
+    merge_order: tuple[str, ...]
+    dropped_edges: tuple[DroppedEdge, ...] = ()
+    baseline: tuple[str, ...] = ()
+    config_hash: str = ""
+
+    def by_cpv(self) -> dict[str, PlannedPackage]:
+        return {p.cpv: p for p in self.packages}
+
+
+@dataclass(frozen=True, slots=True)
+class BuildRequest:
+    """What the coordinator sends a drone: small, JSON-able, names its attempt (the fencing token)."""
+
+    attempt_id: str
+    session_id: str
+    cpv: str
+    arch: str
+    slot: str
+    repo: str
+    use: tuple[str, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "attempt_id": self.attempt_id,
+            "session_id": self.session_id,
+            "cpv": self.cpv,
+            "arch": self.arch,
+            "slot": self.slot,
+            "repo": self.repo,
+            "use": list(self.use),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> BuildRequest:
+        use = data.get("use", [])
+        return cls(
+            attempt_id=str(data["attempt_id"]),
+            session_id=str(data["session_id"]),
+            cpv=str(data["cpv"]),
+            arch=str(data["arch"]),
+            slot=str(data["slot"]),
+            repo=str(data["repo"]),
+            use=tuple(str(u) for u in use) if isinstance(use, list) else (),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BuildResult:
+    """What a drone reports back for one attempt."""
+
+    attempt_id: str
+    drone: str
+    outcome: Outcome
+    artifact_path: str = ""
+    sha256: str = ""
+    size: int = 0
+    log_tail: str = ""
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    simulated: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "attempt_id": self.attempt_id,
+            "drone": self.drone,
+            "outcome": self.outcome.value,
+            "artifact_path": self.artifact_path,
+            "sha256": self.sha256,
+            "size": self.size,
+            "log_tail": self.log_tail,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "simulated": self.simulated,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> BuildResult:
+        return cls(
+            attempt_id=str(data["attempt_id"]),
+            drone=str(data["drone"]),
+            outcome=Outcome(str(data["outcome"])),
+            artifact_path=str(data.get("artifact_path", "")),
+            sha256=str(data.get("sha256", "")),
+            size=_as_int(data.get("size", 0)),
+            log_tail=str(data.get("log_tail", "")),
+            started_at=_as_float(data.get("started_at", 0.0)),
+            finished_at=_as_float(data.get("finished_at", 0.0)),
+            simulated=bool(data.get("simulated", False)),
+        )
+
+
+def _as_int(value: object) -> int:
+    return int(value) if isinstance(value, (int, float, str)) else 0
+
+
+def _as_float(value: object) -> float:
+    return float(value) if isinstance(value, (int, float, str)) else 0.0
+
+
+def build_queue(arch: str) -> str:
+    """The per-arch queue every drone of that arch consumes."""
+    return f"build.{arch}"
+
+
+def drone_queue(name: str) -> str:
+    """The per-drone queue for targeted retries."""
+    return f"drone.{name}"
+
+
+COORDINATOR_QUEUE = "coordinator"
+PERIODIC_QUEUE = "periodic"

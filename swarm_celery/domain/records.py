@@ -1,0 +1,80 @@
+"""Read models the services exchange with the store (plain frozen dataclasses)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from swarm_celery.domain.model import AttemptState, PackageState, SessionState
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    id: str
+    state: SessionState
+    arch: str
+    profile: str
+    request_json: str
+    error: str
+    created_at: float
+    planned_at: float | None
+    finished_at: float | None
+    simulated: bool
+    config_hash: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PackageInfo:
+    id: int
+    session_id: str
+    cpv: str
+    slot: str
+    sub_slot: str
+    repo: str
+    use: tuple[str, ...]
+    merge_index: int
+    state: PackageState
+    current_attempt: str | None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptInfo:
+    id: str
+    package_id: int
+    session_id: str
+    cpv: str
+    queue: str
+    drone: str | None
+    state: AttemptState
+    outcome: str | None
+    dispatched_at: float
+    started_at: float | None
+    finished_at: float | None
+    published_at: float | None = None
+    log_tail: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCounts:
+    """How many packages of a session are in each state."""
+
+    by_state: dict[str, int]
+
+    @property
+    def planned(self) -> int:
+        return sum(self.by_state.values())
+
+    def get(self, state: PackageState) -> int:
+        return self.by_state.get(state.value, 0)
+
+    @property
+    def finished(self) -> bool:
+        return self.planned > 0 and all(PackageState(s).terminal for s, n in self.by_state.items() if n)
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedArtifact:
+    path: str  # relative to the arch's binhost tree
+    sha256: str
+    size: int

@@ -1,0 +1,71 @@
+"""Builders: how a drone turns a :class:`BuildRequest` into a binary package.
+
+``SimulateBuilder`` sleeps for the package's real build time (scaled) and writes a
+real GPKG whose metadata is what was asked for; it goes through exactly the same
+path as a real build: staging file, sha256, report, coordinator-side checks.
+``EmergeBuilder`` (real ``emerge --buildpkg``) is the issue "Drones that really build".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from swarm_celery.binhost.gpkg import BinpkgMetadata, write_gpkg
+from swarm_celery.domain.durations import Durations
+from swarm_celery.domain.model import BuildRequest
+
+CHOST = {"amd64": "x86_64-pc-linux-gnu", "arm64": "aarch64-unknown-linux-gnu"}
+
+
+@dataclass(frozen=True, slots=True)
+class BuildOutput:
+    artifact: Path
+    sha256: str
+    size: int
+    log_tail: str
+
+
+class BuildFailed(Exception):
+    def __init__(self, message: str, log_tail: str = "") -> None:
+        super().__init__(message)
+        self.log_tail = log_tail or message
+
+
+class Builder(Protocol):
+    simulated: bool
+
+    def build(self, request: BuildRequest, staging: Path) -> BuildOutput: ...
+
+
+class SimulateBuilder:
+    """Sleep for the real build time × ``time_scale``, then write a real GPKG."""
+
+    simulated = True
+
+    def __init__(self, durations: Durations, time_scale: float, fail: frozenset[str] = frozenset()) -> None:
+        self.durations = durations
+        self.time_scale = time_scale
+        self.fail = fail  # CPVs or cat/pkg names to fail on purpose (demo and tests of the failure path)
+
+    def build(self, request: BuildRequest, staging: Path) -> BuildOutput:
+        seconds = self.durations.for_cpv(request.cpv)
+        time.sleep(max(0.0, seconds * self.time_scale))
+        if request.cpv in self.fail or request.cpv.rsplit("-", 1)[0] in self.fail:
+            raise BuildFailed(f"ERROR: {request.cpv}::{request.repo} failed (compile phase): simulated failure")
+        meta = BinpkgMetadata(
+            cpv=request.cpv, slot=request.slot, repo=request.repo, arch=request.arch, use=request.use,
+            chost=CHOST.get(request.arch, ""), build_time=int(time.time()), build_id=1,
+        )
+        note = (
+            f"SIMULATED build of {request.cpv} by build-swarm (attempt {request.attempt_id}).\n"
+            f"Real build time {seconds:.0f} s, scaled by {self.time_scale}.\n"
+        )
+        pf = request.cpv.split("/", 1)[1]
+        artifact = write_gpkg(staging, meta, {f"usr/share/doc/{pf}/BUILD-SWARM-SIMULATED": note.encode()})
+        digest = hashlib.sha256(artifact.read_bytes()).hexdigest()
+        log = f">>> Simulated emerge of {request.cpv} ({seconds:.0f} s real, x{self.time_scale})\n>>> Completed {request.cpv}\n"
+        return BuildOutput(artifact=artifact, sha256=digest, size=artifact.stat().st_size, log_tail=log)

@@ -1,0 +1,53 @@
+"""The drone's side of one build: report start, build into staging, report the result.
+
+Dumb drones (DESIGN.md decision 5): a drone knows its name, arch, staging
+directory and builder, and reports through the :class:`Reporter`; it holds no
+database credentials and no DAG.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Protocol
+
+from swarm_celery.domain.model import BuildRequest, BuildResult, Outcome
+from swarm_celery.drone.builders import Builder, BuildFailed
+
+log = logging.getLogger(__name__)
+
+
+class Reporter(Protocol):
+    def started(self, attempt_id: str, drone: str, arch: str, started_at: float) -> None: ...
+    def finished(self, result: BuildResult) -> None: ...
+
+
+class DroneRunner:
+    def __init__(self, name: str, builder: Builder, staging: Path, reporter: Reporter) -> None:
+        self.name = name
+        self.builder = builder
+        self.staging = staging
+        self.reporter = reporter
+
+    def build(self, request: BuildRequest) -> BuildResult:
+        started = time.time()
+        self.reporter.started(request.attempt_id, self.name, request.arch, started)
+        workdir = self.staging / request.attempt_id
+        shutil.rmtree(workdir, ignore_errors=True)  # a redelivered attempt starts clean
+        workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            output = self.builder.build(request, workdir)
+        except BuildFailed as exc:
+            result = BuildResult(request.attempt_id, self.name, Outcome.FAILED, log_tail=exc.log_tail,
+                                 started_at=started, finished_at=time.time(), simulated=self.builder.simulated)
+        else:
+            result = BuildResult(
+                request.attempt_id, self.name, Outcome.SUCCESS, artifact_path=str(output.artifact), sha256=output.sha256,
+                size=output.size, log_tail=output.log_tail, started_at=started, finished_at=time.time(),
+                simulated=self.builder.simulated,
+            )
+        self.reporter.finished(result)
+        log.info("%s %s: %s", request.cpv, request.attempt_id, result.outcome.value)
+        return result

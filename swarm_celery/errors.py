@@ -1,0 +1,47 @@
+"""The one error tree of build-swarm.
+
+Everything the user can fix is a :class:`UserError`: the CLI prints it as one line
+that says what to do next and exits non-zero; a traceback only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+
+class SwarmError(Exception):
+    """Base of every error build-swarm raises on purpose."""
+
+    exit_code = 1
+
+
+class UserError(SwarmError):
+    """Bad input or configuration: one line for the user, no traceback."""
+
+    exit_code = 2
+
+
+class ConfigError(UserError):
+    """A setting, path or file the user gave is missing or malformed."""
+
+
+class ResolveError(UserError):
+    """portage could not turn the world into a plan; the message names the atom and the fix."""
+
+    def __init__(self, message: str, *, kind: str = "resolve", atom: str = "", details: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.atom = atom
+        self.details = details
+
+
+class NotFoundError(UserError):
+    """A session, package or attempt the user named does not exist."""
+
+
+class BrokerError(SwarmError):
+    """The message broker cannot be reached or started."""
+
+    exit_code = 3
+
+
+class ArtifactError(SwarmError):
+    """An uploaded or staged binary package failed verification."""

@@ -1,0 +1,105 @@
+"""`build-swarm demo`: the whole swarm on this machine, end to end.
+
+Creates a session for the request, starts a broker (see :mod:`.broker`), one
+coordinator worker and N simulated drone workers (:mod:`.stack`), sends
+``swarm.plan`` and follows the session in the database until every package is
+final. Stops everything it started, also on Ctrl-C or when a worker dies.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from swarm_celery import bootstrap
+from swarm_celery.domain.config import ResolveRequest
+from swarm_celery.errors import SwarmError, UserError
+from swarm_celery.local.broker import LocalBroker, choose_broker
+from swarm_celery.local.stack import LocalStack
+from swarm_celery.settings import Settings
+from swarm_celery.store.queries import Queries
+from swarm_celery.tasks.messaging import CeleryDispatcher
+
+FINAL_SESSION_STATES = {"complete", "failed", "cancelled"}
+Progress = Callable[[dict[str, Any], list[dict[str, Any]]], None]
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    drones: int = 4
+    poll: float = 0.25
+    timeout: float = 0.0  # 0: no limit
+
+
+class WorkerDied(SwarmError):
+    pass
+
+
+def run_demo(settings: Settings, request: ResolveRequest, options: DemoOptions, progress: Progress) -> dict[str, Any]:
+    started = time.monotonic()
+    store = bootstrap.store(settings)  # migrates the schema
+    queries = Queries(store.engine)
+    session_id = uuid.uuid4().hex[:12]
+    broker = choose_broker(settings.broker_url, settings.home)
+    stack: LocalStack | None = None
+    try:
+        settings = settings.with_(broker_url=broker.url)
+        store.create_session(session_id, request, simulated=settings.builder == "simulate")
+        stack = _start_stack(settings, options.drones)
+        CeleryDispatcher(bootstrap.celery_app(settings)).send_plan(session_id)
+        status = _follow(queries, stack, session_id, options, progress)
+    finally:
+        if stack is not None:
+            stack.stop()
+        broker.stop()
+    return _summary(status, queries, session_id, settings, broker, time.monotonic() - started)
+
+
+def _start_stack(settings: Settings, drones: int) -> LocalStack:
+    stack = LocalStack(env=settings.to_env(), logs=settings.logs_dir)
+    stack.start("coordinator", "coordinator")
+    for i in range(1, drones + 1):
+        name = f"drone-{i}"
+        stack.start(name, "drone", {"SWARM_DRONE_NAME": name})
+    return stack
+
+
+def _follow(queries: Queries, stack: LocalStack, session_id: str, options: DemoOptions, progress: Progress) -> dict[str, Any]:
+    deadline = time.monotonic() + options.timeout if options.timeout else None
+    while True:
+        status = queries.session(session_id)
+        assert status is not None
+        progress(status, queries.running(session_id))
+        if status["state"] in FINAL_SESSION_STATES:
+            return status
+        dead = stack.dead()
+        if dead:
+            names = ", ".join(f"{w.name} (exit {w.process.returncode}, log {w.log})" for w in dead)
+            raise WorkerDied(f"worker process died: {names}")
+        if deadline is not None and time.monotonic() > deadline:
+            raise UserError(f"the demo did not finish within {options.timeout:.0f} s; see `build-swarm status --session {session_id}`")
+        time.sleep(options.poll)
+
+
+def _summary(status: dict[str, Any], queries: Queries, session_id: str, settings: Settings, broker: LocalBroker,
+             wall: float) -> dict[str, Any]:
+    counts = status["counts"]
+    return {
+        "session": session_id,
+        "state": status["state"],
+        "error": status["error"],
+        "planned": status["planned"],
+        "published": counts["published"],
+        "failed": counts["failed"],
+        "blocked": counts["blocked"],
+        "skipped": counts["skipped"],
+        "wall_seconds": round(wall, 2),
+        "database_url": settings.database,
+        "binhost": str(settings.binhost_dir / status["arch"]),
+        "broker": broker.kind,
+        "simulated": status["simulated"],
+        "drones": len(queries.fleet()),
+    }

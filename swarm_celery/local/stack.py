@@ -1,0 +1,68 @@
+"""Worker processes of a local swarm: one coordinator and N drones, each a real Celery worker.
+
+Each runs ``python -m swarm_celery worker --role ...`` in its own session (so a
+Ctrl-C in the terminal reaches only the demo, which then stops them in order),
+logs to ``SWARM_HOME/logs/<name>.log``, and is stopped with SIGTERM (warm
+shutdown), then SIGKILL after a grace period.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class WorkerProcess:
+    name: str
+    role: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+@dataclass
+class LocalStack:
+    env: dict[str, str]
+    logs: Path
+    workers: list[WorkerProcess] = field(default_factory=list)
+
+    def start(self, name: str, role: str, extra_env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> WorkerProcess:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        log = self.logs / f"{name}.log"
+        env = {**os.environ, **self.env, **(extra_env or {})}
+        argv = [sys.executable, "-m", "swarm_celery", "worker", "--role", role, "--name", name, *args]
+        with log.open("ab") as out:
+            process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                       start_new_session=True)
+        worker = WorkerProcess(name, role, process, log)
+        self.workers.append(worker)
+        return worker
+
+    def dead(self) -> list[WorkerProcess]:
+        return [w for w in self.workers if not w.alive()]
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Drones first (nothing new starts), then the coordinator; SIGKILL what ignores SIGTERM."""
+        ordered = sorted(self.workers, key=lambda w: w.role == "coordinator")
+        for worker in ordered:
+            _signal(worker, signal.SIGTERM)
+        for worker in ordered:
+            try:
+                worker.process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                _signal(worker, signal.SIGKILL)
+                worker.process.wait()
+
+
+def _signal(worker: WorkerProcess, sig: signal.Signals) -> None:
+    if worker.alive():
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(worker.process.pid, sig)

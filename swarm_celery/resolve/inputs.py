@@ -1,0 +1,75 @@
+"""Turn the user's paths (repositories, world file, /etc/portage-like directory) into a ResolveRequest.
+
+Every problem is a :class:`~swarm_celery.errors.ConfigError` naming the path and what to do.
+Nothing here imports portage: atoms are validated by portage's parser in the resolver subprocess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from swarm_celery.domain.config import ResolveRequest, parse_world
+from swarm_celery.errors import ConfigError
+from swarm_celery.resolve.root import CONFIG_FILE_NAMES
+
+DEFAULT_GENTOO_REPO = Path("/var/db/repos/gentoo")
+
+
+def default_profile(arch: str) -> str:
+    return f"default/linux/{arch}/23.0/systemd"
+
+
+def check_repo(path: Path) -> Path:
+    resolved = path.expanduser().resolve()
+    if not resolved.is_dir():
+        raise ConfigError(f"repository {path} does not exist: pass an ebuild repository with --repo (or set SWARM_REPO)")
+    if not (resolved / "profiles" / "repo_name").is_file() and not (resolved / "metadata" / "layout.conf").is_file():
+        raise ConfigError(f"{path} is not an ebuild repository (no profiles/repo_name or metadata/layout.conf)")
+    return resolved
+
+
+def read_config_dir(path: Path) -> tuple[tuple[str, str], ...]:
+    """make.conf and package.* files (or directories of files, concatenated in name order)."""
+    directory = path.expanduser()
+    if not directory.is_dir():
+        raise ConfigError(f"portage config directory {path} does not exist: pass a directory holding make.conf, package.use, ...")
+    files: list[tuple[str, str]] = []
+    for name in CONFIG_FILE_NAMES:
+        entry = directory / name
+        if entry.is_file():
+            files.append((name, entry.read_text()))
+        elif entry.is_dir():
+            parts = [p.read_text() for p in sorted(entry.iterdir()) if p.is_file() and not p.name.startswith(".")]
+            files.append((name, "\n".join(parts)))
+    return tuple(files)
+
+
+def read_world(path: Path) -> tuple[str, ...]:
+    try:
+        text = path.expanduser().read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the world file {path}: {exc.strerror}; pass one atom per line with --world") from None
+    atoms = parse_world(text)
+    if not atoms:
+        raise ConfigError(f"the world file {path} lists no atoms: add one atom per line (e.g. app-misc/tmux)")
+    return atoms
+
+
+def build_request(
+    repos: Sequence[Path], profile: str, arch: str, world: Sequence[str], config_dir: Path | None
+) -> ResolveRequest:
+    checked = tuple(str(check_repo(r)) for r in repos)
+    if not checked:
+        raise ConfigError("no repository: pass --repo PATH (or set SWARM_REPO)")
+    profile_dir = Path(checked[0]) / "profiles" / profile
+    if not profile_dir.is_dir():
+        raise ConfigError(f"Gentoo profile {profile!r} does not exist in {checked[0]}/profiles: check --gentoo-profile")
+    return ResolveRequest(
+        repos=checked,
+        profile=profile,
+        arch=arch,
+        world=tuple(world),
+        portage_config=str(config_dir) if config_dir else "",
+        config_files=read_config_dir(config_dir) if config_dir else (),
+    )

@@ -1,0 +1,164 @@
+"""The resolver subprocess: one resolve per process, no portage state left behind.
+
+Protocol: a JSON object on stdin ``{"request": ResolveRequest, "cache_dir": str}``;
+on stdout either ``{"plan": {...}}`` (exit 0) or ``{"error": {"kind", "message",
+"atom", "details"}}`` (exit 3). Run as ``python -m swarm_celery.resolve.runner``
+by :class:`swarm_celery.resolve.adapter.PortageResolver`.
+
+Steps: validate every world atom with portage's own parser; lay out a private
+root; check each atom matches a visible ebuild; compute (or load from cache) the
+baseline (``@system`` with ``--emptytree``, recorded as installed); resolve
+``--emptytree @world``; read the merge order and typed edges; drop the edges the
+merge order contradicts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from swarm_celery.domain.config import ResolveRequest
+from swarm_celery.domain.graph import split_by_merge_order
+from swarm_celery.domain.model import EdgeKind
+
+EXIT_RESOLVE_ERROR = 3
+_DEP_FIELDS = {EdgeKind.BUILD: "build_deps", EdgeKind.RUN: "run_deps", EdgeKind.POST: "post_deps", EdgeKind.INSTALL: "install_deps"}
+
+
+class RunnerError(Exception):
+    def __init__(self, kind: str, message: str, atom: str = "", details: str = "") -> None:
+        super().__init__(message)
+        self.kind, self.message, self.atom, self.details = kind, message, atom, details
+
+
+def validate_atoms(atoms: tuple[str, ...]) -> None:
+    """portage's own atom parser, before anything else touches the atoms."""
+    from portage.dep import Atom
+    from portage.exception import InvalidAtom
+
+    if not atoms:
+        raise RunnerError("empty_world", "the world file lists no atoms: add one atom per line (e.g. app-misc/tmux)")
+    for atom in atoms:
+        try:
+            Atom(atom)
+        except InvalidAtom:
+            raise RunnerError(
+                "invalid_atom",
+                f"invalid atom {atom!r}: write category/package, optionally with a version operator (e.g. >=app-misc/tmux-3.4)",
+                atom,
+            ) from None
+
+
+def check_matches(trees: Any, atoms: tuple[str, ...], allow_missing: bool) -> tuple[str, ...]:
+    """Each atom must match an ebuild, and a visible one; return the atoms to resolve."""
+    import portage
+
+    portdb = trees.portdb
+    kept: list[str] = []
+    for atom in atoms:
+        if not portdb.xmatch("match-all", atom):
+            if allow_missing:
+                continue
+            repos = ", ".join(portdb.getRepositories())
+            raise RunnerError("no_match", f"atom {atom!r} matches no ebuild in the repositories ({repos}): check its spelling or add the overlay with --repo", atom)
+        if not portdb.xmatch("match-visible", atom):
+            best = portdb.xmatch("match-all", atom)[-1]
+            reasons = ", ".join(portage.getmaskingstatus(best, settings=trees.settings, portdb=portdb)) or "masked"
+            raise RunnerError("masked", f"atom {atom!r}: every matching ebuild is masked ({best}: {reasons}); unmask it in package.accept_keywords / package.unmask", atom)
+        kept.append(atom)
+    return tuple(kept)
+
+
+def baseline_records(graph: Any, trees: Any, cache_file: Path) -> list[dict[str, str]]:
+    """The drones' stage3: ``@system`` with ``--emptytree``, cached per baseline hash."""
+    if cache_file.is_file():
+        records: list[dict[str, str]] = json.loads(cache_file.read_text())
+        return records
+    _ok, depgraph = graph.run_depgraph(trees, ["@system"], {"--backtrack": 0})
+    records = [graph.vdb_record(p) for p in graph.merged_packages(depgraph)]
+    if not records:
+        raise RunnerError("no_system", f"the profile's @system set resolved to nothing: check --gentoo-profile\n{graph.problems(depgraph)}")
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(records))
+    os.replace(tmp, cache_file)
+    return records
+
+
+def plan_from_depgraph(graph: Any, depgraph: Any) -> dict[str, Any]:
+    ordered = graph.merge_list(depgraph)
+    order = [str(p.cpv) for p in ordered]
+    split = split_by_merge_order(graph.typed_edges(depgraph, set(order)), order)
+    packages = {str(p.cpv): graph.package_record(p) | {f: [] for f in _DEP_FIELDS.values()} for p in ordered}
+    for parent, child, kind in split.kept:
+        packages[parent][_DEP_FIELDS[kind]].append(child)
+    return {
+        "packages": [packages[cpv] for cpv in order],
+        "merge_order": order,
+        "dropped_edges": [{"parent": d.parent, "child": d.child, "kind": d.kind.value, "reason": d.reason} for d in split.dropped],
+    }
+
+
+def resolve(request: ResolveRequest, cache_dir: Path, root: Path, allow_missing: bool = False) -> dict[str, Any]:
+    from swarm_celery.resolve.root import build_root
+
+    validate_atoms(request.world)
+    share_config = Path(sys.prefix) / "share" / "portage" / "config"
+    repos_conf = build_root(root, request, cache_dir / "dep", share_config)
+    import portage
+
+    portage.util.noiselimit = -2
+    from swarm_celery.resolve import portage_graph as graph
+
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    trees = graph.Trees(str(root), repos_conf)
+    atoms = check_matches(trees, request.world, allow_missing)
+    baseline = baseline_records(graph, trees, cache_dir / "baseline" / f"{request.baseline_hash()}.json")
+    timings["baseline"] = time.perf_counter() - start
+    trees.close()
+    graph.write_vdb(str(root), baseline)
+    (root / "var" / "lib" / "portage" / "world").write_text("".join(f"{a}\n" for a in atoms))
+    trees = graph.Trees(str(root), repos_conf)
+    ok, depgraph = graph.run_depgraph(trees, ["@world"])
+    if not ok:
+        raise _resolve_failure(graph.problems(depgraph))
+    plan = plan_from_depgraph(graph, depgraph)
+    timings["world"] = time.perf_counter() - start - timings["baseline"]
+    trees.close()
+    return plan | {"baseline": [r["cpv"] for r in baseline], "config_hash": request.config_hash(), "timings": timings}
+
+
+def _resolve_failure(text: str) -> RunnerError:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    headline = next((line for line in lines if line.startswith(("!!!", "*"))), lines[0] if lines else "portage could not resolve @world")
+    headline = headline.lstrip("!* ").strip()
+    return RunnerError("unsatisfiable", f"portage cannot resolve @world: {headline} (see details with --debug)", details=text)
+
+
+def main() -> int:
+    payload = json.load(sys.stdin)
+    request = ResolveRequest.from_json(payload["request"])
+    cache_dir = Path(payload["cache_dir"])
+    root = Path(tempfile.mkdtemp(prefix="swarm-portage-root-"))
+    os.environ["PORTAGE_OVERRIDE_EPREFIX"] = str(root)  # before portage is imported
+    try:
+        plan = resolve(request, cache_dir, root, bool(payload.get("allow_missing", False)))
+    except RunnerError as exc:
+        error = {"kind": exc.kind, "message": exc.message, "atom": exc.atom, "details": exc.details}
+        json.dump({"error": error}, sys.stdout)
+        return EXIT_RESOLVE_ERROR
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    json.dump({"plan": plan}, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""SQLAlchemy models: the record of every session, package, edge, attempt, drone and event.
+
+The database is the record; Redis is only transport (DESIGN.md, decision 1).
+Schema changes go through Alembic (``store/migrations``); the models here and the
+migrations must agree (a test compares them).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class SessionRow(Base):
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    arch: Mapped[str] = mapped_column(String(32))
+    profile: Mapped[str] = mapped_column(String(255))
+    request_json: Mapped[str] = mapped_column(Text)
+    config_hash: Mapped[str] = mapped_column(String(64), default="")
+    simulated: Mapped[bool] = mapped_column(Boolean, default=True)
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[float] = mapped_column(Float)
+    planned_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class PackageRow(Base):
+    __tablename__ = "packages"
+    __table_args__ = (
+        UniqueConstraint("session_id", "cpv", name="uq_packages_session_cpv"),
+        Index("ix_packages_session_state", "session_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    cpv: Mapped[str] = mapped_column(String(255))
+    slot: Mapped[str] = mapped_column(String(64))
+    sub_slot: Mapped[str] = mapped_column(String(64))
+    repo: Mapped[str] = mapped_column(String(128))
+    use: Mapped[str] = mapped_column(Text, default="")
+    merge_index: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))
+    current_attempt: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class EdgeRow(Base):
+    """A typed dependency as portage reported it; ``dropped`` edges are cycle breaks."""
+
+    __tablename__ = "edges"
+    __table_args__ = (Index("ix_edges_parent", "parent_id"), Index("ix_edges_child", "child_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), index=True)
+    parent_id: Mapped[int] = mapped_column(ForeignKey("packages.id", ondelete="CASCADE"))
+    child_id: Mapped[int] = mapped_column(ForeignKey("packages.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    dropped: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class GateRow(Base):
+    """``package`` may be dispatched only once ``requires`` is published (domain.graph.dispatch_gates)."""
+
+    __tablename__ = "gates"
+    __table_args__ = (Index("ix_gates_requires", "requires_id"),)
+
+    package_id: Mapped[int] = mapped_column(ForeignKey("packages.id", ondelete="CASCADE"), primary_key=True)
+    requires_id: Mapped[int] = mapped_column(ForeignKey("packages.id", ondelete="CASCADE"), primary_key=True)
+
+
+class AttemptRow(Base):
+    """One dispatch of one package; its id is the fencing token a completion must name."""
+
+    __tablename__ = "attempts"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    package_id: Mapped[int] = mapped_column(ForeignKey("packages.id", ondelete="CASCADE"), index=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), index=True)
+    queue: Mapped[str] = mapped_column(String(128))
+    drone: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    state: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    dispatched_at: Mapped[float] = mapped_column(Float)
+    started_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    published_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    artifact: Mapped[str] = mapped_column(Text, default="")
+    sha256: Mapped[str] = mapped_column(String(64), default="")
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    log_tail: Mapped[str] = mapped_column(Text, default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+
+
+class DroneRow(Base):
+    __tablename__ = "drones"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    arch: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16), default="online")
+    first_seen: Mapped[float] = mapped_column(Float)
+    last_seen: Mapped[float] = mapped_column(Float)
+    builds: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class EventRow(Base):
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ts: Mapped[float] = mapped_column(Float, index=True)
+    session_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    kind: Mapped[str] = mapped_column(String(64), index=True)
+    subject: Mapped[str] = mapped_column(String(255), default="")
+    message: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,84 @@
+"""Read-side queries for the CLI and the demo's progress display (JSON-able dicts)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from swarm_celery.domain.model import IN_FLIGHT_STATES, PackageState
+from swarm_celery.store.models import AttemptRow, DroneRow, EventRow, PackageRow, SessionRow
+
+
+class Queries:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def latest_session(self) -> str | None:
+        with Session(self.engine) as db:
+            return db.scalar(select(SessionRow.id).order_by(SessionRow.created_at.desc()).limit(1))
+
+    def session(self, session_id: str) -> dict[str, Any] | None:
+        with Session(self.engine) as db:
+            row = db.get(SessionRow, session_id)
+            if row is None:
+                return None
+            counts = dict(db.execute(select(PackageRow.state, func.count()).where(PackageRow.session_id == session_id)
+                                     .group_by(PackageRow.state)).all())
+        return {
+            "session": row.id, "state": row.state, "arch": row.arch, "profile": row.profile,
+            "config_hash": row.config_hash, "simulated": row.simulated, "error": row.error,
+            "created_at": row.created_at, "planned_at": row.planned_at, "finished_at": row.finished_at,
+            "planned": sum(counts.values()), "counts": {s.value: int(counts.get(s.value, 0)) for s in PackageState},
+        }
+
+    def running(self, session_id: str) -> list[dict[str, Any]]:
+        """Packages being built right now, with their drone."""
+        query = (select(PackageRow.cpv, AttemptRow.drone, AttemptRow.started_at)
+                 .join(AttemptRow, AttemptRow.id == PackageRow.current_attempt)
+                 .where(PackageRow.session_id == session_id, PackageRow.state == PackageState.BUILDING.value))
+        with Session(self.engine) as db:
+            return [{"cpv": c, "drone": d, "started_at": s} for c, d, s in db.execute(query)]
+
+    def history(self, session_id: str) -> list[dict[str, Any]]:
+        query = (select(AttemptRow, PackageRow.cpv).join(PackageRow, PackageRow.id == AttemptRow.package_id)
+                 .where(AttemptRow.session_id == session_id).order_by(AttemptRow.dispatched_at))
+        with Session(self.engine) as db:
+            rows = db.execute(query).all()
+        return [
+            {"attempt": a.id, "cpv": cpv, "drone": a.drone, "state": a.state, "outcome": a.outcome, "queue": a.queue,
+             "dispatched_at": a.dispatched_at, "started_at": a.started_at, "finished_at": a.finished_at,
+             "published_at": a.published_at, "artifact": a.artifact, "sha256": a.sha256, "error": a.error}
+            for a, cpv in ((r[0], r[1]) for r in rows)
+        ]
+
+    def queue(self, session_id: str | None) -> list[dict[str, Any]]:
+        """Packages not yet finished: waiting (needed), dispatched or building."""
+        states = [PackageState.NEEDED.value, *(s.value for s in IN_FLIGHT_STATES)]
+        query = select(PackageRow.session_id, PackageRow.cpv, PackageRow.state, PackageRow.merge_index).where(PackageRow.state.in_(states))
+        if session_id:
+            query = query.where(PackageRow.session_id == session_id)
+        with Session(self.engine) as db:
+            rows = db.execute(query.order_by(PackageRow.session_id, PackageRow.merge_index)).all()
+        return [{"session": s, "cpv": c, "state": st, "merge_index": i} for s, c, st, i in rows]
+
+    def fleet(self) -> list[dict[str, Any]]:
+        with Session(self.engine) as db:
+            rows = db.execute(select(DroneRow).order_by(DroneRow.name)).scalars().all()
+        return [{"name": d.name, "arch": d.arch, "state": d.state, "first_seen": d.first_seen, "last_seen": d.last_seen,
+                 "builds": d.builds, "failures": d.failures} for d in rows]
+
+    def packages(self, session_id: str) -> list[dict[str, Any]]:
+        query = select(PackageRow).where(PackageRow.session_id == session_id).order_by(PackageRow.merge_index)
+        with Session(self.engine) as db:
+            rows = db.execute(query).scalars().all()
+        return [{"cpv": p.cpv, "state": p.state, "reason": p.reason, "slot": p.slot, "repo": p.repo} for p in rows]
+
+    def events(self, session_id: str | None, limit: int = 50) -> list[dict[str, Any]]:
+        query = select(EventRow).order_by(EventRow.id.desc()).limit(limit)
+        if session_id:
+            query = query.where(EventRow.session_id == session_id)
+        with Session(self.engine) as db:
+            rows = db.execute(query).scalars().all()
+        return [{"ts": e.ts, "kind": e.kind, "subject": e.subject, "message": e.message} for e in reversed(rows)]

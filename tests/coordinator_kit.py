@@ -1,0 +1,74 @@
+"""Test kit for the Coordinator service: fake resolver/dispatcher/publisher ports, a tiny plan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from swarm_celery.domain.config import ResolveRequest
+from swarm_celery.domain.model import BuildRequest, BuildResult, Outcome, Plan, PlannedPackage
+from swarm_celery.domain.records import PackageInfo, PublishedArtifact
+from swarm_celery.errors import ArtifactError, ResolveError
+
+REQUEST = ResolveRequest(repos=("/repo",), profile="default/linux/amd64/23.0/systemd", arch="amd64", world=("app-misc/app",))
+
+
+def pkg(cpv: str, build: tuple[str, ...] = (), run: tuple[str, ...] = ()) -> PlannedPackage:
+    return PlannedPackage(cpv, "0", "0", "gentoo", ("ssl",), build, run)
+
+
+# base <- lib (build) ; app needs lib (build) and lib needs rt (run) ; tool independent
+PLAN = Plan(
+    packages=(pkg("sys-libs/base-1"), pkg("sys-libs/rt-1"), pkg("dev-libs/lib-1", build=("sys-libs/base-1",), run=("sys-libs/rt-1",)),
+              pkg("app-misc/app-1", build=("dev-libs/lib-1",)), pkg("app-misc/tool-1")),
+    merge_order=("sys-libs/base-1", "sys-libs/rt-1", "dev-libs/lib-1", "app-misc/app-1", "app-misc/tool-1"),
+)
+
+
+@dataclass
+class FakeResolver:
+    plan: Plan = PLAN
+    error: ResolveError | None = None
+    calls: int = 0
+
+    def resolve(self, request: ResolveRequest, allow_missing: bool = False) -> Plan:
+        self.calls += 1
+        if self.error:
+            raise self.error
+        return self.plan
+
+
+@dataclass
+class FakeDispatcher:
+    sent: list[tuple[BuildRequest, str]] = field(default_factory=list)
+
+    def send_build(self, request: BuildRequest, queue: str) -> None:
+        self.sent.append((request, queue))
+
+    def take(self) -> list[BuildRequest]:
+        out = [r for r, _ in self.sent]
+        self.sent.clear()
+        return out
+
+
+@dataclass
+class FakePublisher:
+    published: list[str] = field(default_factory=list)
+    reject: set[str] = field(default_factory=set)
+
+    def publish(self, arch: str, artifact: Path, sha256: str, package: PackageInfo) -> PublishedArtifact:
+        if package.cpv in self.reject:
+            raise ArtifactError(f"sha256 mismatch for {package.cpv}")
+        self.published.append(package.cpv)
+        return PublishedArtifact(f"{package.cpv}-1.gpkg.tar", sha256, 10)
+
+
+def success(request: BuildRequest, drone: str = "drone-1") -> BuildResult:
+    return BuildResult(request.attempt_id, drone, Outcome.SUCCESS, "/staging/x.gpkg.tar", "0" * 64, 10, "ok", 1.0, 2.0, True)
+
+
+def failure(request: BuildRequest, drone: str = "drone-1") -> BuildResult:
+    tail = f"ERROR: {request.cpv}::gentoo failed (compile phase):\n  make failed"
+    return BuildResult(request.attempt_id, drone, Outcome.FAILED, log_tail=tail, started_at=1.0, finished_at=2.0)
+
+

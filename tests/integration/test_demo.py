@@ -1,0 +1,144 @@
+"""`build-swarm demo` end to end: real portage, real Celery workers, real brokers, SQLite and Postgres."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from tests.integration.demo_kit import check_gated_dispatch, cli_env, medium_args, parse_index, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def medium_plan(shared: Path, portage_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    home = tmp_path_factory.mktemp("resolve-home")
+    run = run_cli(["resolve", *medium_args(shared), "--json"], cli_env(home, portage_cache))
+    assert run.code == 0, run.stderr
+    plan: dict[str, Any] = run.json()
+    assert len(plan["packages"]) == 359
+    assert set(plan["packages"][0]) >= {"cpv", "slot", "sub_slot", "repo", "use", "build_deps", "run_deps", "post_deps"}
+    return plan
+
+
+def assert_demo_run(home: Path, env: dict[str, str], summary: dict[str, Any], plan: dict[str, Any]) -> None:
+    assert summary["planned"] == summary["published"] == 359
+    assert summary["failed"] == summary["blocked"] == summary["skipped"] == 0
+    binhost = Path(summary["binhost"])
+    entries = parse_index(binhost / "Packages")
+    cpvs = [e["CPV"] for e in entries]
+    assert len(cpvs) == len(set(cpvs)) == 359
+    assert set(cpvs) == {p["cpv"] for p in plan["packages"]}
+    for entry in entries:
+        assert (binhost / entry["PATH"]).is_file()
+    history = run_cli(["history", "--session", summary["session"], "--json"], env).json()
+    assert len(history) == 359 and {h["state"] for h in history} == {"finished"}
+    assert all(h["dispatched_at"] <= h["started_at"] <= h["finished_at"] for h in history)
+    assert len({h["drone"] for h in history}) == 4
+    assert check_gated_dispatch(history, plan) > 300
+
+
+def test_demo_medium_set_sqlite_embedded_broker(shared: Path, portage_cache: Path, tmp_path: Path, medium_plan: dict[str, Any]) -> None:
+    env = cli_env(tmp_path, portage_cache)
+    run = run_cli(["demo", *medium_args(shared), "--drones", "4", "--time-scale", "0.001", "--json"], env)
+    assert run.code == 0, run.stderr[-3000:]
+    summary = run.json()
+    assert summary["database_url"].startswith("sqlite:///")
+    assert_demo_run(tmp_path, env, summary, medium_plan)
+    status = run_cli(["status", "--json"], env).json()
+    assert status["state"] == "complete" and status["simulated"] is True
+    fleet = run_cli(["fleet", "--json"], env).json()
+    assert sorted(d["name"] for d in fleet) == ["drone-1", "drone-2", "drone-3", "drone-4"]
+
+
+def test_demo_medium_set_postgres_and_real_redis(shared: Path, portage_cache: Path, tmp_path: Path, pg_url: str,
+                                                 redis_url: str, medium_plan: dict[str, Any]) -> None:
+    broker = redis_url.rsplit("/", 1)[0] + "/7"
+    redis.Redis.from_url(broker).flushdb()
+    env = cli_env(tmp_path, portage_cache, SWARM_DATABASE_URL=pg_url, SWARM_BROKER_URL=broker)
+    try:
+        run = run_cli(["demo", *medium_args(shared), "--drones", "4", "--time-scale", "0.001", "--json"], env)
+        assert run.code == 0, run.stderr[-3000:]
+        summary = run.json()
+        assert summary["database_url"] == pg_url
+        assert_demo_run(tmp_path, env, summary, medium_plan)
+    finally:
+        redis.Redis.from_url(broker).flushdb()
+
+
+def test_demo_on_the_shipped_synthetic_tree(portage_cache: Path, tmp_path: Path) -> None:
+    env = cli_env(tmp_path, portage_cache)
+    if Path("/var/db/repos/gentoo").is_dir():
+        pytest.skip("a real Gentoo tree is installed here; the demo would use it")
+    run = run_cli(["demo", "--drones", "2", "--time-scale", "0.0005", "--json"], env)
+    assert run.code == 0, run.stderr[-3000:]
+    summary = run.json()
+    assert summary["planned"] == summary["published"] > 20
+    assert len(parse_index(Path(summary["binhost"]) / "Packages")) == summary["planned"]
+
+
+@pytest.mark.parametrize(
+    ("world_line", "culprit"),
+    [("app-misc/tmux[", "app-misc/tmux["), ("app-misc/does-not-exist", "app-misc/does-not-exist")],
+)
+def test_demo_bad_atom_one_line_error_nothing_published(shared: Path, portage_cache: Path, tmp_path: Path,
+                                                        world_line: str, culprit: str) -> None:
+    world = tmp_path / "world"
+    world.write_text(f"app-misc/tmux\n{world_line}\n")
+    env = cli_env(tmp_path / "home", portage_cache)
+    run = run_cli(["demo", *medium_args(shared, world), "--drones", "1", "--json"], env)
+    assert run.code == 2
+    assert run.stdout == ""
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and culprit in lines[0] and lines[0].startswith("error: ")
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "home" / "binhost").exists()
+    status = run_cli(["status", "--json"], env).json()
+    assert status["state"] == "failed" and status["planned"] == 0
+
+
+def test_demo_missing_repo_path(tmp_path: Path, portage_cache: Path) -> None:
+    env = cli_env(tmp_path, portage_cache)
+    run = run_cli(["demo", "--repo", str(tmp_path / "nope"), "--world", "/dev/null", "--json"], env)
+    assert run.code == 2 and run.stdout == ""
+    assert run.stderr.strip().count("\n") == 0 and str(tmp_path / "nope") in run.stderr
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "swarm.db").exists() and not (tmp_path / "binhost").exists()
+
+
+def _swarm_processes(home: Path) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes()
+        except OSError:
+            continue
+        if f"SWARM_HOME={home}".encode() in environ.split(b"\0"):
+            found.append(int(proc.name))
+    return found
+
+
+def test_demo_ctrl_c_stops_every_worker(shared: Path, portage_cache: Path, tmp_path: Path) -> None:
+    env = cli_env(tmp_path, portage_cache)
+    proc = subprocess.Popen([sys.executable, "-m", "swarm_celery", "demo", *medium_args(shared), "--drones", "2",
+                             "--time-scale", "0.05", "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list((tmp_path / "staging").glob("*")):
+        time.sleep(0.5)  # wait until drones are building
+    assert list((tmp_path / "staging").glob("*")), "no build started within 120 s"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err
+    time.sleep(1)
+    assert [p for p in _swarm_processes(tmp_path) if p != os.getpid()] == []

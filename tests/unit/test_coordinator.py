@@ -1,0 +1,129 @@
+"""The Coordinator service on a real SQLite store with fake resolver, dispatcher and publisher."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+
+from swarm_celery.clock import SystemClock
+from swarm_celery.domain.model import PackageState, SessionState
+from swarm_celery.errors import ResolveError
+from swarm_celery.services.coordinator import Coordinator
+from swarm_celery.store.engine import make_engine, migrate
+from swarm_celery.store.queries import Queries
+from swarm_celery.store.repository import SqlStore
+from tests.coordinator_kit import REQUEST, FakeDispatcher, FakePublisher, FakeResolver, failure, success
+
+
+@dataclass
+class World:
+    coordinator: Coordinator
+    store: SqlStore
+    dispatcher: FakeDispatcher
+    publisher: FakePublisher
+    resolver: FakeResolver
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    engine = make_engine(f"sqlite:///{tmp_path / 'swarm.db'}")
+    migrate(engine)
+    store = SqlStore(engine, SystemClock())
+    resolver, dispatcher, publisher = FakeResolver(), FakeDispatcher(), FakePublisher()
+    store.create_session("s1", REQUEST, simulated=True)
+    return World(Coordinator(store, resolver, dispatcher, publisher), store, dispatcher, publisher, resolver)
+
+
+def states(store: SqlStore) -> dict[str, str]:
+    return {p["cpv"]: p["state"] for p in Queries(store.engine).packages("s1")}
+
+
+def test_plan_dispatches_only_packages_without_gates(world: World) -> None:
+    assert world.coordinator.plan("s1") == 5
+    first = {r.cpv for r in world.dispatcher.take()}
+    assert first == {"sys-libs/base-1", "sys-libs/rt-1", "app-misc/tool-1"}
+    assert states(world.store)["dev-libs/lib-1"] == "needed"
+
+
+def test_package_waits_for_runtime_closure_of_its_build_deps(world: World) -> None:
+    world.coordinator.plan("s1")
+    by_cpv = {r.cpv: r for r in world.dispatcher.take()}
+    world.coordinator.build_finished(success(by_cpv["sys-libs/base-1"]))
+    lib = world.dispatcher.take()
+    assert [r.cpv for r in lib] == ["dev-libs/lib-1"]  # its only gate is base; its own run deps do not gate it
+    world.coordinator.build_finished(success(lib[0]))
+    assert world.dispatcher.take() == []  # app needs lib installed, and so rt (lib's RDEPEND) published too
+    assert states(world.store)["app-misc/app-1"] == "needed"
+    world.coordinator.build_finished(success(by_cpv["sys-libs/rt-1"]))
+    assert [r.cpv for r in world.dispatcher.take()] == ["app-misc/app-1"]
+
+
+def test_full_run_publishes_everything_in_gate_order(world: World) -> None:
+    world.coordinator.plan("s1")
+    pending = world.dispatcher.take()
+    while pending:
+        request = pending.pop(0)
+        world.coordinator.build_started(request.attempt_id, "drone-1", "amd64", 1.0)
+        world.coordinator.build_finished(success(request))
+        pending += world.dispatcher.take()
+    assert world.publisher.published.index("dev-libs/lib-1") > world.publisher.published.index("sys-libs/base-1")
+    assert world.publisher.published.index("app-misc/app-1") > world.publisher.published.index("sys-libs/rt-1")
+    assert set(states(world.store).values()) == {"published"}
+    session = world.store.get_session("s1")
+    assert session is not None and session.state is SessionState.COMPLETE
+
+
+def test_failure_skips_dependents_and_the_rest_goes_on(world: World) -> None:
+    world.coordinator.plan("s1")
+    by_cpv = {r.cpv: r for r in world.dispatcher.take()}
+    world.coordinator.build_finished(failure(by_cpv["sys-libs/base-1"]))
+    world.coordinator.build_finished(success(by_cpv["sys-libs/rt-1"]))
+    world.coordinator.build_finished(success(by_cpv["app-misc/tool-1"]))
+    final = states(world.store)
+    assert final["sys-libs/base-1"] == PackageState.FAILED
+    assert final["dev-libs/lib-1"] == final["app-misc/app-1"] == PackageState.SKIPPED
+    assert final["app-misc/tool-1"] == PackageState.PUBLISHED
+    reasons = {p["cpv"]: p["reason"] for p in Queries(world.store.engine).packages("s1")}
+    assert "sys-libs/base-1" in reasons["app-misc/app-1"]
+    assert "compile phase" in reasons["sys-libs/base-1"] or "make failed" in reasons["sys-libs/base-1"]
+    session = world.store.get_session("s1")
+    assert session is not None and session.state is SessionState.COMPLETE
+
+
+def test_duplicate_and_unknown_completions_are_fenced(world: World) -> None:
+    world.coordinator.plan("s1")
+    request = next(r for r in world.dispatcher.take() if r.cpv == "app-misc/tool-1")
+    world.coordinator.build_finished(success(request))
+    world.coordinator.build_finished(success(request))  # duplicate delivery
+    world.coordinator.build_finished(failure(request))  # late contradicting report
+    assert world.publisher.published.count("app-misc/tool-1") == 1
+    assert states(world.store)["app-misc/tool-1"] == "published"
+    world.coordinator.build_finished(replace(success(request), attempt_id="f" * 32))
+    kinds = [e["kind"] for e in Queries(world.store.engine).events(None)]
+    assert "attempt.stale" in kinds and "attempt.unknown" in kinds
+
+
+def test_rejected_artifact_fails_the_attempt(world: World) -> None:
+    world.publisher.reject.add("app-misc/tool-1")
+    world.coordinator.plan("s1")
+    request = next(r for r in world.dispatcher.take() if r.cpv == "app-misc/tool-1")
+    world.coordinator.build_finished(success(request))
+    packages = {p["cpv"]: p for p in Queries(world.store.engine).packages("s1")}
+    assert packages["app-misc/tool-1"]["state"] == "failed"
+    assert "artifact rejected" in packages["app-misc/tool-1"]["reason"]
+
+
+def test_resolve_error_fails_session_and_writes_no_packages(world: World) -> None:
+    world.resolver.error = ResolveError("atom 'app-misc/nope' matches no ebuild", kind="no_match", atom="app-misc/nope")
+    assert world.coordinator.plan("s1") == 0
+    session = world.store.get_session("s1")
+    assert session is not None and session.state is SessionState.FAILED and "app-misc/nope" in session.error
+    assert Queries(world.store.engine).packages("s1") == [] and world.dispatcher.sent == []
+
+
+def test_plan_is_idempotent(world: World) -> None:
+    world.coordinator.plan("s1")
+    world.coordinator.plan("s1")  # redelivered swarm.plan
+    assert world.resolver.calls == 1 and len(world.dispatcher.take()) == 3

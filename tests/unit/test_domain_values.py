@@ -1,0 +1,73 @@
+"""CPV splitting, durations parsing, world parsing, config hashing, JSON round trips."""
+
+from __future__ import annotations
+
+import pytest
+
+from swarm_celery.domain.config import ResolveRequest, parse_world
+from swarm_celery.domain.cpv import split_cpv
+from swarm_celery.domain.durations import DEFAULT_SECONDS, Durations, parse_durations
+from swarm_celery.domain.model import BuildRequest, BuildResult, Outcome
+
+
+@pytest.mark.parametrize(
+    ("cpv", "pn", "pv", "rev"),
+    [
+        ("sys-libs/zlib-1.3.1-r1", "zlib", "1.3.1", "r1"),
+        ("sys-libs/ncurses-6.5_p20251220", "ncurses", "6.5_p20251220", ""),
+        ("dev-lang/python-3.12.8_rc1-r2", "python", "3.12.8_rc1", "r2"),
+        ("app-misc/tmux-3.5a", "tmux", "3.5a", ""),
+        ("dev-perl/Locale-gettext-1.70.0-r2", "Locale-gettext", "1.70.0", "r2"),
+        ("virtual/perl-IO-1", "perl-IO", "1", ""),
+        ("x11-libs/gtk+-3.24.41", "gtk+", "3.24.41", ""),
+    ],
+)
+def test_split_cpv(cpv: str, pn: str, pv: str, rev: str) -> None:
+    parts = split_cpv(cpv)
+    assert (parts.package, parts.version, parts.revision) == (pn, pv, rev)
+    assert str(parts) == cpv
+
+
+@pytest.mark.parametrize("bad", ["zlib-1.3", "sys-libs/zlib", "sys-libs/-1.0", "/zlib-1"])
+def test_split_cpv_rejects_malformed(bad: str) -> None:
+    with pytest.raises(ValueError, match="not a category/package-version"):
+        split_cpv(bad)
+
+
+def test_durations_lookup_and_default() -> None:
+    table = parse_durations("package,seconds,n_obs\nsys-devel/gcc,3600,4\ndev-libs/expat,12.5,1\n")
+    durations = Durations(table)
+    assert durations.for_cpv("sys-devel/gcc-14.2.1_p20250301") == 3600
+    assert durations.for_cpv("dev-libs/expat-2.7.1") == 12.5
+    assert durations.for_cpv("app-misc/unknown-1") == DEFAULT_SECONDS
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("pkg,secs\na/b,1\n", "columns"), ("package,seconds\na/b,fast\n", "line 2"), ("package,seconds\nnoslash,1\n", "line 2")],
+)
+def test_durations_reject_bad_csv(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_durations(text)
+
+
+def test_parse_world_skips_comments_blanks_and_duplicates() -> None:
+    assert parse_world("# world\napp-misc/tmux\n\nsys-process/htop # top\napp-misc/tmux\n") == ("app-misc/tmux", "sys-process/htop")
+
+
+def test_config_hash_is_stable_and_sensitive() -> None:
+    base = ResolveRequest(repos=("/r",), profile="p", arch="amd64", world=("a/b", "c/d"))
+    same = ResolveRequest(repos=("/r",), profile="p", arch="amd64", world=("c/d", "a/b"))
+    other_arch = ResolveRequest(repos=("/r",), profile="p", arch="arm64", world=("a/b", "c/d"))
+    other_world = ResolveRequest(repos=("/r",), profile="p", arch="amd64", world=("a/b",))
+    assert base.config_hash() == same.config_hash()
+    assert base.config_hash() != other_arch.config_hash()
+    assert base.baseline_hash() == other_world.baseline_hash()
+    assert ResolveRequest.from_json(base.to_json()) == base
+
+
+def test_messages_round_trip_as_json() -> None:
+    request = BuildRequest("att1", "sess", "app-misc/tmux-3.5a", "amd64", "0", "gentoo", ("utempter",))
+    assert BuildRequest.from_json(request.to_json()) == request
+    result = BuildResult("att1", "drone-1", Outcome.SUCCESS, "/x.gpkg.tar", "ab" * 32, 10, "ok", 1.0, 2.0, True)
+    assert BuildResult.from_json(result.to_json()) == result
