@@ -64,7 +64,7 @@ class BinpkgMetadata:
     cpv: str  # "app-misc/tmux-3.5a"
     slot: str  # "0" or "3.12/3.12", the SLOT file as portage stores it
     repo: str
-    arch: str
+    arch: str  # not a build-info file: the binhost tree and the Packages header (ARCH) carry it
     use: tuple[str, ...]
     iuse: tuple[str, ...] = ()
     keywords: str = ""
@@ -393,10 +393,11 @@ def _external_decompressor(raw: IO[bytes], argv: tuple[str, ...]) -> Iterator[IO
         yield stdout
         while stdout.read(_CHUNK):
             pass
+    except BaseException:
+        proc.kill()
+        raise
     finally:
         stdout.close()
-        if proc.poll() is None and feeder.is_alive():
-            proc.kill()
         returncode = proc.wait()
         feeder.join()
     if returncode != 0:

@@ -197,7 +197,7 @@ PACKAGES: tuple[SyntheticPackage, ...] = (
          "build +cramfs +hardlink kill +logger ncurses nls +readline static-libs +suid systemd udev unicode",
          common=("virtual/libcrypt:= cramfs? ( sys-libs/zlib:= ) ncurses? ( sys-libs/ncurses:=[unicode(+)?] ) "
                  "readline? ( sys-libs/readline:0= )"),
-         rdepend="systemd? ( sys-apps/systemd )", bdepend=f"virtual/pkgconfig {_NLS_B}"),
+         pdepend="systemd? ( sys-apps/systemd )", bdepend=f"virtual/pkgconfig {_NLS_B}"),
     _PKG("sys-apps/systemd-256.10", "System and service manager for Linux", "https://systemd.io/",
          "GPL-2 LGPL-2.1 MIT public-domain", "0/2", "curl +dns-over-tls lzma pcre +resolvconf +sysv-utils +zstd",
          common=(">=sys-apps/util-linux-2.32:0= virtual/libcrypt:= curl? ( net-misc/curl:= ) dns-over-tls? ( dev-libs/openssl:0= ) "

@@ -12,6 +12,7 @@ import io
 import shutil
 import subprocess
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -71,7 +72,7 @@ GOOD_IMAGE = tar_of([("image/usr/x", b"x")])
 
 
 def hand_made(image: bytes = GOOD_IMAGE, metadata: bytes = GOOD_METADATA, ext: str = "gz") -> bytes:
-    squeeze = {"gz": lambda d: gzip.compress(d, mtime=0), "bz2": bz2.compress}[ext]
+    squeeze: Callable[[bytes], bytes] = gzip.compress if ext == "gz" else bz2.compress
     return container([("c-1/gpkg-1", b""), (f"c-1/metadata.tar.{ext}", squeeze(metadata)), (f"c-1/image.tar.{ext}", squeeze(image))])
 
 
