@@ -49,7 +49,7 @@ def request_from_options(settings: Settings, repos: tuple[Path, ...], world_file
 
         synthetic = write_synthetic_repo(settings.home / "synthetic-repo")
         chosen = [synthetic]
-        world = read_world(world_file) if world_file else synthetic_world()
+        world = read_world(world_file) if world_file else tuple(synthetic_world())
         tree = f"the shipped synthetic tree ::{SYNTHETIC_REPO_NAME} (no --repo, no SWARM_REPO, no /var/db/repos/gentoo)"
     request = build_request(chosen, gentoo_profile or default_profile(arch), arch, tuple(world), portage_config)
     return request, tree

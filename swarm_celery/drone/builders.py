@@ -65,6 +65,7 @@ class SimulateBuilder:
             f"Real build time {seconds:.0f} s, scaled by {self.time_scale}.\n"
         )
         pf = request.cpv.split("/", 1)[1]
+        staging.mkdir(parents=True, exist_ok=True)
         artifact = write_gpkg(staging, meta, {f"usr/share/doc/{pf}/BUILD-SWARM-SIMULATED": note.encode()})
         digest = hashlib.sha256(artifact.read_bytes()).hexdigest()
         log = f">>> Simulated emerge of {request.cpv} ({seconds:.0f} s real, x{self.time_scale})\n>>> Completed {request.cpv}\n"

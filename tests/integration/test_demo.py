@@ -142,3 +142,16 @@ def test_demo_ctrl_c_stops_every_worker(shared: Path, portage_cache: Path, tmp_p
     assert "Traceback" not in err
     time.sleep(1)
     assert [p for p in _swarm_processes(tmp_path) if p != os.getpid()] == []
+
+
+def test_demo_without_any_redis_uses_the_filesystem_broker(portage_cache: Path, tmp_path: Path) -> None:
+    """A fresh machine: no SWARM_BROKER_URL and no redis-server on PATH."""
+    if Path("/var/db/repos/gentoo").is_dir():
+        pytest.skip("a real Gentoo tree is installed here; the demo would use it")
+    env = cli_env(tmp_path, portage_cache, PATH=str(Path(sys.executable).parent))
+    proc = subprocess.run([sys.executable, "-m", "swarm_celery", "demo", "--drones", "2", "--time-scale", "0.0005"],
+                          env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "broker: filesystem" in proc.stderr
+    assert "synthetic" in proc.stderr and "SIMULATED" in proc.stderr
+    assert (tmp_path / "broker" / "queue").is_dir()

@@ -1,0 +1,100 @@
+"""Simulated builds and publishing: the artifact path a real build takes, and every way it is refused."""
+
+from __future__ import annotations
+
+import hashlib
+import tarfile
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from swarm_celery.binhost.gpkg import read_gpkg_metadata
+from swarm_celery.binhost.index import parse_index
+from swarm_celery.binhost.publisher import BinhostPublisher
+from swarm_celery.domain.durations import Durations
+from swarm_celery.domain.model import BuildRequest, PackageState
+from swarm_celery.domain.records import PackageInfo
+from swarm_celery.drone.builders import BuildFailed, SimulateBuilder
+from swarm_celery.errors import ArtifactError
+
+REQUEST = BuildRequest("a" * 32, "s1", "app-misc/tmux-3.5a", "amd64", "0", "gentoo", ("amd64", "utempter"))
+PACKAGE = PackageInfo(1, "s1", "app-misc/tmux-3.5a", "0", "0", "gentoo", ("amd64", "utempter"), 0, PackageState.BUILDING, "a" * 32)
+
+
+def build(tmp_path: Path) -> tuple[Path, str]:
+    out = SimulateBuilder(Durations({}), 0.0).build(REQUEST, tmp_path / "staging")
+    return out.artifact, out.sha256
+
+
+def test_simulated_build_writes_a_real_gpkg_with_the_requested_metadata(tmp_path: Path) -> None:
+    artifact, sha = build(tmp_path)
+    assert artifact.name == "tmux-3.5a-1.gpkg.tar"
+    assert hashlib.sha256(artifact.read_bytes()).hexdigest() == sha
+    meta = read_gpkg_metadata(artifact)
+    assert (meta["CATEGORY"], meta["PF"], meta["SLOT"], meta["repository"]) == ("app-misc", "tmux-3.5a", "0", "gentoo")
+    assert meta["USE"].split() == ["amd64", "utempter"] and meta["CHOST"] == "x86_64-pc-linux-gnu"
+
+
+def test_simulated_failure_names_the_phase(tmp_path: Path) -> None:
+    builder = SimulateBuilder(Durations({}), 0.0, frozenset({"app-misc/tmux"}))
+    with pytest.raises(BuildFailed, match=r"failed \(compile phase\)"):
+        builder.build(REQUEST, tmp_path)
+
+
+def test_publish_places_file_and_index_entry(tmp_path: Path) -> None:
+    artifact, sha = build(tmp_path)
+    published = BinhostPublisher(tmp_path / "binhost").publish("amd64", artifact, sha, PACKAGE)
+    tree = tmp_path / "binhost" / "amd64"
+    assert published.path == "app-misc/tmux/tmux-3.5a-1.gpkg.tar" and (tree / published.path).is_file()
+    header, entries = parse_index((tree / "Packages").read_text())
+    assert header["PACKAGES"] == "1" and header["ARCH"] == "amd64"
+    assert [(e.cpv, e.path, e.build_id) for e in entries] == [("app-misc/tmux-3.5a", published.path, 1)]
+    again = BinhostPublisher(tmp_path / "binhost").publish("amd64", artifact, sha, PACKAGE)  # idempotent
+    assert again == published and len(parse_index((tree / "Packages").read_text())[1]) == 1
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda p, s: (p, "0" * 64), "sha256 mismatch"),
+        (lambda p, s: (p.with_name("missing.gpkg.tar"), s), "missing"),
+        (lambda p, s: _corrupt(p), "not a valid GPKG"),
+        (lambda p, s: _garbage(p), "not a valid GPKG"),
+    ],
+)
+def test_publish_refuses_bad_artifacts_and_publishes_nothing(tmp_path: Path, mutate, message: str) -> None:  # type: ignore[no-untyped-def]
+    artifact, sha = build(tmp_path)
+    bad_path, bad_sha = mutate(artifact, sha)
+    with pytest.raises(ArtifactError, match=message):
+        BinhostPublisher(tmp_path / "binhost").publish("amd64", bad_path, bad_sha, PACKAGE)
+    assert not (tmp_path / "binhost" / "amd64" / "Packages").exists()
+
+
+@pytest.mark.parametrize(
+    ("package", "message"),
+    [
+        (replace(PACKAGE, cpv="app-misc/screen-4.9.1"), "holds app-misc/tmux-3.5a"),
+        (replace(PACKAGE, slot="2"), "SLOT 0"),
+        (replace(PACKAGE, repo="supplement"), "::gentoo"),
+    ],
+)
+def test_publish_refuses_metadata_that_does_not_match_the_plan(tmp_path: Path, package: PackageInfo, message: str) -> None:
+    artifact, sha = build(tmp_path)
+    with pytest.raises(ArtifactError, match=message):
+        BinhostPublisher(tmp_path / "binhost").publish("amd64", artifact, sha, package)
+
+
+def _corrupt(path: Path) -> tuple[Path, str]:
+    """Flip one byte inside the compressed image (what a bad disk or a broken upload does)."""
+    with tarfile.open(path) as tar:
+        image = next(m for m in tar.getmembers() if "/image.tar" in m.name)
+    data = bytearray(path.read_bytes())
+    data[image.offset_data + image.size // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    return path, hashlib.sha256(bytes(data)).hexdigest()
+
+
+def _garbage(path: Path) -> tuple[Path, str]:
+    path.write_bytes(b"not a tar at all")
+    return path, hashlib.sha256(b"not a tar at all").hexdigest()
