@@ -23,6 +23,8 @@ def _session_id(queries: Queries, session: str | None) -> str:
     found = session or queries.latest_session()
     if not found:
         raise NotFoundError("no sessions yet: start one with `build-swarm demo`")
+    if session and queries.session(session) is None:
+        raise NotFoundError(f"session {session} does not exist: `build-swarm status` shows the newest session")
     return found
 
 
@@ -38,8 +40,7 @@ def status(session: str | None, as_json: bool) -> None:
     queries = _queries()
     session_id = _session_id(queries, session)
     info = queries.session(session_id)
-    if info is None:
-        raise NotFoundError(f"session {session_id} does not exist: list sessions with `build-swarm history`")
+    assert info is not None
     info["running"] = queries.running(session_id)
     if as_json:
         emit_json(info)

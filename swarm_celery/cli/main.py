@@ -34,6 +34,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except SwarmError as exc:
         if debug:
+            details = getattr(exc, "details", "")
+            if details:
+                click.echo(details, err=True)
             raise
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)

@@ -90,6 +90,16 @@ def merged_packages(depgraph: Any) -> list[Any]:
     return [n for n in depgraph._dynamic_config.digraph if isinstance(n, Package) and n.operation == "merge"]
 
 
+def only_cycles(depgraph: Any) -> bool:
+    """True when the resolve failed only for lack of a merge order (cycles), not for a missing,
+    masked, blocked or conflicting package: the package set is still exactly portage's."""
+    dc = depgraph._dynamic_config
+    return not (
+        dc._unsatisfied_deps_for_display or dc._missing_args or list(dc._package_tracker.slot_conflicts())
+        or list(dc._unsolvable_blockers) or dc._need_restart
+    )
+
+
 def merge_list(depgraph: Any) -> list[Any]:
     """portage's merge order (what ``emerge --pretend`` prints)."""
     with captured_output():

@@ -80,10 +80,13 @@ def baseline_records(graph: Any, trees: Any, cache_file: Path) -> list[dict[str,
     if cache_file.is_file():
         records: list[dict[str, str]] = json.loads(cache_file.read_text())
         return records
-    _ok, depgraph = graph.run_depgraph(trees, ["@system"], {"--backtrack": 0})
+    # Against an empty vdb portage cannot *order* @system (gcc <-> glibc, ...), but the set is complete:
+    # accept a failure that is only about cycles, refuse any other.
+    ok, depgraph = graph.run_depgraph(trees, ["@system"], {"--backtrack": 0})
     records = [graph.vdb_record(p) for p in graph.merged_packages(depgraph)]
-    if not records:
-        raise RunnerError("no_system", f"the profile's @system set resolved to nothing: check --gentoo-profile\n{graph.problems(depgraph)}")
+    if not records or not (ok or graph.only_cycles(depgraph)):
+        error = _resolve_failure(graph.problems(depgraph), "@system")
+        raise RunnerError("baseline", f"the profile's baseline: {error.message}", details=error.details)
     cache_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(records))
@@ -135,11 +138,11 @@ def resolve(request: ResolveRequest, cache_dir: Path, root: Path, allow_missing:
     return plan | {"baseline": [r["cpv"] for r in baseline], "config_hash": request.config_hash(), "timings": timings}
 
 
-def _resolve_failure(text: str) -> RunnerError:
+def _resolve_failure(text: str, target: str = "@world") -> RunnerError:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    headline = next((line for line in lines if line.startswith(("!!!", "*"))), lines[0] if lines else "portage could not resolve @world")
+    headline = next((line for line in lines if line.startswith(("!!!", "*"))), lines[0] if lines else "no reason given")
     headline = headline.lstrip("!* ").strip()
-    return RunnerError("unsatisfiable", f"portage cannot resolve @world: {headline} (see details with --debug)", details=text)
+    return RunnerError("unsatisfiable", f"portage cannot resolve {target}: {headline} (`build-swarm --debug resolve` with the same options prints portage's full output)", details=text)
 
 
 def main() -> int:

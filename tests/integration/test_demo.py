@@ -57,6 +57,8 @@ def test_demo_medium_set_sqlite_embedded_broker(shared: Path, portage_cache: Pat
     assert status["state"] == "complete" and status["simulated"] is True
     fleet = run_cli(["fleet", "--json"], env).json()
     assert sorted(d["name"] for d in fleet) == ["drone-1", "drone-2", "drone-3", "drone-4"]
+    assert sum(d["builds"] for d in fleet) == 359
+    assert run_cli(["queue", "list", "--json"], env).json() == []
 
 
 def test_demo_medium_set_postgres_and_real_redis(shared: Path, portage_cache: Path, tmp_path: Path, pg_url: str,
@@ -155,3 +157,11 @@ def test_demo_without_any_redis_uses_the_filesystem_broker(portage_cache: Path, 
     assert "broker: filesystem" in proc.stderr
     assert "synthetic" in proc.stderr and "SIMULATED" in proc.stderr
     assert (tmp_path / "broker" / "queue").is_dir()
+
+
+@pytest.mark.parametrize("command", [["status"], ["history", "--json"], ["status", "--session", "nope", "--json"]])
+def test_inspect_commands_without_sessions_say_what_to_do(tmp_path: Path, portage_cache: Path, command: list[str]) -> None:
+    run = run_cli(command, cli_env(tmp_path, portage_cache))
+    assert run.code == 2 and run.stdout == ""
+    assert run.stderr.startswith("error: ") and run.stderr.count("\n") == 1
+    assert "build-swarm" in run.stderr and "Traceback" not in run.stderr
