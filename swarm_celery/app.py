@@ -61,6 +61,7 @@ def create_app(broker_url: str, visibility_timeout: int, broker_folder: Path | N
         if broker_folder is None:
             raise ValueError("the filesystem:// broker needs a folder")
         app.conf.broker_transport_options = filesystem_broker_options(broker_folder)
+        app.conf.broker_transport = "swarm_celery.kombu_fs:Transport"  # atomic writes (see kombu_fs)
     else:
         app.conf.broker_transport_options = broker_options(broker_url, visibility_timeout)
     return app

@@ -56,8 +56,9 @@ def _parse_output(returncode: int, stdout: str, stderr: str) -> Plan:
             details=str(error.get("details", "")),
         )
     if returncode != 0 or "plan" not in data:
-        tail = "\n".join(stderr.strip().splitlines()[-5:])
-        raise ResolveError(f"the portage resolver crashed (exit {returncode}): {tail or 'no output'}", kind="crash")
+        lines = [line for line in stderr.strip().splitlines() if line.strip()]
+        last = lines[-1].strip() if lines else "no output"
+        raise ResolveError(f"the portage resolver crashed (exit {returncode}): {last}", kind="crash", details=stderr)
     return plan_from_json(data["plan"])
 
 
