@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from time import monotonic
-from typing import Any
+from typing import Any, cast
 
 from kombu.exceptions import ChannelError
 from kombu.transport import filesystem
-from kombu.utils.json import dumps
+from kombu.utils import json as kombu_json
+
+_dumps = cast(Callable[[Any], str], kombu_json.dumps)
 
 
-class Channel(filesystem.Channel):  # type: ignore[misc]
-    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:
+class Channel(filesystem.Channel):
+    def _put(self, queue: Any, message: Any, **kwargs: Any) -> None:  # type: ignore[override]  # kombu's own signature
         name = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
         out = Path(self.data_folder_out)
         staging = out.parent / f"{out.name}.staging"
@@ -30,11 +33,11 @@ class Channel(filesystem.Channel):  # type: ignore[misc]
         tmp = staging / name
         try:
             with open(tmp, "wb") as handle:
-                handle.write(dumps(payload).encode())
+                handle.write(_dumps(message).encode())  # kombu's JSON: it encodes dates, UUIDs, bytes
             os.replace(tmp, out / name)
         except OSError as exc:
             raise ChannelError(f"Cannot add file {name!r} to directory {out}") from exc
 
 
-class Transport(filesystem.Transport):  # type: ignore[misc]
+class Transport(filesystem.Transport):
     Channel = Channel
