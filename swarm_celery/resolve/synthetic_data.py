@@ -14,11 +14,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from swarm_celery.domain.cpv import split_cpv
+
 KEYWORDS = "amd64 arm64"
 ARCHES = ("amd64", "arm64")
 EAPI = "8"
 
-_CPV_RE = re.compile(r"^(?P<cat>[\w+.-]+)/(?P<pn>[\w+-]+?)-(?P<pvr>\d[\w.]*(?:-r\d+)?)$")
 _ATOM_RE = re.compile(r"^(?:!!?)?(?P<op>>=|<=|~|=|<|>)?(?P<rest>.+)$")
 _ATOM_VERSION_RE = re.compile(r"-\d[\w.]*\*?(?:-r\d+)?$")
 
@@ -42,11 +43,11 @@ class SyntheticPackage:
 
     @property
     def category(self) -> str:
-        return split_cpv(self.cpv)[0]
+        return split_cpv(self.cpv).category
 
     @property
     def pn(self) -> str:
-        return split_cpv(self.cpv)[1]
+        return split_cpv(self.cpv).package
 
     @property
     def pf(self) -> str:
@@ -69,14 +70,6 @@ class SyntheticPackage:
             "PDEPEND": self.pdepend,
             "IDEPEND": self.idepend,
         }
-
-
-def split_cpv(cpv: str) -> tuple[str, str, str]:
-    """``cat/pn-pvr`` -> (cat, pn, pvr); ValueError when it is not a versioned cpv."""
-    match = _CPV_RE.match(cpv)
-    if match is None:
-        raise ValueError(f"not a cpv: {cpv!r}")
-    return match["cat"], match["pn"], match["pvr"]
 
 
 def atom_cp(atom: str) -> str:

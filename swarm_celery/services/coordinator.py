@@ -110,7 +110,7 @@ class Coordinator:
         package = self.store.get_package(attempt.package_id)
         current = package is not None and package.current_attempt == attempt_id
         if not current or attempt.state in (AttemptState.FINISHED, AttemptState.STALE):
-            self.store.mark_stale(attempt_id, f"stale {what} for {attempt.cpv} (attempt {attempt_id}, {attempt.state}) ignored")
+            self.store.note_stale_report(attempt_id, f"stale {what} for {attempt.cpv} (attempt {attempt_id}, {attempt.state}) ignored")
             return None
         if package is not None and package.state.terminal:
             return None

@@ -165,7 +165,7 @@ class SqlStore:
         attempt.log_tail = result.log_tail[-4000:]
         return attempt
 
-    def mark_stale(self, attempt_id: str, note: str) -> None:
+    def note_stale_report(self, attempt_id: str, note: str) -> None:
         with self._sessions.begin() as db:
             attempt = db.get(AttemptRow, attempt_id)
             session_id = attempt.session_id if attempt else None

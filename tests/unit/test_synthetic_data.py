@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from swarm_celery.domain.cpv import split_cpv
 from swarm_celery.resolve.synthetic import synthetic_world
 from swarm_celery.resolve.synthetic_data import (
     IMPLICIT_FLAGS,
@@ -19,7 +20,6 @@ from swarm_celery.resolve.synthetic_data import (
     dep_atoms,
     dep_conditionals,
     iuse_flags,
-    split_cpv,
 )
 
 BY_CP = {pkg.cp: pkg for pkg in PACKAGES}
@@ -33,8 +33,8 @@ def all_deps(pkg: SyntheticPackage) -> str:
 def test_cpvs_parse_and_are_unique() -> None:
     assert len(PACKAGES) == len({p.cpv for p in PACKAGES}) == len(BY_CP)
     for pkg in PACKAGES:
-        cat, pn, _ = split_cpv(pkg.cpv)
-        assert pkg.cp == f"{cat}/{pn}"
+        parts = split_cpv(pkg.cpv)
+        assert pkg.cp == f"{parts.category}/{parts.package}"
     assert 40 <= len(PACKAGES) <= 60
 
 
