@@ -55,7 +55,7 @@ def run_demo(settings: Settings, request: ResolveRequest, options: DemoOptions, 
         if stack is not None:
             stack.stop()
         broker.stop()
-    return _summary(status, queries, session_id, settings, broker, time.monotonic() - started)
+    return _summary(status, session_id, settings, broker, time.monotonic() - started) | {"drones": options.drones}
 
 
 def _start_stack(settings: Settings, drones: int) -> LocalStack:
@@ -84,8 +84,7 @@ def _follow(queries: Queries, stack: LocalStack, session_id: str, options: DemoO
         time.sleep(options.poll)
 
 
-def _summary(status: dict[str, Any], queries: Queries, session_id: str, settings: Settings, broker: LocalBroker,
-             wall: float) -> dict[str, Any]:
+def _summary(status: dict[str, Any], session_id: str, settings: Settings, broker: LocalBroker, wall: float) -> dict[str, Any]:
     counts = status["counts"]
     return {
         "session": session_id,
@@ -101,5 +100,4 @@ def _summary(status: dict[str, Any], queries: Queries, session_id: str, settings
         "binhost": str(settings.binhost_dir / status["arch"]),
         "broker": broker.kind,
         "simulated": status["simulated"],
-        "drones": len(queries.fleet()),
     }
