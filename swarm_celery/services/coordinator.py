@@ -46,10 +46,13 @@ class Coordinator:
         request = ResolveRequest.from_json(json.loads(session.request_json))
         try:
             plan = self.resolver.resolve(request)
+            self.store.save_plan(session_id, plan, dispatch_gates(plan))  # one transaction: all or nothing
         except ResolveError as exc:
             self.store.fail_session(session_id, str(exc))
             return 0
-        self.store.save_plan(session_id, plan, dispatch_gates(plan))
+        except Exception as exc:  # a bug or an outage must not leave the session "planning" forever
+            self.store.fail_session(session_id, f"planning failed ({type(exc).__name__}: {exc}); see the coordinator log")
+            raise
         self.dispatch_ready(session_id)
         return len(plan.packages)
 

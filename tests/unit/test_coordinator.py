@@ -127,3 +127,17 @@ def test_plan_is_idempotent(world: World) -> None:
     world.coordinator.plan("s1")
     world.coordinator.plan("s1")  # redelivered swarm.plan
     assert world.resolver.calls == 1 and len(world.dispatcher.take()) == 3
+
+
+def test_unexpected_planning_error_fails_the_session_and_is_raised(world: World) -> None:
+    class Broken:
+        def resolve(self, request: object, allow_missing: bool = False) -> object:
+            raise RuntimeError("disk on fire")
+
+    world.coordinator.resolver = Broken()  # type: ignore[assignment]
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        world.coordinator.plan("s1")
+    session = world.store.get_session("s1")
+    assert session is not None and session.state is SessionState.FAILED
+    assert "RuntimeError: disk on fire" in session.error and "coordinator log" in session.error
+    assert world.dispatcher.sent == []
