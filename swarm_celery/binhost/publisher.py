@@ -16,7 +16,8 @@ import os
 import shutil
 from pathlib import Path
 
-from swarm_celery.binhost.gpkg import InvalidBinpkg, read_gpkg_metadata
+from swarm_celery.binhost.gpkg import InvalidBinpkg
+from swarm_celery.binhost.gpkg_read import read_gpkg_metadata
 from swarm_celery.binhost.index import IndexEntry, upsert_index
 from swarm_celery.domain.cpv import split_cpv
 from swarm_celery.domain.records import PackageInfo, PublishedArtifact

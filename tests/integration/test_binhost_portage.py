@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from swarm_celery.binhost.gpkg import BinpkgMetadata, InvalidBinpkg, read_gpkg_metadata, write_gpkg
+from swarm_celery.binhost.gpkg import BinpkgMetadata, InvalidBinpkg, write_gpkg
+from swarm_celery.binhost.gpkg_read import read_gpkg_metadata
 from swarm_celery.binhost.index import IndexEntry, entry_from_binpkg, parse_index, render_index, upsert_index
 
 DRIVER = r'''

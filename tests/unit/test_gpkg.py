@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from swarm_celery.binhost.gpkg import BinpkgMetadata, InvalidBinpkg, build_gpkg, read_gpkg_metadata, write_gpkg
+from swarm_celery.binhost.gpkg import BinpkgMetadata, InvalidBinpkg, build_gpkg, write_gpkg
+from swarm_celery.binhost.gpkg_read import read_gpkg_metadata
 
 META = BinpkgMetadata(
     cpv="app-misc/tmux-3.5a", slot="0", repo="gentoo", arch="amd64", use=("amd64", "utempter"), iuse=("utempter", "vim-syntax"),

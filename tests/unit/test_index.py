@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from swarm_celery.binhost.gpkg import BinpkgMetadata, read_gpkg_metadata, write_gpkg
+from swarm_celery.binhost.gpkg import BinpkgMetadata, write_gpkg
+from swarm_celery.binhost.gpkg_read import read_gpkg_metadata
 from swarm_celery.binhost.index import IndexEntry, entry_from_binpkg, parse_index, remove_from_index, render_index, upsert_index
 
 HEADER = {"ARCH": "amd64", "CHOST": "x86_64-pc-linux-gnu", "ACCEPT_KEYWORDS": "amd64"}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from swarm_celery.binhost.gpkg import read_gpkg_metadata
+from swarm_celery.binhost.gpkg_read import read_gpkg_metadata
 from swarm_celery.binhost.index import parse_index
 from swarm_celery.binhost.publisher import BinhostPublisher
 from swarm_celery.domain.durations import Durations
