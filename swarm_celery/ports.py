@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Protocol
 
 from swarm_celery.domain.config import ResolveRequest
-from swarm_celery.domain.model import BuildRequest, BuildResult, Plan, PlannedPackage
+from swarm_celery.domain.model import BuildRequest, BuildResult, Plan
 from swarm_celery.domain.records import AttemptInfo, PackageInfo, PublishedArtifact, SessionCounts, SessionInfo
 
 
@@ -52,4 +52,4 @@ class Store(Protocol):
     def add_event(self, kind: str, message: str, session_id: str | None = None, subject: str = "") -> None: ...
 
 
-__all__ = ["Clock", "Dispatcher", "PlannedPackage", "Publisher", "Resolver", "Store"]
+__all__ = ["Clock", "Dispatcher", "Publisher", "Resolver", "Store"]

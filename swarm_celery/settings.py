@@ -71,10 +71,10 @@ class Settings:
             drone_name=get("SWARM_DRONE_NAME", ""),
             arch=get("SWARM_ARCH", "amd64"),
             builder=get("SWARM_BUILDER", "simulate"),
-            time_scale=_number(get, "SWARM_TIME_SCALE", 1.0),
+            time_scale=_number(env, "SWARM_TIME_SCALE", 1.0),
             durations_csv=get("SWARM_DURATIONS", ""),
             simulate_fail=tuple(x for x in get("SWARM_SIMULATE_FAIL", "").split(",") if x),
-            visibility_timeout=int(_number(get, "SWARM_VISIBILITY_TIMEOUT", 12 * 3600)),
+            visibility_timeout=int(_number(env, "SWARM_VISIBILITY_TIMEOUT", 12 * 3600)),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -87,8 +87,8 @@ class Settings:
         }
 
 
-def _number(get: object, key: str, default: float) -> float:
-    value = get(key, "")  # type: ignore[operator]
+def _number(env: Mapping[str, str], key: str, default: float) -> float:
+    value = env.get(key, "")
     if not value:
         return default
     try:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from swarm_celery.domain.config import ResolveRequest
 from swarm_celery.domain.graph import dependents_closure, dispatch_gates
-from swarm_celery.domain.model import AttemptState, BuildRequest, BuildResult, Outcome, PackageState, SessionState, build_queue
+from swarm_celery.domain.model import AttemptState, BuildRequest, BuildResult, Outcome, SessionState, build_queue
 from swarm_celery.domain.records import AttemptInfo
 from swarm_celery.errors import ArtifactError, ResolveError
 from swarm_celery.ports import Dispatcher, Publisher, Resolver, Store
@@ -130,4 +130,4 @@ def _failure_reason(result: BuildResult) -> str:
     return tail[-1].strip() if tail else "build failed"
 
 
-__all__ = ["Coordinator", "PackageState"]
+__all__ = ["Coordinator"]

@@ -71,3 +71,17 @@ def test_messages_round_trip_as_json() -> None:
     assert BuildRequest.from_json(request.to_json()) == request
     result = BuildResult("att1", "drone-1", Outcome.SUCCESS, "/x.gpkg.tar", "ab" * 32, 10, "ok", 1.0, 2.0, True)
     assert BuildResult.from_json(result.to_json()) == result
+
+
+def test_settings_from_env_and_bad_numbers() -> None:
+    from pathlib import Path
+
+    from swarm_celery.errors import ConfigError
+    from swarm_celery.settings import Settings
+
+    settings = Settings.from_env({"SWARM_HOME": "/srv/swarm", "SWARM_TIME_SCALE": "0.5", "SWARM_SIMULATE_FAIL": "a/b,c/d"})
+    assert settings.home == Path("/srv/swarm") and settings.time_scale == 0.5
+    assert settings.database == "sqlite:////srv/swarm/swarm.db" and settings.simulate_fail == ("a/b", "c/d")
+    assert Settings.from_env(settings.to_env()).time_scale == 0.5
+    with pytest.raises(ConfigError, match="SWARM_TIME_SCALE='fast' is not a number"):
+        Settings.from_env({"SWARM_TIME_SCALE": "fast"})
