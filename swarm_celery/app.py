@@ -26,6 +26,11 @@ CELERY_DEFAULTS: dict[str, Any] = {
         "swarm.plan": {"queue": COORDINATOR_QUEUE},
         "swarm.build_started": {"queue": COORDINATOR_QUEUE},
         "swarm.build_finished": {"queue": COORDINATOR_QUEUE},
+        "swarm.dispatch": {"queue": COORDINATOR_QUEUE},
+        "swarm.drone_hello": {"queue": COORDINATOR_QUEUE},
+        "swarm.drone_heartbeat": {"queue": COORDINATOR_QUEUE},
+        "swarm.drone_goodbye": {"queue": COORDINATOR_QUEUE},
+        "swarm.control": {"queue": COORDINATOR_QUEUE},
     },
     "worker_hijack_root_logger": False,
     "broker_connection_retry_on_startup": True,
@@ -37,7 +42,8 @@ CELERY_DEFAULTS: dict[str, Any] = {
 def broker_options(broker_url: str, visibility_timeout: int) -> dict[str, Any]:
     if broker_url.startswith("filesystem://"):
         return {}
-    return {"visibility_timeout": visibility_timeout}
+    # ten priority lists per queue (0 first): critical-path reports reach the coordinator first
+    return {"visibility_timeout": visibility_timeout, "priority_steps": list(range(10))}
 
 
 def filesystem_broker_options(folder: Path) -> dict[str, Any]:

@@ -16,11 +16,17 @@ from swarm_celery.app import create_app
 from swarm_celery.binhost.publisher import BinhostPublisher
 from swarm_celery.clock import SystemClock
 from swarm_celery.domain.durations import Durations, parse_durations
+from swarm_celery.domain.model import DroneIdentity
+from swarm_celery.domain.policy import SchedulerConfig
+from swarm_celery.domain.scheduling import RetryPolicy
 from swarm_celery.drone.builders import Builder, SimulateBuilder
+from swarm_celery.drone.identity import collect_identity
 from swarm_celery.drone.runner import DroneRunner
 from swarm_celery.errors import ConfigError
 from swarm_celery.resolve.adapter import PortageResolver
+from swarm_celery.services.control import Controller
 from swarm_celery.services.coordinator import Coordinator
+from swarm_celery.services.explain import Explainer
 from swarm_celery.settings import Settings
 from swarm_celery.store.engine import make_engine, migrate
 from swarm_celery.store.repository import SqlStore
@@ -52,8 +58,15 @@ def resolver(settings: Settings) -> PortageResolver:
     return PortageResolver(settings.cache_dir)
 
 
+def scheduler_config(settings: Settings) -> SchedulerConfig:
+    retry = RetryPolicy(tries=settings.retry_tries, backoff=settings.retry_backoff, factor=settings.retry_factor)
+    return SchedulerConfig(retry=retry, offline_after=settings.offline_after, breaker_failures=settings.breaker_failures,
+                           breaker_window=settings.breaker_window, ground_for=settings.ground_for)
+
+
 def coordinator(settings: Settings, app: Celery) -> Coordinator:
-    return Coordinator(store(settings), resolver(settings), CeleryDispatcher(app), BinhostPublisher(settings.binhost_dir))
+    return Coordinator(store(settings), resolver(settings), CeleryDispatcher(app), BinhostPublisher(settings.binhost_dir),
+                       prior=durations(settings), clock=SystemClock(), config=scheduler_config(settings))
 
 
 def durations(settings: Settings) -> Durations:
@@ -68,20 +81,38 @@ def durations(settings: Settings) -> Durations:
 
 def builder(settings: Settings) -> Builder:
     if settings.builder == "simulate":
-        return SimulateBuilder(durations(settings), settings.time_scale, frozenset(settings.simulate_fail))
+        return SimulateBuilder(durations(settings), settings.time_scale, frozenset(settings.simulate_fail), settings.simulate_speed)
     raise ConfigError(f"builder {settings.builder!r} is not available yet: use SWARM_BUILDER=simulate")
 
 
 def coordinator_app(settings: Settings) -> Celery:
     """The app a coordinator worker runs: coordinator tasks, services built lazily in the worker process."""
     app = celery_app(settings)
-    coordinator_tasks.register(app, functools.cache(lambda: coordinator(settings, app)))
+    the_coordinator = functools.cache(lambda: coordinator(settings, app))
+    the_controller = functools.cache(lambda: controller(the_coordinator()))
+    coordinator_tasks.register(app, the_coordinator, the_controller)
     return app
+
+
+def explainer(settings: Settings) -> Explainer:
+    return Explainer(store(settings), SystemClock(), settings.offline_after)
+
+
+def controller(coord: Coordinator) -> Controller:
+    """Controls share the coordinator's store, dispatcher and scheduler (one writer)."""
+    return Controller(coord.store, coord.dispatcher, coord.scheduler, coord.clock)  # type: ignore[arg-type]
 
 
 def drone_app(settings: Settings) -> Celery:
     """The app a drone worker runs: the build task only, no database."""
     app = celery_app(settings)
     build = builder(settings)  # fail fast on bad builder settings, before the worker starts
-    drone_tasks.register(app, functools.cache(lambda: DroneRunner(settings.name, build, settings.staging_dir, CeleryReporter(app))))
+    reporter = CeleryReporter(app)
+    drone_tasks.register(app, functools.cache(lambda: DroneRunner(settings.name, build, settings.staging_dir, reporter)))
+    drone_tasks.Announcer(reporter, lambda: drone_identity(settings), settings.heartbeat).connect()
     return app
+
+
+def drone_identity(settings: Settings) -> DroneIdentity:
+    return collect_identity(settings.name, settings.arch, settings.home, cores_per_slot=settings.cores_per_slot,
+                            slots=settings.slots, core_limit=settings.core_limit, paused=settings.start_paused)

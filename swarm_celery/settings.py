@@ -30,6 +30,21 @@ class Settings:
     durations_csv: str = ""  # SWARM_DURATIONS; default: the shipped real build times
     simulate_fail: tuple[str, ...] = ()  # SWARM_SIMULATE_FAIL: packages a simulated drone fails on purpose
     visibility_timeout: int = 12 * 3600  # SWARM_VISIBILITY_TIMEOUT: above the longest build (seconds)
+    simulate_speed: float = 1.0  # SWARM_SIMULATE_SPEED: this simulated drone builds N× slower (2.0) or faster (0.5)
+    # drone capacity
+    cores_per_slot: int = 4  # SWARM_CORES_PER_SLOT: slots = cores // this (at least 1)
+    slots: int = 0  # SWARM_SLOTS: concurrent builds; 0 = from the cores
+    core_limit: int = 0  # SWARM_CORE_LIMIT: use at most this many cores (a NAS yielding to its owner); 0 = all
+    start_paused: bool = False  # SWARM_DRONE_PAUSED=1: the drone joins paused and takes work after `control resume --drone`
+    heartbeat: float = 30.0  # SWARM_HEARTBEAT: seconds between a drone's heartbeats
+    # coordinator policy
+    offline_after: float = 120.0  # SWARM_OFFLINE_AFTER: a drone silent this long gets no new work
+    retry_tries: int = 3  # SWARM_RETRY_TRIES: package failures before a package is blocked
+    retry_backoff: float = 60.0  # SWARM_RETRY_BACKOFF: seconds before the first retry
+    retry_factor: float = 3.0  # SWARM_RETRY_FACTOR: each further retry waits this many times longer
+    breaker_failures: int = 8  # SWARM_BREAKER_FAILURES: infrastructure failures in the window that ground a drone
+    breaker_window: float = 1800.0  # SWARM_BREAKER_WINDOW (seconds)
+    ground_for: float = 300.0  # SWARM_GROUND_FOR: seconds a grounded drone stays grounded
 
     @property
     def database(self) -> str:
@@ -75,6 +90,19 @@ class Settings:
             durations_csv=get("SWARM_DURATIONS", ""),
             simulate_fail=tuple(x for x in get("SWARM_SIMULATE_FAIL", "").split(",") if x),
             visibility_timeout=int(_number(env, "SWARM_VISIBILITY_TIMEOUT", 12 * 3600)),
+            simulate_speed=_number(env, "SWARM_SIMULATE_SPEED", 1.0),
+            cores_per_slot=int(_number(env, "SWARM_CORES_PER_SLOT", 4)),
+            slots=int(_number(env, "SWARM_SLOTS", 0)),
+            core_limit=int(_number(env, "SWARM_CORE_LIMIT", 0)),
+            start_paused=get("SWARM_DRONE_PAUSED", "") in ("1", "true", "yes"),
+            heartbeat=_number(env, "SWARM_HEARTBEAT", 30.0),
+            offline_after=_number(env, "SWARM_OFFLINE_AFTER", 120.0),
+            retry_tries=int(_number(env, "SWARM_RETRY_TRIES", 3)),
+            retry_backoff=_number(env, "SWARM_RETRY_BACKOFF", 60.0),
+            retry_factor=_number(env, "SWARM_RETRY_FACTOR", 3.0),
+            breaker_failures=int(_number(env, "SWARM_BREAKER_FAILURES", 8)),
+            breaker_window=_number(env, "SWARM_BREAKER_WINDOW", 1800.0),
+            ground_for=_number(env, "SWARM_GROUND_FOR", 300.0),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -83,7 +111,13 @@ class Settings:
             "SWARM_HOME": str(self.home), "SWARM_DATABASE_URL": self.database, "SWARM_BROKER_URL": self.broker_url,
             "SWARM_ARCH": self.arch, "SWARM_BUILDER": self.builder, "SWARM_TIME_SCALE": repr(self.time_scale),
             "SWARM_DURATIONS": self.durations_csv, "SWARM_SIMULATE_FAIL": ",".join(self.simulate_fail),
-            "SWARM_VISIBILITY_TIMEOUT": str(self.visibility_timeout),
+            "SWARM_VISIBILITY_TIMEOUT": str(self.visibility_timeout), "SWARM_SIMULATE_SPEED": repr(self.simulate_speed),
+            "SWARM_CORES_PER_SLOT": str(self.cores_per_slot), "SWARM_SLOTS": str(self.slots), "SWARM_CORE_LIMIT": str(self.core_limit),
+            "SWARM_DRONE_PAUSED": "1" if self.start_paused else "", "SWARM_HEARTBEAT": repr(self.heartbeat),
+            "SWARM_OFFLINE_AFTER": repr(self.offline_after), "SWARM_RETRY_TRIES": str(self.retry_tries),
+            "SWARM_RETRY_BACKOFF": repr(self.retry_backoff), "SWARM_RETRY_FACTOR": repr(self.retry_factor),
+            "SWARM_BREAKER_FAILURES": str(self.breaker_failures), "SWARM_BREAKER_WINDOW": repr(self.breaker_window),
+            "SWARM_GROUND_FOR": repr(self.ground_for),
         }
 
 

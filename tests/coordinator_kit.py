@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from swarm_celery.domain.config import ResolveRequest
-from swarm_celery.domain.model import BuildRequest, BuildResult, Outcome, Plan, PlannedPackage
+from swarm_celery.domain.model import BuildRequest, BuildResult, DroneIdentity, Outcome, Plan, PlannedPackage
 from swarm_celery.domain.records import PackageInfo, PublishedArtifact
 from swarm_celery.errors import ArtifactError, ResolveError
 
@@ -41,9 +42,17 @@ class FakeResolver:
 @dataclass
 class FakeDispatcher:
     sent: list[tuple[BuildRequest, str]] = field(default_factory=list)
+    revoked: list[str] = field(default_factory=list)
+    wakes: list[tuple[str, float]] = field(default_factory=list)
 
     def send_build(self, request: BuildRequest, queue: str) -> None:
         self.sent.append((request, queue))
+
+    def revoke(self, attempt_ids: Sequence[str]) -> None:
+        self.revoked.extend(attempt_ids)
+
+    def wake(self, arch: str, after_seconds: float) -> None:
+        self.wakes.append((arch, after_seconds))
 
     def take(self) -> list[BuildRequest]:
         out = [r for r, _ in self.sent]
@@ -61,6 +70,18 @@ class FakePublisher:
             raise ArtifactError(f"sha256 mismatch for {package.cpv}")
         self.published.append(package.cpv)
         return PublishedArtifact(f"{package.cpv}-1.gpkg.tar", sha256, 10)
+
+
+@dataclass
+class FakeClock:
+    t: float = 1000.0
+
+    def now(self) -> float:
+        return self.t
+
+
+def identity(name: str, slots: int = 8, arch: str = "amd64") -> DroneIdentity:
+    return DroneIdentity(name, arch, cores=slots * 4, memory_mb=16000, disk_free_mb=50000, slots=slots)
 
 
 def success(request: BuildRequest, drone: str = "drone-1") -> BuildResult:

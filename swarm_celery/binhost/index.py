@@ -21,6 +21,7 @@ packages from ``Packages`` alone, without scanning the directory. Pure standard 
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import os
 import re
@@ -117,17 +118,21 @@ def render_index(header: Mapping[str, str], entries: Iterable[IndexEntry]) -> st
     ordered = sorted(entries, key=lambda e: (e.cpv, e.build_id))
     head = _internal_header(header)
     head["PACKAGES"] = str(len(ordered))
-    parts = [_block(head)]
-    for entry in ordered:
-        data = entry.internal()
-        for key in INHERITED_KEYS:
-            if head.get(key) and head[key] == data.get(key):
-                del data[key]
-        for key, default in DEFAULT_PKG_DATA.items():
-            if data.get(key) == default:
-                data.pop(key, None)
-        parts.append(_block(data))
-    return "".join(parts)
+    inherited = tuple((key, head.get(key, "")) for key in INHERITED_KEYS)
+    return "".join([_block(head), *(_entry_block(entry, inherited) for entry in ordered)])
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _entry_block(entry: IndexEntry, inherited: tuple[tuple[str, str], ...]) -> str:
+    """One entry's stanza (cached: an index rewrite renders every entry, and most never change)."""
+    data = entry.internal()
+    for key, value in inherited:
+        if value and value == data.get(key):
+            del data[key]
+    for key, default in DEFAULT_PKG_DATA.items():
+        if data.get(key) == default:
+            data.pop(key, None)
+    return _block(data)
 
 
 def _blocks(text: str) -> Iterator[dict[str, str]]:
@@ -236,15 +241,35 @@ def remove_from_index(index_path: Path, cpvs: Iterable[str], header: Mapping[str
 
 def _rewrite(index_path: Path, header: Mapping[str, str], change: Callable[[list[IndexEntry]], list[IndexEntry]]) -> int:
     with _locked(index_path):
-        old_header, old_entries = ({}, []) if not index_path.exists() else parse_index(index_path.read_text(encoding="utf-8"))
+        old_header, old_entries = _read_cached(index_path)
         entries = change(old_entries)
         previous = old_header.get("TIMESTAMP", "")
         timestamp = max(int(time.time()), int(previous) + 1 if previous.isdigit() else 0)
         merged = {**old_header, **header, "TIMESTAMP": str(timestamp), "VERSION": "0"}
         _write_atomic(index_path, render_index(merged, entries), timestamp)
+        _PARSED[index_path] = (_signature(index_path), merged, entries)
         # portage clients fetch Packages.gz first: a stale one would hide this index (portage deletes it too)
         index_path.with_name(index_path.name + ".gz").unlink(missing_ok=True)
     return len(entries)
+
+
+# The last index this process wrote, per path: reused while the file on disk is exactly that one
+# (same inode, size and mtime), so a publisher does not parse the whole index on every update.
+_PARSED: dict[Path, tuple[tuple[int, int, int], dict[str, str], list[IndexEntry]]] = {}
+
+
+def _signature(path: Path) -> tuple[int, int, int]:
+    st = path.stat()
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _read_cached(index_path: Path) -> tuple[dict[str, str], list[IndexEntry]]:
+    if not index_path.exists():
+        return {}, []
+    cached = _PARSED.get(index_path)
+    if cached is not None and cached[0] == _signature(index_path):
+        return dict(cached[1]), list(cached[2])
+    return parse_index(index_path.read_text(encoding="utf-8"))
 
 
 @contextmanager

@@ -23,8 +23,7 @@ from swarm_celery.settings import Settings
 def demo(repos: tuple[Path, ...], world_file: Path | None, portage_config: Path | None, gentoo_profile: str | None, arch: str,
          drones: int, time_scale: float, durations: Path | None, timeout: float, as_json: bool) -> None:
     """Build a whole @world end to end on this machine (builds are SIMULATED)."""
-    settings = Settings.from_env().with_(arch=arch, builder="simulate", time_scale=time_scale,
-                                         durations_csv=str(durations.resolve()) if durations else "")
+    settings = demo_settings(Settings.from_env(), arch, time_scale, durations)
     request, tree = request_from_options(settings, repos, world_file, portage_config, gentoo_profile, arch)
     display = DemoProgress(enabled=not as_json)
     display.intro(tree, request, drones, time_scale, settings)
@@ -36,6 +35,12 @@ def demo(repos: tuple[Path, ...], world_file: Path | None, portage_config: Path 
         emit_json({k: summary[k] for k in _JSON_KEYS})
     else:
         display.summary(summary)
+
+
+def demo_settings(base: Settings, arch: str, time_scale: float, durations: Path | None) -> Settings:
+    """Simulated builds; retry backoff scaled like build time; drones heart-beat often enough for a short run."""
+    return base.with_(arch=arch, builder="simulate", time_scale=time_scale, durations_csv=str(durations.resolve()) if durations else "",
+                      retry_backoff=base.retry_backoff * time_scale, heartbeat=min(base.heartbeat, 5.0))
 
 
 _JSON_KEYS: tuple[str, ...] = ("session", "planned", "published", "failed", "blocked", "skipped", "wall_seconds", "database_url", "binhost")

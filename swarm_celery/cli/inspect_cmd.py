@@ -78,9 +78,11 @@ def fleet(as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    table = Table("drone", "arch", "state", "builds", "failures", "last seen")
+    table = Table("drone", "arch", "state", "slots", "busy", "cores", "memory", "free disk", "builds", "failures", "last seen")
     for d in rows:
-        table.add_row(d["name"], d["arch"], d["state"], str(d["builds"]), str(d["failures"]), _ts(d["last_seen"]))
+        state = d["state"] + (" paused" if d["paused"] else "") + (f" grounded→{_ts(d['grounded_until'])}" if d["grounded_until"] else "")
+        table.add_row(d["name"], d["arch"], state, str(d["slots"]), str(d["in_flight"]), str(d["cores"]), f"{d['memory_mb']} MiB",
+                      f"{d['disk_free_mb']} MiB", str(d["builds"]), str(d["failures"]), _ts(d["last_seen"]))
     Console().print(table if rows else "no drones yet: start one with `build-swarm demo` or `build-swarm worker --role drone`")
 
 

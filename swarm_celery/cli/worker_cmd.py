@@ -12,9 +12,10 @@ from swarm_celery.settings import Settings
 @click.command()
 @click.option("--role", type=click.Choice(["coordinator", "drone"]), required=True)
 @click.option("--name", default=None, help="Worker/drone name (default: SWARM_DRONE_NAME or the host name).")
-@click.option("--concurrency", default=1, show_default=True, type=click.IntRange(1, 256))
+@click.option("--concurrency", default=None, type=click.IntRange(1, 256),
+              help="Worker processes (default: 1 for the coordinator; the drone's slots for a drone).")
 @click.option("--loglevel", default="INFO", show_default=True)
-def worker(role: str, name: str | None, concurrency: int, loglevel: str) -> None:
+def worker(role: str, name: str | None, concurrency: int | None, loglevel: str) -> None:
     """Run a coordinator or drone Celery worker in the foreground."""
     settings = Settings.from_env()
     if name:
@@ -22,9 +23,11 @@ def worker(role: str, name: str | None, concurrency: int, loglevel: str) -> None
     if role == "coordinator":
         app = bootstrap.coordinator_app(settings)
         queues, pool = COORDINATOR_QUEUE, "solo"  # the one writer of the store: one task at a time
+        concurrency = 1
     else:
         app = bootstrap.drone_app(settings)
         queues, pool = f"{build_queue(settings.arch)},{drone_queue(settings.name)}", "prefork"
+        concurrency = concurrency or bootstrap.drone_identity(settings).slots  # as many processes as build slots
     argv = ["worker", "-Q", queues, "-n", f"{settings.name}@%h", "--pool", pool, "-c", str(concurrency),
             "--loglevel", loglevel, "-E", "--without-gossip", "--without-mingle"]
     app.worker_main(argv)

@@ -138,9 +138,11 @@ class BuildRequest:
     slot: str
     repo: str
     use: tuple[str, ...]
+    urgency: int = 5  # 0 (on the critical path) … 9: the broker priority of this build's reports to the coordinator
 
     def to_json(self) -> dict[str, object]:
         return {
+            "urgency": self.urgency,
             "attempt_id": self.attempt_id,
             "session_id": self.session_id,
             "cpv": self.cpv,
@@ -161,6 +163,7 @@ class BuildRequest:
             slot=str(data["slot"]),
             repo=str(data["repo"]),
             use=tuple(str(u) for u in use) if isinstance(use, list) else (),
+            urgency=min(9, max(0, _as_int(data.get("urgency", 5)))),
         )
 
 
@@ -178,6 +181,8 @@ class BuildResult:
     started_at: float = 0.0
     finished_at: float = 0.0
     simulated: bool = False
+    build_seconds: float = 0.0  # how long the build took as the drone measures it (simulated: the simulated time)
+    exit_code: int | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
@@ -192,10 +197,13 @@ class BuildResult:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "simulated": self.simulated,
+            "build_seconds": self.build_seconds,
+            "exit_code": self.exit_code,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> BuildResult:
+        exit_code = data.get("exit_code")
         return cls(
             attempt_id=str(data["attempt_id"]),
             drone=str(data["drone"]),
@@ -207,7 +215,34 @@ class BuildResult:
             started_at=_as_float(data.get("started_at", 0.0)),
             finished_at=_as_float(data.get("finished_at", 0.0)),
             simulated=bool(data.get("simulated", False)),
+            build_seconds=_as_float(data.get("build_seconds", 0.0)),
+            exit_code=_as_int(exit_code) if exit_code is not None else None,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class DroneIdentity:
+    """What a drone announces when it starts (and refreshes on each heartbeat)."""
+
+    name: str
+    arch: str
+    cores: int
+    memory_mb: int
+    disk_free_mb: int
+    slots: int
+    paused: bool = False  # started paused (a NAS that yields to its owner)
+
+    def to_json(self) -> dict[str, object]:
+        return {"name": self.name, "arch": self.arch, "cores": self.cores, "memory_mb": self.memory_mb,
+                "disk_free_mb": self.disk_free_mb, "slots": self.slots, "paused": self.paused}
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> DroneIdentity:
+        slots = _as_int(data.get("slots", 1))
+        if slots < 1:
+            raise ValueError(f"a drone needs at least one slot, not {slots}")
+        return cls(str(data["name"]), str(data["arch"]), _as_int(data.get("cores", 0)), _as_int(data.get("memory_mb", 0)),
+                   _as_int(data.get("disk_free_mb", 0)), slots, bool(data.get("paused", False)))
 
 
 def _as_int(value: object) -> int:

@@ -35,6 +35,11 @@ class PackageInfo:
     state: PackageState
     current_attempt: str | None
     reason: str = ""
+    expected: float = 0.0
+    rank: float = 0.0
+    priority: int = 0
+    not_before: float = 0.0
+    pending: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +58,10 @@ class AttemptInfo:
     published_at: float | None = None
     log_tail: str = ""
     error: str = ""
+    expected: float = 0.0
+    build_seconds: float | None = None
+    failure_kind: str = ""
+    infrastructure: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,3 +87,34 @@ class PublishedArtifact:
     path: str  # relative to the arch's binhost tree
     sha256: str
     size: int
+
+
+@dataclass(frozen=True, slots=True)
+class DroneLoad:
+    """A drone as the dispatcher sees it: capacity, switches, and the builds it has in flight."""
+
+    name: str
+    arch: str
+    slots: int
+    paused: bool
+    grounded_until: float
+    last_seen: float
+    running: tuple[tuple[float, float], ...]  # (dispatched or started at, expected seconds) per build in flight
+
+
+@dataclass(frozen=True, slots=True)
+class ReadyPackage:
+    """A package whose gates are all published, with what placement needs to know."""
+
+    id: int
+    session_id: str
+    cpv: str
+    rank: float
+    expected: float
+    priority: int
+    merge_index: int
+    not_before: float
+    failed_on: frozenset[str]
+    slot: str = "0"
+    repo: str = "gentoo"
+    use: tuple[str, ...] = ()

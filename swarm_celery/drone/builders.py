@@ -17,6 +17,7 @@ from typing import Protocol
 from swarm_celery.binhost.gpkg import BinpkgMetadata, write_gpkg
 from swarm_celery.domain.durations import Durations
 from swarm_celery.domain.model import BuildRequest
+from swarm_celery.domain.scheduling import package_key
 
 CHOST = {"amd64": "x86_64-pc-linux-gnu", "arm64": "aarch64-unknown-linux-gnu"}
 
@@ -27,6 +28,10 @@ class BuildOutput:
     sha256: str
     size: int
     log_tail: str
+    build_seconds: float = 0.0
+
+
+INFRA_PREFIX = "infra:"  # SWARM_SIMULATE_FAIL entry that fails with an infrastructure error ("infra:*": every build)
 
 
 class BuildFailed(Exception):
@@ -46,16 +51,16 @@ class SimulateBuilder:
 
     simulated = True
 
-    def __init__(self, durations: Durations, time_scale: float, fail: frozenset[str] = frozenset()) -> None:
+    def __init__(self, durations: Durations, time_scale: float, fail: frozenset[str] = frozenset(), speed: float = 1.0) -> None:
         self.durations = durations
         self.time_scale = time_scale
         self.fail = fail  # CPVs or cat/pkg names to fail on purpose (demo and tests of the failure path)
+        self.speed = speed  # this drone builds `speed` times slower than the table says
 
     def build(self, request: BuildRequest, staging: Path) -> BuildOutput:
-        seconds = self.durations.for_cpv(request.cpv)
+        seconds = self.durations.for_cpv(request.cpv) * self.speed
         time.sleep(max(0.0, seconds * self.time_scale))
-        if request.cpv in self.fail or request.cpv.rsplit("-", 1)[0] in self.fail:
-            raise BuildFailed(f"ERROR: {request.cpv}::{request.repo} failed (compile phase): simulated failure")
+        self._maybe_fail(request)
         meta = BinpkgMetadata(
             cpv=request.cpv, slot=request.slot, repo=request.repo, arch=request.arch, use=request.use,
             chost=CHOST.get(request.arch, ""), build_time=int(time.time()), build_id=1,
@@ -69,4 +74,20 @@ class SimulateBuilder:
         artifact = write_gpkg(staging, meta, {f"usr/share/doc/{pf}/BUILD-SWARM-SIMULATED": note.encode()})
         digest = hashlib.sha256(artifact.read_bytes()).hexdigest()
         log = f">>> Simulated emerge of {request.cpv} ({seconds:.0f} s real, x{self.time_scale})\n>>> Completed {request.cpv}\n"
-        return BuildOutput(artifact=artifact, sha256=digest, size=artifact.stat().st_size, log_tail=log)
+        return BuildOutput(artifact=artifact, sha256=digest, size=artifact.stat().st_size, log_tail=log, build_seconds=seconds)
+
+    def _maybe_fail(self, request: BuildRequest) -> None:
+        """Fail on purpose the way emerge fails: a compile error, or (``infra:``) a full disk."""
+        names = {request.cpv, package_key(request.cpv), "*"}
+        where = f"{request.cpv}::{request.repo}"
+        if any(INFRA_PREFIX + n in self.fail for n in names):
+            raise BuildFailed("simulated infrastructure failure", (
+                f">>> Emerging (1 of 1) {where}\n"
+                f"/usr/lib/gcc/x86_64-pc-linux-gnu/15/../../../../x86_64-pc-linux-gnu/bin/ld: final link failed: No space left on device\n"
+                f"collect2: error: ld returned 1 exit status\n"
+                f" * ERROR: {where} failed (compile phase):\n *   emake failed\n"))
+        if names & self.fail:
+            raise BuildFailed("simulated failure", (
+                f">>> Emerging (1 of 1) {where}\nmain.c:12:5: error: implicit declaration of function 'frob' [-Wimplicit-function-declaration]\n"
+                f"make: *** [Makefile:20: main.o] Error 1\n * ERROR: {where} failed (compile phase):\n *   emake failed\n"
+                f" * SIMULATED failure (SWARM_SIMULATE_FAIL)\n"))

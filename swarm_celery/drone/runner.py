@@ -20,8 +20,8 @@ log = logging.getLogger(__name__)
 
 
 class Reporter(Protocol):
-    def started(self, attempt_id: str, drone: str, arch: str, started_at: float) -> None: ...
-    def finished(self, result: BuildResult) -> None: ...
+    def started(self, attempt_id: str, drone: str, arch: str, started_at: float, urgency: int = 5) -> None: ...
+    def finished(self, result: BuildResult, urgency: int = 5) -> None: ...
 
 
 class DroneRunner:
@@ -33,7 +33,7 @@ class DroneRunner:
 
     def build(self, request: BuildRequest) -> BuildResult:
         started = time.time()
-        self.reporter.started(request.attempt_id, self.name, request.arch, started)
+        self.reporter.started(request.attempt_id, self.name, request.arch, started, request.urgency)
         workdir = self.staging / request.attempt_id
         shutil.rmtree(workdir, ignore_errors=True)  # a redelivered attempt starts clean
         workdir.mkdir(parents=True, exist_ok=True)
@@ -46,8 +46,8 @@ class DroneRunner:
             result = BuildResult(
                 request.attempt_id, self.name, Outcome.SUCCESS, artifact_path=str(output.artifact), sha256=output.sha256,
                 size=output.size, log_tail=output.log_tail, started_at=started, finished_at=time.time(),
-                simulated=self.builder.simulated,
+                simulated=self.builder.simulated, build_seconds=output.build_seconds or time.time() - started,
             )
-        self.reporter.finished(result)
+        self.reporter.finished(result, request.urgency)
         log.info("%s %s: %s", request.cpv, request.attempt_id, result.outcome.value)
         return result

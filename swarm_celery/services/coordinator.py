@@ -14,25 +14,34 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from pathlib import Path
 
 from swarm_celery.domain.config import ResolveRequest
+from swarm_celery.domain.durations import Durations
+from swarm_celery.domain.failures import Classification, FailureKind, classify_failure
 from swarm_celery.domain.graph import dependents_closure, dispatch_gates
-from swarm_celery.domain.model import AttemptState, BuildRequest, BuildResult, Outcome, SessionState, build_queue
-from swarm_celery.domain.records import AttemptInfo
+from swarm_celery.domain.model import AttemptState, BuildResult, DroneIdentity, Outcome, Plan, SessionState
+from swarm_celery.domain.policy import SchedulerConfig
+from swarm_celery.domain.records import AttemptInfo, PackageInfo, SessionInfo
+from swarm_celery.domain.scheduling import Retry, after_failure, expected_seconds, remaining_paths
 from swarm_celery.errors import ArtifactError, ResolveError
-from swarm_celery.ports import Dispatcher, Publisher, Resolver, Store
+from swarm_celery.ports import Clock, Dispatcher, Publisher, Resolver, Store
+from swarm_celery.services.dispatch import Scheduler
 
 log = logging.getLogger(__name__)
 
 
 class Coordinator:
-    def __init__(self, store: Store, resolver: Resolver, dispatcher: Dispatcher, publisher: Publisher) -> None:
+    def __init__(self, store: Store, resolver: Resolver, dispatcher: Dispatcher, publisher: Publisher, *,
+                 prior: Durations, clock: Clock, config: SchedulerConfig | None = None) -> None:
         self.store = store
         self.resolver = resolver
         self.dispatcher = dispatcher
         self.publisher = publisher
+        self.prior = prior
+        self.clock = clock
+        self.config = config or SchedulerConfig()
+        self.scheduler = Scheduler(store, dispatcher, clock, self.config)
 
     # planning -------------------------------------------------------------
     def plan(self, session_id: str) -> int:
@@ -46,88 +55,106 @@ class Coordinator:
         request = ResolveRequest.from_json(json.loads(session.request_json))
         try:
             plan = self.resolver.resolve(request)
-            self.store.save_plan(session_id, plan, dispatch_gates(plan))  # one transaction: all or nothing
+            self.save_plan(session_id, plan)
         except ResolveError as exc:
             self.store.fail_session(session_id, str(exc))
             return 0
         except Exception as exc:  # a bug or an outage must not leave the session "planning" forever
             self.store.fail_session(session_id, f"planning failed ({type(exc).__name__}: {exc}); see the coordinator log")
             raise
-        self.dispatch_ready(session_id)
+        self.scheduler.dispatch(session.arch)
+        self._finish_if_done(session_id)  # an empty plan is complete at once
         return len(plan.packages)
 
-    def dispatch_ready(self, session_id: str, after: int | None = None) -> int:
-        """Send every package whose gates are all published; one attempt row per dispatch."""
-        session = self.store.get_session(session_id)
-        if session is None or session.state != SessionState.RUNNING:
-            return 0
-        ready = self.store.ready_packages(session_id, after)
-        queue = build_queue(session.arch)
-        for pkg in ready:
-            attempt_id = uuid.uuid4().hex
-            self.store.create_attempt(attempt_id, pkg.id, queue)
-            request = BuildRequest(attempt_id, session_id, pkg.cpv, session.arch, pkg.slot, pkg.repo, pkg.use)
-            self.dispatcher.send_build(request, queue)
-        self._finish_if_done(session_id)
-        return len(ready)
+    def save_plan(self, session_id: str, plan: Plan) -> None:
+        """Gates, expected build times and critical-path ranks, persisted with the plan in one transaction."""
+        gates = dispatch_gates(plan)
+        history = self.store.history_seconds()
+        expected = {p.cpv: expected_seconds(p.cpv, history, self.prior) for p in plan.packages}
+        self.store.save_plan(session_id, plan, gates, expected, remaining_paths(gates, expected))
+
+    def dispatch(self, arch: str) -> int:
+        return self.scheduler.dispatch(arch)
+
+    # drones ---------------------------------------------------------------
+    def drone_hello(self, identity: DroneIdentity) -> None:
+        """A drone started (or refreshed its identity on a heartbeat): record it and give it work."""
+        self.store.register_drone(identity)
+        self.scheduler.dispatch(identity.arch)
+
+    def drone_heartbeat(self, name: str, arch: str) -> None:
+        self.store.touch_drone(name, arch)
+        self.scheduler.dispatch(arch)
+
+    def drone_goodbye(self, name: str, arch: str) -> None:
+        self.store.drone_offline(name, "its worker shut down")
 
     # completions ----------------------------------------------------------
     def build_started(self, attempt_id: str, drone: str, arch: str, started_at: float) -> None:
-        self.store.touch_drone(drone, arch)
-        attempt = self._current(attempt_id, "start")
-        if attempt is not None:
-            self.store.mark_started(attempt_id, drone, started_at)
+        """One conditional update in the common case; the fence check only when it did not apply."""
+        if not self.store.mark_started(attempt_id, drone, started_at):  # also the drone's "last seen"
+            self._current(attempt_id, "start")  # records why: unknown or stale
+            self.store.touch_drone(drone, arch)
 
     def build_finished(self, result: BuildResult) -> None:
         """Fence check, then publish (or record the failure), then dispatch what became ready."""
-        attempt = self._current(result.attempt_id, "completion")
-        if attempt is None:
+        context = self._current(result.attempt_id, "completion")
+        if context is None:
             return
-        package = self.store.get_package(attempt.package_id)
-        session = self.store.get_session(attempt.session_id)
-        assert package is not None and session is not None
-        self.store.touch_drone(result.drone, session.arch)
+        attempt, package, session = context
         if result.outcome is Outcome.SUCCESS:
             try:
                 artifact = self.publisher.publish(session.arch, Path(result.artifact_path), result.sha256, package)
-            except ArtifactError as exc:
-                self._fail(result, attempt, f"artifact rejected: {exc}")
-                return
-            self.store.mark_published(result, artifact)
-            self.dispatch_ready(attempt.session_id, after=package.id)
+            except ArtifactError as exc:  # a lost or corrupt artifact is the transport's fault, not the package's
+                self._fail(result, attempt, Classification(FailureKind.ARTIFACT, None, f"artifact rejected: {exc}"))
+            else:
+                self.store.mark_published(result, artifact, package)
         else:
-            self._fail(result, attempt, _failure_reason(result))
-
-    def _fail(self, result: BuildResult, attempt: AttemptInfo, error: str) -> None:
-        self.store.mark_failed(result, error)
-        blocked = dependents_closure(attempt.cpv, self.store.session_gates(attempt.session_id))
-        self.store.skip_packages(attempt.session_id, sorted(blocked), f"needs {attempt.cpv}, which failed")
+            self._fail(result, attempt, classify_failure(result.log_tail, result.exit_code))
+        self.scheduler.dispatch(session.arch)
         self._finish_if_done(attempt.session_id)
 
-    def _current(self, attempt_id: str, what: str) -> AttemptInfo | None:
-        """The attempt if it is the package's current, unfinished one; else record a stale report."""
-        attempt = self.store.get_attempt(attempt_id)
-        if attempt is None:
+    def _fail(self, result: BuildResult, attempt: AttemptInfo, why: Classification) -> None:
+        """Record the failure, then retry elsewhere after a backoff or block the package and skip its dependents."""
+        self.store.mark_failed(result, why.summary(), why.kind.value, why.infrastructure)
+        if why.infrastructure:
+            self._maybe_ground(result.drone)
+        decision = after_failure(self.store.failures(attempt.package_id), self.config.retry, self.clock.now())
+        if isinstance(decision, Retry):
+            wait = decision.not_before - self.clock.now()
+            self.store.requeue(attempt.package_id, decision.not_before,
+                               f"retry in {wait:.0f} s, not on {', '.join(sorted(decision.excluded))} ({why.summary()})")
+            return
+        self.store.block_package(attempt.package_id, f"{decision.reason}; last: {why.summary()}")
+        dependents = dependents_closure(attempt.cpv, self.store.session_gates(attempt.session_id))
+        self.store.skip_packages(attempt.session_id, sorted(dependents), f"needs {attempt.cpv}, which is blocked")
+
+    def _maybe_ground(self, drone: str) -> None:
+        """Circuit breaker: too many infrastructure failures in the window ground the drone for a while."""
+        now = self.clock.now()
+        count = self.store.infrastructure_failures(drone, now - self.config.breaker_window)
+        if self.config.grounds(count):
+            self.store.set_grounded(drone, now + self.config.ground_for,
+                                    f"{count} infrastructure failures in {self.config.breaker_window:.0f} s")
+
+    def _current(self, attempt_id: str, what: str) -> tuple[AttemptInfo, PackageInfo, SessionInfo] | None:
+        """The attempt (with package and session) if it is the package's current, unfinished one; else record a stale report."""
+        context = self.store.attempt_context(attempt_id)
+        if context is None:
             self.store.add_event("attempt.unknown", f"{what} for unknown attempt {attempt_id} ignored", None, attempt_id)
             return None
-        package = self.store.get_package(attempt.package_id)
-        current = package is not None and package.current_attempt == attempt_id
-        if not current or attempt.state in (AttemptState.FINISHED, AttemptState.STALE):
+        attempt, package, _ = context
+        if package.current_attempt != attempt_id or attempt.state in (AttemptState.FINISHED, AttemptState.STALE):
             self.store.note_stale_report(attempt_id, f"stale {what} for {attempt.cpv} (attempt {attempt_id}, {attempt.state}) ignored")
             return None
-        if package is not None and package.state.terminal:
+        if package.state.terminal:
             return None
-        return attempt
+        return context
 
     def _finish_if_done(self, session_id: str) -> None:
         counts = self.store.counts(session_id)
         if counts.finished:
             self.store.finish_session(session_id)
-
-
-def _failure_reason(result: BuildResult) -> str:
-    tail = [line for line in result.log_tail.splitlines() if line.strip()]
-    return tail[-1].strip() if tail else "build failed"
 
 
 __all__ = ["Coordinator"]

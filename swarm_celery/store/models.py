@@ -7,7 +7,7 @@ migrations must agree (a test compares them).
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -25,6 +25,7 @@ class SessionRow(Base):
     request_json: Mapped[str] = mapped_column(Text)
     config_hash: Mapped[str] = mapped_column(String(64), default="")
     simulated: Mapped[bool] = mapped_column(Boolean, default=True)
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[float] = mapped_column(Float)
     planned_at: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -49,6 +50,11 @@ class PackageRow(Base):
     state: Mapped[str] = mapped_column(String(16))
     current_attempt: Mapped[str | None] = mapped_column(String(32), nullable=True)
     reason: Mapped[str] = mapped_column(Text, default="")
+    pending: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # gates not yet published
+    expected: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")  # expected build seconds
+    rank: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")  # remaining critical path, seconds
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # operator bump
+    not_before: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")  # retry backoff
 
 
 class EdgeRow(Base):
@@ -97,6 +103,11 @@ class AttemptRow(Base):
     size: Mapped[int] = mapped_column(Integer, default=0)
     log_tail: Mapped[str] = mapped_column(Text, default="")
     error: Mapped[str] = mapped_column(Text, default="")
+    expected: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")  # expected seconds at dispatch
+    build_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)  # as the drone measured it
+    failure_kind: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    infrastructure: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    counted: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())  # clear_failures forgets it
 
 
 class DroneRow(Base):
@@ -109,6 +120,21 @@ class DroneRow(Base):
     last_seen: Mapped[float] = mapped_column(Float)
     builds: Mapped[int] = mapped_column(Integer, default=0)
     failures: Mapped[int] = mapped_column(Integer, default=0)
+    cores: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    memory_mb: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    disk_free_mb: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    slots: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    grounded_until: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+
+
+class FlagRow(Base):
+    """Swarm-wide switches set by controls (``paused``)."""
+
+    __tablename__ = "flags"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, default="")
 
 
 class EventRow(Base):

@@ -49,7 +49,8 @@ class Queries:
         return [
             {"attempt": a.id, "cpv": cpv, "drone": a.drone, "state": a.state, "outcome": a.outcome, "queue": a.queue,
              "dispatched_at": a.dispatched_at, "started_at": a.started_at, "finished_at": a.finished_at,
-             "published_at": a.published_at, "artifact": a.artifact, "sha256": a.sha256, "error": a.error}
+             "published_at": a.published_at, "artifact": a.artifact, "sha256": a.sha256, "error": a.error,
+             "failure_kind": a.failure_kind, "infrastructure": a.infrastructure, "build_seconds": a.build_seconds}
             for a, cpv in ((r[0], r[1]) for r in rows)
         ]
 
@@ -66,14 +67,24 @@ class Queries:
     def fleet(self) -> list[dict[str, Any]]:
         with Session(self.engine) as db:
             rows = db.execute(select(DroneRow).order_by(DroneRow.name)).scalars().all()
+            busy = dict(db.execute(select(AttemptRow.drone, func.count()).where(AttemptRow.state.in_(("dispatched", "started")))
+                                   .group_by(AttemptRow.drone)).all())
         return [{"name": d.name, "arch": d.arch, "state": d.state, "first_seen": d.first_seen, "last_seen": d.last_seen,
-                 "builds": d.builds, "failures": d.failures} for d in rows]
+                 "builds": d.builds, "failures": d.failures, "cores": d.cores, "memory_mb": d.memory_mb,
+                 "disk_free_mb": d.disk_free_mb, "slots": d.slots, "in_flight": int(busy.get(d.name, 0)), "paused": d.paused,
+                 "grounded_until": d.grounded_until or None} for d in rows]
 
     def packages(self, session_id: str) -> list[dict[str, Any]]:
         query = select(PackageRow).where(PackageRow.session_id == session_id).order_by(PackageRow.merge_index)
         with Session(self.engine) as db:
             rows = db.execute(query).scalars().all()
         return [{"cpv": p.cpv, "state": p.state, "reason": p.reason, "slot": p.slot, "repo": p.repo} for p in rows]
+
+    def event_for(self, subject: str) -> str | None:
+        """The message of the newest control event about ``subject`` (a control request id)."""
+        query = select(EventRow.message).where(EventRow.subject == subject, EventRow.kind.startswith("control.")).order_by(EventRow.id.desc())
+        with Session(self.engine) as db:
+            return db.execute(query.limit(1)).scalar()
 
     def events(self, session_id: str | None, limit: int = 50) -> list[dict[str, Any]]:
         query = select(EventRow).order_by(EventRow.id.desc()).limit(limit)

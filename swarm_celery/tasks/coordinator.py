@@ -6,11 +6,13 @@ from collections.abc import Callable
 
 from celery import Celery
 
-from swarm_celery.domain.model import BuildResult
+from swarm_celery.domain.controls import ControlRequest
+from swarm_celery.domain.model import BuildResult, DroneIdentity
+from swarm_celery.services.control import Controller
 from swarm_celery.services.coordinator import Coordinator
 
 
-def register(app: Celery, coordinator: Callable[[], Coordinator]) -> None:
+def register(app: Celery, coordinator: Callable[[], Coordinator], controller: Callable[[], Controller]) -> None:
     @app.task(name="swarm.plan")  # type: ignore[untyped-decorator]
     def plan(session_id: str) -> int:
         return coordinator().plan(session_id)
@@ -22,3 +24,28 @@ def register(app: Celery, coordinator: Callable[[], Coordinator]) -> None:
     @app.task(name="swarm.build_finished")  # type: ignore[untyped-decorator]
     def build_finished(result: dict[str, object]) -> None:
         coordinator().build_finished(BuildResult.from_json(result))
+
+    @app.task(name="swarm.control")  # type: ignore[untyped-decorator]
+    def control(request: dict[str, object]) -> str:
+        try:
+            parsed = ControlRequest.from_json(request)
+        except (KeyError, ValueError) as exc:  # a malformed request is recorded and dropped, never retried
+            coordinator().store.add_event("control.invalid", f"error: {exc}", None, str(request.get("request_id", "")))
+            return f"error: {exc}"
+        return controller().apply(parsed)
+
+    @app.task(name="swarm.dispatch")  # type: ignore[untyped-decorator]
+    def dispatch(arch: str) -> int:
+        return coordinator().dispatch(arch)
+
+    @app.task(name="swarm.drone_hello")  # type: ignore[untyped-decorator]
+    def drone_hello(identity: dict[str, object]) -> None:
+        coordinator().drone_hello(DroneIdentity.from_json(identity))
+
+    @app.task(name="swarm.drone_heartbeat")  # type: ignore[untyped-decorator]
+    def drone_heartbeat(name: str, arch: str) -> None:
+        coordinator().drone_heartbeat(name, arch)
+
+    @app.task(name="swarm.drone_goodbye")  # type: ignore[untyped-decorator]
+    def drone_goodbye(name: str, arch: str) -> None:
+        coordinator().drone_goodbye(name, arch)

@@ -1,16 +1,64 @@
-"""Drone task (queues ``build.<arch>`` and ``drone.<name>``): decode the request, run the build."""
+"""Drone task (queues ``build.<arch>`` and ``drone.<name>``) and the drone's announcements.
+
+On ``worker_ready`` the drone announces its identity (cores, memory, free disk,
+slots) to the coordinator, then heart-beats every ``heartbeat`` seconds; on
+shutdown it says goodbye so the coordinator stops giving it work at once.
+"""
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
+from typing import Any
 
 from celery import Celery
+from celery.signals import worker_ready, worker_shutdown
 
-from swarm_celery.domain.model import BuildRequest
+from swarm_celery.domain.model import BuildRequest, DroneIdentity
 from swarm_celery.drone.runner import DroneRunner
+from swarm_celery.tasks.messaging import CeleryReporter
+
+log = logging.getLogger(__name__)
 
 
 def register(app: Celery, runner: Callable[[], DroneRunner]) -> None:
     @app.task(name="swarm.build")  # type: ignore[untyped-decorator]
     def build(request: dict[str, object]) -> str:
         return runner().build(BuildRequest.from_json(request)).outcome.value
+
+
+class Announcer:
+    """Hello at start, heartbeats while running, goodbye at shutdown (the main worker process only)."""
+
+    def __init__(self, reporter: CeleryReporter, identity: Callable[[], DroneIdentity], interval: float) -> None:
+        self.reporter = reporter
+        self.identity = identity
+        self.interval = interval
+        self._stop = threading.Event()
+
+    def connect(self) -> None:
+        worker_ready.connect(self._ready, weak=False)
+        worker_shutdown.connect(self._shutdown, weak=False)
+
+    def _ready(self, **_: Any) -> None:
+        me = self.identity()
+        self.reporter.hello(me)
+        log.info("announced %s: %d slots", me.name, me.slots)
+        threading.Thread(target=self._beat, name="swarm-heartbeat", daemon=True).start()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                me = self.identity()
+                self.reporter.hello(me)  # a full hello: free disk changes, and a coordinator that lost it learns it again
+            except Exception:  # the broker may be down for a while; keep beating
+                log.warning("heartbeat failed", exc_info=True)
+
+    def _shutdown(self, **_: Any) -> None:
+        self._stop.set()
+        try:
+            me = self.identity()
+            self.reporter.goodbye(me.name, me.arch)
+        except Exception:
+            log.warning("goodbye failed", exc_info=True)

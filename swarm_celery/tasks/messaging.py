@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from celery import Celery
 
-from swarm_celery.domain.model import COORDINATOR_QUEUE, BuildRequest, BuildResult
+from swarm_celery.domain.model import COORDINATOR_QUEUE, BuildRequest, BuildResult, DroneIdentity
 
 
 class CeleryDispatcher:
@@ -12,7 +14,14 @@ class CeleryDispatcher:
         self.app = app
 
     def send_build(self, request: BuildRequest, queue: str) -> None:
-        self.app.send_task("swarm.build", args=[request.to_json()], queue=queue)
+        self.app.send_task("swarm.build", args=[request.to_json()], queue=queue, task_id=request.attempt_id)
+
+    def revoke(self, attempt_ids: Sequence[str]) -> None:
+        if attempt_ids:
+            self.app.control.revoke(list(attempt_ids))
+
+    def wake(self, arch: str, after_seconds: float) -> None:
+        self.app.send_task("swarm.dispatch", args=[arch], queue=COORDINATOR_QUEUE, countdown=max(0.0, after_seconds))
 
     def send_plan(self, session_id: str) -> None:
         self.app.send_task("swarm.plan", args=[session_id], queue=COORDINATOR_QUEUE)
@@ -22,8 +31,17 @@ class CeleryReporter:
     def __init__(self, app: Celery) -> None:
         self.app = app
 
-    def started(self, attempt_id: str, drone: str, arch: str, started_at: float) -> None:
-        self.app.send_task("swarm.build_started", args=[attempt_id, drone, arch, started_at], queue=COORDINATOR_QUEUE)
+    def started(self, attempt_id: str, drone: str, arch: str, started_at: float, urgency: int = 5) -> None:
+        self.app.send_task("swarm.build_started", args=[attempt_id, drone, arch, started_at], queue=COORDINATOR_QUEUE, priority=urgency)
 
-    def finished(self, result: BuildResult) -> None:
-        self.app.send_task("swarm.build_finished", args=[result.to_json()], queue=COORDINATOR_QUEUE)
+    def finished(self, result: BuildResult, urgency: int = 5) -> None:
+        self.app.send_task("swarm.build_finished", args=[result.to_json()], queue=COORDINATOR_QUEUE, priority=urgency)
+
+    def hello(self, identity: DroneIdentity) -> None:
+        self.app.send_task("swarm.drone_hello", args=[identity.to_json()], queue=COORDINATOR_QUEUE)
+
+    def heartbeat(self, name: str, arch: str) -> None:
+        self.app.send_task("swarm.drone_heartbeat", args=[name, arch], queue=COORDINATOR_QUEUE)
+
+    def goodbye(self, name: str, arch: str) -> None:
+        self.app.send_task("swarm.drone_goodbye", args=[name, arch], queue=COORDINATOR_QUEUE)

@@ -9,13 +9,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from swarm_celery.clock import SystemClock
+from swarm_celery.domain.durations import Durations
 from swarm_celery.domain.model import SessionState
 from swarm_celery.services.coordinator import Coordinator
 from swarm_celery.store.engine import make_engine, migrate
 from swarm_celery.store.models import Base
 from swarm_celery.store.queries import Queries
 from swarm_celery.store.repository import SqlStore
-from tests.coordinator_kit import REQUEST, FakeDispatcher, FakePublisher, FakeResolver, success
+from tests.coordinator_kit import REQUEST, FakeDispatcher, FakePublisher, FakeResolver, identity, success
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -40,10 +41,12 @@ def test_full_coordinator_run(database_url: str) -> None:
     migrate(engine)
     store = SqlStore(engine, SystemClock())
     dispatcher, publisher = FakeDispatcher(), FakePublisher()
-    coordinator = Coordinator(store, FakeResolver(), dispatcher, publisher)
+    coordinator = Coordinator(store, FakeResolver(), dispatcher, publisher, prior=Durations({}), clock=SystemClock())
+    store.register_drone(identity("drone-9", slots=2))
     store.create_session("s1", REQUEST, simulated=True)
     coordinator.plan("s1")
     pending = dispatcher.take()
+    assert len(pending) == 2  # never more in flight than the drone has slots
     while pending:
         request = pending.pop()
         coordinator.build_started(request.attempt_id, "drone-9", "amd64", 1.0)
@@ -55,7 +58,22 @@ def test_full_coordinator_run(database_url: str) -> None:
     assert queries.session("s1")["counts"]["published"] == 5  # type: ignore[index]
     history = queries.history("s1")
     assert len(history) == 5 and all(h["drone"] == "drone-9" and h["outcome"] == "success" for h in history)
-    assert queries.fleet()[0]["builds"] == 5
+    assert queries.fleet()[0]["builds"] == 5 and queries.fleet()[0]["slots"] == 2
+    engine.dispose()
+
+
+def test_control_and_explain_queries(database_url: str) -> None:
+    engine = make_engine(database_url)
+    migrate(engine)
+    store = SqlStore(engine, SystemClock())
+    coordinator = Coordinator(store, FakeResolver(), FakeDispatcher(), FakePublisher(), prior=Durations({}), clock=SystemClock())
+    store.create_session("s1", REQUEST, simulated=True)
+    coordinator.plan("s1")
+    assert [p.cpv for p in store.find_packages("dev-libs/lib")] == ["dev-libs/lib-1"]
+    assert store.find_packages("=dev-libs/lib-2") == []
+    assert store.arches() == ["amd64"]
+    assert store.set_flag("paused", "1") and not store.set_flag("paused", "1")
+    assert store.package_states("s1")["app-misc/app-1"] == "needed"
     engine.dispose()
 
 
@@ -71,6 +89,6 @@ def test_duplicate_package_in_session_is_refused_by_the_database(database_url: s
     plan = FakeResolver().plan
     doubled = Plan(packages=plan.packages + plan.packages[:1], merge_order=plan.merge_order)
     with pytest.raises(IntegrityError):
-        store.save_plan("s1", doubled, {})
+        store.save_plan("s1", doubled, {}, {}, {})
     assert Queries(engine).packages("s1") == []  # nothing half-written
     engine.dispose()

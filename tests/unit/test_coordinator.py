@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from swarm_celery.clock import SystemClock
+from swarm_celery.domain.durations import Durations
 from swarm_celery.domain.model import PackageState, SessionState
 from swarm_celery.errors import ResolveError
 from swarm_celery.services.coordinator import Coordinator
 from swarm_celery.store.engine import make_engine, migrate
 from swarm_celery.store.queries import Queries
 from swarm_celery.store.repository import SqlStore
-from tests.coordinator_kit import REQUEST, FakeDispatcher, FakePublisher, FakeResolver, failure, success
+from tests.coordinator_kit import REQUEST, FakeClock, FakeDispatcher, FakePublisher, FakeResolver, failure, identity, success
 
 
 @dataclass
@@ -24,16 +24,20 @@ class World:
     dispatcher: FakeDispatcher
     publisher: FakePublisher
     resolver: FakeResolver
+    clock: FakeClock
 
 
 @pytest.fixture
 def world(tmp_path: Path) -> World:
     engine = make_engine(f"sqlite:///{tmp_path / 'swarm.db'}")
     migrate(engine)
-    store = SqlStore(engine, SystemClock())
+    clock = FakeClock()
+    store = SqlStore(engine, clock)
     resolver, dispatcher, publisher = FakeResolver(), FakeDispatcher(), FakePublisher()
     store.create_session("s1", REQUEST, simulated=True)
-    return World(Coordinator(store, resolver, dispatcher, publisher), store, dispatcher, publisher, resolver)
+    coordinator = Coordinator(store, resolver, dispatcher, publisher, prior=Durations({}), clock=clock)
+    store.register_drone(identity("drone-1"))
+    return World(coordinator, store, dispatcher, publisher, resolver, clock)
 
 
 def states(store: SqlStore) -> dict[str, str]:
@@ -75,21 +79,51 @@ def test_full_run_publishes_everything_in_gate_order(world: World) -> None:
     assert session is not None and session.state is SessionState.COMPLETE
 
 
-def test_failure_skips_dependents_and_the_rest_goes_on(world: World) -> None:
+def test_failure_retries_on_another_drone_then_blocks_and_skips_dependents(world: World) -> None:
+    world.store.register_drone(identity("drone-2"))
     world.coordinator.plan("s1")
     by_cpv = {r.cpv: r for r in world.dispatcher.take()}
-    world.coordinator.build_finished(failure(by_cpv["sys-libs/base-1"]))
+    world.coordinator.build_finished(failure(by_cpv["sys-libs/base-1"], "drone-1"))
+    assert states(world.store)["sys-libs/base-1"] == "needed"  # waiting for its backoff, not failed
+    assert world.dispatcher.wakes and world.dispatcher.wakes[-1][1] == pytest.approx(60.0)
     world.coordinator.build_finished(success(by_cpv["sys-libs/rt-1"]))
     world.coordinator.build_finished(success(by_cpv["app-misc/tool-1"]))
+    assert all(r.cpv != "sys-libs/base-1" for r in world.dispatcher.take())  # not before the backoff
+    world.clock.t += 61
+    world.coordinator.dispatch("amd64")
+    sent = world.dispatcher.sent
+    assert [(r.cpv, q) for r, q in sent] == [("sys-libs/base-1", "drone.drone-2")]  # never again to drone-1
+    retry = world.dispatcher.take()[0]
+    world.coordinator.build_finished(failure(retry, "drone-2"))
     final = states(world.store)
-    assert final["sys-libs/base-1"] == PackageState.FAILED
+    assert final["sys-libs/base-1"] == PackageState.BLOCKED
     assert final["dev-libs/lib-1"] == final["app-misc/app-1"] == PackageState.SKIPPED
     assert final["app-misc/tool-1"] == PackageState.PUBLISHED
     reasons = {p["cpv"]: p["reason"] for p in Queries(world.store.engine).packages("s1")}
-    assert "sys-libs/base-1" in reasons["app-misc/app-1"]
-    assert "compile phase" in reasons["sys-libs/base-1"] or "make failed" in reasons["sys-libs/base-1"]
+    assert reasons["app-misc/app-1"] == "needs sys-libs/base-1, which is blocked"
+    assert reasons["sys-libs/base-1"].startswith("failed on 2 drones (drone-1, drone-2); last: compile phase failed")
     session = world.store.get_session("s1")
     assert session is not None and session.state is SessionState.COMPLETE
+
+
+def test_infrastructure_failures_never_block_and_ground_a_drone(world: World) -> None:
+    world.coordinator.config = replace(world.coordinator.config, breaker_failures=2)
+    world.coordinator.scheduler.config = world.coordinator.config
+    world.store.register_drone(identity("drone-2"))
+    world.coordinator.plan("s1")
+    sent = world.dispatcher.take()
+    for request in sent[:2]:
+        result = replace(failure(request, "drone-1"), log_tail="ld: final link failed: No space left on device")
+        world.coordinator.build_finished(result)
+    packages = {p["cpv"]: p for p in Queries(world.store.engine).packages("s1")}
+    assert {packages[r.cpv]["state"] for r in sent[:2]} == {"needed"}
+    drone = next(d for d in Queries(world.store.engine).fleet() if d["name"] == "drone-1")
+    assert drone["grounded_until"] == pytest.approx(world.clock.t + 300)
+    world.clock.t += 100  # backoff over, drone-1 still grounded: everything goes to drone-2
+    world.store.touch_drone("drone-1", "amd64")
+    world.store.touch_drone("drone-2", "amd64")
+    world.coordinator.dispatch("amd64")
+    assert {q for _, q in world.dispatcher.sent} == {"drone.drone-2"}
 
 
 def test_duplicate_and_unknown_completions_are_fenced(world: World) -> None:
@@ -111,7 +145,7 @@ def test_rejected_artifact_fails_the_attempt(world: World) -> None:
     request = next(r for r in world.dispatcher.take() if r.cpv == "app-misc/tool-1")
     world.coordinator.build_finished(success(request))
     packages = {p["cpv"]: p for p in Queries(world.store.engine).packages("s1")}
-    assert packages["app-misc/tool-1"]["state"] == "failed"
+    assert packages["app-misc/tool-1"]["state"] == "needed"  # an infrastructure failure: retried elsewhere
     assert "artifact rejected" in packages["app-misc/tool-1"]["reason"]
 
 

@@ -13,6 +13,7 @@ from swarm_celery.binhost.gpkg_read import read_gpkg_metadata
 from swarm_celery.binhost.index import parse_index
 from swarm_celery.binhost.publisher import BinhostPublisher
 from swarm_celery.domain.durations import Durations
+from swarm_celery.domain.failures import FailureKind, classify_failure
 from swarm_celery.domain.model import BuildRequest, PackageState
 from swarm_celery.domain.records import PackageInfo
 from swarm_celery.drone.builders import BuildFailed, SimulateBuilder
@@ -36,10 +37,23 @@ def test_simulated_build_writes_a_real_gpkg_with_the_requested_metadata(tmp_path
     assert meta["USE"].split() == ["amd64", "utempter"] and meta["CHOST"] == "x86_64-pc-linux-gnu"
 
 
-def test_simulated_failure_names_the_phase(tmp_path: Path) -> None:
+def test_simulated_failures_read_like_emerge_and_classify(tmp_path: Path) -> None:
     builder = SimulateBuilder(Durations({}), 0.0, frozenset({"app-misc/tmux"}))
-    with pytest.raises(BuildFailed, match=r"failed \(compile phase\)"):
+    with pytest.raises(BuildFailed) as compile_error:
         builder.build(REQUEST, tmp_path)
+    assert " * ERROR: app-misc/tmux-3.5a::gentoo failed (compile phase):" in compile_error.value.log_tail
+    why = classify_failure(compile_error.value.log_tail)
+    assert (why.kind, why.phase, why.infrastructure) == (FailureKind.COMPILE, "compile", False)
+    infra = SimulateBuilder(Durations({}), 0.0, frozenset({"infra:*"}))
+    with pytest.raises(BuildFailed) as disk_full:
+        infra.build(REQUEST, tmp_path)
+    why = classify_failure(disk_full.value.log_tail)
+    assert (why.kind, why.infrastructure) == (FailureKind.DISK_FULL, True)
+
+
+def test_simulated_speed_scales_the_reported_build_time(tmp_path: Path) -> None:
+    output = SimulateBuilder(Durations({"app-misc/tmux": 40.0}), 0.0, speed=2.0).build(REQUEST, tmp_path)
+    assert output.build_seconds == 80.0
 
 
 def test_publish_places_file_and_index_entry(tmp_path: Path) -> None:

@@ -1,0 +1,71 @@
+"""A real local swarm for the benchmarks: Redis (a private database number), SQLite, a coordinator and N drones.
+
+The plan is injected through the coordinator service (``Coordinator.save_plan``) so
+the benchmark times scheduling and building, not portage; then ``swarm.dispatch``
+starts the run once every drone has announced itself.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from swarm_celery import bootstrap
+from swarm_celery.domain.config import ResolveRequest
+from swarm_celery.domain.model import COORDINATOR_QUEUE, Plan
+from swarm_celery.local.stack import LocalStack
+from swarm_celery.settings import Settings
+from swarm_celery.store.queries import Queries
+
+REQUEST = ResolveRequest(repos=("/bench",), profile="default/linux/amd64/23.0/systemd", arch="amd64", world=("bench/world",))
+
+
+@dataclass
+class Run:
+    makespan: float  # first dispatch → last publication (seconds)
+    wall: float  # dispatch sent → session complete, as the caller saw it
+    published: int
+
+
+def run_plan(plan: Plan, drones: int, redis_url: str, env: dict[str, str], timeout: float = 1800.0) -> Run:
+    """Build ``plan`` on ``drones`` simulated drone workers; returns when the session is complete."""
+    home = Path(tempfile.mkdtemp(prefix="bench-swarm-"))
+    redis.Redis.from_url(redis_url).flushdb()
+    settings = Settings.from_env({"SWARM_HOME": str(home), "SWARM_BROKER_URL": redis_url, "SWARM_HEARTBEAT": "5", **env})
+    store = bootstrap.store(settings)
+    app = bootstrap.celery_app(settings)
+    session_id = uuid.uuid4().hex[:12]
+    store.create_session(session_id, REQUEST, simulated=True)
+    bootstrap.coordinator(settings, app).save_plan(session_id, plan)
+    stack = LocalStack(env=settings.to_env(), logs=settings.logs_dir)
+    queries = Queries(store.engine)
+    try:
+        stack.start("coordinator", "coordinator")
+        for i in range(drones):
+            stack.start(f"bench-{i:02d}", "drone", {"SWARM_DRONE_NAME": f"bench-{i:02d}"})
+        _wait(lambda: sum(d["state"] == "online" for d in queries.fleet()) == drones, 120, stack)
+        start = time.monotonic()
+        app.send_task("swarm.dispatch", args=["amd64"], queue=COORDINATOR_QUEUE)
+        _wait(lambda: (queries.session(session_id) or {}).get("state") == "complete", timeout, stack)
+        wall = time.monotonic() - start
+    finally:
+        stack.stop(grace=5)
+    history = queries.history(session_id)
+    published = [h["published_at"] for h in history if h["published_at"]]
+    return Run(max(published) - min(h["dispatched_at"] for h in history), wall, len(published))
+
+
+def _wait(done: object, timeout: float, stack: LocalStack) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if done():  # type: ignore[operator]
+            return
+        if stack.dead():
+            raise SystemExit(f"a worker died; see {stack.dead()[0].log}")
+        time.sleep(0.02)
+    raise SystemExit(f"timed out after {timeout:.0f} s")

@@ -1,0 +1,19 @@
+"""The knobs of the scheduling and fleet policy, gathered in one value (built from Settings at entry points)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from swarm_celery.domain.scheduling import RetryPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerConfig:
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    offline_after: float = 120.0  # a drone not heard from for this long gets no new work
+    breaker_failures: int = 8  # infrastructure failures ...
+    breaker_window: float = 1800.0  # ... within this window ground a drone ...
+    ground_for: float = 300.0  # ... for this long
+
+    def grounds(self, infrastructure_failures: int) -> bool:
+        return self.breaker_failures > 0 and infrastructure_failures >= self.breaker_failures

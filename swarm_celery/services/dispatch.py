@@ -1,0 +1,100 @@
+"""Dispatch: place ready packages on drones with free slots, critical path first.
+
+The coordinator is the scheduler: every package goes to one drone's own queue
+(``drone.<name>``), never more than the drone has free slots, so nothing waits in a
+drone's prefetch while another drone idles. Placement is the pure policy in
+:func:`swarm_celery.domain.scheduling.place`; this service feeds it from the store
+(ready packages, drone loads, learned speeds) and applies its decisions.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from swarm_celery.domain.model import BuildRequest, drone_queue
+from swarm_celery.domain.policy import SchedulerConfig
+from swarm_celery.domain.records import DroneLoad, ReadyPackage
+from swarm_celery.domain.scheduling import Candidate, DroneCapacity, Placement, drone_speeds, place
+from swarm_celery.ports import Clock, Dispatcher, Store
+
+log = logging.getLogger(__name__)
+
+PAUSED_FLAG = "paused"
+SPEED_REFRESH = 30.0  # seconds between recomputing drone speeds from the build history
+
+
+class Scheduler:
+    def __init__(self, store: Store, dispatcher: Dispatcher, clock: Clock, config: SchedulerConfig) -> None:
+        self.store = store
+        self.dispatcher = dispatcher
+        self.clock = clock
+        self.config = config
+        self._speeds: dict[str, tuple[float, dict[str, float]]] = {}  # arch → (computed at, speeds)
+
+    def speeds(self, arch: str, now: float) -> dict[str, float]:
+        """Learned drone speeds; they move slowly, so they are recomputed every SPEED_REFRESH seconds."""
+        cached = self._speeds.get(arch)
+        if cached is None or now - cached[0] > SPEED_REFRESH:
+            cached = (now, drone_speeds(self.store.speed_samples(arch)))
+            self._speeds[arch] = cached
+        return cached[1]
+
+    def capacities(self, arch: str, now: float) -> list[DroneCapacity]:
+        """Drones of ``arch`` that may take work now, with free slots and expected finish of what they run."""
+        speeds = self.speeds(arch, now)
+        return [self._capacity(d, speeds.get(d.name, 1.0)) for d in self.store.drone_loads(arch) if self.available(d, now)]
+
+    def available(self, drone: DroneLoad, now: float) -> bool:
+        return not drone.paused and drone.grounded_until <= now and now - drone.last_seen <= self.config.offline_after
+
+    @staticmethod
+    def _capacity(drone: DroneLoad, speed: float) -> DroneCapacity:
+        busy = tuple(start + expected * speed for start, expected in drone.running)
+        return DroneCapacity(drone.name, max(0, drone.slots - len(drone.running)), speed, busy)
+
+    def dispatch(self, arch: str) -> int:
+        """Send as many ready packages as there are free slots; returns how many were sent."""
+        if self.store.get_flag(PAUSED_FLAG):
+            return 0
+        now = self.clock.now()
+        drones = self.capacities(arch, now)
+        if not any(d.free for d in drones):
+            return 0
+        ready = {str(r.id): r for r in self.store.ready_packages(arch)}
+        placement = place((_candidate(r) for r in ready.values()), drones, now)
+        top = max((r.rank for r in ready.values()), default=0.0)
+        for cand, drone in placement.assignments:
+            self._send(ready[cand.key], arch, drone, urgency(cand.rank, top))
+        self._wake_for_backoff(arch, placement, now)
+        return len(placement.assignments)
+
+    def _send(self, pkg: ReadyPackage, arch: str, drone: str, urgent: int) -> None:
+        attempt_id = uuid.uuid4().hex
+        queue = drone_queue(drone)
+        self.store.create_attempt(attempt_id, pkg.id, queue, drone, pkg.expected)
+        self.dispatcher.send_build(BuildRequest(attempt_id, pkg.session_id, pkg.cpv, arch, pkg.slot, pkg.repo, pkg.use, urgent), queue)
+        log.debug("%s → %s (rank %.0f s)", pkg.cpv, drone, pkg.rank)
+
+    def _wake_for_backoff(self, arch: str, placement: Placement, now: float) -> None:
+        waits = [c.not_before for c in placement.waiting_backoff if c.not_before > now]
+        if waits:
+            self.dispatcher.wake(arch, min(waits) - now)
+
+
+def urgency(rank: float, top: float) -> int:
+    """0 for the longest remaining path among the ready packages, up to 9 for the shortest.
+
+    The drone reports this build's start and finish at this broker priority, so the
+    coordinator handles completions on the critical path before the others.
+    """
+    if top <= 0:
+        return 5
+    return max(0, min(9, int(9.999 * (1.0 - rank / top))))
+
+
+def _candidate(pkg: ReadyPackage) -> Candidate:
+    return Candidate(str(pkg.id), pkg.rank, pkg.expected, pkg.priority, pkg.merge_index, pkg.not_before, pkg.failed_on)
+
+
+__all__ = ["PAUSED_FLAG", "Scheduler"]

@@ -1,0 +1,137 @@
+"""Dispatch side of the store: what is ready, attempts, failure history, retries, blocking.
+
+A mixin of :class:`~swarm_celery.store.repository.SqlStore`. Readiness is a counter:
+``packages.pending`` holds how many of a package's gates are not published yet and
+publishing decrements it for every package gated on the published one, so "what is
+ready" is an indexed lookup instead of a join over every gate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from swarm_celery.domain.model import AttemptState, Outcome, PackageState, SessionState
+from swarm_celery.domain.records import AttemptInfo, ReadyPackage
+from swarm_celery.domain.scheduling import FailedAttempt, package_key
+from swarm_celery.ports import Clock
+from swarm_celery.store.models import AttemptRow, PackageRow, SessionRow
+from swarm_celery.store.rows import attempt_info, event_row
+
+IN_FLIGHT = (AttemptState.DISPATCHED.value, AttemptState.STARTED.value)
+SPEED_WINDOW = 50  # recent builds per drone that its speed is learned from
+
+
+class RepoBase:
+    clock: Clock
+    _sessions: sessionmaker[Session]
+
+
+class DispatchRepo(RepoBase):
+    def ready_packages(self, arch: str) -> list[ReadyPackage]:
+        """Packages of running sessions of ``arch`` whose gates are all published and that wait for a drone."""
+        query = (select(PackageRow.id, PackageRow.session_id, PackageRow.cpv, PackageRow.rank, PackageRow.expected,
+                        PackageRow.priority + SessionRow.priority, PackageRow.merge_index, PackageRow.not_before,
+                        PackageRow.slot, PackageRow.repo, PackageRow.use)
+                 .join(SessionRow, SessionRow.id == PackageRow.session_id)
+                 .where(SessionRow.state == SessionState.RUNNING.value, SessionRow.arch == arch,
+                        PackageRow.state == PackageState.NEEDED.value, PackageRow.pending <= 0))
+        with self._sessions() as db:
+            rows = db.execute(query).all()
+            failed_on = self._failed_on(db, [r[0] for r in rows if r[7] > 0])
+        return [ReadyPackage(pid, sid, cpv, rank, expected, int(prio), order, not_before, frozenset(failed_on.get(pid, ())),
+                             slot, repo, tuple(use.split()))
+                for pid, sid, cpv, rank, expected, prio, order, not_before, slot, repo, use in rows]
+
+    @staticmethod
+    def _failed_on(db: Session, retried: list[int]) -> dict[int, set[str]]:
+        """Drones each retried package failed on (failures an operator cleared do not count)."""
+        failed_on: dict[int, set[str]] = {}
+        if retried:
+            found = db.execute(select(AttemptRow.package_id, AttemptRow.drone).where(
+                AttemptRow.package_id.in_(retried), AttemptRow.outcome == Outcome.FAILED.value, AttemptRow.counted.is_(True)))
+            for package_id, drone in found:
+                if drone:
+                    failed_on.setdefault(package_id, set()).add(drone)
+        return failed_on
+
+    def create_attempt(self, attempt_id: str, package_id: int, queue: str, drone: str | None = None, expected: float = 0.0) -> None:
+        with self._sessions.begin() as db:
+            moved = db.execute(update(PackageRow).where(PackageRow.id == package_id).values(
+                state=PackageState.DISPATCHED.value, current_attempt=attempt_id).returning(PackageRow.session_id)).first()
+            if moved is None:
+                raise LookupError(f"package {package_id} does not exist")
+            db.execute(insert(AttemptRow).values(id=attempt_id, package_id=package_id, session_id=moved[0], queue=queue, drone=drone,
+                                                 state=AttemptState.DISPATCHED.value, dispatched_at=self.clock.now(), expected=expected))
+
+    def failures(self, package_id: int) -> list[FailedAttempt]:
+        """The package's failed attempts that still count (``clear_failures`` forgets them), oldest first."""
+        query = (select(AttemptRow.drone, AttemptRow.infrastructure)
+                 .where(AttemptRow.package_id == package_id, AttemptRow.outcome == Outcome.FAILED.value, AttemptRow.counted.is_(True))
+                 .order_by(AttemptRow.finished_at))
+        with self._sessions() as db:
+            return [FailedAttempt(drone or "?", bool(infra)) for drone, infra in db.execute(query)]
+
+    def requeue(self, package_id: int, not_before: float, reason: str) -> None:
+        """Back to ``needed`` (a retry): not dispatched before ``not_before``."""
+        with self._sessions.begin() as db:
+            pkg = db.get(PackageRow, package_id)
+            if pkg is None:
+                return
+            pkg.state, pkg.not_before, pkg.reason, pkg.current_attempt = PackageState.NEEDED.value, not_before, reason, None
+            db.add(event_row(self.clock.now(), "package.retry", f"{pkg.cpv}: {reason}", pkg.session_id, pkg.cpv))
+
+    def block_package(self, package_id: int, reason: str) -> None:
+        with self._sessions.begin() as db:
+            pkg = db.get(PackageRow, package_id)
+            if pkg is None:
+                return
+            pkg.state, pkg.reason = PackageState.BLOCKED.value, reason
+            db.add(event_row(self.clock.now(), "package.blocked", f"{pkg.cpv}: {reason}", pkg.session_id, pkg.cpv))
+
+    def history_seconds(self) -> dict[str, list[float]]:
+        """Recorded build seconds of successful builds, per ``category/package``."""
+        query = (select(PackageRow.cpv, AttemptRow.build_seconds).join(PackageRow, PackageRow.id == AttemptRow.package_id)
+                 .where(AttemptRow.outcome == Outcome.SUCCESS.value, AttemptRow.build_seconds.is_not(None)))
+        history: dict[str, list[float]] = {}
+        with self._sessions() as db:
+            for cpv, seconds in db.execute(query):
+                history.setdefault(package_key(cpv), []).append(float(seconds or 0.0))
+        return history
+
+    def speed_samples(self, arch: str) -> dict[str, list[tuple[float, float]]]:
+        """(measured, expected) seconds of each drone's recent successful builds of ``arch``."""
+        query = (select(AttemptRow.drone, AttemptRow.build_seconds, AttemptRow.expected)
+                 .join(SessionRow, SessionRow.id == AttemptRow.session_id)
+                 .where(SessionRow.arch == arch, AttemptRow.outcome == Outcome.SUCCESS.value,
+                        AttemptRow.build_seconds.is_not(None), AttemptRow.expected > 0)
+                 .order_by(AttemptRow.finished_at.desc()))
+        samples: dict[str, list[tuple[float, float]]] = {}
+        with self._sessions() as db:
+            for drone, seconds, expected in db.execute(query):
+                mine = samples.setdefault(drone or "?", [])
+                if len(mine) < SPEED_WINDOW:
+                    mine.append((float(seconds or 0.0), float(expected)))
+        return samples
+
+    def queued_attempts(self, arch: str) -> list[AttemptInfo]:
+        """Attempts dispatched to a drone that has not started them (what ``rebalance`` may take back)."""
+        query = (select(AttemptRow, PackageRow.cpv).join(PackageRow, PackageRow.id == AttemptRow.package_id)
+                 .join(SessionRow, SessionRow.id == AttemptRow.session_id)
+                 .where(SessionRow.arch == arch, AttemptRow.state == AttemptState.DISPATCHED.value,
+                        PackageRow.current_attempt == AttemptRow.id))
+        with self._sessions() as db:
+            return [attempt_info(row, cpv) for row, cpv in db.execute(query)]
+
+    def fence_attempts(self, attempt_ids: Sequence[str], package_state: PackageState, reason: str) -> int:
+        """Take attempts back: they become stale (a late report is ignored); their packages go to ``package_state``."""
+        if not attempt_ids:
+            return 0
+        with self._sessions.begin() as db:
+            db.execute(update(AttemptRow).where(AttemptRow.id.in_(list(attempt_ids)), AttemptRow.state.in_(IN_FLIGHT))
+                       .values(state=AttemptState.STALE.value, error=reason, finished_at=self.clock.now()))
+            moved = db.execute(update(PackageRow).where(PackageRow.current_attempt.in_(list(attempt_ids)))
+                               .values(state=package_state.value, current_attempt=None, reason=reason))
+            return int(moved.rowcount)  # type: ignore[attr-defined]

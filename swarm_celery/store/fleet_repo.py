@@ -1,0 +1,114 @@
+"""Fleet side of the store: drones (identity, capacity, pause, grounding) and swarm-wide flags.
+
+A mixin of :class:`~swarm_celery.store.repository.SqlStore`.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from swarm_celery.domain.model import DroneIdentity, Outcome
+from swarm_celery.domain.records import DroneLoad
+from swarm_celery.store.dispatch_repo import IN_FLIGHT, RepoBase
+from swarm_celery.store.models import AttemptRow, DroneRow, FlagRow, SessionRow
+from swarm_celery.store.rows import event_row
+
+
+class FleetRepo(RepoBase):
+    def register_drone(self, identity: DroneIdentity) -> None:
+        """A drone announced itself: record what it has; an event when it is new or its capacity changed."""
+        now = self.clock.now()
+        with self._sessions.begin() as db:
+            row = db.get(DroneRow, identity.name)
+            what = f"{identity.name} ({identity.arch}): {identity.cores} cores, {identity.memory_mb} MiB, " \
+                   f"{identity.disk_free_mb} MiB free disk, {identity.slots} slots"
+            if row is None:
+                row = DroneRow(name=identity.name, arch=identity.arch, first_seen=now, builds=0, failures=0, grounded_until=0.0)
+                db.add(row)
+                db.add(event_row(now, "drone.joined", what, None, identity.name))
+            elif (row.slots, row.cores, row.arch) != (identity.slots, identity.cores, identity.arch):
+                db.add(event_row(now, "drone.changed", what, None, identity.name))
+            row.arch, row.state, row.last_seen = identity.arch, "online", now
+            row.cores, row.memory_mb, row.disk_free_mb, row.slots = identity.cores, identity.memory_mb, identity.disk_free_mb, identity.slots
+            if identity.paused and not row.paused:
+                row.paused = True
+                db.add(event_row(now, "drone.paused", f"{identity.name} started paused (its settings)", None, identity.name))
+
+    def touch_drone(self, name: str, arch: str) -> None:
+        now = self.clock.now()
+        with self._sessions.begin() as db:
+            row = db.get(DroneRow, name)
+            if row is None:
+                db.add(DroneRow(name=name, arch=arch, state="online", first_seen=now, last_seen=now, builds=0, failures=0,
+                                slots=1, paused=False, grounded_until=0.0, cores=0, memory_mb=0, disk_free_mb=0))
+                db.add(event_row(now, "drone.joined", f"{name} ({arch}) joined", None, name))
+            else:
+                row.last_seen, row.arch, row.state = now, arch, "online"
+
+    def drone_offline(self, name: str, why: str) -> None:
+        with self._sessions.begin() as db:
+            row = db.get(DroneRow, name)
+            if row is not None and row.state != "offline":
+                row.state = "offline"
+                db.add(event_row(self.clock.now(), "drone.offline", f"{name}: {why}", None, name))
+
+    def drone_loads(self, arch: str) -> list[DroneLoad]:
+        """Every drone of ``arch`` that is not marked offline, with the builds it has in flight."""
+        with self._sessions() as db:
+            drones = db.scalars(select(DroneRow).where(DroneRow.arch == arch, DroneRow.state != "offline")).all()
+            running: dict[str, list[tuple[float, float]]] = {}
+            query = select(AttemptRow.drone, AttemptRow.dispatched_at, AttemptRow.started_at, AttemptRow.expected).where(
+                AttemptRow.state.in_(IN_FLIGHT), AttemptRow.drone.in_([d.name for d in drones]))
+            for drone, dispatched, started, expected in db.execute(query):
+                running.setdefault(drone or "?", []).append((started or dispatched, expected))
+            return [DroneLoad(d.name, d.arch, d.slots, d.paused, d.grounded_until, d.last_seen, tuple(running.get(d.name, ())))
+                    for d in drones]
+
+    def set_drone_paused(self, name: str, paused: bool) -> bool:
+        """Pause or resume one drone; False when no such drone. Idempotent (an event only on change)."""
+        return self._set_drone(name, "paused", paused, "drone.paused" if paused else "drone.resumed", name)
+
+    def set_grounded(self, name: str, until: float, reason: str) -> bool:
+        """Ground a drone until ``until`` (0 un-grounds it). False when no such drone."""
+        return self._set_drone(name, "grounded_until", until, "drone.grounded" if until else "drone.ungrounded", f"{name}: {reason}")
+
+    def _set_drone(self, name: str, column: str, value: object, event: str, message: str) -> bool:
+        with self._sessions.begin() as db:
+            row = db.get(DroneRow, name)
+            if row is None:
+                return False
+            if getattr(row, column) != value:
+                setattr(row, column, value)
+                db.add(event_row(self.clock.now(), event, message, None, name))
+            return True
+
+    def infrastructure_failures(self, name: str, since: float) -> int:
+        query = select(func.count()).select_from(AttemptRow).where(
+            AttemptRow.drone == name, AttemptRow.outcome == Outcome.FAILED.value, AttemptRow.infrastructure.is_(True),
+            AttemptRow.counted.is_(True), AttemptRow.finished_at >= since)
+        with self._sessions() as db:
+            return int(db.scalar(query) or 0)
+
+    def arches(self) -> list[str]:
+        """Every arch a drone or a running session has."""
+        with self._sessions() as db:
+            drones = set(db.scalars(select(DroneRow.arch).distinct()))
+            sessions = set(db.scalars(select(SessionRow.arch).where(SessionRow.state == "running").distinct()))
+            return sorted(drones | sessions)
+
+    def get_flag(self, name: str) -> str:
+        with self._sessions() as db:
+            row = db.get(FlagRow, name)
+            return row.value if row else ""
+
+    def set_flag(self, name: str, value: str) -> bool:
+        """Set (or with "" clear) a swarm-wide flag; True when it changed."""
+        with self._sessions.begin() as db:
+            row = db.get(FlagRow, name)
+            if (row.value if row else "") == value:
+                return False
+            if row is None:
+                db.add(FlagRow(name=name, value=value))
+            else:
+                row.value = value
+            return True

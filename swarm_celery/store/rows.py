@@ -1,0 +1,46 @@
+"""Row ↔ record conversion shared by the repository modules."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from sqlalchemy import CursorResult
+
+from swarm_celery.domain.model import AttemptState, PackageState, SessionState
+from swarm_celery.domain.records import AttemptInfo, PackageInfo, SessionInfo
+from swarm_celery.store.models import AttemptRow, EventRow, PackageRow, SessionRow
+
+
+def rows_matched(result: Any) -> int:
+    """Rows matched by an UPDATE (a CursorResult; the ORM types it as Result)."""
+    return int(cast(CursorResult[Any], result).rowcount)
+
+
+def event_row(ts: float, kind: str, message: str, session_id: str | None, subject: str = "") -> EventRow:
+    return EventRow(ts=ts, kind=kind, message=message, session_id=session_id, subject=subject)
+
+
+def session_info(row: SessionRow) -> SessionInfo:
+    return SessionInfo(
+        id=row.id, state=SessionState(row.state), arch=row.arch, profile=row.profile, request_json=row.request_json,
+        error=row.error, created_at=row.created_at, planned_at=row.planned_at, finished_at=row.finished_at,
+        simulated=row.simulated, config_hash=row.config_hash,
+    )
+
+
+def package_info(row: PackageRow) -> PackageInfo:
+    return PackageInfo(
+        id=row.id, session_id=row.session_id, cpv=row.cpv, slot=row.slot, sub_slot=row.sub_slot, repo=row.repo,
+        use=tuple(row.use.split()), merge_index=row.merge_index, state=PackageState(row.state),
+        current_attempt=row.current_attempt, reason=row.reason, expected=row.expected, rank=row.rank,
+        priority=row.priority, not_before=row.not_before, pending=row.pending,
+    )
+
+
+def attempt_info(row: AttemptRow, cpv: str) -> AttemptInfo:
+    return AttemptInfo(
+        id=row.id, package_id=row.package_id, session_id=row.session_id, cpv=cpv, queue=row.queue, drone=row.drone,
+        state=AttemptState(row.state), outcome=row.outcome, dispatched_at=row.dispatched_at, started_at=row.started_at,
+        finished_at=row.finished_at, published_at=row.published_at, log_tail=row.log_tail, error=row.error,
+        expected=row.expected, build_seconds=row.build_seconds, failure_kind=row.failure_kind, infrastructure=row.infrastructure,
+    )
