@@ -32,6 +32,7 @@ def main() -> int:
     parser.add_argument("--drones", default="4,8,16")
     parser.add_argument("--set", default="medium")
     parser.add_argument("--scale", type=float, default=0.01)
+    parser.add_argument("--lookahead", type=int, default=0, help="SWARM_LOOKAHEAD for the coordinator (default 0: strict slots)")
     parser.add_argument("--redis", default=os.environ.get("SWARM_BENCH_REDIS_URL", "redis://127.0.0.1:6379/8"))
     args = parser.parse_args()
     durations_csv = SHARED / "data" / "build-durations.csv"
@@ -44,7 +45,8 @@ def main() -> int:
     print(f"{'drones':>6} | {'makespan s':>10} {'bound s':>8} {'ratio':>6} | verdict")
     missed = False
     for n in (int(x) for x in args.drones.split(",")):
-        run = run_plan(plan, n, args.redis, {"SWARM_TIME_SCALE": repr(args.scale), "SWARM_DURATIONS": str(durations_csv)})
+        run = run_plan(plan, n, args.redis, {"SWARM_TIME_SCALE": repr(args.scale), "SWARM_DURATIONS": str(durations_csv),
+                                          "SWARM_LOOKAHEAD": str(args.lookahead)})
         if run.published != len(plan.packages):
             raise SystemExit(f"only {run.published} of {len(plan.packages)} packages published")
         bound = lower_bound(gates, scaled, n)

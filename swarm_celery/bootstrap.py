@@ -61,7 +61,7 @@ def resolver(settings: Settings) -> PortageResolver:
 def scheduler_config(settings: Settings) -> SchedulerConfig:
     retry = RetryPolicy(tries=settings.retry_tries, backoff=settings.retry_backoff, factor=settings.retry_factor)
     return SchedulerConfig(retry=retry, offline_after=settings.offline_after, breaker_failures=settings.breaker_failures,
-                           breaker_window=settings.breaker_window, ground_for=settings.ground_for)
+                           breaker_window=settings.breaker_window, ground_for=settings.ground_for, lookahead=settings.lookahead)
 
 
 def coordinator(settings: Settings, app: Celery) -> Coordinator:

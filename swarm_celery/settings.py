@@ -45,6 +45,7 @@ class Settings:
     breaker_failures: int = 8  # SWARM_BREAKER_FAILURES: infrastructure failures in the window that ground a drone
     breaker_window: float = 1800.0  # SWARM_BREAKER_WINDOW (seconds)
     ground_for: float = 300.0  # SWARM_GROUND_FOR: seconds a grounded drone stays grounded
+    lookahead: int = 0  # SWARM_LOOKAHEAD: builds queued per drone beyond its slots (only for very short builds)
 
     @property
     def database(self) -> str:
@@ -103,6 +104,7 @@ class Settings:
             breaker_failures=int(_number(env, "SWARM_BREAKER_FAILURES", 8)),
             breaker_window=_number(env, "SWARM_BREAKER_WINDOW", 1800.0),
             ground_for=_number(env, "SWARM_GROUND_FOR", 300.0),
+            lookahead=int(_number(env, "SWARM_LOOKAHEAD", 0)),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -117,7 +119,7 @@ class Settings:
             "SWARM_OFFLINE_AFTER": repr(self.offline_after), "SWARM_RETRY_TRIES": str(self.retry_tries),
             "SWARM_RETRY_BACKOFF": repr(self.retry_backoff), "SWARM_RETRY_FACTOR": repr(self.retry_factor),
             "SWARM_BREAKER_FAILURES": str(self.breaker_failures), "SWARM_BREAKER_WINDOW": repr(self.breaker_window),
-            "SWARM_GROUND_FOR": repr(self.ground_for),
+            "SWARM_GROUND_FOR": repr(self.ground_for), "SWARM_LOOKAHEAD": str(self.lookahead),
         }
 
 

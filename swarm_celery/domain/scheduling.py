@@ -119,6 +119,7 @@ class DroneCapacity:
     free: int  # slots minus builds in flight
     speed: float = 1.0  # >1 is slower than the swarm
     busy_until: tuple[float, ...] = ()  # expected finish of each build in flight
+    lookahead: int = 0  # builds it may queue behind busy slots (0: never more in flight than slots)
 
 
 def priority_order(candidates: Iterable[Candidate]) -> list[Candidate]:
@@ -139,6 +140,11 @@ class _Slots:
     speed: float
     free: int
     busy: list[float]
+    lookahead: int = 0
+
+    @property
+    def open(self) -> bool:
+        return self.free > 0 or self.lookahead > 0
 
     def start(self, now: float) -> float:
         return now if self.free > 0 else max(now, min(self.busy, default=now))
@@ -151,11 +157,12 @@ def place(candidates: Iterable[Candidate], drones: Iterable[DroneCapacity], now:
     first. If that drone is busy but frees up soon enough to beat every free one
     (a fast drone for a long package on the critical path), the package is *held* for
     it and claims that slot; packages further down the order take the free drones.
+    A drone with ``lookahead`` room gets such a package queued at once instead.
     """
-    slots = {d.name: _Slots(d.speed, d.free, sorted(d.busy_until)) for d in drones if d.free > 0 or d.busy_until}
+    slots = {d.name: _Slots(d.speed, d.free, sorted(d.busy_until), d.lookahead) for d in drones if d.free > 0 or d.busy_until}
     result = Placement()
     for cand in priority_order(candidates):
-        if not any(s.free > 0 for s in slots.values()):
+        if not any(s.open for s in slots.values()):
             break
         if cand.not_before > now:
             result.waiting_backoff.append(cand)
@@ -170,8 +177,9 @@ def place(candidates: Iterable[Candidate], drones: Iterable[DroneCapacity], now:
             result.assignments.append((cand, best))
             chosen.free -= 1
             chosen.busy.append(now + cand.weight * chosen.speed)
-        else:
-            result.held.append((cand, best))
+        else:  # queued behind a busy slot (sent now if the drone has lookahead room, else held)
+            (result.assignments if chosen.lookahead > 0 else result.held).append((cand, best))
+            chosen.lookahead = max(0, chosen.lookahead - 1)
             chosen.busy[chosen.busy.index(min(chosen.busy))] = chosen.start(now) + cand.weight * chosen.speed
     return result
 

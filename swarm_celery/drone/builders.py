@@ -47,7 +47,7 @@ class Builder(Protocol):
 
 
 class SimulateBuilder:
-    """Sleep for the real build time × ``time_scale``, then write a real GPKG."""
+    """Take the real build time × ``time_scale``, writing a real GPKG within it (as emerge writes its binpkg within the build)."""
 
     simulated = True
 
@@ -59,8 +59,8 @@ class SimulateBuilder:
 
     def build(self, request: BuildRequest, staging: Path) -> BuildOutput:
         seconds = self.durations.for_cpv(request.cpv) * self.speed
-        time.sleep(max(0.0, seconds * self.time_scale))
-        self._maybe_fail(request)
+        deadline = time.monotonic() + seconds * self.time_scale
+        self._maybe_fail(request, deadline)
         meta = BinpkgMetadata(
             cpv=request.cpv, slot=request.slot, repo=request.repo, arch=request.arch, use=request.use,
             chost=CHOST.get(request.arch, ""), build_time=int(time.time()), build_id=1,
@@ -73,12 +73,16 @@ class SimulateBuilder:
         staging.mkdir(parents=True, exist_ok=True)
         artifact = write_gpkg(staging, meta, {f"usr/share/doc/{pf}/BUILD-SWARM-SIMULATED": note.encode()})
         digest = hashlib.sha256(artifact.read_bytes()).hexdigest()
+        time.sleep(max(0.0, deadline - time.monotonic()))
         log = f">>> Simulated emerge of {request.cpv} ({seconds:.0f} s real, x{self.time_scale})\n>>> Completed {request.cpv}\n"
         return BuildOutput(artifact=artifact, sha256=digest, size=artifact.stat().st_size, log_tail=log, build_seconds=seconds)
 
-    def _maybe_fail(self, request: BuildRequest) -> None:
-        """Fail on purpose the way emerge fails: a compile error, or (``infra:``) a full disk."""
+    def _maybe_fail(self, request: BuildRequest, deadline: float) -> None:
+        """Fail on purpose (at the end of the build time) the way emerge fails: a compile error, or (``infra:``) a full disk."""
         names = {request.cpv, package_key(request.cpv), "*"}
+        if not (names & self.fail or any(INFRA_PREFIX + n in self.fail for n in names)):
+            return
+        time.sleep(max(0.0, deadline - time.monotonic()))
         where = f"{request.cpv}::{request.repo}"
         if any(INFRA_PREFIX + n in self.fail for n in names):
             raise BuildFailed("simulated infrastructure failure", (

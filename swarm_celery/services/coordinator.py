@@ -92,9 +92,13 @@ class Coordinator:
     # completions ----------------------------------------------------------
     def build_started(self, attempt_id: str, drone: str, arch: str, started_at: float) -> None:
         """One conditional update in the common case; the fence check only when it did not apply."""
-        if not self.store.mark_started(attempt_id, drone, started_at):  # also the drone's "last seen"
-            self._current(attempt_id, "start")  # records why: unknown or stale
-            self.store.touch_drone(drone, arch)
+        if self.store.mark_started(attempt_id, drone, started_at):  # also the drone's "last seen"
+            return
+        self.store.touch_drone(drone, arch)
+        context = self.store.attempt_context(attempt_id)
+        if context is not None and context[0].state == AttemptState.FINISHED and context[1].current_attempt == attempt_id:
+            return  # the completion overtook the start report (it travels at a higher priority): nothing to do
+        self._current(attempt_id, "start")  # records why: unknown or stale
 
     def build_finished(self, result: BuildResult) -> None:
         """Fence check, then publish (or record the failure), then dispatch what became ready."""

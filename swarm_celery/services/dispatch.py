@@ -21,6 +21,7 @@ from swarm_celery.ports import Clock, Dispatcher, Store
 log = logging.getLogger(__name__)
 
 PAUSED_FLAG = "paused"
+CANDIDATES_PER_SLOT = 4  # ready packages looked at per open slot (the best by priority and rank; more only when many wait out a backoff)
 SPEED_REFRESH = 30.0  # seconds between recomputing drone speeds from the build history
 
 
@@ -43,15 +44,23 @@ class Scheduler:
     def capacities(self, arch: str, now: float) -> list[DroneCapacity]:
         """Drones of ``arch`` that may take work now, with free slots and expected finish of what they run."""
         speeds = self.speeds(arch, now)
-        return [self._capacity(d, speeds.get(d.name, 1.0)) for d in self.store.drone_loads(arch) if self.available(d, now)]
+        return [self._capacity(d, speeds.get(d.name, 1.0), self.config.lookahead)
+                for d in self.store.drone_loads(arch) if self.available(d, now)]
 
     def available(self, drone: DroneLoad, now: float) -> bool:
         return not drone.paused and drone.grounded_until <= now and now - drone.last_seen <= self.config.offline_after
 
     @staticmethod
-    def _capacity(drone: DroneLoad, speed: float) -> DroneCapacity:
-        busy = tuple(start + expected * speed for start, expected in drone.running)
-        return DroneCapacity(drone.name, max(0, drone.slots - len(drone.running)), speed, busy)
+    def _capacity(drone: DroneLoad, speed: float, lookahead: int) -> DroneCapacity:
+        """Free slots, when the busy ones should free up, and room to queue behind them."""
+        builds = sorted(drone.running)  # (started or dispatched at, expected seconds); the oldest are running
+        slots = max(1, drone.slots)
+        busy = [start + expected * speed for start, expected in builds[:slots]]
+        for _, expected in builds[slots:]:  # queued behind: each extends the slot that frees first
+            first = busy.index(min(busy))
+            busy[first] += expected * speed
+        room = max(0, lookahead - max(0, len(builds) - slots))
+        return DroneCapacity(drone.name, max(0, slots - len(builds)), speed, tuple(busy), room)
 
     def dispatch(self, arch: str) -> int:
         """Send as many ready packages as there are free slots; returns how many were sent."""
@@ -59,13 +68,15 @@ class Scheduler:
             return 0
         now = self.clock.now()
         drones = self.capacities(arch, now)
-        if not any(d.free for d in drones):
+        if not any(d.free or d.lookahead for d in drones):
             return 0
-        ready = {str(r.id): r for r in self.store.ready_packages(arch)}
+        room = sum(d.free + d.lookahead for d in drones)
+        ready = {str(r.id): r for r in self.store.ready_packages(arch, limit=CANDIDATES_PER_SLOT * room + 16)}
         placement = place((_candidate(r) for r in ready.values()), drones, now)
-        top = max((r.rank for r in ready.values()), default=0.0)
+        order = {r.id: i for i, r in enumerate(sorted(ready.values(), key=lambda r: -r.rank))}
         for cand, drone in placement.assignments:
-            self._send(ready[cand.key], arch, drone, urgency(cand.rank, top))
+            pkg = ready[cand.key]
+            self._send(pkg, arch, drone, urgency(order[pkg.id], len(order)))
         self._wake_for_backoff(arch, placement, now)
         return len(placement.assignments)
 
@@ -82,15 +93,15 @@ class Scheduler:
             self.dispatcher.wake(arch, min(waits) - now)
 
 
-def urgency(rank: float, top: float) -> int:
-    """0 for the longest remaining path among the ready packages, up to 9 for the shortest.
+def urgency(position: int, ready: int) -> int:
+    """0 for the ready package with the longest remaining path, rising to 9 down the ranking.
 
-    The drone reports this build's start and finish at this broker priority, so the
-    coordinator handles completions on the critical path before the others.
+    The drone reports this build's completion at this broker priority, so the coordinator
+    handles completions on the critical path before the others when many arrive at once.
     """
-    if top <= 0:
-        return 5
-    return max(0, min(9, int(9.999 * (1.0 - rank / top))))
+    if ready <= 1:
+        return 0
+    return min(9, 10 * position // ready)
 
 
 def _candidate(pkg: ReadyPackage) -> Candidate:

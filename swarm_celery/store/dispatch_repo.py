@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from swarm_celery.domain.model import AttemptState, Outcome, PackageState, SessionState
@@ -25,20 +25,29 @@ SPEED_WINDOW = 50  # recent builds per drone that its speed is learned from
 
 
 class RepoBase:
+    """What the repository mixins share. Hot paths (once or twice per build) use ``engine`` connections and
+    Core statements: an ORM session costs about three times as much per statement."""
+
     clock: Clock
+    engine: Engine
     _sessions: sessionmaker[Session]
 
 
 class DispatchRepo(RepoBase):
-    def ready_packages(self, arch: str) -> list[ReadyPackage]:
-        """Packages of running sessions of ``arch`` whose gates are all published and that wait for a drone."""
+    def ready_packages(self, arch: str, limit: int | None = None) -> list[ReadyPackage]:
+        """Packages of running sessions of ``arch`` whose gates are all published and that wait for a drone.
+
+        With ``limit``, only that many, by operator priority then remaining path (what placement looks at first).
+        """
         query = (select(PackageRow.id, PackageRow.session_id, PackageRow.cpv, PackageRow.rank, PackageRow.expected,
                         PackageRow.priority + SessionRow.priority, PackageRow.merge_index, PackageRow.not_before,
                         PackageRow.slot, PackageRow.repo, PackageRow.use)
                  .join(SessionRow, SessionRow.id == PackageRow.session_id)
                  .where(SessionRow.state == SessionState.RUNNING.value, SessionRow.arch == arch,
                         PackageRow.state == PackageState.NEEDED.value, PackageRow.pending <= 0))
-        with self._sessions() as db:
+        if limit is not None:
+            query = query.order_by((PackageRow.priority + SessionRow.priority).desc(), PackageRow.rank.desc()).limit(limit)
+        with self.engine.connect() as db:
             rows = db.execute(query).all()
             failed_on = self._failed_on(db, [r[0] for r in rows if r[7] > 0])
         return [ReadyPackage(pid, sid, cpv, rank, expected, int(prio), order, not_before, frozenset(failed_on.get(pid, ())),
@@ -46,7 +55,7 @@ class DispatchRepo(RepoBase):
                 for pid, sid, cpv, rank, expected, prio, order, not_before, slot, repo, use in rows]
 
     @staticmethod
-    def _failed_on(db: Session, retried: list[int]) -> dict[int, set[str]]:
+    def _failed_on(db: Connection, retried: list[int]) -> dict[int, set[str]]:
         """Drones each retried package failed on (failures an operator cleared do not count)."""
         failed_on: dict[int, set[str]] = {}
         if retried:
@@ -58,7 +67,7 @@ class DispatchRepo(RepoBase):
         return failed_on
 
     def create_attempt(self, attempt_id: str, package_id: int, queue: str, drone: str | None = None, expected: float = 0.0) -> None:
-        with self._sessions.begin() as db:
+        with self.engine.begin() as db:
             moved = db.execute(update(PackageRow).where(PackageRow.id == package_id).values(
                 state=PackageState.DISPATCHED.value, current_attempt=attempt_id).returning(PackageRow.session_id)).first()
             if moved is None:

@@ -54,8 +54,8 @@ class FleetRepo(RepoBase):
 
     def drone_loads(self, arch: str) -> list[DroneLoad]:
         """Every drone of ``arch`` that is not marked offline, with the builds it has in flight."""
-        with self._sessions() as db:
-            drones = db.scalars(select(DroneRow).where(DroneRow.arch == arch, DroneRow.state != "offline")).all()
+        with self.engine.connect() as db:
+            drones = db.execute(select(DroneRow.__table__).where(DroneRow.arch == arch, DroneRow.state != "offline")).all()
             running: dict[str, list[tuple[float, float]]] = {}
             query = select(AttemptRow.drone, AttemptRow.dispatched_at, AttemptRow.started_at, AttemptRow.expected).where(
                 AttemptRow.state.in_(IN_FLIGHT), AttemptRow.drone.in_([d.name for d in drones]))
@@ -97,9 +97,8 @@ class FleetRepo(RepoBase):
             return sorted(drones | sessions)
 
     def get_flag(self, name: str) -> str:
-        with self._sessions() as db:
-            row = db.get(FlagRow, name)
-            return row.value if row else ""
+        with self.engine.connect() as db:
+            return db.execute(select(FlagRow.value).where(FlagRow.name == name)).scalar() or ""
 
     def set_flag(self, name: str, value: str) -> bool:
         """Set (or with "" clear) a swarm-wide flag; True when it changed."""

@@ -86,6 +86,7 @@ class AttemptRow(Base):
     """One dispatch of one package; its id is the fencing token a completion must name."""
 
     __tablename__ = "attempts"
+    __table_args__ = (Index("ix_attempts_state_drone", "state", "drone"),)  # builds in flight per drone, on every dispatch
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     package_id: Mapped[int] = mapped_column(ForeignKey("packages.id", ondelete="CASCADE"), index=True)

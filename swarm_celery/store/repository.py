@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, exists, func, insert, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from swarm_celery.domain.config import ResolveRequest
@@ -103,14 +103,13 @@ class SqlStore(DispatchRepo, FleetRepo, ControlRepo):
             return attempt_info(found[0], found[1]) if found else None
 
     def attempt_context(self, attempt_id: str) -> tuple[AttemptInfo, PackageInfo, SessionInfo] | None:
-        """The attempt with its package and session, in one query (the completion path's first read)."""
-        query = (select(AttemptRow, PackageRow, SessionRow).join(PackageRow, PackageRow.id == AttemptRow.package_id)
-                 .join(SessionRow, SessionRow.id == AttemptRow.session_id).where(AttemptRow.id == attempt_id))
-        with self._sessions() as db:
-            found = db.execute(query).first()
-            if found is None:
+        """The attempt with its package and session (the completion path's first read)."""
+        with self.engine.connect() as db:
+            attempt = db.execute(select(AttemptRow.__table__).where(AttemptRow.id == attempt_id)).first()
+            if attempt is None:
                 return None
-            attempt, pkg, session = found
+            pkg = db.execute(select(PackageRow.__table__).where(PackageRow.id == attempt.package_id)).one()
+            session = db.execute(select(SessionRow.__table__).where(SessionRow.id == attempt.session_id)).one()
             return attempt_info(attempt, pkg.cpv), package_info(pkg), session_info(session)
 
     def get_package(self, package_id: int) -> PackageInfo | None:
@@ -120,21 +119,21 @@ class SqlStore(DispatchRepo, FleetRepo, ControlRepo):
 
     def mark_started(self, attempt_id: str, drone: str, started_at: float) -> bool:
         """A drone started the package's current, dispatched attempt; False (nothing changed) otherwise."""
-        current = select(PackageRow.id).where(PackageRow.current_attempt == attempt_id).exists()
-        with self._sessions.begin() as db:
-            started = rows_matched(db.execute(update(AttemptRow).where(
+        current = exists().where(PackageRow.id == AttemptRow.package_id, PackageRow.current_attempt == attempt_id)
+        with self.engine.begin() as db:
+            started = db.execute(update(AttemptRow).where(
                 AttemptRow.id == attempt_id, AttemptRow.state == AttemptState.DISPATCHED.value, current).values(
-                state=AttemptState.STARTED.value, drone=drone, started_at=started_at)))
-            if not started:
+                state=AttemptState.STARTED.value, drone=drone, started_at=started_at).returning(AttemptRow.package_id)).first()
+            if started is None:
                 return False
-            db.execute(update(PackageRow).where(PackageRow.current_attempt == attempt_id).values(state=PackageState.BUILDING.value))
+            db.execute(update(PackageRow).where(PackageRow.id == started[0]).values(state=PackageState.BUILDING.value))
             db.execute(update(DroneRow).where(DroneRow.name == drone).values(last_seen=self.clock.now(), state="online"))
             return True
 
     def mark_published(self, result: BuildResult, artifact: PublishedArtifact, package: PackageInfo) -> None:
         """Attempt finished and published, package published, every package gated on it one gate closer."""
         now = self.clock.now()
-        with self._sessions.begin() as db:
+        with self.engine.begin() as db:
             db.execute(update(AttemptRow).where(AttemptRow.id == result.attempt_id).values(
                 state=AttemptState.FINISHED.value, outcome=Outcome.SUCCESS.value, drone=result.drone,
                 started_at=func.coalesce(AttemptRow.started_at, result.started_at or None), finished_at=result.finished_at or now,
@@ -197,7 +196,7 @@ class SqlStore(DispatchRepo, FleetRepo, ControlRepo):
         return {k: frozenset(v) for k, v in gates.items()}
 
     def counts(self, session_id: str) -> SessionCounts:
-        with self._sessions() as db:
+        with self.engine.connect() as db:
             rows = db.execute(select(PackageRow.state, func.count()).where(PackageRow.session_id == session_id).group_by(PackageRow.state))
             return SessionCounts({state: int(n) for state, n in rows})
 

@@ -1,4 +1,4 @@
-"""Row ↔ record conversion shared by the repository modules."""
+"""Row ↔ record conversion shared by the repository modules (ORM objects or Core rows: same attribute names)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def event_row(ts: float, kind: str, message: str, session_id: str | None, subjec
     return EventRow(ts=ts, kind=kind, message=message, session_id=session_id, subject=subject)
 
 
-def session_info(row: SessionRow) -> SessionInfo:
+def session_info(row: SessionRow | Any) -> SessionInfo:
     return SessionInfo(
         id=row.id, state=SessionState(row.state), arch=row.arch, profile=row.profile, request_json=row.request_json,
         error=row.error, created_at=row.created_at, planned_at=row.planned_at, finished_at=row.finished_at,
@@ -28,7 +28,7 @@ def session_info(row: SessionRow) -> SessionInfo:
     )
 
 
-def package_info(row: PackageRow) -> PackageInfo:
+def package_info(row: PackageRow | Any) -> PackageInfo:
     return PackageInfo(
         id=row.id, session_id=row.session_id, cpv=row.cpv, slot=row.slot, sub_slot=row.sub_slot, repo=row.repo,
         use=tuple(row.use.split()), merge_index=row.merge_index, state=PackageState(row.state),
@@ -37,7 +37,7 @@ def package_info(row: PackageRow) -> PackageInfo:
     )
 
 
-def attempt_info(row: AttemptRow, cpv: str) -> AttemptInfo:
+def attempt_info(row: AttemptRow | Any, cpv: str) -> AttemptInfo:
     return AttemptInfo(
         id=row.id, package_id=row.package_id, session_id=row.session_id, cpv=cpv, queue=row.queue, drone=row.drone,
         state=AttemptState(row.state), outcome=row.outcome, dispatched_at=row.dispatched_at, started_at=row.started_at,

@@ -32,7 +32,8 @@ class CeleryReporter:
         self.app = app
 
     def started(self, attempt_id: str, drone: str, arch: str, started_at: float, urgency: int = 5) -> None:
-        self.app.send_task("swarm.build_started", args=[attempt_id, drone, arch, started_at], queue=COORDINATOR_QUEUE, priority=urgency)
+        # informational: behind every completion (the coordinator accepts it after the completion, too)
+        self.app.send_task("swarm.build_started", args=[attempt_id, drone, arch, started_at], queue=COORDINATOR_QUEUE, priority=9)
 
     def finished(self, result: BuildResult, urgency: int = 5) -> None:
         self.app.send_task("swarm.build_finished", args=[result.to_json()], queue=COORDINATOR_QUEUE, priority=urgency)

@@ -30,6 +30,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('failure_kind', sa.String(length=16), server_default='', nullable=False))
         batch_op.add_column(sa.Column('infrastructure', sa.Boolean(), server_default=sa.false(), nullable=False))
         batch_op.add_column(sa.Column('counted', sa.Boolean(), server_default=sa.true(), nullable=False))
+        batch_op.create_index('ix_attempts_state_drone', ['state', 'drone'], unique=False)
 
     with op.batch_alter_table('drones', schema=None) as batch_op:
         batch_op.add_column(sa.Column('cores', sa.Integer(), server_default='0', nullable=False))
@@ -73,6 +74,7 @@ def downgrade() -> None:
         batch_op.drop_column('cores')
 
     with op.batch_alter_table('attempts', schema=None) as batch_op:
+        batch_op.drop_index('ix_attempts_state_drone')
         batch_op.drop_column('counted')
         batch_op.drop_column('infrastructure')
         batch_op.drop_column('failure_kind')
