@@ -38,9 +38,14 @@ def demo(repos: tuple[Path, ...], world_file: Path | None, portage_config: Path 
 
 
 def demo_settings(base: Settings, arch: str, time_scale: float, durations: Path | None) -> Settings:
-    """Simulated builds; retry backoff scaled like build time; drones heart-beat often enough for a short run."""
+    """Simulated builds; retry backoff scaled like build time; drones heart-beat often enough for a short run.
+
+    Scaled-down builds last milliseconds, as long as a message round trip: each drone may then queue one
+    build behind its running one (lookahead), placed only where it finishes first.
+    """
     return base.with_(arch=arch, builder="simulate", time_scale=time_scale, durations_csv=str(durations.resolve()) if durations else "",
-                      retry_backoff=base.retry_backoff * time_scale, heartbeat=min(base.heartbeat, 5.0))
+                      retry_backoff=base.retry_backoff * time_scale, heartbeat=min(base.heartbeat, 5.0),
+                      lookahead=base.lookahead or (1 if time_scale < 0.1 else 0))
 
 
 _JSON_KEYS: tuple[str, ...] = ("session", "planned", "published", "failed", "blocked", "skipped", "wall_seconds", "database_url", "binhost")

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from swarm_celery import bootstrap
+from swarm_celery.cli import queue_cmd
 from swarm_celery.cli.options import emit_json
 from swarm_celery.errors import NotFoundError
 from swarm_celery.settings import Settings
@@ -88,7 +89,7 @@ def fleet(as_json: bool) -> None:
 
 @click.group()
 def queue() -> None:
-    """Inspect the build queue."""
+    """Inspect the build queue, or add to it."""
 
 
 @queue.command(name="list")
@@ -105,5 +106,7 @@ def queue_list(session: str | None, as_json: bool) -> None:
         table.add_row(r["session"], r["cpv"], r["state"])
     Console().print(table if rows else "the queue is empty")
 
+
+queue.add_command(queue_cmd.queue_add)
 
 COMMANDS = (status, history, fleet, queue)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 
 
@@ -71,3 +72,14 @@ def parse_world(text: str) -> tuple[str, ...]:
         if line and line not in atoms:
             atoms.append(line)
     return tuple(atoms)
+
+
+_ATOM_SHAPE = re.compile(r"^(?:[<>]=?|=|~|!{1,2})?[A-Za-z0-9_][A-Za-z0-9+_.-]*/[A-Za-z0-9_][A-Za-z0-9+_.*-]*"
+                         r"(?::[A-Za-z0-9_*=/.+-]*)?(?:::[A-Za-z0-9_-]+)?(?:\[[A-Za-z0-9_,=!?()+-]+\])?$")
+
+
+def check_atom_shape(atom: str) -> str:
+    """A quick shape check (portage's own parser checks fully when the coordinator resolves): ValueError if it is no atom."""
+    if not _ATOM_SHAPE.match(atom):
+        raise ValueError(f"{atom!r} is not a package atom: expected category/package, e.g. app-misc/tmux or >=dev-libs/foo-1.2")
+    return atom

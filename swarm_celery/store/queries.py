@@ -28,7 +28,7 @@ class Queries:
                                      .group_by(PackageRow.state)).all())
         return {
             "session": row.id, "state": row.state, "arch": row.arch, "profile": row.profile,
-            "config_hash": row.config_hash, "simulated": row.simulated, "error": row.error,
+            "config_hash": row.config_hash, "simulated": row.simulated, "error": row.error, "priority": row.priority,
             "created_at": row.created_at, "planned_at": row.planned_at, "finished_at": row.finished_at,
             "planned": sum(counts.values()), "counts": {s.value: int(counts.get(s.value, 0)) for s in PackageState},
         }

@@ -31,14 +31,16 @@ class SqlStore(DispatchRepo, FleetRepo, ControlRepo):
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     # sessions -------------------------------------------------------------
-    def create_session(self, session_id: str, request: ResolveRequest, simulated: bool) -> None:
+    def create_session(self, session_id: str, request: ResolveRequest, simulated: bool, priority: int = 0) -> None:
+        """A new session to plan; ``priority`` is added to every package's rank order (an operator's bump)."""
         with self._sessions.begin() as db:
             db.add(SessionRow(
                 id=session_id, state=SessionState.PLANNING.value, arch=request.arch, profile=request.profile,
                 request_json=json.dumps(request.to_json()), config_hash=request.config_hash(), simulated=simulated,
-                error="", created_at=self.clock.now(),
+                error="", created_at=self.clock.now(), priority=priority,
             ))
-            db.add(event_row(self.clock.now(), "session.created", f"session for {len(request.world)} world atoms ({request.arch})", session_id))
+            what = f"session for {len(request.world)} world atoms ({request.arch})" + (f", priority {priority}" if priority else "")
+            db.add(event_row(self.clock.now(), "session.created", what, session_id))
 
     def get_session(self, session_id: str) -> SessionInfo | None:
         with self._sessions() as db:

@@ -133,3 +133,23 @@ def test_rebalance_moves_queued_work_off_a_drone(slow: Swarm) -> None:
     published = [h for h in history if h["outcome"] == "success"]
     assert len(published) == len({h["cpv"] for h in published}) == len(slow.packages(session))  # each exactly once
     assert len(parse_index(slow.settings.binhost_dir / "amd64" / "Packages")) == len(slow.packages(session))
+
+
+def test_queue_add_with_priority_jumps_the_queue(slow: Swarm) -> None:
+    slow.start_drones(["d1"])
+    first = slow.cli("queue", "add", "--json")  # the whole synthetic world
+    assert first.code == 0, first.stderr
+    a = first.json()["session"]
+    slow.wait(lambda: slow.state(a) == "running" and len(slow.queries.history(a)) >= 3, 60, "session A under way")
+    second = slow.cli("queue", "add", "sys-devel/gcc-config", "app-arch/gzip", "--priority", "10", "--json")
+    assert second.code == 0 and second.json()["priority"] == 10, second.stderr
+    b = second.json()["session"]
+    slow.wait(lambda: slow.state(b) == "complete", 90, "session B to complete")
+    planned_b = slow.queries.session(b)["planned_at"]  # type: ignore[index]
+    after = sorted((h["dispatched_at"], s) for s in (a, b) for h in slow.queries.history(s) if h["dispatched_at"] > planned_b)
+    b_done = max(h["dispatched_at"] for h in slow.queries.history(b))
+    a_meanwhile = [t for t, s in after if s == a and t < b_done]
+    assert after and after[0][1] == b  # the next free slot went to the priority session
+    assert len(a_meanwhile) <= len(slow.packages(b))  # A only got slots while B's packages waited for their dependencies
+    bad = slow.cli("queue", "add", "not an atom!", "--json")
+    assert bad.code == 2 and "not an atom!" in bad.stderr

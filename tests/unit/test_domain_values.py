@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from swarm_celery.domain.config import ResolveRequest, parse_world
+from swarm_celery.domain.config import ResolveRequest, check_atom_shape, parse_world
 from swarm_celery.domain.cpv import split_cpv
 from swarm_celery.domain.durations import DEFAULT_SECONDS, Durations, parse_durations
 from swarm_celery.domain.model import BuildRequest, BuildResult, Outcome
@@ -85,3 +85,15 @@ def test_settings_from_env_and_bad_numbers() -> None:
     assert Settings.from_env(settings.to_env()).time_scale == 0.5
     with pytest.raises(ConfigError, match="SWARM_TIME_SCALE='fast' is not a number"):
         Settings.from_env({"SWARM_TIME_SCALE": "fast"})
+
+
+@pytest.mark.parametrize("atom", ["app-misc/tmux", ">=dev-libs/foo-1.2", "=sys-libs/glibc-2.43-r2", "dev-lang/python:3.12",
+                                  "app-misc/tmux::gentoo", "dev-libs/foo[ssl,-x]", "sys-devel/gcc:14/14", "~dev-libs/foo-1"])
+def test_atom_shape_accepts_atoms(atom: str) -> None:
+    assert check_atom_shape(atom) == atom
+
+
+@pytest.mark.parametrize("atom", ["not an atom!", "tmux", "a/b; rm -rf /", "$(x)/y", "app-misc/tmux`id`", "", "/tmux"])
+def test_atom_shape_refuses_what_is_no_atom(atom: str) -> None:
+    with pytest.raises(ValueError, match="is not a package atom: expected category/package"):
+        check_atom_shape(atom)

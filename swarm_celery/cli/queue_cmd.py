@@ -1,0 +1,57 @@
+"""`build-swarm queue add`: queue a world (a whole set, or a few atoms) on a running swarm."""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from pathlib import Path
+
+import click
+
+from swarm_celery import bootstrap
+from swarm_celery.cli.options import emit_json, request_from_options, world_options
+from swarm_celery.domain.config import check_atom_shape
+from swarm_celery.errors import BrokerError, UserError
+from swarm_celery.settings import Settings
+from swarm_celery.tasks.messaging import CeleryDispatcher
+
+
+@click.command(name="add")
+@world_options
+@click.argument("atoms", nargs=-1)
+@click.option("--priority", default=0, show_default=True, type=click.IntRange(-100, 100),
+              help="Operator priority: every package of this session goes before lower-priority work, whatever its critical path.")
+@click.option("--json", "as_json", is_flag=True)
+def queue_add(repos: tuple[Path, ...], world_file: Path | None, portage_config: Path | None, gentoo_profile: str | None, arch: str,
+              atoms: tuple[str, ...], priority: int, as_json: bool) -> None:
+    """Queue ATOMS (or --world FILE) for building; the coordinator resolves, plans and dispatches it.
+
+    \b
+    build-swarm queue add --repo /var/db/repos/gentoo app-editors/vim --priority 10
+    """
+    settings = Settings.from_env()
+    try:
+        for atom in atoms:
+            check_atom_shape(atom)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if atoms and world_file is None:
+        with tempfile.TemporaryDirectory() as tmp:  # the atoms as a world file, read (and validated) like any other
+            world = Path(tmp) / "world"
+            world.write_text("".join(f"{atom}\n" for atom in atoms))
+            request, tree = request_from_options(settings, repos, world, portage_config, gentoo_profile, arch)
+    else:
+        request, tree = request_from_options(settings, repos, world_file, portage_config, gentoo_profile, arch)
+    session_id = uuid.uuid4().hex[:12]
+    store = bootstrap.store(settings)
+    store.create_session(session_id, request, simulated=settings.builder == "simulate", priority=priority)
+    try:
+        CeleryDispatcher(bootstrap.celery_app(settings)).send_plan(session_id)
+    except Exception as exc:  # kombu raises transport-specific errors
+        store.fail_session(session_id, f"could not reach the broker: {exc}")
+        raise BrokerError(f"cannot reach the broker at {settings.broker_url}: {exc}; is SWARM_BROKER_URL right?") from None
+    if as_json:
+        emit_json({"session": session_id, "atoms": list(request.world), "priority": priority, "arch": request.arch})
+    else:
+        click.echo(f"queued session {session_id}: {len(request.world)} atoms from {tree}, priority {priority}; "
+                   f"follow it with `build-swarm status --session {session_id}`")
