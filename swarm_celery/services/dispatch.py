@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 PAUSED_FLAG = "paused"
 CANDIDATES_PER_SLOT = 4  # ready packages looked at per open slot (the best by priority and rank; more only when many wait out a backoff)
-SPEED_REFRESH = 30.0  # seconds between recomputing drone speeds from the build history
+SPEED_REFRESH = 5.0  # seconds between recomputing drone speeds from the build history
 
 
 class Scheduler:
