@@ -46,8 +46,11 @@ class ControlRequest:
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> ControlRequest:
-        return validate(cls(Action(str(data["action"])), str(data.get("drone", "")), str(data.get("session", "")),
-                            str(data.get("atom", "")), str(data.get("request_id", ""))))
+        def text(key: str) -> str:
+            value = data.get(key)
+            return "" if value is None else str(value)
+
+        return validate(cls(Action(str(data["action"])), text("drone"), text("session"), text("atom"), text("request_id")))
 
 
 def validate(request: ControlRequest) -> ControlRequest:
@@ -69,9 +72,9 @@ def validate(request: ControlRequest) -> ControlRequest:
 
 
 def matches_atom(atom: str, cpv: str) -> bool:
-    """``cat/pkg`` matches every version; ``=cat/pkg-ver`` (or the bare CPV) exactly that one."""
-    exact = atom[1:] if atom.startswith("=") else atom
-    if exact == cpv:
+    """``cat/pkg`` matches every version; ``=cat/pkg-ver`` (or the bare CPV) exactly that one (``-r0`` is no revision)."""
+    exact = _no_r0(atom[1:] if atom.startswith("=") else atom)
+    if exact == _no_r0(cpv):
         return True
     if atom.startswith("="):
         return False
@@ -80,3 +83,7 @@ def matches_atom(atom: str, cpv: str) -> bool:
     except ValueError:
         return False
     return f"{parts.category}/{parts.package}" == atom
+
+
+def _no_r0(cpv: str) -> str:
+    return cpv.removesuffix("-r0")

@@ -153,3 +153,29 @@ def test_queue_add_with_priority_jumps_the_queue(slow: Swarm) -> None:
     assert len(a_meanwhile) <= len(slow.packages(b))  # A only got slots while B's packages waited for their dependencies
     bad = slow.cli("queue", "add", "not an atom!", "--json")
     assert bad.code == 2 and "not an atom!" in bad.stderr
+
+
+@pytest.fixture
+def breaker(tmp_path: Path, portage_cache: Path, redis_url: str) -> Iterator[Swarm]:
+    yield from live_swarm(tmp_path, portage_cache, redis_url, SWARM_TIME_SCALE="0.001", SWARM_RETRY_BACKOFF="0.1",
+                          SWARM_HEARTBEAT="2", SWARM_BREAKER_FAILURES="2")
+
+
+def test_a_drone_failing_on_infrastructure_is_grounded_and_its_work_finishes_elsewhere(breaker: Swarm) -> None:
+    breaker.start_drones(["good"])
+    breaker.start_drones(["bad"], {"SWARM_SIMULATE_FAIL": "infra:*"})  # every build ends on a full disk
+    session = breaker.new_session()
+    breaker.wait(lambda: breaker.state(session) == "complete", 120, "the session to complete")
+    assert {p["state"] for p in breaker.packages(session).values()} == {"published"}
+    failed = [h for h in breaker.queries.history(session) if h["outcome"] == "failed"]
+    assert {h["drone"] for h in failed} == {"bad"}
+    assert {(h["failure_kind"], h["infrastructure"]) for h in failed} == {("disk_full", True)}
+    assert len(failed) == 2  # grounded after the second: nothing more went to it
+    bad = next(d for d in breaker.queries.fleet() if d["name"] == "bad")
+    assert bad["grounded_until"] and bad["grounded_until"] > time.time()
+    out = breaker.cli("control", "unground", "--drone", "bad", "--json")
+    assert out.json()["ok"], out.stdout
+    assert next(d for d in breaker.queries.fleet() if d["name"] == "bad")["grounded_until"] is None
+    assert breaker.cli("control", "retry_failures").stdout.strip() == "no blocked or failed packages"
+    kinds = {e["kind"] for e in breaker.queries.events(None, limit=500)}
+    assert {"drone.grounded", "drone.ungrounded", "package.retry", "control.unground"} <= kinds
