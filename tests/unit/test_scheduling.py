@@ -1,0 +1,143 @@
+"""The pure scheduling policy: ranks, placement, slots, retries, speeds (domain.scheduling)."""
+
+from __future__ import annotations
+
+import pytest
+
+from swarm_celery.domain.durations import Durations
+from swarm_celery.domain.scheduling import (
+    Block,
+    Candidate,
+    DroneCapacity,
+    FailedAttempt,
+    Retry,
+    RetryPolicy,
+    after_failure,
+    critical_path,
+    drone_speeds,
+    expected_seconds,
+    lower_bound,
+    place,
+    priority_order,
+    remaining_paths,
+    slots_for,
+)
+
+# a → b → d and a → c → d (b, c wait for a; d waits for b and c); e alone
+GATES = {"b": frozenset({"a"}), "c": frozenset({"a"}), "d": frozenset({"b", "c"})}
+WEIGHTS = {"a": 10.0, "b": 5.0, "c": 20.0, "d": 1.0, "e": 3.0}
+
+
+def test_remaining_paths_are_the_longest_weighted_chain_to_the_end() -> None:
+    assert remaining_paths(GATES, WEIGHTS) == {"a": 31.0, "b": 6.0, "c": 21.0, "d": 1.0, "e": 3.0}
+    assert critical_path(GATES, WEIGHTS) == 31.0
+    assert lower_bound(GATES, WEIGHTS, 1) == 39.0  # all the work on one drone
+    assert lower_bound(GATES, WEIGHTS, 4) == 31.0  # the critical path
+
+
+def test_a_cycle_in_the_gates_is_refused() -> None:
+    with pytest.raises(ValueError, match="cycle"):
+        remaining_paths({"a": frozenset({"b"}), "b": frozenset({"a"})}, {"a": 1.0, "b": 1.0})
+
+
+def test_expected_seconds_prefers_history_then_prior_then_default() -> None:
+    prior = Durations({"dev-libs/foo": 100.0}, default=16.0)
+    assert expected_seconds("dev-libs/foo-1.2-r1", {"dev-libs/foo": [30.0, 10.0, 20.0]}, prior) == 20.0
+    assert expected_seconds("dev-libs/foo-1.2", {}, prior) == 100.0
+    assert expected_seconds("dev-libs/bar-1", {}, prior) == 16.0
+
+
+def test_priority_order_bump_beats_rank_and_merge_order_breaks_ties() -> None:
+    cands = [Candidate("long", 100.0, order=5), Candidate("bumped", 1.0, bump=1, order=9),
+             Candidate("tie-late", 50.0, order=7), Candidate("tie-early", 50.0, order=3)]
+    assert [c.key for c in priority_order(cands)] == ["bumped", "long", "tie-early", "tie-late"]
+
+
+def test_best_rank_goes_to_the_fastest_free_drone() -> None:
+    drones = [DroneCapacity("slow", 1, speed=2.0), DroneCapacity("fast", 1, speed=0.5)]
+    result = place([Candidate("small", 1.0, 1.0), Candidate("big", 9.0, 100.0)], drones, now=0.0)
+    assert [(c.key, d) for c, d in result.assignments] == [("big", "fast"), ("small", "slow")]
+
+
+def test_excluded_drones_are_skipped_and_backoff_waits() -> None:
+    drones = [DroneCapacity("a", 1), DroneCapacity("b", 1)]
+    cands = [Candidate("failed-on-both", 9.0, excluded=frozenset({"a", "b"})), Candidate("later", 8.0, not_before=50.0),
+             Candidate("failed-on-a", 7.0, excluded=frozenset({"a"}))]
+    result = place(cands, drones, now=10.0)
+    assert [(c.key, d) for c, d in result.assignments] == [("failed-on-a", "b")]
+    assert [c.key for c in result.no_drone] == ["failed-on-both"]
+    assert [c.key for c in result.waiting_backoff] == ["later"]
+
+
+def test_a_long_package_is_held_for_a_fast_drone_that_frees_soon() -> None:
+    fast_busy = DroneCapacity("fast", 0, speed=1.0, busy_until=(12.0,))
+    slow_free = DroneCapacity("slow", 1, speed=3.0)
+    result = place([Candidate("gcc", 100.0, 100.0), Candidate("tiny", 1.0, 1.0)], [fast_busy, slow_free], now=10.0)
+    assert [(c.key, d) for c, d in result.held] == [("gcc", "fast")]  # 12 + 100 beats 10 + 300
+    assert [(c.key, d) for c, d in result.assignments] == [("tiny", "slow")]
+
+
+def test_the_slow_free_drone_is_used_when_the_fast_one_is_busy_for_long() -> None:
+    fast_busy = DroneCapacity("fast", 0, speed=1.0, busy_until=(500.0,))
+    slow_free = DroneCapacity("slow", 1, speed=3.0)
+    result = place([Candidate("gcc", 100.0, 100.0)], [fast_busy, slow_free], now=10.0)
+    assert [(c.key, d) for c, d in result.assignments] == [("gcc", "slow")] and result.held == []
+
+
+def test_lookahead_queues_behind_a_busy_slot_instead_of_holding() -> None:
+    fast_busy = DroneCapacity("fast", 0, speed=1.0, busy_until=(12.0,), lookahead=1)
+    slow_free = DroneCapacity("slow", 1, speed=3.0)
+    result = place([Candidate("gcc", 100.0, 100.0), Candidate("next", 50.0, 50.0)], [fast_busy, slow_free], now=10.0)
+    assert [(c.key, d) for c, d in result.assignments] == [("gcc", "fast"), ("next", "slow")]
+
+
+def test_never_more_assignments_than_free_slots() -> None:
+    cands = [Candidate(f"p{i}", float(i), 1.0) for i in range(10)]
+    result = place(cands, [DroneCapacity("a", 2), DroneCapacity("b", 1)], now=0.0)
+    assert len(result.assignments) == 3
+    assert sorted(d for _, d in result.assignments) == ["a", "a", "b"]
+
+
+@pytest.mark.parametrize(("cores", "per_slot", "limit", "configured", "slots"), [
+    (16, 4, 0, 0, 4), (2, 4, 0, 0, 1), (32, 4, 8, 0, 2), (32, 4, 0, 3, 3), (7, 2, 0, 0, 3), (8, 0, 0, 0, 8),
+])
+def test_slots_for(cores: int, per_slot: int, limit: int, configured: int, slots: int) -> None:
+    assert slots_for(cores, per_slot, limit, configured) == slots
+
+
+def test_infrastructure_failures_never_block_and_retries_avoid_failed_drones() -> None:
+    policy = RetryPolicy()
+    failures = [FailedAttempt("a", True), FailedAttempt("b", True), FailedAttempt("c", True), FailedAttempt("d", True)]
+    decision = after_failure(failures, policy, now=100.0)
+    assert isinstance(decision, Retry)
+    assert decision.excluded == frozenset({"a", "b", "c", "d"})
+    assert decision.not_before == 100.0 + 60.0 * 27  # 60 s × 3³ after the fourth failure
+
+
+def test_backoff_is_60_then_180_then_540_seconds() -> None:
+    policy = RetryPolicy()
+    assert [policy.delay(n) for n in (1, 2, 3)] == [60.0, 180.0, 540.0]
+
+
+def test_package_failures_on_two_drones_block() -> None:
+    decision = after_failure([FailedAttempt("a", False), FailedAttempt("b", False)], RetryPolicy(), now=0.0)
+    assert decision == Block("failed on 2 drones (a, b)")
+
+
+def test_package_failures_reaching_the_tries_block_even_on_one_drone() -> None:
+    policy = RetryPolicy(tries=2, block_after_drones=5)
+    decision = after_failure([FailedAttempt("a", False), FailedAttempt("a", False)], policy, now=0.0)
+    assert decision == Block("failed 2 times (tries: 2)")
+    first = after_failure([FailedAttempt("a", False)], RetryPolicy(), now=0.0)
+    assert first == Retry(60.0, frozenset({"a"}))
+
+
+def test_drone_speeds_need_three_samples_and_are_relative_to_the_swarm() -> None:
+    samples = {
+        "fast": [(5.0, 10.0), (10.0, 20.0), (2.0, 4.0)],  # half the expected time
+        "slow": [(20.0, 10.0), (40.0, 20.0), (8.0, 4.0)],  # twice
+        "mid": [(10.0, 10.0), (20.0, 20.0), (4.0, 4.0)],
+        "new": [(100.0, 1.0)],  # too few to judge
+    }
+    speeds = drone_speeds(samples)
+    assert speeds == {"fast": 0.5, "slow": 2.0, "mid": 1.0}
