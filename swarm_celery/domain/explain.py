@@ -90,7 +90,7 @@ def _waiting(f: ExplainFacts) -> Explanation:
     unpublished = sorted(d for d in f.gates.get(f.cpv, ()) if f.states.get(d) != PackageState.PUBLISHED)
     if unpublished:
         front = first_blockers(f.cpv, f.gates, f.states)
-        shown = ", ".join(f"{b} ({f.states.get(b, PackageState.NEEDED).value})" for b in front[:5])
+        shown = ", ".join(f"{b} ({_front_state(f.states.get(b, PackageState.NEEDED))})" for b in front[:5])
         return Explanation("waiting_for_dependencies",
                            f"waiting for {len(unpublished)} build dependencies to be published; first on the path: {shown}",
                            tuple(f"needs {d} ({f.states.get(d, PackageState.NEEDED).value})" for d in unpublished))
@@ -117,6 +117,11 @@ def _placement(f: ExplainFacts) -> Explanation:
                                     f"(by remaining path: {f.rank:.0f} s)")
     return Explanation("ready", f"ready: placed at the next dispatch on {', '.join(d.name for d in usable if d.free)} "
                                 f"(remaining path {f.rank:.0f} s)")
+
+
+def _front_state(state: PackageState) -> str:
+    """A first blocker waits for nothing unpublished: if it is still ``needed`` it only waits for a drone."""
+    return "ready, waiting for a drone" if state == PackageState.NEEDED else state.value
 
 
 def _clock(ts: float) -> str:

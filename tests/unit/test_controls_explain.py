@@ -284,7 +284,8 @@ def test_waiting_shows_at_most_five_first_blockers_and_unknown_state_as_needed()
     got = explain(facts(gates={"app-misc/app-1": frozenset(deps)}, states={deps[0]: PackageState.FAILED}))
     assert got.code == "waiting_for_dependencies"
     assert got.summary == ("waiting for 7 build dependencies to be published; first on the path: dev-libs/d0-1 (failed), "
-                           "dev-libs/d1-1 (needed), dev-libs/d2-1 (needed), dev-libs/d3-1 (needed), dev-libs/d4-1 (needed)")
+                           "dev-libs/d1-1 (ready, waiting for a drone), dev-libs/d2-1 (ready, waiting for a drone), "
+                           "dev-libs/d3-1 (ready, waiting for a drone), dev-libs/d4-1 (ready, waiting for a drone)")
     assert len(got.details) == 7
     assert got.details[0] == "needs dev-libs/d0-1 (failed)"
     assert got.details[6] == "needs dev-libs/d6-1 (needed)"
