@@ -23,6 +23,8 @@ from swarm_celery.domain.cpv import split_cpv
 from swarm_celery.domain.durations import Durations
 
 MIN_SPEED_SAMPLES = 3
+SPEED_OUTLIER = 2.0  # a build this many times off its drone's median ratio says nothing about the drone's speed
+OVERRUN = 0.25  # a build past its expected end is taken to need another quarter of the time it has overrun
 
 
 def package_key(cpv: str) -> str:
@@ -82,13 +84,13 @@ def lower_bound(gates: Mapping[str, frozenset[str]], weights: Mapping[str, float
 
 
 def drone_speeds(samples: Mapping[str, Sequence[tuple[float, float]]]) -> dict[str, float]:
-    """Per drone, the median of (actual / expected) build time, relative to the swarm's median.
+    """Per drone, its typical (actual / expected) build time, relative to the swarm's median.
 
     ``samples[drone]`` holds (actual seconds, expected seconds) of its finished
     builds. Drones with fewer than ``MIN_SPEED_SAMPLES`` builds count as 1.0.
     """
     ratios = {
-        drone: statistics.median(a / e for a, e in pairs if e > 0)
+        drone: _typical_ratio([a / e for a, e in pairs if e > 0])
         for drone, pairs in samples.items()
         if sum(1 for _, e in pairs if e > 0) >= MIN_SPEED_SAMPLES
     }
@@ -96,6 +98,18 @@ def drone_speeds(samples: Mapping[str, Sequence[tuple[float, float]]]) -> dict[s
         return {}
     swarm = statistics.median(ratios.values())
     return {drone: (r / swarm if swarm > 0 else 1.0) for drone, r in ratios.items()}
+
+
+def _typical_ratio(ratios: list[float]) -> float:
+    """The mean of the ratios within ``SPEED_OUTLIER``× of their median.
+
+    The mean is steadier than the median for the usual ± noise of build times (a
+    median of n ratios is about as noisy as a mean of n / 2), and the band keeps a hung
+    or cache-cold build from dragging it.
+    """
+    mid = statistics.median(ratios)
+    kept = [r for r in ratios if mid / SPEED_OUTLIER <= r <= mid * SPEED_OUTLIER]
+    return statistics.fmean(kept) if kept else mid
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,18 +150,44 @@ class Placement:
 
 
 @dataclass(slots=True)
-class _Slots:
+class _Slot:
+    at: float  # when it can start another build: now if idle, else the expected end of what runs on or is promised to it
+    idle: bool = False  # nothing runs on it right now
+    gap_until: float | None = None  # idle, but promised to a package in backoff from then: only a build ending first fits
+
+
+@dataclass(slots=True)
+class _Drone:
     speed: float
-    free: int
-    busy: list[float]
+    slots: list[_Slot]
     lookahead: int = 0
+
+    @classmethod
+    def of(cls, capacity: DroneCapacity, now: float) -> _Drone:
+        """Free slots idle now; busy ones free at their expected end, or — overrun — some time after now."""
+        busy = [_Slot(t if t >= now else now + OVERRUN * (now - t)) for t in sorted(capacity.busy_until)]
+        return cls(capacity.speed, [_Slot(now, idle=True) for _ in range(max(0, capacity.free))] + busy, capacity.lookahead)
 
     @property
     def open(self) -> bool:
-        return self.free > 0 or self.lookahead > 0
+        return self.lookahead > 0 or any(s.idle for s in self.slots)
 
-    def start(self, now: float) -> float:
-        return now if self.free > 0 else max(now, min(self.busy, default=now))
+    def earliest(self, release: float, seconds: float, now: float) -> tuple[float, _Slot]:
+        """When, and in which slot, a build of ``seconds`` that may not start before ``release`` can start first."""
+        def start(slot: _Slot) -> float:
+            if slot.gap_until is not None and release <= now and now + seconds <= slot.gap_until:
+                return now  # it ends before the package in backoff needs the slot
+            return max(release, slot.at)
+        first = min(self.slots, key=start)
+        return start(first), first
+
+
+def _finish_first(cand: Candidate, options: list[str], fleet: Mapping[str, _Drone], now: float) -> tuple[str, float, _Slot]:
+    """The drone (its start and slot) where ``cand`` is expected to finish first; then the faster, the freer drone."""
+    starts = {n: fleet[n].earliest(max(now, cand.not_before), cand.weight * fleet[n].speed, now) for n in options}
+    name = min(options, key=lambda n: (starts[n][0] + cand.weight * fleet[n].speed, fleet[n].speed,
+                                       -sum(s.idle for s in fleet[n].slots), n))
+    return name, *starts[name]
 
 
 def place(candidates: Iterable[Candidate], drones: Iterable[DroneCapacity], now: float) -> Placement:
@@ -158,29 +198,36 @@ def place(candidates: Iterable[Candidate], drones: Iterable[DroneCapacity], now:
     (a fast drone for a long package on the critical path), the package is *held* for
     it and claims that slot; packages further down the order take the free drones.
     A drone with ``lookahead`` room gets such a package queued at once instead.
+    A package in backoff claims, the same way, the slot it will want when its backoff
+    ends: lower-ranked packages use that slot only if they are expected to end by then.
+    A build past its expected end is expected to run on for ``OVERRUN`` × its overrun.
     """
-    slots = {d.name: _Slots(d.speed, d.free, sorted(d.busy_until), d.lookahead) for d in drones if d.free > 0 or d.busy_until}
+    fleet = {d.name: _Drone.of(d, now) for d in drones if d.free > 0 or d.busy_until}
     result = Placement()
     for cand in priority_order(candidates):
-        if not any(s.open for s in slots.values()):
+        if not any(d.open for d in fleet.values()):
             break
-        if cand.not_before > now:
-            result.waiting_backoff.append(cand)
-            continue
-        options = [n for n in slots if n not in cand.excluded]
+        waiting = cand.not_before > now
+        options = [n for n in fleet if n not in cand.excluded]
         if not options:
-            result.no_drone.append(cand)
+            (result.waiting_backoff if waiting else result.no_drone).append(cand)
             continue
-        best = min(options, key=lambda n: (slots[n].start(now) + cand.weight * slots[n].speed, slots[n].speed, -slots[n].free, n))
-        chosen = slots[best]
-        if chosen.free > 0:
-            result.assignments.append((cand, best))
-            chosen.free -= 1
-            chosen.busy.append(now + cand.weight * chosen.speed)
+        name, start, slot = _finish_first(cand, options, fleet, now)
+        drone = fleet[name]
+        finish = start + cand.weight * drone.speed
+        if waiting:  # promised: idle until its backoff ends, or behind what runs there
+            result.waiting_backoff.append(cand)
+            if slot.idle and slot.gap_until is None:
+                slot.gap_until = start
+            slot.at = finish
+        elif slot.idle and start <= now:  # a free slot, or the gap before a promise (which stands)
+            result.assignments.append((cand, name))
+            slot.at = finish if slot.gap_until is None else slot.at
+            slot.idle, slot.gap_until = False, None
         else:  # queued behind a busy slot (sent now if the drone has lookahead room, else held)
-            (result.assignments if chosen.lookahead > 0 else result.held).append((cand, best))
-            chosen.lookahead = max(0, chosen.lookahead - 1)
-            chosen.busy[chosen.busy.index(min(chosen.busy))] = chosen.start(now) + cand.weight * chosen.speed
+            (result.assignments if drone.lookahead > 0 else result.held).append((cand, name))
+            drone.lookahead = max(0, drone.lookahead - 1)
+            slot.at = finish
     return result
 
 

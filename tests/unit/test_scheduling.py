@@ -84,6 +84,31 @@ def test_the_slow_free_drone_is_used_when_the_fast_one_is_busy_for_long() -> Non
     assert [(c.key, d) for c, d in result.assignments] == [("gcc", "slow")] and result.held == []
 
 
+def test_a_package_in_backoff_keeps_the_slot_it_will_want() -> None:
+    drones = [DroneCapacity("fast", 1, speed=1.0), DroneCapacity("slow", 1, speed=2.0)]
+    cands = [Candidate("retry", 100.0, 50.0, not_before=10.0), Candidate("long", 50.0, 30.0), Candidate("short", 40.0, 5.0)]
+    result = place(cands, drones, now=0.0)
+    assert [c.key for c in result.waiting_backoff] == ["retry"]  # fast from 10 s: ends at 60, not 110
+    # long would end at 30 on fast, past the retry's 10 s: it takes slow; short ends at 5, before the retry needs fast
+    assert [(c.key, d) for c, d in result.assignments] == [("long", "slow"), ("short", "fast")]
+
+
+def test_a_backoff_claim_yields_to_nothing_of_lower_rank_that_would_overrun_it() -> None:
+    result = place([Candidate("retry", 100.0, 50.0, not_before=10.0), Candidate("long", 50.0, 30.0)],
+                   [DroneCapacity("only", 1)], now=0.0)
+    assert result.assignments == []
+    assert [(c.key, d) for c, d in result.held] == [("long", "only")]  # after the retry: 10 + 50, then 30
+
+
+def test_an_overdue_drone_is_expected_to_run_on_for_a_quarter_of_its_overrun() -> None:
+    slow_free = DroneCapacity("slow", 1, speed=1.4)
+    gcc = Candidate("gcc", 100.0, 100.0)
+    just_late = place([gcc], [DroneCapacity("fast", 0, busy_until=(990.0,)), slow_free], now=1000.0)
+    assert [(c.key, d) for c, d in just_late.held] == [("gcc", "fast")]  # frees at 1002.5: ends 1102.5 < 1000 + 140
+    long_late = place([gcc], [DroneCapacity("fast", 0, busy_until=(600.0,)), slow_free], now=1000.0)
+    assert [(c.key, d) for c, d in long_late.assignments] == [("gcc", "slow")]  # frees at 1100: ends 1200 > 1140
+
+
 def test_lookahead_queues_behind_a_busy_slot_instead_of_holding() -> None:
     fast_busy = DroneCapacity("fast", 0, speed=1.0, busy_until=(12.0,), lookahead=1)
     slow_free = DroneCapacity("slow", 1, speed=3.0)
@@ -141,3 +166,15 @@ def test_drone_speeds_need_three_samples_and_are_relative_to_the_swarm() -> None
     }
     speeds = drone_speeds(samples)
     assert speeds == {"fast": 0.5, "slow": 2.0, "mid": 1.0}
+    assert drone_speeds({"a": [(10.0, 10.0)] * 2, "b": [(20.0, 10.0)] * 2}) == {}
+
+
+def test_drone_speed_is_the_mean_ratio_without_outliers() -> None:
+    samples = {
+        "noisy": [(10.0, 10.0), (12.0, 10.0), (14.0, 10.0), (100.0, 10.0)],  # 10× is a hung build: mean of 1.0, 1.2, 1.4
+        "steady": [(10.0, 10.0)] * 3,
+        "slow": [(20.0, 10.0)] * 3,
+        "zero": [(5.0, 0.0)] * 5,  # no expected time: no samples
+    }
+    speeds = drone_speeds(samples)
+    assert speeds == pytest.approx({"noisy": 1.0, "steady": 1.0 / 1.2, "slow": 2.0 / 1.2})  # swarm median ratio 1.2
