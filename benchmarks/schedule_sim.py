@@ -8,7 +8,8 @@ injected, each package's work includes the partial builds its failures threw awa
 (the same failures for every policy) — for
 
 * ``ours``  — the coordinator's policy (``domain.scheduling.place``: longest remaining
-  path first, fastest free drone, retries elsewhere with backoff);
+  path first, where it is expected to finish first — held for a faster drone about to
+  free up —, retries elsewhere with backoff, a retry keeping the slot it will want);
 * ``fifo``  — merge-order FIFO, what build-swarm-v3 did: ready packages in the order they
   became ready, to whichever drone is free.
 
@@ -16,7 +17,9 @@ Scenarios: ``exact`` durations, and ``chaos``: ±30 % duration noise, a 2× spee
 across drones and 5 % transient (infrastructure) failures, median over 5 seeds. In
 ``chaos`` the swarm remembers 5 earlier builds per drone (a fleet's store keeps its
 history, so drone speeds are known); ``ours cold`` is the same run with no history,
-where speeds are learned during the run.
+where speeds are learned during the run. Expected build times are the durations table's
+(the fastest drone's), while learned speeds are relative to the swarm's median drone, as
+the coordinator's are: the scheduler expects builds to take about a third less time than they do.
 
     .venv/bin/python benchmarks/schedule_sim.py [--sets medium,server] [--drones 4,8,16,32] [--seeds 5]
 """

@@ -9,7 +9,8 @@ simulator (``benchmarks/schedule_sim.py``) applies them to a simulated fleet.
   else the durations prior, else the default.
 * :func:`drone_speeds` — how much slower (>1) or faster (<1) than the swarm a drone builds.
 * :func:`place` — list scheduling: the best-ranked ready package goes where it is
-  expected to finish first, among the drones that have not failed it.
+  expected to finish first, among the drones that have not failed it; a package in
+  backoff keeps the slot it will want.
 * :func:`after_failure` — retry elsewhere with exponential backoff, or block.
 """
 
@@ -103,9 +104,9 @@ def drone_speeds(samples: Mapping[str, Sequence[tuple[float, float]]]) -> dict[s
 def _typical_ratio(ratios: list[float]) -> float:
     """The mean of the ratios within ``SPEED_OUTLIER``× of their median.
 
-    The mean is steadier than the median for the usual ± noise of build times (a
-    median of n ratios is about as noisy as a mean of n / 2), and the band keeps a hung
-    or cache-cold build from dragging it.
+    The mean is steadier than the median for the usual ± noise of build times (a median
+    of n ratios is only as steady as a mean of n/3 with uniform noise, 2n/3 with normal),
+    and the band keeps a hung or cache-cold build from dragging it.
     """
     mid = statistics.median(ratios)
     kept = [r for r in ratios if mid / SPEED_OUTLIER <= r <= mid * SPEED_OUTLIER]
