@@ -28,7 +28,6 @@ CELERY_DEFAULTS: dict[str, Any] = {
         "swarm.build_finished": {"queue": COORDINATOR_QUEUE},
         "swarm.dispatch": {"queue": COORDINATOR_QUEUE},
         "swarm.drone_hello": {"queue": COORDINATOR_QUEUE},
-        "swarm.drone_heartbeat": {"queue": COORDINATOR_QUEUE},
         "swarm.drone_goodbye": {"queue": COORDINATOR_QUEUE},
         "swarm.control": {"queue": COORDINATOR_QUEUE},
     },

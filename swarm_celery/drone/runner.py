@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 class Reporter(Protocol):
-    def started(self, attempt_id: str, drone: str, arch: str, started_at: float, urgency: int = 5) -> None: ...
+    def started(self, attempt_id: str, drone: str, arch: str, started_at: float) -> None: ...
     def finished(self, result: BuildResult, urgency: int = 5) -> None: ...
 
 
@@ -33,7 +33,7 @@ class DroneRunner:
 
     def build(self, request: BuildRequest) -> BuildResult:
         started = time.time()
-        self.reporter.started(request.attempt_id, self.name, request.arch, started, request.urgency)
+        self.reporter.started(request.attempt_id, self.name, request.arch, started)
         workdir = self.staging / request.attempt_id
         shutil.rmtree(workdir, ignore_errors=True)  # a redelivered attempt starts clean
         workdir.mkdir(parents=True, exist_ok=True)

@@ -82,10 +82,6 @@ class Coordinator:
         self.store.register_drone(identity)
         self.scheduler.dispatch(identity.arch)
 
-    def drone_heartbeat(self, name: str, arch: str) -> None:
-        self.store.touch_drone(name, arch)
-        self.scheduler.dispatch(arch)
-
     def drone_goodbye(self, name: str, arch: str) -> None:
         self.store.drone_offline(name, "its worker shut down")
 

@@ -18,7 +18,7 @@ from swarm_celery.domain.records import AttemptInfo, ReadyPackage
 from swarm_celery.domain.scheduling import FailedAttempt, package_key
 from swarm_celery.ports import Clock
 from swarm_celery.store.models import AttemptRow, PackageRow, SessionRow
-from swarm_celery.store.rows import attempt_info, event_row
+from swarm_celery.store.rows import attempt_info, event_row, rows_matched
 
 IN_FLIGHT = (AttemptState.DISPATCHED.value, AttemptState.STARTED.value)
 SPEED_WINDOW = 50  # recent builds per drone that its speed is learned from
@@ -143,4 +143,4 @@ class DispatchRepo(RepoBase):
                        .values(state=AttemptState.STALE.value, error=reason, finished_at=self.clock.now()))
             moved = db.execute(update(PackageRow).where(PackageRow.current_attempt.in_(list(attempt_ids)))
                                .values(state=package_state.value, current_attempt=None, reason=reason))
-            return int(moved.rowcount)  # type: ignore[attr-defined]
+            return rows_matched(moved)

@@ -114,11 +114,6 @@ class SqlStore(DispatchRepo, FleetRepo, ControlRepo):
             session = db.execute(select(SessionRow.__table__).where(SessionRow.id == attempt.session_id)).one()
             return attempt_info(attempt, pkg.cpv), package_info(pkg), session_info(session)
 
-    def get_package(self, package_id: int) -> PackageInfo | None:
-        with self._sessions() as db:
-            row = db.get(PackageRow, package_id)
-            return package_info(row) if row else None
-
     def mark_started(self, attempt_id: str, drone: str, started_at: float) -> bool:
         """A drone started the package's current, dispatched attempt; False (nothing changed) otherwise."""
         current = exists().where(PackageRow.id == AttemptRow.package_id, PackageRow.current_attempt == attempt_id)

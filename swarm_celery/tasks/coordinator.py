@@ -42,10 +42,6 @@ def register(app: Celery, coordinator: Callable[[], Coordinator], controller: Ca
     def drone_hello(identity: dict[str, object]) -> None:
         coordinator().drone_hello(DroneIdentity.from_json(identity))
 
-    @app.task(name="swarm.drone_heartbeat")  # type: ignore[untyped-decorator]
-    def drone_heartbeat(name: str, arch: str) -> None:
-        coordinator().drone_heartbeat(name, arch)
-
     @app.task(name="swarm.drone_goodbye")  # type: ignore[untyped-decorator]
     def drone_goodbye(name: str, arch: str) -> None:
         coordinator().drone_goodbye(name, arch)

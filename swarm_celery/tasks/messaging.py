@@ -31,7 +31,7 @@ class CeleryReporter:
     def __init__(self, app: Celery) -> None:
         self.app = app
 
-    def started(self, attempt_id: str, drone: str, arch: str, started_at: float, urgency: int = 5) -> None:
+    def started(self, attempt_id: str, drone: str, arch: str, started_at: float) -> None:
         # informational: behind every completion (the coordinator accepts it after the completion, too)
         self.app.send_task("swarm.build_started", args=[attempt_id, drone, arch, started_at], queue=COORDINATOR_QUEUE, priority=9)
 
@@ -40,9 +40,6 @@ class CeleryReporter:
 
     def hello(self, identity: DroneIdentity) -> None:
         self.app.send_task("swarm.drone_hello", args=[identity.to_json()], queue=COORDINATOR_QUEUE)
-
-    def heartbeat(self, name: str, arch: str) -> None:
-        self.app.send_task("swarm.drone_heartbeat", args=[name, arch], queue=COORDINATOR_QUEUE)
 
     def goodbye(self, name: str, arch: str) -> None:
         self.app.send_task("swarm.drone_goodbye", args=[name, arch], queue=COORDINATOR_QUEUE)
