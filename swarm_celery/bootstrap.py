@@ -95,7 +95,7 @@ def coordinator_app(settings: Settings) -> Celery:
 
 
 def explainer(settings: Settings) -> Explainer:
-    return Explainer(store(settings), SystemClock(), settings.offline_after)
+    return Explainer(store(settings), SystemClock(), scheduler_config(settings))
 
 
 def controller(coord: Coordinator) -> Controller:

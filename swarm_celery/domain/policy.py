@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from swarm_celery.domain.records import DroneLoad
 from swarm_celery.domain.scheduling import RetryPolicy
 
 
@@ -18,3 +19,13 @@ class SchedulerConfig:
 
     def grounds(self, infrastructure_failures: int) -> bool:
         return self.breaker_failures > 0 and infrastructure_failures >= self.breaker_failures
+
+    def unavailable(self, drone: DroneLoad, now: float) -> str:
+        """Why ``drone`` takes no new work now ("" when it does): paused, grounded, or not heard from."""
+        if drone.paused:
+            return "paused"
+        if drone.grounded_until > now:
+            return f"grounded for {drone.grounded_until - now:.0f} s more"
+        if now - drone.last_seen > self.offline_after:
+            return f"not heard from for {now - drone.last_seen:.0f} s"
+        return ""

@@ -74,11 +74,10 @@ class Controller:
     def _reopen(self, stuck: list[PackageInfo], what: str) -> str:
         ids = [p.id for p in stuck]
         self.store.forget_failures(ids)
-        skipped = {p.id for p in self.store.packages_in_state([PackageState.SKIPPED])}
-        dependents: set[int] = set()
-        for pkg in stuck:
-            closure = dependents_closure(pkg.cpv, self.store.session_gates(pkg.session_id))
-            dependents |= {p.id for cpv in closure for p in self.store.find_packages(f"={cpv}", pkg.session_id) if p.id in skipped}
+        skipped = {(p.session_id, p.cpv): p.id for p in self.store.packages_in_state([PackageState.SKIPPED])}
+        gates = {session: self.store.session_gates(session) for session in {p.session_id for p in stuck}}
+        dependents = {skipped[(pkg.session_id, cpv)] for pkg in stuck
+                      for cpv in dependents_closure(pkg.cpv, gates[pkg.session_id]) if (pkg.session_id, cpv) in skipped}
         moved = self.store.reopen(ids + sorted(dependents), what)
         return f"{what}: {moved} packages back in the queue ({len(dependents)} that were skipped because of them)"
 

@@ -48,7 +48,7 @@ class Scheduler:
                 for d in self.store.drone_loads(arch) if self.available(d, now)]
 
     def available(self, drone: DroneLoad, now: float) -> bool:
-        return not drone.paused and drone.grounded_until <= now and now - drone.last_seen <= self.config.offline_after
+        return not self.config.unavailable(drone, now)
 
     @staticmethod
     def _capacity(drone: DroneLoad, speed: float, lookahead: int) -> DroneCapacity:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from swarm_celery.domain.explain import DroneView, ExplainFacts, Explanation, explain
+from swarm_celery.domain.policy import SchedulerConfig
 from swarm_celery.domain.records import DroneLoad, PackageInfo
 from swarm_celery.errors import NotFoundError
 from swarm_celery.ports import Clock, ExplainStore
@@ -10,10 +11,10 @@ from swarm_celery.services.dispatch import PAUSED_FLAG
 
 
 class Explainer:
-    def __init__(self, store: ExplainStore, clock: Clock, offline_after: float) -> None:
+    def __init__(self, store: ExplainStore, clock: Clock, config: SchedulerConfig) -> None:
         self.store = store
         self.clock = clock
-        self.offline_after = offline_after
+        self.config = config
 
     def explain(self, atom: str, session_id: str = "") -> list[tuple[PackageInfo, Explanation]]:
         found = self.store.find_packages(atom, session_id)
@@ -38,12 +39,4 @@ class Explainer:
         )
 
     def _view(self, drone: DroneLoad, now: float) -> DroneView:
-        if drone.paused:
-            why = "paused"
-        elif drone.grounded_until > now:
-            why = f"grounded for {drone.grounded_until - now:.0f} s more"
-        elif now - drone.last_seen > self.offline_after:
-            why = f"not heard from for {now - drone.last_seen:.0f} s"
-        else:
-            why = ""
-        return DroneView(drone.name, why, max(0, drone.slots - len(drone.running)))
+        return DroneView(drone.name, self.config.unavailable(drone, now), max(0, drone.slots - len(drone.running)))
