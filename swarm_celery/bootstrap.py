@@ -65,8 +65,15 @@ def scheduler_config(settings: Settings) -> SchedulerConfig:
 
 
 def coordinator(settings: Settings, app: Celery) -> Coordinator:
-    return Coordinator(store(settings), resolver(settings), CeleryDispatcher(app), BinhostPublisher(settings.binhost_dir),
-                       prior=durations(settings), clock=SystemClock(), config=scheduler_config(settings))
+    return coordinator_services(settings, app)[0]
+
+
+def coordinator_services(settings: Settings, app: Celery) -> tuple[Coordinator, Controller]:
+    """The coordinator and the controls, sharing one store, dispatcher and scheduler (one writer)."""
+    the_store, dispatcher, clock = store(settings), CeleryDispatcher(app), SystemClock()
+    coord = Coordinator(the_store, resolver(settings), dispatcher, BinhostPublisher(settings.binhost_dir),
+                        prior=durations(settings), clock=clock, config=scheduler_config(settings))
+    return coord, Controller(the_store, dispatcher, coord.scheduler, clock)
 
 
 def durations(settings: Settings) -> Durations:
@@ -88,19 +95,13 @@ def builder(settings: Settings) -> Builder:
 def coordinator_app(settings: Settings) -> Celery:
     """The app a coordinator worker runs: coordinator tasks, services built lazily in the worker process."""
     app = celery_app(settings)
-    the_coordinator = functools.cache(lambda: coordinator(settings, app))
-    the_controller = functools.cache(lambda: controller(the_coordinator()))
-    coordinator_tasks.register(app, the_coordinator, the_controller)
+    services = functools.cache(lambda: coordinator_services(settings, app))
+    coordinator_tasks.register(app, lambda: services()[0], lambda: services()[1])
     return app
 
 
 def explainer(settings: Settings) -> Explainer:
     return Explainer(store(settings), SystemClock(), scheduler_config(settings))
-
-
-def controller(coord: Coordinator) -> Controller:
-    """Controls share the coordinator's store, dispatcher and scheduler (one writer)."""
-    return Controller(coord.store, coord.dispatcher, coord.scheduler, coord.clock)  # type: ignore[arg-type]
 
 
 def drone_app(settings: Settings) -> Celery:

@@ -94,7 +94,7 @@ class Coordinator:
         context = self.store.attempt_context(attempt_id)
         if context is not None and context[0].state == AttemptState.FINISHED and context[1].current_attempt == attempt_id:
             return  # the completion overtook the start report (it travels at a higher priority): nothing to do
-        self._current(attempt_id, "start")  # records why: unknown or stale
+        self._checked(context, attempt_id, "start")  # records why: unknown or stale
 
     def build_finished(self, result: BuildResult) -> None:
         """Fence check, then publish (or record the failure), then dispatch what became ready."""
@@ -139,7 +139,10 @@ class Coordinator:
 
     def _current(self, attempt_id: str, what: str) -> tuple[AttemptInfo, PackageInfo, SessionInfo] | None:
         """The attempt (with package and session) if it is the package's current, unfinished one; else record a stale report."""
-        context = self.store.attempt_context(attempt_id)
+        return self._checked(self.store.attempt_context(attempt_id), attempt_id, what)
+
+    def _checked(self, context: tuple[AttemptInfo, PackageInfo, SessionInfo] | None, attempt_id: str,
+                 what: str) -> tuple[AttemptInfo, PackageInfo, SessionInfo] | None:
         if context is None:
             self.store.add_event("attempt.unknown", f"{what} for unknown attempt {attempt_id} ignored", None, attempt_id)
             return None
