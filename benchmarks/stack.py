@@ -1,8 +1,10 @@
 """A real local swarm for the benchmarks: Redis (a private database number), SQLite, a coordinator and N drones.
 
 The plan is injected through the coordinator service (``Coordinator.save_plan``) so
-the benchmark times scheduling and building, not portage; then ``swarm.dispatch``
-starts the run once every drone has announced itself.
+the benchmark times scheduling and building, not portage. Dispatch is paused (the
+``control pause`` flag) while the workers boot: the run starts with a ``control resume``
+once every drone has announced itself and the machine has settled, so the makespan
+measures N drones, not N worker processes importing Python on two cores.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ import redis
 
 from swarm_celery import bootstrap
 from swarm_celery.domain.config import ResolveRequest
+from swarm_celery.domain.controls import Action, ControlRequest
 from swarm_celery.domain.model import COORDINATOR_QUEUE, Plan
 from swarm_celery.local.stack import LocalStack
+from swarm_celery.services.dispatch import PAUSED_FLAG
 from swarm_celery.settings import Settings
 from swarm_celery.store.queries import Queries
 
+SETTLE = 3.0  # seconds between the last drone's hello and the start: the workers finish booting
 REQUEST = ResolveRequest(repos=("/bench",), profile="default/linux/amd64/23.0/systemd", arch="amd64", world=("bench/world",))
 
 
@@ -42,6 +47,7 @@ def run_plan(plan: Plan, drones: int, redis_url: str, env: dict[str, str], timeo
     session_id = uuid.uuid4().hex[:12]
     store.create_session(session_id, REQUEST, simulated=True)
     bootstrap.coordinator(settings, app).save_plan(session_id, plan)
+    store.set_flag(PAUSED_FLAG, "1")  # nothing is dispatched before every drone is up (resumed below)
     stack = LocalStack(env=settings.to_env(), logs=settings.logs_dir)
     queries = Queries(store.engine)
     try:
@@ -49,8 +55,9 @@ def run_plan(plan: Plan, drones: int, redis_url: str, env: dict[str, str], timeo
         for i in range(drones):
             stack.start(f"bench-{i:02d}", "drone", {"SWARM_DRONE_NAME": f"bench-{i:02d}"})
         _wait(lambda: sum(d["state"] == "online" for d in queries.fleet()) == drones, 120, stack)
+        time.sleep(SETTLE)
         start = time.monotonic()
-        app.send_task("swarm.dispatch", args=["amd64"], queue=COORDINATOR_QUEUE)
+        app.send_task("swarm.control", args=[ControlRequest(Action.RESUME, request_id="bench").to_json()], queue=COORDINATOR_QUEUE)
         _wait(lambda: (queries.session(session_id) or {}).get("state") == "complete", timeout, stack)
         wall = time.monotonic() - start
     finally:

@@ -48,6 +48,9 @@ class FakeDispatcher:
     def send_build(self, request: BuildRequest, queue: str) -> None:
         self.sent.append((request, queue))
 
+    def send_builds(self, builds: Sequence[tuple[BuildRequest, str]]) -> None:
+        self.sent.extend(builds)
+
     def revoke(self, attempt_ids: Sequence[str]) -> None:
         self.revoked.extend(attempt_ids)
 
@@ -65,11 +68,23 @@ class FakePublisher:
     published: list[str] = field(default_factory=list)
     reject: set[str] = field(default_factory=set)
 
+    batches: list[int] = field(default_factory=list)  # items per publish_many call
+
     def publish(self, arch: str, artifact: Path, sha256: str, package: PackageInfo) -> PublishedArtifact:
         if package.cpv in self.reject:
             raise ArtifactError(f"sha256 mismatch for {package.cpv}")
         self.published.append(package.cpv)
         return PublishedArtifact(f"{package.cpv}-1.gpkg.tar", sha256, 10)
+
+    def publish_many(self, arch: str, items: Sequence[tuple[Path, str, PackageInfo]]) -> list[PublishedArtifact | ArtifactError]:
+        self.batches.append(len(items))
+        outcomes: list[PublishedArtifact | ArtifactError] = []
+        for artifact, sha256, package in items:
+            try:
+                outcomes.append(self.publish(arch, artifact, sha256, package))
+            except ArtifactError as exc:
+                outcomes.append(exc)
+        return outcomes
 
 
 @dataclass

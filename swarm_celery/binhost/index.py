@@ -223,7 +223,10 @@ def upsert_index(index_path: Path, entries: Iterable[IndexEntry], header: Mappin
     plus PACKAGES, TIMESTAMP (now, and always above the previous one) and VERSION 0. Written
     atomically under an exclusive lock (``.Packages.lock`` beside it), so concurrent publishers
     cannot lose each other's entries and readers only ever see a whole file."""
-    new = list(entries)
+    new: list[IndexEntry] = []
+    for entry in entries:  # a batch may name one package twice (a redelivered report): the last one wins
+        new = [e for e in new if (e.cpv, e.build_id) != (entry.cpv, entry.build_id) and not (entry.path and e.path == entry.path)]
+        new.append(entry)
 
     def change(old: list[IndexEntry]) -> list[IndexEntry]:
         keys = {(e.cpv, e.build_id) for e in new}

@@ -1,6 +1,6 @@
 """Publishing: staging → checks → binhost tree → ``Packages`` index, atomically.
 
-The coordinator calls :meth:`BinhostPublisher.publish` for each successful build.
+The coordinator calls :meth:`BinhostPublisher.publish_many` for each batch of successful builds.
 Checks before anything is visible: the staged file exists, its sha256 is the one
 the drone reported, it is a well-formed GPKG (Manifest checksums included), and
 its own metadata names the CPV, SLOT and repository the plan asked for. The file
@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from swarm_celery.binhost.gpkg import InvalidBinpkg
@@ -34,6 +35,35 @@ class BinhostPublisher:
         return self.root / arch
 
     def publish(self, arch: str, artifact: Path, sha256: str, package: PackageInfo) -> PublishedArtifact:
+        outcome = self.publish_many(arch, [(artifact, sha256, package)])[0]
+        if isinstance(outcome, ArtifactError):
+            raise outcome
+        return outcome
+
+    def publish_many(self, arch: str, items: Sequence[tuple[Path, str, PackageInfo]]) -> list[PublishedArtifact | ArtifactError]:
+        """Check and place each artifact, then rewrite the index once for all that passed (a batch of completions).
+
+        One result per item, in order: what was published, or why that artifact was rejected (the others go on).
+        """
+        outcomes: list[PublishedArtifact | ArtifactError] = []
+        entries: list[IndexEntry] = []
+        header = {"ARCH": arch, "ACCEPT_KEYWORDS": arch}
+        for artifact, sha256, package in items:
+            try:
+                entry, published, chost = self._place(arch, artifact, sha256, package)
+            except ArtifactError as exc:
+                outcomes.append(exc)
+                continue
+            entries.append(entry)
+            outcomes.append(published)
+            if chost:
+                header["CHOST"] = chost
+        if entries:
+            upsert_index(self.tree(arch) / "Packages", entries, header)
+        return outcomes
+
+    def _place(self, arch: str, artifact: Path, sha256: str, package: PackageInfo) -> tuple[IndexEntry, PublishedArtifact, str]:
+        """Verify one artifact and move it into the tree (not yet in the index): its entry, record and CHOST."""
         size, digest, sha1 = _check_file(artifact, sha256)
         metadata = _check_metadata(artifact, package)
         cpv = split_cpv(package.cpv)
@@ -52,11 +82,7 @@ class BinhostPublisher:
             depend=metadata.get("DEPEND", ""), rdepend=metadata.get("RDEPEND", ""),
             bdepend=metadata.get("BDEPEND", ""), pdepend=metadata.get("PDEPEND", ""),
         )
-        header = {"ARCH": arch, "ACCEPT_KEYWORDS": arch}
-        if metadata.get("CHOST"):
-            header["CHOST"] = metadata["CHOST"]
-        upsert_index(self.tree(arch) / "Packages", [entry], header)
-        return PublishedArtifact(path=rel, sha256=digest, size=size)
+        return entry, PublishedArtifact(path=rel, sha256=digest, size=size), metadata.get("CHOST", "")
 
 
 def _check_file(artifact: Path, sha256: str) -> tuple[int, str, str]:

@@ -7,6 +7,7 @@ import click
 from swarm_celery import bootstrap
 from swarm_celery.domain.model import COORDINATOR_QUEUE, build_queue, drone_queue
 from swarm_celery.settings import Settings
+from swarm_celery.tasks.batches import REPORT_BATCH
 
 
 @click.command()
@@ -23,11 +24,12 @@ def worker(role: str, name: str | None, concurrency: int | None, loglevel: str) 
     if role == "coordinator":
         app = bootstrap.coordinator_app(settings)
         queues, pool = COORDINATOR_QUEUE, "solo"  # the one writer of the store: one task at a time
-        concurrency = 1
+        concurrency, prefetch = 1, 2 * REPORT_BATCH  # reports are taken in batches (tasks.batches)
     else:
         app = bootstrap.drone_app(settings)
         queues, pool = f"{build_queue(settings.arch)},{drone_queue(settings.name)}", "prefork"
         concurrency = concurrency or bootstrap.drone_identity(settings).slots  # as many processes as build slots
-    argv = ["worker", "-Q", queues, "-n", f"{settings.name}@%h", "--pool", pool, "-c", str(concurrency),
+        prefetch = 1  # a drone takes a build only when a slot is free
+    argv = ["worker", "-Q", queues, "-n", f"{settings.name}@%h", "--pool", pool, "-c", str(concurrency), "--prefetch-multiplier", str(prefetch),
             "--loglevel", loglevel, "-E", "--without-gossip", "--without-mingle"]
     app.worker_main(argv)

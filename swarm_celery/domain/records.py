@@ -118,3 +118,24 @@ class ReadyPackage:
     slot: str = "0"
     repo: str = "gentoo"
     use: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StartReport:
+    """A drone began an attempt (``swarm.build_started``)."""
+
+    attempt_id: str
+    drone: str
+    arch: str
+    started_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class NewAttempt:
+    """An attempt the scheduler is about to send: ``package_id`` to ``drone`` through ``queue``."""
+
+    attempt_id: str
+    package_id: int
+    queue: str
+    drone: str | None
+    expected: float

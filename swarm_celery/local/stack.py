@@ -4,17 +4,24 @@ Each runs ``python -m swarm_celery worker --role ...`` in its own session (so a
 Ctrl-C in the terminal reaches only the demo, which then stops them in order),
 logs to ``SWARM_HOME/logs/<name>.log``, and is stopped with SIGTERM (warm
 shutdown), then SIGKILL after a grace period.
+
+Drones run at ``DRONE_NICENESS``: on one host they stand in for other machines, and
+the coordinator, which every drone waits on for its next build, must not queue for
+CPU behind them (a real drone's builds run niced too, by PORTAGE_NICENESS).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+
+DRONE_NICENESS = 10
 
 
 @dataclass
@@ -39,6 +46,9 @@ class LocalStack:
         log = self.logs / f"{name}.log"
         env = {**os.environ, **self.env, **(extra_env or {})}
         argv = [sys.executable, "-m", "swarm_celery", "worker", "--role", role, "--name", name, *args]
+        nice = shutil.which("nice")
+        if role == "drone" and nice:
+            argv = [nice, "-n", str(DRONE_NICENESS), *argv]  # exec'd in place: the pid is the worker's
         with log.open("ab") as out:
             process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                        start_new_session=True)

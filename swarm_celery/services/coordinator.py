@@ -2,9 +2,10 @@
 
 Flow (DESIGN.md "Data flow"): ``plan`` resolves the session's world with the
 resolver port, computes the dispatch gates (domain.graph), persists both and
-dispatches what is ready. ``build_started`` / ``build_finished`` check the
-fencing token (the attempt id), publish the artifact, and dispatch the packages
-that the publication made ready. A failure skips everything that needed the
+dispatches what is ready. ``builds_started`` / ``builds_finished`` take the
+drones' reports in batches (one per broker flush): they check each fencing token
+(the attempt id), publish the artifacts with one index rewrite, and dispatch the
+packages that the publications made ready, once per batch. A failure skips everything that needed the
 failed package and lets the rest of the plan go on.
 
 Every method is idempotent: Celery delivers at least once.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from swarm_celery.domain.config import ResolveRequest
@@ -22,7 +24,7 @@ from swarm_celery.domain.failures import Classification, FailureKind, classify_f
 from swarm_celery.domain.graph import dependents_closure, dispatch_gates
 from swarm_celery.domain.model import AttemptState, BuildResult, DroneIdentity, Outcome, Plan, SessionState
 from swarm_celery.domain.policy import SchedulerConfig
-from swarm_celery.domain.records import AttemptInfo, PackageInfo, SessionInfo
+from swarm_celery.domain.records import AttemptInfo, PackageInfo, SessionInfo, StartReport
 from swarm_celery.domain.scheduling import Retry, after_failure, expected_seconds, remaining_paths
 from swarm_celery.errors import ArtifactError, ResolveError
 from swarm_celery.ports import Clock, Dispatcher, Publisher, Resolver, Store
@@ -87,32 +89,54 @@ class Coordinator:
 
     # completions ----------------------------------------------------------
     def build_started(self, attempt_id: str, drone: str, arch: str, started_at: float) -> None:
-        """One conditional update in the common case; the fence check only when it did not apply."""
-        if self.store.mark_started(attempt_id, drone, started_at):  # also the drone's "last seen"
-            return
-        self.store.touch_drone(drone, arch)
-        context = self.store.attempt_context(attempt_id)
-        if context is not None and context[0].state == AttemptState.FINISHED and context[1].current_attempt == attempt_id:
-            return  # the completion overtook the start report (it travels at a higher priority): nothing to do
-        self._checked(context, attempt_id, "start")  # records why: unknown or stale
+        self.builds_started([StartReport(attempt_id, drone, arch, started_at)])
+
+    def builds_started(self, reports: Sequence[StartReport]) -> None:
+        """One transaction for the batch in the common case; the fence check only for reports it did not apply."""
+        applied = self.store.mark_started_many(reports)  # also the drones' "last seen"
+        rest = [r for r in reports if r.attempt_id not in applied]
+        contexts = self.store.attempt_contexts([r.attempt_id for r in rest]) if rest else {}
+        for report in rest:
+            self.store.touch_drone(report.drone, report.arch)
+            context = contexts.get(report.attempt_id)
+            if context is not None and context[0].state == AttemptState.FINISHED and context[1].current_attempt == report.attempt_id:
+                continue  # the completion overtook the start report (it travels at a higher priority): nothing to do
+            self._checked(context, report.attempt_id, "start")  # records why: unknown or stale
 
     def build_finished(self, result: BuildResult) -> None:
-        """Fence check, then publish (or record the failure), then dispatch what became ready."""
-        context = self._current(result.attempt_id, "completion")
-        if context is None:
-            return
-        attempt, package, session = context
-        if result.outcome is Outcome.SUCCESS:
-            try:
-                artifact = self.publisher.publish(session.arch, Path(result.artifact_path), result.sha256, package)
-            except ArtifactError as exc:  # a lost or corrupt artifact is the transport's fault, not the package's
-                self._fail(result, attempt, Classification(FailureKind.ARTIFACT, None, f"artifact rejected: {exc}"))
-            else:
-                self.store.mark_published(result, artifact, package)
-        else:
-            self._fail(result, attempt, classify_failure(result.log_tail, result.exit_code))
-        self.scheduler.dispatch(session.arch)
-        self._finish_if_done(attempt.session_id)
+        self.builds_finished([result])
+
+    def builds_finished(self, results: Sequence[BuildResult]) -> None:
+        """Fence checks, then publish the successes (one index rewrite per arch) and record the failures,
+        then dispatch what became ready: once per batch, however many reports it holds."""
+        contexts = self.store.attempt_contexts([r.attempt_id for r in results])
+        current: list[tuple[BuildResult, AttemptInfo, PackageInfo, SessionInfo]] = []
+        seen: set[str] = set()
+        for result in results:
+            context = self._checked(contexts.get(result.attempt_id), result.attempt_id, "completion")
+            if context is not None and result.attempt_id in seen:  # a redelivered report in the same batch
+                self.store.note_stale_report(result.attempt_id, f"duplicate completion for {context[0].cpv} ignored")
+            elif context is not None:
+                seen.add(result.attempt_id)
+                current.append((result, *context))
+        for arch in sorted({session.arch for _, _, _, session in current}):
+            self._publish(arch, [(r, a, p) for r, a, p, s in current if s.arch == arch and r.outcome is Outcome.SUCCESS])
+        for result, attempt, _, _ in current:
+            if result.outcome is not Outcome.SUCCESS:
+                self._fail(result, attempt, classify_failure(result.log_tail, result.exit_code))
+        for arch in sorted({session.arch for _, _, _, session in current}):
+            self.scheduler.dispatch(arch)
+        for session_id in sorted({attempt.session_id for _, attempt, _, _ in current}):
+            self._finish_if_done(session_id)
+
+    def _publish(self, arch: str, built: list[tuple[BuildResult, AttemptInfo, PackageInfo]]) -> None:
+        """Publish a batch of one arch; a lost or corrupt artifact is the transport's fault, not the package's."""
+        outcomes = self.publisher.publish_many(arch, [(Path(r.artifact_path), r.sha256, p) for r, _, p in built])
+        self.store.mark_published_many([(r, out, p) for (r, _, p), out in zip(built, outcomes, strict=True)
+                                        if not isinstance(out, ArtifactError)])
+        for (result, attempt, _), out in zip(built, outcomes, strict=True):
+            if isinstance(out, ArtifactError):
+                self._fail(result, attempt, Classification(FailureKind.ARTIFACT, None, f"artifact rejected: {out}"))
 
     def _fail(self, result: BuildResult, attempt: AttemptInfo, why: Classification) -> None:
         """Record the failure, then retry elsewhere after a backoff or block the package and skip its dependents."""
@@ -136,10 +160,6 @@ class Coordinator:
         if self.config.grounds(count):
             self.store.set_grounded(drone, now + self.config.ground_for,
                                     f"{count} infrastructure failures in {self.config.breaker_window:.0f} s")
-
-    def _current(self, attempt_id: str, what: str) -> tuple[AttemptInfo, PackageInfo, SessionInfo] | None:
-        """The attempt (with package and session) if it is the package's current, unfinished one; else record a stale report."""
-        return self._checked(self.store.attempt_context(attempt_id), attempt_id, what)
 
     def _checked(self, context: tuple[AttemptInfo, PackageInfo, SessionInfo] | None, attempt_id: str,
                  what: str) -> tuple[AttemptInfo, PackageInfo, SessionInfo] | None:

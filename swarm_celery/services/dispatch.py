@@ -14,7 +14,7 @@ import uuid
 
 from swarm_celery.domain.model import BuildRequest, drone_queue
 from swarm_celery.domain.policy import SchedulerConfig
-from swarm_celery.domain.records import DroneLoad, ReadyPackage
+from swarm_celery.domain.records import DroneLoad, NewAttempt, ReadyPackage
 from swarm_celery.domain.scheduling import Candidate, DroneCapacity, Placement, drone_speeds, place
 from swarm_celery.ports import Clock, Dispatcher, Store
 
@@ -74,18 +74,20 @@ class Scheduler:
         ready = {str(r.id): r for r in self.store.ready_packages(arch, limit=CANDIDATES_PER_SLOT * room + 16)}
         placement = place((_candidate(r) for r in ready.values()), drones, now)
         order = {r.id: i for i, r in enumerate(sorted(ready.values(), key=lambda r: -r.rank))}
-        for cand, drone in placement.assignments:
-            pkg = ready[cand.key]
-            self._send(pkg, arch, drone, urgency(order[pkg.id], len(order)))
+        self._send([(ready[cand.key], drone) for cand, drone in placement.assignments], arch, order)
         self._wake_for_backoff(arch, placement, now)
         return len(placement.assignments)
 
-    def _send(self, pkg: ReadyPackage, arch: str, drone: str, urgent: int) -> None:
-        attempt_id = uuid.uuid4().hex
-        queue = drone_queue(drone)
-        self.store.create_attempt(attempt_id, pkg.id, queue, drone, pkg.expected)
-        self.dispatcher.send_build(BuildRequest(attempt_id, pkg.session_id, pkg.cpv, arch, pkg.slot, pkg.repo, pkg.use, urgent), queue)
-        log.debug("%s → %s (rank %.0f s)", pkg.cpv, drone, pkg.rank)
+    def _send(self, placed: list[tuple[ReadyPackage, str]], arch: str, order: dict[int, int]) -> None:
+        """Record every attempt in one transaction, then send them: a fast report always finds its attempt."""
+        attempts = [NewAttempt(uuid.uuid4().hex, pkg.id, drone_queue(drone), drone, pkg.expected) for pkg, drone in placed]
+        self.store.create_attempts(attempts)
+        self.dispatcher.send_builds([
+            (BuildRequest(new.attempt_id, pkg.session_id, pkg.cpv, arch, pkg.slot, pkg.repo, pkg.use,
+                          urgency(order[pkg.id], len(order))), new.queue)
+            for new, (pkg, _) in zip(attempts, placed, strict=True)])
+        for pkg, drone in placed:
+            log.debug("%s → %s (rank %.0f s)", pkg.cpv, drone, pkg.rank)
 
     def _wake_for_backoff(self, arch: str, placement: Placement, now: float) -> None:
         waits = [c.not_before for c in placement.waiting_backoff if c.not_before > now]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from swarm_celery.domain.model import AttemptState, Outcome, PackageState, SessionState
@@ -65,15 +65,6 @@ class DispatchRepo(RepoBase):
                 if drone:
                     failed_on.setdefault(package_id, set()).add(drone)
         return failed_on
-
-    def create_attempt(self, attempt_id: str, package_id: int, queue: str, drone: str | None = None, expected: float = 0.0) -> None:
-        with self.engine.begin() as db:
-            moved = db.execute(update(PackageRow).where(PackageRow.id == package_id).values(
-                state=PackageState.DISPATCHED.value, current_attempt=attempt_id).returning(PackageRow.session_id)).first()
-            if moved is None:
-                raise LookupError(f"package {package_id} does not exist")
-            db.execute(insert(AttemptRow).values(id=attempt_id, package_id=package_id, session_id=moved[0], queue=queue, drone=drone,
-                                                 state=AttemptState.DISPATCHED.value, dispatched_at=self.clock.now(), expected=expected))
 
     def failures(self, package_id: int) -> list[FailedAttempt]:
         """The package's failed attempts that still count (``clear_failures`` forgets them), oldest first."""

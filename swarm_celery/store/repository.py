@@ -10,21 +10,22 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import Engine, exists, func, insert, select, update
+from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from swarm_celery.domain.config import ResolveRequest
 from swarm_celery.domain.model import AttemptState, BuildResult, EdgeKind, Outcome, PackageState, Plan, SessionState
-from swarm_celery.domain.records import AttemptInfo, PackageInfo, PublishedArtifact, SessionCounts, SessionInfo
+from swarm_celery.domain.records import AttemptInfo, SessionCounts, SessionInfo
 from swarm_celery.ports import Clock
+from swarm_celery.store.completion_repo import CompletionRepo
 from swarm_celery.store.control_repo import ControlRepo
 from swarm_celery.store.dispatch_repo import DispatchRepo
 from swarm_celery.store.fleet_repo import FleetRepo
-from swarm_celery.store.models import AttemptRow, DroneRow, EdgeRow, EventRow, GateRow, PackageRow, SessionRow
-from swarm_celery.store.rows import attempt_info, event_row, package_info, rows_matched, session_info
+from swarm_celery.store.models import AttemptRow, DroneRow, EdgeRow, GateRow, PackageRow, SessionRow
+from swarm_celery.store.rows import attempt_info, event_row, rows_matched, session_info
 
 
-class SqlStore(DispatchRepo, FleetRepo, ControlRepo):
+class SqlStore(CompletionRepo, DispatchRepo, FleetRepo, ControlRepo):
     def __init__(self, engine: Engine, clock: Clock) -> None:
         self.engine = engine
         self.clock = clock
@@ -103,45 +104,6 @@ class SqlStore(DispatchRepo, FleetRepo, ControlRepo):
             found = db.execute(select(AttemptRow, PackageRow.cpv).join(PackageRow, PackageRow.id == AttemptRow.package_id)
                                .where(AttemptRow.id == attempt_id)).first()
             return attempt_info(found[0], found[1]) if found else None
-
-    def attempt_context(self, attempt_id: str) -> tuple[AttemptInfo, PackageInfo, SessionInfo] | None:
-        """The attempt with its package and session (the completion path's first read)."""
-        with self.engine.connect() as db:
-            attempt = db.execute(select(AttemptRow.__table__).where(AttemptRow.id == attempt_id)).first()
-            if attempt is None:
-                return None
-            pkg = db.execute(select(PackageRow.__table__).where(PackageRow.id == attempt.package_id)).one()
-            session = db.execute(select(SessionRow.__table__).where(SessionRow.id == attempt.session_id)).one()
-            return attempt_info(attempt, pkg.cpv), package_info(pkg), session_info(session)
-
-    def mark_started(self, attempt_id: str, drone: str, started_at: float) -> bool:
-        """A drone started the package's current, dispatched attempt; False (nothing changed) otherwise."""
-        current = exists().where(PackageRow.id == AttemptRow.package_id, PackageRow.current_attempt == attempt_id)
-        with self.engine.begin() as db:
-            started = db.execute(update(AttemptRow).where(
-                AttemptRow.id == attempt_id, AttemptRow.state == AttemptState.DISPATCHED.value, current).values(
-                state=AttemptState.STARTED.value, drone=drone, started_at=started_at).returning(AttemptRow.package_id)).first()
-            if started is None:
-                return False
-            db.execute(update(PackageRow).where(PackageRow.id == started[0]).values(state=PackageState.BUILDING.value))
-            db.execute(update(DroneRow).where(DroneRow.name == drone).values(last_seen=self.clock.now(), state="online"))
-            return True
-
-    def mark_published(self, result: BuildResult, artifact: PublishedArtifact, package: PackageInfo) -> None:
-        """Attempt finished and published, package published, every package gated on it one gate closer."""
-        now = self.clock.now()
-        with self.engine.begin() as db:
-            db.execute(update(AttemptRow).where(AttemptRow.id == result.attempt_id).values(
-                state=AttemptState.FINISHED.value, outcome=Outcome.SUCCESS.value, drone=result.drone,
-                started_at=func.coalesce(AttemptRow.started_at, result.started_at or None), finished_at=result.finished_at or now,
-                log_tail=result.log_tail[-4000:], published_at=now, artifact=artifact.path, sha256=artifact.sha256,
-                size=artifact.size, build_seconds=result.build_seconds or None))
-            db.execute(update(PackageRow).where(PackageRow.id == package.id).values(state=PackageState.PUBLISHED.value, reason=""))
-            waiting = select(GateRow.package_id).where(GateRow.requires_id == package.id).scalar_subquery()
-            db.execute(update(PackageRow).where(PackageRow.id.in_(waiting)).values(pending=PackageRow.pending - 1))
-            db.execute(update(DroneRow).where(DroneRow.name == result.drone).values(builds=DroneRow.builds + 1, last_seen=now))
-            db.execute(insert(EventRow).values(ts=now, kind="package.published", message=f"{package.cpv} built by {result.drone}",
-                                               session_id=package.session_id, subject=package.cpv))
 
     def mark_failed(self, result: BuildResult, error: str, kind: str = "unknown", infrastructure: bool = False) -> None:
         with self._sessions.begin() as db:

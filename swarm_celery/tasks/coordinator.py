@@ -8,22 +8,30 @@ from celery import Celery
 
 from swarm_celery.domain.controls import ControlRequest
 from swarm_celery.domain.model import BuildResult, DroneIdentity
+from swarm_celery.domain.records import StartReport
 from swarm_celery.services.control import Controller
 from swarm_celery.services.coordinator import Coordinator
+from swarm_celery.tasks.batches import Report, ReportBatch, decode, one_writer
 
 
 def register(app: Celery, coordinator: Callable[[], Coordinator], controller: Callable[[], Controller]) -> None:
     @app.task(name="swarm.plan")  # type: ignore[untyped-decorator]
     def plan(session_id: str) -> int:
-        return coordinator().plan(session_id)
+        with one_writer():
+            return coordinator().plan(session_id)
 
-    @app.task(name="swarm.build_started")  # type: ignore[untyped-decorator]
-    def build_started(attempt_id: str, drone: str, arch: str, started_at: float) -> None:
-        coordinator().build_started(attempt_id, drone, arch, started_at)
+    def invalid(what: str) -> Callable[[str, str], None]:
+        return lambda task_id, why: coordinator().store.add_event("report.invalid", f"malformed {what} report dropped: {why}", None, task_id)
 
-    @app.task(name="swarm.build_finished")  # type: ignore[untyped-decorator]
-    def build_finished(result: dict[str, object]) -> None:
-        coordinator().build_finished(BuildResult.from_json(result))
+    @app.task(name="swarm.build_started", base=ReportBatch)  # type: ignore[untyped-decorator]
+    def build_started(reports: list[Report]) -> None:
+        """Args per message: attempt_id, drone, arch, started_at."""
+        coordinator().builds_started(decode(reports, _start_report, invalid("start")))
+
+    @app.task(name="swarm.build_finished", base=ReportBatch)  # type: ignore[untyped-decorator]
+    def build_finished(reports: list[Report]) -> None:
+        """Args per message: the BuildResult as JSON."""
+        coordinator().builds_finished(decode(reports, BuildResult.from_json, invalid("completion")))
 
     @app.task(name="swarm.control")  # type: ignore[untyped-decorator]
     def control(request: dict[str, object]) -> str:
@@ -32,16 +40,24 @@ def register(app: Celery, coordinator: Callable[[], Coordinator], controller: Ca
         except (KeyError, ValueError) as exc:  # a malformed request is recorded and dropped, never retried
             coordinator().store.add_event("control.invalid", f"error: {exc}", None, str(request.get("request_id", "")))
             return f"error: {exc}"
-        return controller().apply(parsed)
+        with one_writer():
+            return controller().apply(parsed)
 
     @app.task(name="swarm.dispatch")  # type: ignore[untyped-decorator]
     def dispatch(arch: str) -> int:
-        return coordinator().dispatch(arch)
+        with one_writer():
+            return coordinator().dispatch(arch)
 
     @app.task(name="swarm.drone_hello")  # type: ignore[untyped-decorator]
     def drone_hello(identity: dict[str, object]) -> None:
-        coordinator().drone_hello(DroneIdentity.from_json(identity))
+        with one_writer():
+            coordinator().drone_hello(DroneIdentity.from_json(identity))
 
     @app.task(name="swarm.drone_goodbye")  # type: ignore[untyped-decorator]
     def drone_goodbye(name: str, arch: str) -> None:
-        coordinator().drone_goodbye(name, arch)
+        with one_writer():
+            coordinator().drone_goodbye(name, arch)
+
+
+def _start_report(attempt_id: str, drone: str, arch: str, started_at: float) -> StartReport:
+    return StartReport(str(attempt_id), str(drone), str(arch), float(started_at))

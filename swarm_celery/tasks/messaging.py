@@ -14,7 +14,15 @@ class CeleryDispatcher:
         self.app = app
 
     def send_build(self, request: BuildRequest, queue: str) -> None:
-        self.app.send_task("swarm.build", args=[request.to_json()], queue=queue, task_id=request.attempt_id)
+        self.send_builds([(request, queue)])
+
+    def send_builds(self, builds: Sequence[tuple[BuildRequest, str]]) -> None:
+        """One producer (one pooled connection) for a whole placement."""
+        if not builds:
+            return
+        with self.app.producer_or_acquire() as producer:
+            for request, queue in builds:
+                self.app.send_task("swarm.build", args=[request.to_json()], queue=queue, task_id=request.attempt_id, producer=producer)
 
     def revoke(self, attempt_ids: Sequence[str]) -> None:
         if attempt_ids:

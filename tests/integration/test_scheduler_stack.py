@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from swarm_celery import bootstrap
+from swarm_celery.domain.model import COORDINATOR_QUEUE
 from tests.integration.demo_kit import parse_index
 from tests.integration.swarm_kit import Swarm, live_swarm
 
@@ -69,6 +71,19 @@ def test_always_failing_package_is_blocked_after_exactly_two_drones(fast: Swarm)
     assert fast.packages(session)[gmp]["state"] == "blocked"
     again = fast.cli("control", "reset", "sys-devel/flex")
     assert again.code == 0 and "published already" in again.stdout
+
+    # malformed reports (a broken or hostile drone) are recorded and dropped; the batch they came in is still taken
+    app = bootstrap.celery_app(fast.settings)
+    app.send_task("swarm.build_finished", args=[{"drone": "d1"}], queue=COORDINATOR_QUEUE)
+    app.send_task("swarm.build_finished", args=["not a result"], queue=COORDINATOR_QUEUE)
+    app.send_task("swarm.build_started", args=["only-an-id"], queue=COORDINATOR_QUEUE)
+    app.send_task("swarm.build_started", args=["f" * 32, "d1", "amd64", 1.0], queue=COORDINATOR_QUEUE)  # well-formed, unknown
+    fast.wait(lambda: sum(e["kind"] == "report.invalid" for e in fast.queries.events(None, 500)) == 3, 20, "the malformed reports")
+    fast.wait(lambda: any(e["kind"] == "attempt.unknown" and e["subject"] == "f" * 32 for e in fast.queries.events(None, 500)), 20,
+              "the unknown attempt")
+    messages = [e["message"] for e in fast.queries.events(None, 500) if e["kind"] == "report.invalid"]
+    assert any("malformed completion report dropped: KeyError" in m for m in messages)
+    assert any("malformed start report dropped: TypeError" in m for m in messages)
 
 
 def test_pause_resume_and_per_drone_pause(slow: Swarm) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from swarm_celery.domain.durations import Durations
 from swarm_celery.domain.model import PackageState, SessionState
+from swarm_celery.domain.records import StartReport
 from swarm_celery.errors import ResolveError
 from swarm_celery.services.coordinator import Coordinator
 from swarm_celery.store.engine import make_engine, migrate
@@ -175,3 +176,39 @@ def test_unexpected_planning_error_fails_the_session_and_is_raised(world: World)
     assert session is not None and session.state is SessionState.FAILED
     assert "RuntimeError: disk on fire" in session.error and "coordinator log" in session.error
     assert world.dispatcher.sent == []
+
+
+def test_a_batch_of_completions_is_one_publication_and_one_placement(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    world.coordinator.plan("s1")
+    by_cpv = {r.cpv: r for r in world.dispatcher.take()}
+    placements: list[str] = []
+    dispatch = world.coordinator.scheduler.dispatch
+    monkeypatch.setattr(world.coordinator.scheduler, "dispatch", lambda arch: placements.append(arch) or dispatch(arch))
+    world.publisher.reject.add("app-misc/tool-1")
+    base, rt, tool = by_cpv["sys-libs/base-1"], by_cpv["sys-libs/rt-1"], by_cpv["app-misc/tool-1"]
+    world.coordinator.builds_finished([success(base), success(rt), success(rt), success(tool),
+                                       replace(success(rt), attempt_id="f" * 32)])
+    assert world.publisher.batches == [3]  # base, rt and tool checked together; the duplicate rt report never got there
+    assert world.publisher.published == ["sys-libs/base-1", "sys-libs/rt-1"]
+    assert placements == ["amd64"]  # one placement for the whole batch
+    assert [r.cpv for r in world.dispatcher.take()] == ["dev-libs/lib-1"]
+    packages = {p["cpv"]: p for p in Queries(world.store.engine).packages("s1")}
+    assert packages["app-misc/tool-1"]["state"] == "needed" and "artifact rejected" in packages["app-misc/tool-1"]["reason"]
+    events = Queries(world.store.engine).events(None)
+    assert any(e["kind"] == "attempt.stale" and "duplicate completion for sys-libs/rt-1" in e["message"] for e in events)
+    assert any(e["kind"] == "attempt.unknown" for e in events)
+    assert sum(e["kind"] == "package.published" for e in events) == 2
+
+
+def test_a_batch_of_start_reports_marks_the_current_ones_and_fences_the_rest(world: World) -> None:
+    world.coordinator.plan("s1")
+    sent = world.dispatcher.take()
+    done = sent[0]
+    world.coordinator.build_finished(success(done))
+    reports = [StartReport(r.attempt_id, "drone-1", "amd64", 5.0) for r in sent] + [StartReport("e" * 32, "drone-1", "amd64", 5.0)]
+    world.coordinator.builds_started(reports)
+    packages = {p["cpv"]: p for p in Queries(world.store.engine).packages("s1")}
+    assert packages[done.cpv]["state"] == "published"  # its completion overtook the start: nothing changes
+    assert {packages[r.cpv]["state"] for r in sent[1:]} == {"building"}
+    kinds = [e["kind"] for e in Queries(world.store.engine).events(None)]
+    assert kinds.count("attempt.unknown") == 1 and "attempt.stale" not in kinds

@@ -112,3 +112,30 @@ def _corrupt(path: Path) -> tuple[Path, str]:
 def _garbage(path: Path) -> tuple[Path, str]:
     path.write_bytes(b"not a tar at all")
     return path, hashlib.sha256(b"not a tar at all").hexdigest()
+
+
+def test_publish_many_places_every_good_artifact_with_one_index_and_names_each_rejected_one(tmp_path: Path) -> None:
+    builder = SimulateBuilder(Durations({}), 0.0)
+    screen_request = replace(REQUEST, attempt_id="b" * 32, cpv="app-misc/screen-4.9.1")
+    screen = replace(PACKAGE, id=2, cpv="app-misc/screen-4.9.1")
+    tmux_out = builder.build(REQUEST, tmp_path / "staging")
+    screen_out = builder.build(screen_request, tmp_path / "staging-2")
+    bad, bad_sha = _garbage(tmp_path / "bad.gpkg.tar")
+    bad_package = replace(PACKAGE, id=3, cpv="app-misc/bad-1")
+    outcomes = BinhostPublisher(tmp_path / "binhost").publish_many("amd64", [
+        (tmux_out.artifact, tmux_out.sha256, PACKAGE), (bad, bad_sha, bad_package), (screen_out.artifact, screen_out.sha256, screen),
+        (tmux_out.artifact, tmux_out.sha256, PACKAGE),  # a redelivered report in the same batch
+    ])
+    assert [type(o).__name__ for o in outcomes] == ["PublishedArtifact", "ArtifactError", "PublishedArtifact", "PublishedArtifact"]
+    assert "not a valid GPKG" in str(outcomes[1])
+    tree = tmp_path / "binhost" / "amd64"
+    header, entries = parse_index((tree / "Packages").read_text())
+    assert header["PACKAGES"] == "2" and sorted(e.cpv for e in entries) == ["app-misc/screen-4.9.1", "app-misc/tmux-3.5a"]
+    assert all((tree / e.path).is_file() for e in entries)
+
+
+def test_publish_many_with_nothing_good_leaves_the_index_alone(tmp_path: Path) -> None:
+    bad, bad_sha = _garbage(tmp_path / "bad.gpkg.tar")
+    outcomes = BinhostPublisher(tmp_path / "binhost").publish_many("amd64", [(bad, bad_sha, PACKAGE)])
+    assert isinstance(outcomes[0], ArtifactError)
+    assert not (tmp_path / "binhost" / "amd64" / "Packages").exists()

@@ -1,0 +1,126 @@
+"""Report batches: the drones' start and completion reports reach the coordinator service many at a time.
+
+``swarm.build_started`` and ``swarm.build_finished`` are :class:`ReportBatch` tasks.
+Their worker strategy (the function Celery calls for each received message) buffers
+the messages the coordinator worker has prefetched and runs the task on all of them
+every ``REPORT_FLUSH`` seconds or every ``REPORT_BATCH`` messages, so one fence read,
+one transaction, one ``Packages`` rewrite and one placement serve the whole batch.
+The idea and the strategy hook are those of celery-batches (which pins Celery < 5.7).
+
+Delivery stays at-least-once: a batch's messages are acknowledged after the task took
+them; when it raises, every message goes back on the queue after ``RETRY_PAUSE`` (a
+broken database must not become a busy loop, nor lose a report). Batch tasks do not
+show in Flower's task list (no per-message task events); the store's events record them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from celery import Celery, Task
+
+log = logging.getLogger(__name__)
+
+REPORT_BATCH = 64  # most reports in one batch (the coordinator worker prefetches twice as many messages)
+REPORT_FLUSH = 0.005  # seconds a report may wait for others to join its batch
+RETRY_PAUSE = 1.0  # seconds before a failed batch goes back to the queue
+
+_writer = threading.RLock()  # the coordinator service has one writer, even where a flush runs on the timer thread
+T = TypeVar("T")
+
+
+@contextmanager
+def one_writer() -> Iterator[None]:
+    """Every coordinator task runs under this lock. Over Redis the worker's event loop runs batches and tasks in one
+    thread and the lock is never contended; over the filesystem broker Celery's timer thread flushes batches."""
+    with _writer:
+        yield
+
+
+@dataclass(frozen=True)
+class Report:
+    """One received message of a batch task: its task id and arguments."""
+
+    task_id: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Held:
+    report: Report
+    ack: Callable[..., Any]
+    reject: Callable[..., Any]
+
+
+class ReportBatch(Task):  # type: ignore[misc]
+    """A task whose ``run`` takes ``list[Report]``; see the module docstring."""
+
+    abstract = True
+    flush_every = REPORT_BATCH
+    flush_interval = REPORT_FLUSH
+
+    def Strategy(self, task: Task, app: Celery, consumer: Any) -> Callable[..., None]:  # Celery calls it by this name
+        buffer: list[_Held] = []
+        guard = threading.Lock()
+        timer, errors = consumer.timer, consumer.connection_errors
+        pending: list[Any] = []  # the armed flush timer, if any
+
+        def flush() -> None:
+            with guard:
+                batch = buffer[:]
+                buffer.clear()
+                for entry in pending:
+                    entry.cancel()
+                pending.clear()
+            if batch:
+                self._run(batch, errors)
+
+        def on_message(message: Any, payload: Any, ack: Callable[..., Any], reject: Callable[..., Any], callbacks: Any,
+                       **_: Any) -> None:
+            try:
+                args, kwargs, _embed = message.decode()
+                held = _Held(Report(str(message.headers.get("id", "")), tuple(args), dict(kwargs)), ack, reject)
+            except Exception as exc:  # undecodable: nothing can ever take it
+                log.error("dropping an undecodable %s message: %s", self.name, exc)
+                reject(log, errors, False)
+                return
+            with guard:
+                buffer.append(held)
+                full = len(buffer) >= self.flush_every
+                if not full and not pending:
+                    pending.append(timer.call_after(self.flush_interval, flush))
+            if full:
+                flush()
+
+        return on_message
+
+    def _run(self, batch: list[_Held], errors: Any) -> None:
+        try:
+            with one_writer():
+                self.run([held.report for held in batch])
+        except Exception:
+            log.exception("a batch of %d %s reports failed; requeued in %.0f s", len(batch), self.name, RETRY_PAUSE)
+            time.sleep(RETRY_PAUSE)
+            for held in batch:
+                held.reject(log, errors, True)
+            return
+        for held in batch:
+            held.ack(log, errors)
+
+
+def decode(reports: list[Report], parse: Callable[..., T], invalid: Callable[[str, str], None]) -> list[T]:
+    """Each report's arguments through ``parse``; a malformed one is reported to ``invalid`` and left out."""
+    parsed: list[T] = []
+    for report in reports:
+        try:
+            parsed.append(parse(*report.args, **report.kwargs))
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            invalid(report.task_id, f"{type(exc).__name__}: {exc}; payload {str(report.args)[:200]}")
+    return parsed
