@@ -29,7 +29,9 @@ def worker(role: str, name: str | None, concurrency: int | None, loglevel: str) 
         app = bootstrap.drone_app(settings)
         queues, pool = f"{build_queue(settings.arch)},{drone_queue(settings.name)}", "prefork"
         concurrency = concurrency or bootstrap.drone_identity(settings).slots  # as many processes as build slots
-        prefetch = 1  # a drone takes a build only when a slot is free
+        # the coordinator sends a drone at most slots + SWARM_LOOKAHEAD builds (ADR 0003); holding the queued one in the
+        # worker rather than in Redis lets a slot start it the moment the previous build ends
+        prefetch = 2 if settings.lookahead else 1
     argv = ["worker", "-Q", queues, "-n", f"{settings.name}@%h", "--pool", pool, "-c", str(concurrency), "--prefetch-multiplier", str(prefetch),
             "--loglevel", loglevel, "-E", "--without-gossip", "--without-mingle"]
     app.worker_main(argv)

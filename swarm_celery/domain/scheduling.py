@@ -8,6 +8,8 @@ simulator (``benchmarks/schedule_sim.py``) applies them to a simulated fleet.
 * :func:`expected_seconds` — a package's weight: the median of its recorded builds,
   else the durations prior, else the default.
 * :func:`drone_speeds` — how much slower (>1) or faster (<1) than the swarm a drone builds.
+* :func:`swarm_pace` — wall seconds per expected second: turns the weights (the durations
+  table's seconds, measured on some other machine) into this fleet's clock.
 * :func:`place` — list scheduling: the best-ranked ready package goes where it is
   expected to finish first, among the drones that have not failed it; a package in
   backoff keeps the slot it will want.
@@ -24,6 +26,7 @@ from swarm_celery.domain.cpv import split_cpv
 from swarm_celery.domain.durations import Durations
 
 MIN_SPEED_SAMPLES = 3
+MIN_PACE_SAMPLES = 5
 SPEED_OUTLIER = 2.0  # a build this many times off its drone's median ratio says nothing about the drone's speed
 OVERRUN = 0.25  # a build past its expected end is taken to need another quarter of the time it has overrun
 
@@ -99,6 +102,18 @@ def drone_speeds(samples: Mapping[str, Sequence[tuple[float, float]]]) -> dict[s
         return {}
     swarm = statistics.median(ratios.values())
     return {drone: (r / swarm if swarm > 0 else 1.0) for drone, r in ratios.items()}
+
+
+def swarm_pace(samples: Iterable[tuple[float, float]]) -> float:
+    """The swarm's median of (wall seconds / expected seconds) over recent builds; 1.0 until ``MIN_PACE_SAMPLES``.
+
+    Expected seconds come from this swarm's own history or from a table measured elsewhere;
+    a fleet of small guests builds slower than that table, a simulation at ``time_scale``
+    faster. Placement compares a busy drone's expected end with *now*, so it needs both on
+    the wall clock: weights × pace × the drone's speed.
+    """
+    ratios = [wall / expected for wall, expected in samples if expected > 0 and wall > 0]
+    return statistics.median(ratios) if len(ratios) >= MIN_PACE_SAMPLES else 1.0
 
 
 def _typical_ratio(ratios: list[float]) -> float:
@@ -288,7 +303,22 @@ def after_failure(failures: Sequence[FailedAttempt], policy: RetryPolicy, now: f
 
 
 __all__ = [
-    "Block", "Candidate", "DroneCapacity", "FailedAttempt", "Placement", "Retry", "RetryPolicy", "after_failure",
-    "critical_path", "drone_speeds", "expected_seconds", "lower_bound", "package_key", "place", "priority_order",
-    "remaining_paths", "slots_for",
+    "Block",
+    "Candidate",
+    "DroneCapacity",
+    "FailedAttempt",
+    "Placement",
+    "Retry",
+    "RetryPolicy",
+    "after_failure",
+    "critical_path",
+    "drone_speeds",
+    "expected_seconds",
+    "lower_bound",
+    "package_key",
+    "place",
+    "priority_order",
+    "remaining_paths",
+    "slots_for",
+    "swarm_pace",
 ]

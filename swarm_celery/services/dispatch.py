@@ -11,11 +11,20 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 
 from swarm_celery.domain.model import BuildRequest, drone_queue
 from swarm_celery.domain.policy import SchedulerConfig
 from swarm_celery.domain.records import DroneLoad, NewAttempt, ReadyPackage
-from swarm_celery.domain.scheduling import Candidate, DroneCapacity, Placement, drone_speeds, place
+from swarm_celery.domain.scheduling import (
+    MIN_PACE_SAMPLES,
+    Candidate,
+    DroneCapacity,
+    Placement,
+    drone_speeds,
+    place,
+    swarm_pace,
+)
 from swarm_celery.ports import Clock, Dispatcher, Store
 
 log = logging.getLogger(__name__)
@@ -25,42 +34,53 @@ CANDIDATES_PER_SLOT = 4  # ready packages looked at per open slot (the best by p
 SPEED_REFRESH = 5.0  # seconds between recomputing drone speeds from the build history
 
 
+@dataclass(frozen=True)
+class Learned:
+    pace: float  # wall seconds per expected second, swarm-wide (domain.scheduling.swarm_pace)
+    speeds: dict[str, float]  # per drone, relative to the swarm (domain.scheduling.drone_speeds)
+    settled: bool  # the pace comes from enough builds (until then it is looked at again on every dispatch)
+
+
 class Scheduler:
     def __init__(self, store: Store, dispatcher: Dispatcher, clock: Clock, config: SchedulerConfig) -> None:
         self.store = store
         self.dispatcher = dispatcher
         self.clock = clock
         self.config = config
-        self._speeds: dict[str, tuple[float, dict[str, float]]] = {}  # arch → (computed at, speeds)
+        self._learned: dict[str, tuple[float, Learned]] = {}  # arch → (computed at, what was learned)
 
-    def speeds(self, arch: str, now: float) -> dict[str, float]:
-        """Learned drone speeds; they move slowly, so they are recomputed every SPEED_REFRESH seconds."""
-        cached = self._speeds.get(arch)
+    def learned(self, arch: str, now: float) -> Learned:
+        """The swarm's pace and the drones' speeds; they move slowly, so they are recomputed every SPEED_REFRESH seconds
+        (the pace on every dispatch until enough builds finished: a fresh swarm learns its clock within seconds)."""
+        cached = self._learned.get(arch)
         if cached is None or now - cached[0] > SPEED_REFRESH:
-            cached = (now, drone_speeds(self.store.speed_samples(arch)))
-            self._speeds[arch] = cached
+            cached = (now, Learned(1.0, drone_speeds(self.store.speed_samples(arch)), False))
+        if not cached[1].settled:
+            samples = self.store.pace_samples(arch)
+            cached = (cached[0], Learned(swarm_pace(samples), cached[1].speeds, len(samples) >= MIN_PACE_SAMPLES))
+        self._learned[arch] = cached
         return cached[1]
 
     def capacities(self, arch: str, now: float) -> list[DroneCapacity]:
-        """Drones of ``arch`` that may take work now, with free slots and expected finish of what they run."""
-        speeds = self.speeds(arch, now)
-        return [self._capacity(d, speeds.get(d.name, 1.0), self.config.lookahead)
+        """Drones of ``arch`` that may take work now, with free slots and expected finish (wall clock) of what they run."""
+        learned = self.learned(arch, now)
+        return [self._capacity(d, learned.pace * learned.speeds.get(d.name, 1.0), self.config.lookahead)
                 for d in self.store.drone_loads(arch) if self.available(d, now)]
 
     def available(self, drone: DroneLoad, now: float) -> bool:
         return not self.config.unavailable(drone, now)
 
     @staticmethod
-    def _capacity(drone: DroneLoad, speed: float, lookahead: int) -> DroneCapacity:
+    def _capacity(drone: DroneLoad, seconds_per_expected: float, lookahead: int) -> DroneCapacity:
         """Free slots, when the busy ones should free up, and room to queue behind them."""
         builds = sorted(drone.running)  # (started or dispatched at, expected seconds); the oldest are running
         slots = max(1, drone.slots)
-        busy = [start + expected * speed for start, expected in builds[:slots]]
+        busy = [start + expected * seconds_per_expected for start, expected in builds[:slots]]
         for _, expected in builds[slots:]:  # queued behind: each extends the slot that frees first
             first = busy.index(min(busy))
-            busy[first] += expected * speed
+            busy[first] += expected * seconds_per_expected
         room = max(0, lookahead - max(0, len(builds) - slots))
-        return DroneCapacity(drone.name, max(0, slots - len(builds)), speed, tuple(busy), room)
+        return DroneCapacity(drone.name, max(0, slots - len(builds)), seconds_per_expected, tuple(busy), room)
 
     def dispatch(self, arch: str) -> int:
         """Send as many ready packages as there are free slots; returns how many were sent."""
@@ -72,7 +92,7 @@ class Scheduler:
             return 0
         room = sum(d.free + d.lookahead for d in drones)
         ready = {str(r.id): r for r in self.store.ready_packages(arch, limit=CANDIDATES_PER_SLOT * room + 16)}
-        placement = place((_candidate(r) for r in ready.values()), drones, now)
+        placement = place((_candidate(r) for r in ready.values()), drones, now)  # weights × drone.speed: on the wall clock
         order = {r.id: i for i, r in enumerate(sorted(ready.values(), key=lambda r: -r.rank))}
         self._send([(ready[cand.key], drone) for cand, drone in placement.assignments], arch, order)
         self._wake_for_backoff(arch, placement, now)

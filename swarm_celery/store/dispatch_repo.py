@@ -22,6 +22,7 @@ from swarm_celery.store.rows import attempt_info, event_row, rows_matched
 
 IN_FLIGHT = (AttemptState.DISPATCHED.value, AttemptState.STARTED.value)
 SPEED_WINDOW = 50  # recent builds per drone that its speed is learned from
+PACE_WINDOW = 100  # recent builds of the swarm that its pace is learned from
 
 
 class RepoBase:
@@ -115,6 +116,16 @@ class DispatchRepo(RepoBase):
                 if len(mine) < SPEED_WINDOW:
                     mine.append((float(seconds or 0.0), float(expected)))
         return samples
+
+    def pace_samples(self, arch: str) -> list[tuple[float, float]]:
+        """(wall seconds, expected seconds) of the swarm's ``PACE_WINDOW`` latest successful builds of ``arch``."""
+        query = (select(AttemptRow.finished_at - AttemptRow.started_at, AttemptRow.expected)
+                 .join(SessionRow, SessionRow.id == AttemptRow.session_id)
+                 .where(SessionRow.arch == arch, AttemptRow.outcome == Outcome.SUCCESS.value, AttemptRow.started_at.is_not(None),
+                        AttemptRow.finished_at.is_not(None), AttemptRow.expected > 0)
+                 .order_by(AttemptRow.finished_at.desc()).limit(PACE_WINDOW))
+        with self.engine.connect() as db:
+            return [(float(wall or 0.0), float(expected)) for wall, expected in db.execute(query)]
 
     def queued_attempts(self, arch: str) -> list[AttemptInfo]:
         """Attempts dispatched to a drone that has not started them (what ``rebalance`` may take back)."""

@@ -212,3 +212,21 @@ def test_a_batch_of_start_reports_marks_the_current_ones_and_fences_the_rest(wor
     assert {packages[r.cpv]["state"] for r in sent[1:]} == {"building"}
     kinds = [e["kind"] for e in Queries(world.store.engine).events(None)]
     assert kinds.count("attempt.unknown") == 1 and "attempt.stale" not in kinds
+
+
+def test_the_scheduler_learns_the_swarm_pace_and_puts_busy_drones_on_the_wall_clock(world: World) -> None:
+    world.coordinator.plan("s1")
+    assert world.coordinator.scheduler.learned("amd64", world.clock.now()).pace == 1.0  # nothing built yet
+    pending = world.dispatcher.take()
+    while pending:  # every build: 1 s of wall time for 16 expected seconds (the default weight)
+        request = pending.pop(0)
+        world.coordinator.build_started(request.attempt_id, "drone-1", "amd64", 1.0)
+        world.coordinator.build_finished(success(request))
+        pending += world.dispatcher.take()
+    learned = world.coordinator.scheduler.learned("amd64", world.clock.now())
+    assert learned.pace == pytest.approx(1 / 16) and learned.settled
+    world.store.create_session("s2", REQUEST, simulated=True)
+    world.coordinator.plan("s2")
+    (busy,) = world.coordinator.scheduler.capacities("amd64", world.clock.now())
+    running = sorted(t for t, _ in world.store.drone_loads("amd64")[0].running)
+    assert busy.busy_until[0] == pytest.approx(running[0] + 16 / 16)  # not 16 s: this swarm builds 16× faster than the table

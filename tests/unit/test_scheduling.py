@@ -21,6 +21,7 @@ from swarm_celery.domain.scheduling import (
     priority_order,
     remaining_paths,
     slots_for,
+    swarm_pace,
 )
 
 # a → b → d and a → c → d (b, c wait for a; d waits for b and c); e alone
@@ -167,6 +168,13 @@ def test_drone_speeds_need_three_samples_and_are_relative_to_the_swarm() -> None
     speeds = drone_speeds(samples)
     assert speeds == {"fast": 0.5, "slow": 2.0, "mid": 1.0}
     assert drone_speeds({"a": [(10.0, 10.0)] * 2, "b": [(20.0, 10.0)] * 2}) == {}
+
+
+def test_swarm_pace_is_the_median_wall_time_per_expected_second_once_there_are_five_builds() -> None:
+    assert swarm_pace([(1.0, 100.0)] * 4) == 1.0  # too few: the weights are taken as wall seconds
+    assert swarm_pace([(1.0, 100.0), (0.5, 50.0), (2.2, 200.0), (9.0, 100.0), (0.1, 10.0)]) == pytest.approx(0.01)
+    assert swarm_pace([(1.0, 0.0), (0.0, 5.0)] * 3) == 1.0  # nothing usable
+    assert swarm_pace([(30.0, 10.0)] * 5) == pytest.approx(3.0)  # small guests, slower than the table's machine
 
 
 def test_drone_speed_is_the_mean_ratio_without_outliers() -> None:
