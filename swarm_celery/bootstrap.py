@@ -107,6 +107,7 @@ def explainer(settings: Settings) -> Explainer:
 def drone_app(settings: Settings) -> Celery:
     """The app a drone worker runs: the build task only, no database."""
     app = celery_app(settings)
+    app.conf.task_send_sent_event = False  # a drone only sends reports, taken in batches: Flower lists no task for them
     build = builder(settings)  # fail fast on bad builder settings, before the worker starts
     reporter = CeleryReporter(app)
     drone_tasks.register(app, functools.cache(lambda: DroneRunner(settings.name, build, settings.staging_dir, reporter)))

@@ -16,6 +16,7 @@ class SchedulerConfig:
     breaker_window: float = 1800.0  # ... within this window ground a drone ...
     ground_for: float = 300.0  # ... for this long
     lookahead: int = 0  # builds queued per drone beyond its slots, only where they finish first (short simulated builds)
+    lookahead_horizon: float = 0.3  # ... and only behind a slot expected to free within this many seconds (else held)
 
     def grounds(self, infrastructure_failures: int) -> bool:
         return self.breaker_failures > 0 and infrastructure_failures >= self.breaker_failures

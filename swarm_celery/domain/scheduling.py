@@ -18,6 +18,7 @@ simulator (``benchmarks/schedule_sim.py``) applies them to a simulated fleet.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -206,14 +207,17 @@ def _finish_first(cand: Candidate, options: list[str], fleet: Mapping[str, _Dron
     return name, *starts[name]
 
 
-def place(candidates: Iterable[Candidate], drones: Iterable[DroneCapacity], now: float) -> Placement:
+def place(candidates: Iterable[Candidate], drones: Iterable[DroneCapacity], now: float, horizon: float = math.inf) -> Placement:
     """List scheduling by earliest expected finish.
 
     In priority order, each package goes to the drone where it is expected to finish
     first. If that drone is busy but frees up soon enough to beat every free one
     (a fast drone for a long package on the critical path), the package is *held* for
     it and claims that slot; packages further down the order take the free drones.
-    A drone with ``lookahead`` room gets such a package queued at once instead.
+    A drone with ``lookahead`` room gets such a package queued at once instead, if that slot
+    should free within ``horizon`` seconds: queueing hides the round trip between one build
+    and the next, but a package queued behind a longer build is bound to that drone even if
+    another frees up first, while a held one is placed again at the next event.
     A package in backoff claims, the same way, the slot it will want when its backoff
     ends: lower-ranked packages use that slot only if they are expected to end by then.
     A build past its expected end is expected to run on for ``OVERRUN`` × its overrun.
@@ -240,9 +244,10 @@ def place(candidates: Iterable[Candidate], drones: Iterable[DroneCapacity], now:
             result.assignments.append((cand, name))
             slot.at = finish if slot.gap_until is None else slot.at
             slot.idle, slot.gap_until = False, None
-        else:  # queued behind a busy slot (sent now if the drone has lookahead room, else held)
-            (result.assignments if drone.lookahead > 0 else result.held).append((cand, name))
-            drone.lookahead = max(0, drone.lookahead - 1)
+        else:  # behind a busy slot: queued there now if the drone has look-ahead room and the slot frees soon, else held
+            queue = drone.lookahead > 0 and start - now <= horizon
+            (result.assignments if queue else result.held).append((cand, name))
+            drone.lookahead -= 1 if queue else 0
             slot.at = finish
     return result
 

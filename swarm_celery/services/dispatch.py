@@ -92,7 +92,7 @@ class Scheduler:
             return 0
         room = sum(d.free + d.lookahead for d in drones)
         ready = {str(r.id): r for r in self.store.ready_packages(arch, limit=CANDIDATES_PER_SLOT * room + 16)}
-        placement = place((_candidate(r) for r in ready.values()), drones, now)  # weights × drone.speed: on the wall clock
+        placement = place((_candidate(r) for r in ready.values()), drones, now, self.config.lookahead_horizon)  # wall clock
         order = {r.id: i for i, r in enumerate(sorted(ready.values(), key=lambda r: -r.rank))}
         self._send([(ready[cand.key], drone) for cand, drone in placement.assignments], arch, order)
         self._wake_for_backoff(arch, placement, now)

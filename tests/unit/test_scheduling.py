@@ -117,6 +117,16 @@ def test_lookahead_queues_behind_a_busy_slot_instead_of_holding() -> None:
     assert [(c.key, d) for c, d in result.assignments] == [("gcc", "fast"), ("next", "slow")]
 
 
+def test_lookahead_queues_only_behind_a_slot_that_frees_within_the_horizon() -> None:
+    cands = [Candidate("gcc", 100.0, 100.0), Candidate("next", 50.0, 50.0)]
+    slow_free = DroneCapacity("slow", 1, speed=3.0)
+    soon = place(cands, [DroneCapacity("fast", 0, busy_until=(10.2,), lookahead=1), slow_free], now=10.0, horizon=0.3)
+    assert [(c.key, d) for c, d in soon.assignments] == [("gcc", "fast"), ("next", "slow")]
+    later = place(cands, [DroneCapacity("fast", 0, busy_until=(12.0,), lookahead=1), slow_free], now=10.0, horizon=0.3)
+    assert [(c.key, d) for c, d in later.held] == [("gcc", "fast")]  # held: placed again when something finishes
+    assert [(c.key, d) for c, d in later.assignments] == [("next", "slow")]
+
+
 def test_never_more_assignments_than_free_slots() -> None:
     cands = [Candidate(f"p{i}", float(i), 1.0) for i in range(10)]
     result = place(cands, [DroneCapacity("a", 2), DroneCapacity("b", 1)], now=0.0)
