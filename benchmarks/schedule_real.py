@@ -5,7 +5,9 @@ real coordinator worker and N simulated drone worker processes whose builds slee
 for the shared real build time × 0.01 and write real GPKGs that the coordinator
 verifies and publishes. Lower bound: max(critical path, total work / N) of the same
 scaled build times. The makespan runs from the first dispatch to the last
-publication, so every overhead (messages, database, publishing) counts against us.
+publication, so every overhead (messages, database, publishing) counts against us. Each
+row is followed by where the time went (``timeline.py``: per-build overheads on the drones
+and the critical chain as it really ran).
 
     .venv/bin/python benchmarks/schedule_real.py [--drones 4,8,16] [--set medium] [--scale 0.01]
 """
@@ -21,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from plans import SHARED, load_plan
 from stack import run_plan
+from timeline import breakdown
 
 from swarm_celery.domain.durations import Durations, parse_durations
 from swarm_celery.domain.graph import dispatch_gates
@@ -54,6 +57,7 @@ def main() -> int:
         missed |= ratio > 1.05
         print(f"{n:>6} | {run.makespan:>10.2f} {bound:>8.2f} {ratio:>6.3f} | {'ok' if ratio <= 1.05 else 'MISSED (need ≤1.05)'}",
               flush=True)
+        print(f"       {breakdown(run.home, args.scale).line()}\n       (run kept in {run.home})", flush=True)
     return 1 if missed else 0
 
 

@@ -35,6 +35,7 @@ class Run:
     makespan: float  # first dispatch → last publication (seconds)
     wall: float  # dispatch sent → session complete, as the caller saw it
     published: int
+    home: Path  # the run's SWARM_HOME: its store, binhost and worker logs stay for a look afterwards
 
 
 def run_plan(plan: Plan, drones: int, redis_url: str, env: dict[str, str], timeout: float = 1800.0) -> Run:
@@ -64,7 +65,7 @@ def run_plan(plan: Plan, drones: int, redis_url: str, env: dict[str, str], timeo
         stack.stop(grace=5)
     history = queries.history(session_id)
     published = [h["published_at"] for h in history if h["published_at"]]
-    return Run(max(published) - min(h["dispatched_at"] for h in history), wall, len(published))
+    return Run(max(published) - min(h["dispatched_at"] for h in history), wall, len(published), home)
 
 
 def _wait(done: object, timeout: float, stack: LocalStack) -> None:
