@@ -148,7 +148,7 @@ class DroneCapacity:
 
     name: str
     free: int  # slots minus builds in flight
-    speed: float = 1.0  # >1 is slower than the swarm
+    speed: float = 1.0  # wall seconds per expected second here: the swarm's pace × the drone's speed (>1 slower)
     busy_until: tuple[float, ...] = ()  # expected finish of each build in flight
     lookahead: int = 0  # builds it may queue behind busy slots (0: never more in flight than slots)
 
