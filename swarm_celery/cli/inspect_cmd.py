@@ -16,11 +16,11 @@ from swarm_celery.settings import Settings
 from swarm_celery.store.queries import Queries
 
 
-def _queries() -> Queries:
+def read_queries() -> Queries:
     return Queries(bootstrap.engine(Settings.from_env()))
 
 
-def _session_id(queries: Queries, session: str | None) -> str:
+def session_or_newest(queries: Queries, session: str | None) -> str:
     found = session or queries.latest_session()
     if not found:
         raise NotFoundError("no sessions yet: start one with `build-swarm demo`")
@@ -29,7 +29,7 @@ def _session_id(queries: Queries, session: str | None) -> str:
     return found
 
 
-def _ts(value: float | None) -> str:
+def clock_time(value: float | None) -> str:
     return dt.datetime.fromtimestamp(value).strftime("%H:%M:%S.%f")[:-3] if value else "-"
 
 
@@ -38,8 +38,8 @@ def _ts(value: float | None) -> str:
 @click.option("--json", "as_json", is_flag=True)
 def status(session: str | None, as_json: bool) -> None:
     """State of a session: packages per state, what is building where."""
-    queries = _queries()
-    session_id = _session_id(queries, session)
+    queries = read_queries()
+    session_id = session_or_newest(queries, session)
     info = queries.session(session_id)
     assert info is not None
     info["running"] = queries.running(session_id)
@@ -50,40 +50,24 @@ def status(session: str | None, as_json: bool) -> None:
     out.print(f"session {session_id}: [bold]{info['state']}[/] ({info['arch']}, {info['profile']}, simulated={info['simulated']})")
     out.print("  ".join(f"{k} {v}" for k, v in info["counts"].items() if v) or "no packages planned yet")
     for run in info["running"]:
-        out.print(f"  building {run['cpv']} on {run['drone']} since {_ts(run['started_at'])}")
+        out.print(f"  building {run['cpv']} on {run['drone']} since {clock_time(run['started_at'])}")
     if info["error"]:
         out.print(f"[red]error:[/] {info['error']}")
-
-
-@click.command()
-@click.option("--session", default=None, help="Session id (default: the newest).")
-@click.option("--json", "as_json", is_flag=True)
-def history(session: str | None, as_json: bool) -> None:
-    """Every attempt of a session: package, drone, state, timestamps."""
-    queries = _queries()
-    rows = queries.history(_session_id(queries, session))
-    if as_json:
-        emit_json(rows)
-        return
-    table = Table("cpv", "drone", "state", "outcome", "dispatched", "started", "finished")
-    for r in rows:
-        table.add_row(r["cpv"], r["drone"] or "-", r["state"], r["outcome"] or "-", _ts(r["dispatched_at"]), _ts(r["started_at"]), _ts(r["finished_at"]))
-    Console().print(table)
 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True)
 def fleet(as_json: bool) -> None:
     """Drones the coordinator has heard from."""
-    rows = _queries().fleet()
+    rows = read_queries().fleet()
     if as_json:
         emit_json(rows)
         return
     table = Table("drone", "arch", "state", "slots", "busy", "cores", "memory", "free disk", "builds", "failures", "last seen")
     for d in rows:
-        state = d["state"] + (" paused" if d["paused"] else "") + (f" grounded→{_ts(d['grounded_until'])}" if d["grounded_until"] else "")
+        state = d["state"] + (" paused" if d["paused"] else "") + (f" grounded→{clock_time(d['grounded_until'])}" if d["grounded_until"] else "")
         table.add_row(d["name"], d["arch"], state, str(d["slots"]), str(d["in_flight"]), str(d["cores"]), f"{d['memory_mb']} MiB",
-                      f"{d['disk_free_mb']} MiB", str(d["builds"]), str(d["failures"]), _ts(d["last_seen"]))
+                      f"{d['disk_free_mb']} MiB", str(d["builds"]), str(d["failures"]), clock_time(d["last_seen"]))
     Console().print(table if rows else "no drones yet: start one with `build-swarm demo` or `build-swarm worker --role drone`")
 
 
@@ -97,7 +81,7 @@ def queue() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def queue_list(session: str | None, as_json: bool) -> None:
     """Packages waiting, dispatched or building."""
-    rows = _queries().queue(session)
+    rows = read_queries().queue(session)
     if as_json:
         emit_json(rows)
         return
@@ -109,4 +93,4 @@ def queue_list(session: str | None, as_json: bool) -> None:
 
 queue.add_command(queue_cmd.queue_add)
 
-COMMANDS = (status, history, fleet, queue)
+COMMANDS = (status, fleet, queue)

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from swarm_celery.domain.emerge_log import LoggedBuild
 from swarm_celery.domain.model import AttemptState, Outcome, PackageState, SessionState
 from swarm_celery.domain.records import AttemptInfo, ReadyPackage
 from swarm_celery.domain.scheduling import FailedAttempt, package_key
 from swarm_celery.ports import Clock
-from swarm_celery.store.models import AttemptRow, PackageRow, SessionRow
+from swarm_celery.store.models import AttemptRow, BuildHistoryRow, PackageRow, SessionRow
 from swarm_celery.store.rows import attempt_info, event_row, rows_matched
 
 IN_FLIGHT = (AttemptState.DISPATCHED.value, AttemptState.STARTED.value)
@@ -93,14 +94,30 @@ class DispatchRepo(RepoBase):
             db.add(event_row(self.clock.now(), "package.blocked", f"{pkg.cpv}: {reason}", pkg.session_id, pkg.cpv))
 
     def history_seconds(self) -> dict[str, list[float]]:
-        """Recorded build seconds of successful builds, per ``category/package``."""
+        """Recorded build seconds per ``category/package``: the swarm's successful builds and imported ones."""
         query = (select(PackageRow.cpv, AttemptRow.build_seconds).join(PackageRow, PackageRow.id == AttemptRow.package_id)
                  .where(AttemptRow.outcome == Outcome.SUCCESS.value, AttemptRow.build_seconds.is_not(None)))
         history: dict[str, list[float]] = {}
         with self._sessions() as db:
             for cpv, seconds in db.execute(query):
                 history.setdefault(package_key(cpv), []).append(float(seconds or 0.0))
+            for package, seconds in db.execute(select(BuildHistoryRow.package, BuildHistoryRow.seconds)):
+                history.setdefault(package, []).append(float(seconds))
         return history
+
+    def import_history(self, builds: Sequence[LoggedBuild], source: str) -> int:
+        """Record builds done outside the swarm (an emerge.log); returns how many were new. Idempotent per source."""
+        with self._sessions.begin() as db:
+            query = select(BuildHistoryRow.cpv, BuildHistoryRow.finished_at).where(BuildHistoryRow.source == source)
+            known = {(cpv, finished) for cpv, finished in db.execute(query)}
+            rows = {(b.cpv, float(b.finished)): b for b in builds}
+            new = [b for key, b in rows.items() if key not in known]
+            if new:
+                db.execute(insert(BuildHistoryRow), [
+                    {"cpv": b.cpv, "package": package_key(b.cpv), "seconds": float(b.seconds), "started_at": float(b.started),
+                     "finished_at": float(b.finished), "source": source} for b in new])
+                db.add(event_row(self.clock.now(), "history.imported", f"{len(new)} builds from {source}", None, source))
+            return len(new)
 
     def speed_samples(self, arch: str) -> dict[str, list[tuple[float, float]]]:
         """(measured, expected) seconds of each drone's recent successful builds of ``arch``."""

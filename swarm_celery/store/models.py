@@ -138,6 +138,21 @@ class FlagRow(Base):
     value: Mapped[str] = mapped_column(Text, default="")
 
 
+class BuildHistoryRow(Base):
+    """A build a machine did outside the swarm (``build-swarm history import emerge.log``): a weight for the scheduler."""
+
+    __tablename__ = "build_history"
+    __table_args__ = (UniqueConstraint("cpv", "finished_at", "source", name="uq_build_history"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cpv: Mapped[str] = mapped_column(String(255))
+    package: Mapped[str] = mapped_column(String(255), index=True)  # category/package, what the weights are keyed by
+    seconds: Mapped[float] = mapped_column(Float)
+    started_at: Mapped[float] = mapped_column(Float)
+    finished_at: Mapped[float] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(255))  # where it came from: the imported file's name
+
+
 class EventRow(Base):
     __tablename__ = "events"
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from swarm_celery.domain.durations import Durations
+from swarm_celery.domain.emerge_log import LoggedBuild
 from swarm_celery.domain.model import PackageState, SessionState
 from swarm_celery.domain.records import StartReport
 from swarm_celery.errors import ResolveError
@@ -230,3 +231,11 @@ def test_the_scheduler_learns_the_swarm_pace_and_puts_busy_drones_on_the_wall_cl
     (busy,) = world.coordinator.scheduler.capacities("amd64", world.clock.now())
     running = sorted(t for t, _ in world.store.drone_loads("amd64")[0].running)
     assert busy.busy_until[0] == pytest.approx(running[0] + 16 / 16)  # not 16 s: this swarm builds 16× faster than the table
+
+
+def test_imported_emerge_history_weighs_packages_before_the_shipped_table(world: World) -> None:
+    added = world.store.import_history([LoggedBuild("sys-libs/base-0.9", 0, 500), LoggedBuild("sys-libs/base-1", 1000, 1700)], "emerge.log")
+    assert added == 2 and world.store.import_history([LoggedBuild("sys-libs/base-1", 1000, 1700)], "emerge.log") == 0
+    world.coordinator.plan("s1")
+    expected = {p.cpv: p.expected for p in world.store.find_packages("sys-libs/base")}
+    assert expected == {"sys-libs/base-1": 600.0}  # the median of its two recorded builds, any version
