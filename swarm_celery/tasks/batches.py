@@ -8,8 +8,9 @@ one transaction, one ``Packages`` rewrite and one placement serve the whole batc
 The idea and the strategy hook are those of celery-batches (which pins Celery < 5.7).
 
 Delivery stays at-least-once: a batch's messages are acknowledged after the task took
-them; when it raises, every message goes back on the queue after ``RETRY_PAUSE`` (a
-broken database must not become a busy loop, nor lose a report). Batch tasks do not
+them. When it raises, its reports are tried one by one (one report the service cannot take
+must not hold back the others), and each that still fails goes back on the queue after
+``RETRY_PAUSE`` (a broken database must not become a busy loop, nor lose a report). Batch tasks do not
 show in Flower's task list (no per-message task events); the store's events record them.
 """
 
@@ -102,17 +103,28 @@ class ReportBatch(Task):  # type: ignore[misc]
         return on_message
 
     def _run(self, batch: list[_Held], errors: Any) -> None:
+        """Take the batch; if it fails, take its reports one by one, so one report the service cannot take (a poison
+        message) holds back only itself; what still fails goes back to the queue after ``RETRY_PAUSE``."""
+        failed = batch if not self._take(batch, errors) else []
+        if len(failed) > 1:
+            failed = [held for held in failed if not self._take([held], errors)]
+        if failed:
+            log.warning("%d %s reports failed; requeued in %.0f s", len(failed), self.name, RETRY_PAUSE)
+            time.sleep(RETRY_PAUSE)
+        for held in failed:
+            held.reject(log, errors, True)
+
+    def _take(self, batch: list[_Held], errors: Any) -> bool:
+        """Run the task on ``batch``; acknowledge its messages if it took them."""
         try:
             with one_writer():
                 self.run([held.report for held in batch])
         except Exception:
-            log.exception("a batch of %d %s reports failed; requeued in %.0f s", len(batch), self.name, RETRY_PAUSE)
-            time.sleep(RETRY_PAUSE)
-            for held in batch:
-                held.reject(log, errors, True)
-            return
+            log.exception("a batch of %d %s reports failed", len(batch), self.name)
+            return False
         for held in batch:
             held.ack(log, errors)
+        return True
 
 
 def decode(reports: list[Report], parse: Callable[..., T], invalid: Callable[[str, str], None]) -> list[T]:

@@ -33,8 +33,11 @@ def broker(redis_url: str) -> Iterator[str]:
     client.flushdb()
 
 
-def run_batches(broker: str, messages: list[list[object]], fail_first: int) -> tuple[list[list[Report]], redis.Redis]:
-    """Send ``messages`` to a ReportBatch task, then run a worker until every one was taken; returns the batches taken."""
+def run_batches(broker: str, messages: list[list[object]], fail_first: int, poison: object = None) -> tuple[list[list[Report]], redis.Redis]:
+    """Send ``messages`` to a ReportBatch task, then run a worker until every one was taken; returns the batches taken.
+
+    The task raises on its first ``fail_first`` calls, and on every call whose batch holds a report with ``poison``.
+    """
     app = create_app(broker, 3600)
     app.conf.worker_prefetch_multiplier = 2 * REPORT_BATCH
     taken: list[list[Report]] = []
@@ -47,13 +50,15 @@ def run_batches(broker: str, messages: list[list[object]], fail_first: int) -> t
             if failures[0] > 0:
                 failures[0] -= 1
                 raise RuntimeError("the database is down")
+            if any(r.args[0] == poison for r in reports):
+                raise RuntimeError("a report the service cannot take")
             taken.append(reports)
 
     for args in messages:
         app.send_task("test.report", args=args, queue=QUEUE)
     app.conf.task_default_queue = QUEUE
     with start_worker(app, pool="solo", perform_ping_check=False, queues=[QUEUE], shutdown_timeout=30):
-        wait(lambda: sum(len(b) for b in taken) >= len(messages), 30)
+        wait(lambda: sum(len(b) for b in taken) >= len(messages) - (poison is not None), 30)
         time.sleep(0.3)  # acknowledgements go out on the event loop after the batch
     return taken, redis.Redis.from_url(broker)
 
@@ -81,3 +86,11 @@ def test_a_failed_batch_goes_back_to_the_queue_and_nothing_is_lost(broker: str) 
     got = sorted(r.args[0] for batch in taken for r in batch)
     assert got == list(range(40))  # every report taken once it could be; none acknowledged while failing
     assert client.llen(QUEUE) == 0 and client.hlen("unacked") == 0
+
+
+def test_a_poison_report_holds_back_only_itself(broker: str) -> None:
+    messages: list[list[object]] = [[i] for i in range(40)]
+    taken, client = run_batches(broker, messages, fail_first=0, poison=7)
+    got = sorted(r.args[0] for batch in taken for r in batch)
+    assert got == [i for i in range(40) if i != 7]  # every other report taken, once
+    wait(lambda: client.llen(QUEUE) + client.hlen("unacked") == 1, 10)  # the poison one is still there, not lost
