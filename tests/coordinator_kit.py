@@ -45,9 +45,6 @@ class FakeDispatcher:
     revoked: list[str] = field(default_factory=list)
     wakes: list[tuple[str, float]] = field(default_factory=list)
 
-    def send_build(self, request: BuildRequest, queue: str) -> None:
-        self.sent.append((request, queue))
-
     def send_builds(self, builds: Sequence[tuple[BuildRequest, str]]) -> None:
         self.sent.extend(builds)
 

@@ -119,12 +119,13 @@ class Coordinator:
             elif context is not None:
                 seen.add(result.attempt_id)
                 current.append((result, *context))
-        for arch in sorted({session.arch for _, _, _, session in current}):
+        arches = sorted({session.arch for _, _, _, session in current})
+        for arch in arches:
             self._publish(arch, [(r, a, p) for r, a, p, s in current if s.arch == arch and r.outcome is Outcome.SUCCESS])
         for result, attempt, _, _ in current:
             if result.outcome is not Outcome.SUCCESS:
                 self._fail(result, attempt, classify_failure(result.log_tail, result.exit_code))
-        for arch in sorted({session.arch for _, _, _, session in current}):
+        for arch in arches:
             self.scheduler.dispatch(arch)
         for session_id in sorted({attempt.session_id for _, attempt, _, _ in current}):
             self._finish_if_done(session_id)

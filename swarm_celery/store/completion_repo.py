@@ -23,10 +23,6 @@ Context = tuple[AttemptInfo, PackageInfo, SessionInfo]
 
 
 class CompletionRepo(RepoBase):
-    def attempt_context(self, attempt_id: str) -> Context | None:
-        """The attempt with its package and session (the completion path's first read)."""
-        return self.attempt_contexts([attempt_id]).get(attempt_id)
-
     def attempt_contexts(self, attempt_ids: Sequence[str]) -> dict[str, Context]:
         """Each known attempt of ``attempt_ids`` with its package and session: three reads for the whole batch."""
         ids = sorted(set(attempt_ids))
@@ -40,10 +36,6 @@ class CompletionRepo(RepoBase):
             sessions = {s.id: session_info(s) for s in db.execute(select(SessionRow.__table__).where(SessionRow.id.in_(session_ids)))}
         return {a.id: (attempt_info(a, packages[a.package_id].cpv), package_info(packages[a.package_id]), sessions[a.session_id])
                 for a in attempts}
-
-    def mark_started(self, attempt_id: str, drone: str, started_at: float) -> bool:
-        """A drone started the package's current, dispatched attempt; False (nothing changed) otherwise."""
-        return attempt_id in self.mark_started_many([StartReport(attempt_id, drone, "", started_at)])
 
     def mark_started_many(self, reports: Sequence[StartReport]) -> set[str]:
         """Record each start that names its package's current, dispatched attempt; returns those attempt ids."""
@@ -62,9 +54,6 @@ class CompletionRepo(RepoBase):
             for drone in sorted({r.drone for r in reports}):  # a report is also the drone's "last seen"
                 db.execute(update(DroneRow).where(DroneRow.name == drone).values(last_seen=now, state="online"))
         return applied
-
-    def mark_published(self, result: BuildResult, artifact: PublishedArtifact, package: PackageInfo) -> None:
-        self.mark_published_many([(result, artifact, package)])
 
     def mark_published_many(self, items: Sequence[tuple[BuildResult, PublishedArtifact, PackageInfo]]) -> None:
         """Attempts finished and published, packages published, every package gated on them a gate closer: one transaction."""
@@ -89,9 +78,6 @@ class CompletionRepo(RepoBase):
                 db.execute(update(DroneRow).where(DroneRow.name == drone).values(builds=DroneRow.builds + built, last_seen=now))
             db.execute(insert(EventRow), [{"ts": now, "kind": "package.published", "message": f"{p.cpv} built by {r.drone}",
                                            "session_id": p.session_id, "subject": p.cpv} for r, _, p in items])
-
-    def create_attempt(self, attempt_id: str, package_id: int, queue: str, drone: str | None = None, expected: float = 0.0) -> None:
-        self.create_attempts([NewAttempt(attempt_id, package_id, queue, drone, expected)])
 
     def create_attempts(self, attempts: Sequence[NewAttempt]) -> None:
         """Each package goes to ``dispatched`` with its new current attempt; one transaction for the whole placement."""

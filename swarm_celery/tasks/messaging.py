@@ -13,9 +13,6 @@ class CeleryDispatcher:
     def __init__(self, app: Celery) -> None:
         self.app = app
 
-    def send_build(self, request: BuildRequest, queue: str) -> None:
-        self.send_builds([(request, queue)])
-
     def send_builds(self, builds: Sequence[tuple[BuildRequest, str]]) -> None:
         """One producer (one pooled connection) for a whole placement."""
         if not builds:
