@@ -7,6 +7,7 @@ CLI, worker launchers) call it with a :class:`Settings`; tests call it with thei
 from __future__ import annotations
 
 import functools
+import shutil
 from pathlib import Path
 
 from celery import Celery
@@ -16,10 +17,12 @@ from swarm_celery.app import create_app
 from swarm_celery.binhost.publisher import BinhostPublisher
 from swarm_celery.clock import SystemClock
 from swarm_celery.domain.durations import Durations, parse_durations
+from swarm_celery.domain.emerge_cmd import EmergeConfig
 from swarm_celery.domain.model import DroneIdentity
 from swarm_celery.domain.policy import SchedulerConfig
 from swarm_celery.domain.scheduling import RetryPolicy
 from swarm_celery.drone.builders import Builder, SimulateBuilder
+from swarm_celery.drone.emerge import EmergeBuilder
 from swarm_celery.drone.identity import collect_identity
 from swarm_celery.drone.runner import DroneRunner
 from swarm_celery.errors import ConfigError
@@ -89,7 +92,24 @@ def durations(settings: Settings) -> Durations:
 def builder(settings: Settings) -> Builder:
     if settings.builder == "simulate":
         return SimulateBuilder(durations(settings), settings.time_scale, frozenset(settings.simulate_fail), settings.simulate_speed)
-    raise ConfigError(f"builder {settings.builder!r} is not available yet: use SWARM_BUILDER=simulate")
+    if settings.builder == "emerge":
+        return emerge_builder(settings)
+    raise ConfigError(f"unknown builder {settings.builder!r}: set SWARM_BUILDER to simulate or emerge")
+
+
+def emerge_builder(settings: Settings) -> EmergeBuilder:
+    emerge = shutil.which(settings.emerge)
+    if emerge is None:
+        raise ConfigError(f"{settings.emerge!r} is not an executable on PATH: the emerge builder runs on a Gentoo host "
+                          "(set SWARM_EMERGE, or SWARM_BUILDER=simulate)")
+    me = drone_identity(settings)
+    cores = min(me.cores, settings.core_limit or me.cores)
+    try:
+        config = EmergeConfig(settings.binhost_url, str(settings.pkgdir), cores, me.slots)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return EmergeBuilder(config, settings.logs_dir / "builds", timeout=settings.build_timeout, min_free_mb=settings.min_free_mb,
+                         tmpdir=settings.portage_tmpdir, emerge=emerge)
 
 
 def coordinator_app(settings: Settings) -> Celery:

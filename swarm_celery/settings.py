@@ -46,6 +46,12 @@ class Settings:
     breaker_window: float = 1800.0  # SWARM_BREAKER_WINDOW (seconds)
     ground_for: float = 300.0  # SWARM_GROUND_FOR: seconds a grounded drone stays grounded
     lookahead: int = 0  # SWARM_LOOKAHEAD: builds queued per drone beyond its slots (only for very short builds)
+    # the emerge builder (SWARM_BUILDER=emerge)
+    emerge: str = "emerge"  # SWARM_EMERGE: the emerge executable (looked up on PATH)
+    pkgdir: Path = Path("/var/cache/binpkgs")  # SWARM_PKGDIR: the drone's PKGDIR
+    portage_tmpdir: Path = Path("/var/tmp/portage")  # SWARM_PORTAGE_TMPDIR: where builds happen (checked for free disk)
+    build_timeout: float = 10 * 3600.0  # SWARM_BUILD_TIMEOUT: seconds before a build is stopped (below the visibility timeout)
+    min_free_mb: int = 4096  # SWARM_MIN_FREE_MB: a drone refuses to build with less free disk than this
 
     @property
     def database(self) -> str:
@@ -105,6 +111,11 @@ class Settings:
             breaker_window=_number(env, "SWARM_BREAKER_WINDOW", 1800.0),
             ground_for=_number(env, "SWARM_GROUND_FOR", 300.0),
             lookahead=int(_number(env, "SWARM_LOOKAHEAD", 0)),
+            emerge=get("SWARM_EMERGE") or "emerge",
+            pkgdir=Path(get("SWARM_PKGDIR") or "/var/cache/binpkgs"),
+            portage_tmpdir=Path(get("SWARM_PORTAGE_TMPDIR") or "/var/tmp/portage"),
+            build_timeout=_number(env, "SWARM_BUILD_TIMEOUT", 10 * 3600.0),
+            min_free_mb=int(_number(env, "SWARM_MIN_FREE_MB", 4096)),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -120,6 +131,9 @@ class Settings:
             "SWARM_RETRY_BACKOFF": repr(self.retry_backoff), "SWARM_RETRY_FACTOR": repr(self.retry_factor),
             "SWARM_BREAKER_FAILURES": str(self.breaker_failures), "SWARM_BREAKER_WINDOW": repr(self.breaker_window),
             "SWARM_GROUND_FOR": repr(self.ground_for), "SWARM_LOOKAHEAD": str(self.lookahead),
+            "SWARM_BINHOST_URL": self.binhost_url, "SWARM_EMERGE": self.emerge, "SWARM_PKGDIR": str(self.pkgdir),
+            "SWARM_PORTAGE_TMPDIR": str(self.portage_tmpdir), "SWARM_BUILD_TIMEOUT": repr(self.build_timeout),
+            "SWARM_MIN_FREE_MB": str(self.min_free_mb),
         }
 
 

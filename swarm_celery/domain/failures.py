@@ -8,8 +8,8 @@ against the package.
 
 Precedence, highest first:
 
-1. infrastructure evidence anywhere in the tail (timeout > disk full > out of memory >
-   binhost > fetch > killed): a compile phase whose linker hit a full disk is a full disk;
+1. infrastructure evidence anywhere in the tail (timeout > no binary package written >
+   disk full > out of memory > binhost > fetch > killed): a compile phase whose linker hit a full disk is a full disk;
 2. an exit code that means "killed by SIGKILL/SIGTERM" (137, -9, 143, -15);
 3. portage's ``ERROR: cat/pkg-ver::repo failed (PHASE phase):`` line;
 4. compiler/build-system error lines when portage's line is missing (configure, compile);
@@ -37,7 +37,7 @@ class FailureKind(enum.StrEnum):
     KILLED = "killed"  # the build was killed by a signal
     TIMEOUT = "timeout"  # "build-swarm: build timed out after N s"
     BINHOST = "binhost"  # a dependency could not be installed from the swarm binhost
-    ARTIFACT = "artifact"  # the built artifact was lost or rejected (set by the coordinator, never by classify_failure)
+    ARTIFACT = "artifact"  # the built artifact was lost or rejected (by the coordinator), or emerge wrote none
     DEPENDENCY = "dependency"  # portage refused to resolve the target on the drone
     CONFIGURE = "configure"
     COMPILE = "compile"
@@ -99,7 +99,9 @@ _PHASE = re.compile(r"ERROR: \S+ failed(?: \((\w+) phase\))?:")  # portage's own
 
 # None of these may cross a newline: they run over the whole cleaned tail, one log line per line.
 _TIMEOUT = _rx(r"build-swarm: build timed out")
-_DISK_FULL = _rx(r"no space left on device", r"enospc", r"disk quota exceeded", r"\[errno 28\]", r"insufficient space to store")
+_DISK_FULL = _rx(r"no space left on device", r"enospc", r"disk quota exceeded", r"\[errno 28\]", r"insufficient space to store",
+                 r"build-swarm: not enough free disk")
+_ARTIFACT = _rx(r"build-swarm: no binary package")
 _OOM = _rx(r"virtual memory exhausted", r"cannot allocate memory", r"out of memory: kill", r"out of memory allocating",
            r"llvm error: out of memory", r"runtime: out of memory", r"javascript heap out of memory", r"outofmemoryerror",
            r"memory allocation of \d+ bytes failed", r"killed signal terminated program", r"internal compiler error: killed",
@@ -187,6 +189,7 @@ def _unresolvable(line: str, after: list[str]) -> bool:
 # (kind, rule) in precedence order; within a rule the last matching line decides.
 _INFRA_RULES: tuple[tuple[FailureKind, Rule], ...] = (
     (FailureKind.TIMEOUT, _last_line(_TIMEOUT)),
+    (FailureKind.ARTIFACT, _last_line(_ARTIFACT)),
     (FailureKind.DISK_FULL, _last_line(_DISK_FULL)),
     (FailureKind.OOM, _last_line(_OOM)),
     (FailureKind.BINHOST, _last_line(_any(_BINHOST, _NO_EBUILDS, _DIGEST), _binhost)),

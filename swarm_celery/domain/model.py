@@ -70,6 +70,7 @@ class AttemptState(enum.StrEnum):
 class Outcome(enum.StrEnum):
     SUCCESS = "success"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # the task was revoked on the drone and the build stopped: neither the package's nor the drone's fault
 
 
 @dataclass(frozen=True, slots=True)

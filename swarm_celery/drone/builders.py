@@ -3,7 +3,7 @@
 ``SimulateBuilder`` sleeps for the package's real build time (scaled) and writes a
 real GPKG whose metadata is what was asked for; it goes through exactly the same
 path as a real build: staging file, sha256, report, coordinator-side checks.
-``EmergeBuilder`` (real ``emerge --buildpkg``) is the issue "Drones that really build".
+``EmergeBuilder`` (:mod:`swarm_celery.drone.emerge`) runs the real ``emerge --buildpkg``.
 """
 
 from __future__ import annotations
@@ -35,9 +35,10 @@ INFRA_PREFIX = "infra:"  # SWARM_SIMULATE_FAIL entry that fails with an infrastr
 
 
 class BuildFailed(Exception):
-    def __init__(self, message: str, log_tail: str = "") -> None:
+    def __init__(self, message: str, log_tail: str = "", exit_code: int | None = None) -> None:
         super().__init__(message)
         self.log_tail = log_tail or message
+        self.exit_code = exit_code
 
 
 class Builder(Protocol):

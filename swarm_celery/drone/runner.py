@@ -15,6 +15,7 @@ from typing import Protocol
 
 from swarm_celery.domain.model import BuildRequest, BuildResult, Outcome
 from swarm_celery.drone.builders import Builder, BuildFailed
+from swarm_celery.drone.process import Revoked, sigterm_raises
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +39,14 @@ class DroneRunner:
         shutil.rmtree(workdir, ignore_errors=True)  # a redelivered attempt starts clean
         workdir.mkdir(parents=True, exist_ok=True)
         try:
-            output = self.builder.build(request, workdir)
-        except BuildFailed as exc:
-            result = BuildResult(request.attempt_id, self.name, Outcome.FAILED, log_tail=exc.log_tail,
+            with sigterm_raises():  # revoke(terminate=True): the build stops, the attempt is reported cancelled
+                output = self.builder.build(request, workdir)
+        except Revoked as exc:
+            result = BuildResult(request.attempt_id, self.name, Outcome.CANCELLED, log_tail=f"build-swarm: build revoked ({exc})",
                                  started_at=started, finished_at=time.time(), simulated=self.builder.simulated)
+        except BuildFailed as exc:
+            result = BuildResult(request.attempt_id, self.name, Outcome.FAILED, log_tail=exc.log_tail, started_at=started,
+                                 finished_at=time.time(), simulated=self.builder.simulated, exit_code=exc.exit_code)
         else:
             result = BuildResult(
                 request.attempt_id, self.name, Outcome.SUCCESS, artifact_path=str(output.artifact), sha256=output.sha256,

@@ -123,7 +123,9 @@ class Coordinator:
         for arch in arches:
             self._publish(arch, [(r, a, p) for r, a, p, s in current if s.arch == arch and r.outcome is Outcome.SUCCESS])
         for result, attempt, _, _ in current:
-            if result.outcome is not Outcome.SUCCESS:
+            if result.outcome is Outcome.CANCELLED:  # revoked by hand on the worker, not taken back by us: build it again
+                self.store.mark_cancelled(result, "the build was revoked on the drone; placed again")
+            elif result.outcome is not Outcome.SUCCESS:
                 self._fail(result, attempt, classify_failure(result.log_tail, result.exit_code))
         for arch in arches:
             self.scheduler.dispatch(arch)

@@ -117,6 +117,16 @@ class SqlStore(CompletionRepo, DispatchRepo, FleetRepo, ControlRepo):
             what = "infrastructure failure" if infrastructure else "failed"
             db.add(event_row(self.clock.now(), "package.failed", f"{pkg.cpv} {what} on {result.drone} ({kind}): {error}", pkg.session_id, pkg.cpv))
 
+    def mark_cancelled(self, result: BuildResult, reason: str) -> None:
+        """The drone stopped the build on a revoke: the attempt ends ``cancelled`` (counted against nobody), the package waits again."""
+        with self._sessions.begin() as db:
+            attempt = self._finish_attempt(db, result, Outcome.CANCELLED.value)
+            attempt.error, attempt.counted = reason, False
+            pkg = db.get(PackageRow, attempt.package_id)
+            assert pkg is not None
+            pkg.state, pkg.reason, pkg.current_attempt = PackageState.NEEDED.value, reason, None
+            db.add(event_row(self.clock.now(), "attempt.cancelled", f"{pkg.cpv} on {result.drone}: {reason}", pkg.session_id, pkg.cpv))
+
     def _finish_attempt(self, db: Session, result: BuildResult, outcome: str) -> AttemptRow:
         attempt = db.get(AttemptRow, result.attempt_id)
         if attempt is None:

@@ -22,8 +22,10 @@ class CeleryDispatcher:
                 self.app.send_task("swarm.build", args=[request.to_json()], queue=queue, task_id=request.attempt_id, producer=producer)
 
     def revoke(self, attempt_ids: Sequence[str]) -> None:
+        """Queued attempts are dropped; running ones stop: the pool process gets SIGTERM and the drone
+        stops the build's whole process group (drone.process) before it reports the attempt cancelled."""
         if attempt_ids:
-            self.app.control.revoke(list(attempt_ids))
+            self.app.control.revoke(list(attempt_ids), terminate=True, signal="SIGTERM")
 
     def wake(self, arch: str, after_seconds: float) -> None:
         self.app.send_task("swarm.dispatch", args=[arch], queue=COORDINATOR_QUEUE, countdown=max(0.0, after_seconds))

@@ -9,7 +9,7 @@ import pytest
 
 from swarm_celery.domain.durations import Durations
 from swarm_celery.domain.emerge_log import LoggedBuild
-from swarm_celery.domain.model import PackageState, SessionState
+from swarm_celery.domain.model import Outcome, PackageState, SessionState
 from swarm_celery.domain.records import StartReport
 from swarm_celery.errors import ResolveError
 from swarm_celery.services.coordinator import Coordinator
@@ -239,3 +239,19 @@ def test_imported_emerge_history_weighs_packages_before_the_shipped_table(world:
     world.coordinator.plan("s1")
     expected = {p.cpv: p.expected for p in world.store.find_packages("sys-libs/base")}
     assert expected == {"sys-libs/base-1": 600.0}  # the median of its two recorded builds, any version
+
+
+def test_a_build_revoked_on_the_drone_is_placed_again_and_counts_against_nobody(world: World) -> None:
+    world.coordinator.plan("s1")
+    base = next(r for r in world.dispatcher.take() if r.cpv == "sys-libs/base-1")
+    world.coordinator.build_started(base.attempt_id, "drone-1", "amd64", 1.0)
+    cancelled = replace(success(base), outcome=Outcome.CANCELLED, artifact_path="", sha256="", log_tail="build-swarm: build revoked")
+    world.coordinator.build_finished(cancelled)
+    again = [r for r in world.dispatcher.take() if r.cpv == "sys-libs/base-1"]
+    assert len(again) == 1 and again[0].attempt_id != base.attempt_id  # at once, no backoff, and on the same drone if it is free
+    history = {a["attempt"]: a for a in Queries(world.store.engine).history("s1")}
+    assert (history[base.attempt_id]["state"], history[base.attempt_id]["outcome"]) == ("finished", "cancelled")
+    assert world.store.failures(world.store.find_packages("sys-libs/base", "s1")[0].id) == []  # no retry budget spent
+    assert any(e["kind"] == "attempt.cancelled" for e in Queries(world.store.engine).events("s1"))
+    world.coordinator.build_finished(cancelled)  # the same report again: fenced, nothing moves
+    assert world.dispatcher.take() == []

@@ -1,0 +1,101 @@
+"""The real builder: ``emerge`` builds one package the way a Gentoo admin would, and its binpkg is the artifact.
+
+Dependencies come from the swarm binhost as binary packages; the target is always built
+from source (:mod:`swarm_celery.domain.emerge_cmd` says why for every flag). The build log
+streams to ``<logs>/<attempt>.log``; the build is refused when the drone is short of disk,
+stopped at its timeout or when the task is revoked, and its failure is classified by the
+coordinator from the log tail this builder reports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from swarm_celery.domain.cpv import split_cpv
+from swarm_celery.domain.emerge_cmd import EmergeConfig, emerge_argv, emerge_environment
+from swarm_celery.domain.model import BuildRequest
+from swarm_celery.drone.builders import BuildFailed, BuildOutput
+from swarm_celery.drone.identity import disk_free_mb
+from swarm_celery.drone.process import run_logged
+
+
+class EmergeBuilder:
+    simulated = False
+
+    def __init__(self, config: EmergeConfig, logs: Path, *, timeout: float, min_free_mb: int, tmpdir: Path,
+                 emerge: str = "emerge", environ: Mapping[str, str] | None = None, kill_grace: float = 10.0) -> None:
+        self.config = config
+        self.logs = logs
+        self.timeout = timeout
+        self.min_free_mb = min_free_mb
+        self.tmpdir = tmpdir  # PORTAGE_TMPDIR: where the build happens
+        self.emerge = emerge
+        self.environ = dict(os.environ if environ is None else environ)
+        self.kill_grace = kill_grace
+
+    def log_path(self, request: BuildRequest) -> Path:
+        return self.logs / f"{request.attempt_id}.log"
+
+    def build(self, request: BuildRequest, staging: Path) -> BuildOutput:
+        try:
+            argv = emerge_argv(request.cpv, request.repo, self.emerge)
+        except ValueError as exc:
+            raise BuildFailed(f"build-swarm: refusing to build: {exc}") from None
+        self._check_disk()
+        started = time.time()
+        run = run_logged(argv, emerge_environment(self.environ, self.config), self.log_path(request), self.timeout, self.kill_grace)
+        if run.timed_out:
+            raise BuildFailed(f"timed out after {self.timeout:.0f} s", run.tail)
+        if run.exit_code != 0:
+            raise BuildFailed(f"emerge exited with status {run.exit_code}", run.tail, run.exit_code)
+        binpkg = find_binpkg(Path(self.config.pkgdir), request.cpv, since=started)
+        if binpkg is None:
+            raise BuildFailed("no binary package", run.tail + (
+                f"\nbuild-swarm: no binary package: emerge exited 0 but wrote no {request.cpv} GPKG under {self.config.pkgdir} "
+                "(is buildpkg disabled for it in package.env, or BINPKG_FORMAT overridden?)"))
+        staging.mkdir(parents=True, exist_ok=True)
+        artifact = staging / binpkg.name
+        shutil.copyfile(binpkg, artifact)  # the drone's PKGDIR and its Packages index stay as portage left them
+        digest, size = _sha256(artifact)
+        return BuildOutput(artifact=artifact, sha256=digest, size=size, log_tail=run.tail, build_seconds=run.seconds)
+
+    def _check_disk(self) -> None:
+        for path in (self.tmpdir, Path(self.config.pkgdir)):
+            free = disk_free_mb(path)
+            if free < self.min_free_mb:
+                line = (f"build-swarm: not enough free disk: {free} MiB free under {path}, this drone needs {self.min_free_mb} MiB "
+                        "(free space, or lower SWARM_MIN_FREE_MB)")
+                raise BuildFailed("not enough free disk", line)
+
+
+def find_binpkg(pkgdir: Path, cpv: str, since: float) -> Path | None:
+    """The GPKG emerge wrote for ``cpv`` at or after ``since``: ``cat/pn/pf-BUILD_ID.gpkg.tar`` (binpkg-multi-instance,
+    portage's default) or ``cat/pf.gpkg.tar``; the newest when there are several."""
+    parsed = split_cpv(cpv)
+    multi = re.compile(re.escape(parsed.pf) + r"-\d+\.gpkg\.tar")
+    folder = pkgdir / parsed.category / parsed.package
+    candidates = [p for p in folder.iterdir() if multi.fullmatch(p.name)] if folder.is_dir() else []
+    single = pkgdir / parsed.category / f"{parsed.pf}.gpkg.tar"
+    if single.is_file():
+        candidates.append(single)
+    fresh = [(p.stat().st_mtime, p) for p in candidates if p.is_file() and p.stat().st_mtime >= since - 1.0]
+    return max(fresh)[1] if fresh else None
+
+
+def _sha256(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+__all__ = ["EmergeBuilder", "find_binpkg"]

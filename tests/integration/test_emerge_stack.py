@@ -1,0 +1,95 @@
+"""Drone workers with the emerge builder through the real stack: real Redis, a real coordinator worker, real drone
+worker processes running a fake ``emerge`` that honours the real command line, the synthetic tree resolved by real
+portage; portage's own binary-tree code reads what was published.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from swarm_celery import bootstrap
+from swarm_celery.drone.process import group_alive
+from swarm_celery.resolve.synthetic import write_synthetic_repo
+from tests.fakes import install_fake_emerge
+from tests.integration.portage_kit import portage_run
+from tests.integration.swarm_kit import Swarm, live_swarm
+
+pytestmark = pytest.mark.slow
+
+HANGS = "sys-libs/zlib"  # a leaf of the synthetic plan: dispatched in the first wave
+
+
+@pytest.fixture
+def swarm(tmp_path: Path, portage_cache: Path, redis_url: str) -> Iterator[Swarm]:
+    fake_bin = install_fake_emerge(tmp_path / "fake-bin").parent
+    yield from live_swarm(tmp_path, portage_cache, redis_url, SWARM_RETRY_BACKOFF="0.2", SWARM_HEARTBEAT="2",
+                          SWARM_BUILDER="emerge", SWARM_EMERGE=str(fake_bin / "emerge"), SWARM_MIN_FREE_MB="1",
+                          SWARM_BINHOST_URL=f"file://{tmp_path}/binhost/amd64", SWARM_PORTAGE_TMPDIR=str(tmp_path),
+                          SWARM_PKGDIR=str(tmp_path / "pkgdir"))
+
+
+def drone_env(tmp_path: Path, slots: int) -> dict[str, str]:
+    """What the fake emerge reads from the drone's environment: the tree (SLOT), what hangs, how long a compile takes."""
+    (tmp_path / "fake-state").mkdir(exist_ok=True)
+    return {"SWARM_SLOTS": str(slots), "FAKE_EMERGE_REPOS": str(write_synthetic_repo(tmp_path / "synthetic-repo")),
+            "FAKE_EMERGE_SECONDS": "0.02", "FAKE_EMERGE_STATE": str(tmp_path / "fake-state"),
+            "FAKE_EMERGE_SCENARIOS": f"{HANGS}=hang_once"}
+
+
+def attempts_of(swarm: Swarm, session: str, atom: str) -> list[dict[str, object]]:
+    return [a for a in swarm.queries.history(session) if str(a["cpv"]).startswith(atom + "-")]
+
+
+def build_log(swarm: Swarm, attempt: str) -> Path:
+    return swarm.settings.logs_dir / "builds" / f"{attempt}.log"
+
+
+def test_emerge_drones_build_the_plan_and_portage_reads_the_binhost(swarm: Swarm, tmp_path: Path) -> None:
+    swarm.start_drones(["emerge-a", "emerge-b"], drone_env(tmp_path, 2))
+    session = swarm.new_session()
+    swarm.wait(lambda: bool(attempts_of(swarm, session, HANGS)) and build_log(swarm, str(attempts_of(swarm, session, HANGS)[0]["attempt"])).exists()
+               and "x86_64-pc-linux-gnu-gcc" in build_log(swarm, str(attempts_of(swarm, session, HANGS)[0]["attempt"])).read_text(),
+               120, f"{HANGS} compiling")
+    hung = str(attempts_of(swarm, session, HANGS)[0]["attempt"])
+    bootstrap.celery_app(swarm.settings).control.revoke(hung, terminate=True)  # an operator's `celery control revoke --terminate`
+    swarm.wait(lambda: swarm.state(session) != "running", 300, "the session")
+    assert swarm.state(session) == "complete"
+    packages = swarm.packages(session)
+    assert {p["state"] for p in packages.values()} == {"published"}
+
+    # the revoked build: its whole process group is gone, its attempt ended cancelled, the package was built again
+    log = build_log(swarm, hung).read_text()
+    pgid = int(re.search(r"build revoked \(signal 15\): process group (\d+) stopped", log).group(1))  # type: ignore[union-attr]
+    assert not group_alive(pgid)
+    outcomes = [(a["attempt"] == hung, a["outcome"]) for a in attempts_of(swarm, session, HANGS)]
+    assert (True, "cancelled") in outcomes and (False, "success") in outcomes
+    assert any(e["kind"] == "attempt.cancelled" for e in swarm.queries.events(session))
+
+    # every attempt ran the real command line, and portage reads the binhost and every package in it
+    assert all("--usepkg-exclude=" in build_log(swarm, str(a["attempt"])).read_text() for a in swarm.queries.history(session))
+    binhost = swarm.settings.binhost_dir / "amd64"
+    got = portage_run(tmp_path, {"op": "bintree", "pkgdir": str(binhost), "keys": ["SLOT", "repository", "BUILD_ID"]})
+    assert got["invalids"] == []
+    assert set(got["cpvs"]) == {p["cpv"] for p in packages.values()}
+    assert all(v["repository"] == "swarm-synthetic" for v in got["aux"].values())
+
+
+def test_cancelling_a_session_stops_running_emerge_builds(swarm: Swarm, tmp_path: Path) -> None:
+    swarm.start_drones(["emerge-c"], drone_env(tmp_path, 1))
+    session = swarm.new_session()
+    swarm.wait(lambda: any(a["state"] == "started" for a in attempts_of(swarm, session, HANGS)), 120, f"{HANGS} started")
+    hung = str(attempts_of(swarm, session, HANGS)[0]["attempt"])
+    swarm.wait(lambda: build_log(swarm, hung).exists() and "gcc" in build_log(swarm, hung).read_text(), 60, "compiling")
+    run = swarm.cli("control", "cancel", "--session", session, "--json")
+    assert run.code == 0, run.output
+    swarm.wait(lambda: "process group" in build_log(swarm, hung).read_text(), 60, "the build stopped")
+    pgid = int(re.search(r"process group (\d+) stopped", build_log(swarm, hung).read_text()).group(1))  # type: ignore[union-attr]
+    assert not group_alive(pgid)
+    time.sleep(1)  # the drone's late "cancelled" report is fenced: the attempt stays taken back
+    attempt = next(a for a in swarm.queries.history(session) if a["attempt"] == hung)
+    assert attempt["state"] == "stale" and swarm.state(session) == "cancelled"
