@@ -23,7 +23,7 @@ from swarm_celery.domain.policy import SchedulerConfig
 from swarm_celery.domain.scheduling import RetryPolicy
 from swarm_celery.drone.builders import Builder, SimulateBuilder
 from swarm_celery.drone.emerge import EmergeBuilder
-from swarm_celery.drone.identity import collect_identity
+from swarm_celery.drone.identity import Capacity, collect_identity
 from swarm_celery.drone.runner import DroneRunner
 from swarm_celery.errors import ConfigError
 from swarm_celery.resolve.adapter import PortageResolver
@@ -136,5 +136,6 @@ def drone_app(settings: Settings) -> Celery:
 
 
 def drone_identity(settings: Settings) -> DroneIdentity:
-    return collect_identity(settings.name, settings.arch, settings.home, cores_per_slot=settings.cores_per_slot,
-                            slots=settings.slots, core_limit=settings.core_limit, paused=settings.start_paused)
+    capacity = Capacity(settings.cores_per_slot, settings.slots, settings.core_limit)
+    return collect_identity(settings.name, settings.arch, settings.home, capacity, paused=settings.start_paused, tree=settings.tree,
+                            config_root=settings.portage_config_root, builder=settings.builder)

@@ -6,6 +6,8 @@ Nothing reads the environment at import time; tests build ``Settings(...)`` dire
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -52,6 +54,8 @@ class Settings:
     portage_tmpdir: Path = Path("/var/tmp/portage")  # SWARM_PORTAGE_TMPDIR: where builds happen (checked for free disk)
     build_timeout: float = 10 * 3600.0  # SWARM_BUILD_TIMEOUT: seconds before a build is stopped (below the visibility timeout)
     min_free_mb: int = 4096  # SWARM_MIN_FREE_MB: a drone refuses to build with less free disk than this
+    tree: Path = Path("/var/db/repos/gentoo")  # SWARM_TREE: the drone's portage tree (its timestamp is announced)
+    portage_config_root: Path = Path("/etc/portage")  # SWARM_PORTAGE_CONFIGROOT: where make.profile is (its profile is announced)
 
     @property
     def database(self) -> str:
@@ -116,6 +120,8 @@ class Settings:
             portage_tmpdir=Path(get("SWARM_PORTAGE_TMPDIR") or "/var/tmp/portage"),
             build_timeout=_number(env, "SWARM_BUILD_TIMEOUT", 10 * 3600.0),
             min_free_mb=int(_number(env, "SWARM_MIN_FREE_MB", 4096)),
+            tree=Path(get("SWARM_TREE") or "/var/db/repos/gentoo"),
+            portage_config_root=Path(get("SWARM_PORTAGE_CONFIGROOT") or "/etc/portage"),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -133,7 +139,8 @@ class Settings:
             "SWARM_GROUND_FOR": repr(self.ground_for), "SWARM_LOOKAHEAD": str(self.lookahead),
             "SWARM_BINHOST_URL": self.binhost_url, "SWARM_EMERGE": self.emerge, "SWARM_PKGDIR": str(self.pkgdir),
             "SWARM_PORTAGE_TMPDIR": str(self.portage_tmpdir), "SWARM_BUILD_TIMEOUT": repr(self.build_timeout),
-            "SWARM_MIN_FREE_MB": str(self.min_free_mb),
+            "SWARM_MIN_FREE_MB": str(self.min_free_mb), "SWARM_TREE": str(self.tree),
+            "SWARM_PORTAGE_CONFIGROOT": str(self.portage_config_root),
         }
 
 
@@ -145,3 +152,41 @@ def _number(env: Mapping[str, str], key: str, default: float) -> float:
         return float(value)
     except ValueError:
         raise ConfigError(f"{key}={value!r} is not a number") from None
+
+
+DRONE_CONF = Path("/etc/build-swarm/drone.conf")
+_ASSIGNMENT = re.compile(r"^(?:export\s+)?(SWARM_[A-Z0-9_]+)=(.*)$")
+_NOT_FOR_DRONES = {"SWARM_DATABASE_URL": "a drone holds no database credentials: remove SWARM_DATABASE_URL (only the coordinator "
+                                          "needs it)"}
+
+
+def read_conf(path: Path) -> dict[str, str]:
+    """``SWARM_*=value`` lines (shell quoting, ``#`` comments, optional ``export``), the format of drone.conf.
+
+    Nothing is expanded or executed; an unknown key, a malformed line or a database URL is a ConfigError naming the line.
+    """
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    known = set(Settings().to_env()) | {"SWARM_API_TOKEN", "SWARM_DRONE_NAME", "SWARM_DRONE_TOKEN"}
+    values: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = _ASSIGNMENT.match(line)
+        where = f"{path}:{number}"
+        if match is None:
+            raise ConfigError(f"{where}: expected SWARM_NAME=value, got {line[:60]!r}")
+        key, value = match.groups()
+        if key in _NOT_FOR_DRONES:
+            raise ConfigError(f"{where}: {_NOT_FOR_DRONES[key]}")
+        if key not in known:
+            raise ConfigError(f"{where}: unknown setting {key} (see the Settings list in the README)")
+        try:
+            words = shlex.split(value, comments=True)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc} in the value of {key}") from None
+        values[key] = " ".join(words)
+    return values

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 
 import click
 from rich.console import Console
@@ -68,7 +69,14 @@ def fleet(as_json: bool) -> None:
         state = d["state"] + (" paused" if d["paused"] else "") + (f" grounded→{clock_time(d['grounded_until'])}" if d["grounded_until"] else "")
         table.add_row(d["name"], d["arch"], state, str(d["slots"]), str(d["in_flight"]), str(d["cores"]), f"{d['memory_mb']} MiB",
                       f"{d['disk_free_mb']} MiB", str(d["builds"]), str(d["failures"]), clock_time(d["last_seen"]))
-    Console().print(table if rows else "no drones yet: start one with `build-swarm demo` or `build-swarm worker --role drone`")
+    console = Console() if sys.stdout.isatty() else Console(width=200)  # piped: whole rows, no wrapping
+    if not rows:
+        console.print("no drones yet: start one with `build-swarm drone` (or `build-swarm demo`)")
+        return
+    console.print(table)
+    for d in rows:
+        console.print(f"{d['name']}: {d['builder'] or '?'} builder, build-swarm {d['payload_version'] or '?'}, "
+                      f"profile {d['profile'] or 'unknown'}, tree {d['tree_timestamp'] or 'unknown'}", highlight=False)
 
 
 @click.group()

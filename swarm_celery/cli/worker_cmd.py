@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from celery import Celery
 
 from swarm_celery import bootstrap
 from swarm_celery.domain.model import COORDINATOR_QUEUE, build_queue, drone_queue
@@ -23,15 +24,22 @@ def worker(role: str, name: str | None, concurrency: int | None, loglevel: str) 
         settings = settings.with_(drone_name=name)
     if role == "coordinator":
         app = bootstrap.coordinator_app(settings)
-        queues, pool = COORDINATOR_QUEUE, "solo"  # the one writer of the store: one task at a time
-        concurrency, prefetch = 1, 2 * REPORT_BATCH  # reports are taken in batches (tasks.batches)
+        # the one writer of the store: one task at a time; reports are taken in batches (tasks.batches)
+        argv = ["-Q", COORDINATOR_QUEUE, "--pool", "solo", "-c", "1", "--prefetch-multiplier", str(2 * REPORT_BATCH)]
+        _run(app, settings, argv, loglevel)
     else:
-        app = bootstrap.drone_app(settings)
-        queues, pool = f"{build_queue(settings.arch)},{drone_queue(settings.name)}", "prefork"
-        concurrency = concurrency or bootstrap.drone_identity(settings).slots  # as many processes as build slots
-        # the coordinator sends a drone at most slots + SWARM_LOOKAHEAD builds (ADR 0003); holding the queued one in the
-        # worker rather than in Redis lets a slot start it the moment the previous build ends
-        prefetch = 2 if settings.lookahead else 1
-    argv = ["worker", "-Q", queues, "-n", f"{settings.name}@%h", "--pool", pool, "-c", str(concurrency), "--prefetch-multiplier", str(prefetch),
-            "--loglevel", loglevel, "-E", "--without-gossip", "--without-mingle"]
-    app.worker_main(argv)
+        run_drone(bootstrap.drone_app(settings), settings, loglevel, concurrency)
+
+
+def run_drone(app: Celery, settings: Settings, loglevel: str, concurrency: int | None = None) -> None:
+    """A drone worker: its arch's queue and its own, one process per build slot."""
+    queues = f"{build_queue(settings.arch)},{drone_queue(settings.name)}"
+    concurrency = concurrency or bootstrap.drone_identity(settings).slots
+    # the coordinator sends a drone at most slots + SWARM_LOOKAHEAD builds (ADR 0003); holding the queued one in the
+    # worker rather than in Redis lets a slot start it the moment the previous build ends
+    prefetch = 2 if settings.lookahead else 1
+    _run(app, settings, ["-Q", queues, "--pool", "prefork", "-c", str(concurrency), "--prefetch-multiplier", str(prefetch)], loglevel)
+
+
+def _run(app: Celery, settings: Settings, argv: list[str], loglevel: str) -> None:
+    app.worker_main(["worker", *argv, "-n", f"{settings.name}@%h", "--loglevel", loglevel, "-E", "--without-gossip", "--without-mingle"])

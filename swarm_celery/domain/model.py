@@ -232,10 +232,15 @@ class DroneIdentity:
     disk_free_mb: int
     slots: int
     paused: bool = False  # started paused (a NAS that yields to its owner)
+    tree_timestamp: str = ""  # the first line of its portage tree's metadata/timestamp.chk ("" when unknown)
+    profile: str = ""  # its Gentoo profile, e.g. default/linux/amd64/23.0/systemd ("" when unknown)
+    payload_version: str = ""  # the build-swarm version the drone runs
+    builder: str = ""  # emerge | simulate
 
     def to_json(self) -> dict[str, object]:
         return {"name": self.name, "arch": self.arch, "cores": self.cores, "memory_mb": self.memory_mb,
-                "disk_free_mb": self.disk_free_mb, "slots": self.slots, "paused": self.paused}
+                "disk_free_mb": self.disk_free_mb, "slots": self.slots, "paused": self.paused, "tree_timestamp": self.tree_timestamp,
+                "profile": self.profile, "payload_version": self.payload_version, "builder": self.builder}
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> DroneIdentity:
@@ -243,7 +248,14 @@ class DroneIdentity:
         if slots < 1:
             raise ValueError(f"a drone needs at least one slot, not {slots}")
         return cls(str(data["name"]), str(data["arch"]), _as_int(data.get("cores", 0)), _as_int(data.get("memory_mb", 0)),
-                   _as_int(data.get("disk_free_mb", 0)), slots, bool(data.get("paused", False)))
+                   _as_int(data.get("disk_free_mb", 0)), slots, bool(data.get("paused", False)),
+                   _short(data.get("tree_timestamp"), 64), _short(data.get("profile"), 255), _short(data.get("payload_version"), 32),
+                   _short(data.get("builder"), 16))
+
+
+def _short(value: object, limit: int) -> str:
+    """An optional announced string, cut to what the record holds (a drone's text is not trusted to be short)."""
+    return str(value)[:limit] if isinstance(value, (str, int, float)) else ""
 
 
 def _as_int(value: object) -> int:

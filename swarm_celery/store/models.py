@@ -127,6 +127,10 @@ class DroneRow(Base):
     slots: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     grounded_until: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    tree_timestamp: Mapped[str] = mapped_column(String(64), default="", server_default="")  # metadata/timestamp.chk of its tree
+    profile: Mapped[str] = mapped_column(String(255), default="", server_default="")  # its Gentoo profile
+    payload_version: Mapped[str] = mapped_column(String(32), default="", server_default="")  # the build-swarm version it runs
+    builder: Mapped[str] = mapped_column(String(16), default="", server_default="")  # emerge | simulate
 
 
 class FlagRow(Base):

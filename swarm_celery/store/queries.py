@@ -72,7 +72,8 @@ class Queries:
         return [{"name": d.name, "arch": d.arch, "state": d.state, "first_seen": d.first_seen, "last_seen": d.last_seen,
                  "builds": d.builds, "failures": d.failures, "cores": d.cores, "memory_mb": d.memory_mb,
                  "disk_free_mb": d.disk_free_mb, "slots": d.slots, "in_flight": int(busy.get(d.name, 0)), "paused": d.paused,
-                 "grounded_until": d.grounded_until or None} for d in rows]
+                 "grounded_until": d.grounded_until or None, "tree_timestamp": d.tree_timestamp or "", "profile": d.profile or "",
+                 "payload_version": d.payload_version or "", "builder": d.builder or ""} for d in rows]
 
     def packages(self, session_id: str) -> list[dict[str, Any]]:
         query = select(PackageRow).where(PackageRow.session_id == session_id).order_by(PackageRow.merge_index)

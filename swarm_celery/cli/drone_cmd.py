@@ -1,0 +1,64 @@
+"""`build-swarm drone`: run this machine as a drone, configured by drone.conf and SWARM_* variables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+from kombu.utils.url import maybe_sanitize_url
+
+from swarm_celery import bootstrap
+from swarm_celery.cli.options import emit_json
+from swarm_celery.cli.worker_cmd import run_drone
+from swarm_celery.domain.model import build_queue, drone_queue
+from swarm_celery.settings import DRONE_CONF, Settings, read_conf
+
+
+@click.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help=f"drone.conf with SWARM_*=value lines (default: $SWARM_DRONE_CONF, else {DRONE_CONF} when it exists).")
+@click.option("--name", default=None, help="Drone name (default: SWARM_DRONE_NAME, else the host name).")
+@click.option("--check", is_flag=True, help="Show what this drone would announce and how it would build, then exit.")
+@click.option("--json", "as_json", is_flag=True, help="With --check: one JSON object.")
+@click.option("--loglevel", default="INFO", show_default=True)
+def drone(config_path: Path | None, name: str | None, check: bool, as_json: bool, loglevel: str) -> None:
+    """Run this machine as a drone: a Celery worker on build.<arch> and drone.<name>, one process per build slot.
+
+    Variables in the environment override drone.conf. A drone holds no database credentials.
+
+    \b
+    build-swarm drone --check                 # what it would announce, and its builder settings
+    build-swarm drone --config ./drone.conf   # run in the foreground (an OpenRC/systemd service runs this)
+    """
+    conf = config_path or (Path(os.environ["SWARM_DRONE_CONF"]) if os.environ.get("SWARM_DRONE_CONF") else None)
+    if conf is None and DRONE_CONF.is_file():
+        conf = DRONE_CONF
+    values = read_conf(conf) if conf else {}
+    settings = Settings.from_env({**values, **os.environ}).with_(database_url="")  # nothing on a drone can reach the store
+    if name:
+        settings = settings.with_(drone_name=name)
+    app = bootstrap.drone_app(settings)  # a bad builder setting (no emerge, no binhost URL) fails here, before the worker
+    if check:
+        _show(settings, conf, as_json)
+        return
+    run_drone(app, settings, loglevel)
+
+
+def _show(settings: Settings, conf: Path | None, as_json: bool) -> None:
+    me = bootstrap.drone_identity(settings)
+    report = {"identity": me.to_json(), "queues": [build_queue(me.arch), drone_queue(me.name)], "config": str(conf) if conf else None,
+              "broker": maybe_sanitize_url(settings.broker_url), "builder": settings.builder}
+    if settings.builder == "emerge":
+        report |= {"binhost": settings.binhost_url, "pkgdir": str(settings.pkgdir), "build_timeout": settings.build_timeout,
+                   "min_free_mb": settings.min_free_mb, "logs": str(settings.logs_dir / "builds")}
+    if as_json:
+        emit_json(report)
+        return
+    click.echo(f"drone {me.name} ({me.arch}): {me.cores} cores, {me.memory_mb} MiB memory, {me.disk_free_mb} MiB free, {me.slots} slots")
+    click.echo(f"  tree {me.tree_timestamp or 'unknown (no metadata/timestamp.chk)'}; profile {me.profile or 'unknown (no make.profile)'}; "
+               f"build-swarm {me.payload_version}")
+    click.echo(f"  queues {', '.join(report['queues'])} on {report['broker']}; config {report['config'] or 'environment only'}")
+    click.echo(f"  builder {settings.builder}" + (f": binhost {settings.binhost_url}, PKGDIR {settings.pkgdir}, timeout "
+                                                  f"{settings.build_timeout:.0f} s, needs {settings.min_free_mb} MiB free"
+                                                  if settings.builder == "emerge" else ""))
