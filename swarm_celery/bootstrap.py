@@ -11,8 +11,12 @@ import shutil
 from pathlib import Path
 
 from celery import Celery
+from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from swarm_celery.api.app import create_api
+from swarm_celery.api.context import ApiConfig, ApiContext, RequestMaker
+from swarm_celery.api.sql import ReadOnlySql
 from swarm_celery.app import create_app
 from swarm_celery.binhost.publisher import BinhostPublisher
 from swarm_celery.clock import SystemClock
@@ -23,8 +27,9 @@ from swarm_celery.domain.policy import SchedulerConfig
 from swarm_celery.domain.scheduling import RetryPolicy
 from swarm_celery.drone.builders import Builder, SimulateBuilder
 from swarm_celery.drone.emerge import EmergeBuilder
-from swarm_celery.drone.identity import Capacity, collect_identity
+from swarm_celery.drone.identity import Capacity, collect_identity, payload_version
 from swarm_celery.drone.runner import DroneRunner
+from swarm_celery.drone.upload import HttpUploader
 from swarm_celery.errors import ConfigError
 from swarm_celery.resolve.adapter import PortageResolver
 from swarm_celery.services.control import Controller
@@ -32,10 +37,12 @@ from swarm_celery.services.coordinator import Coordinator
 from swarm_celery.services.explain import Explainer
 from swarm_celery.settings import Settings
 from swarm_celery.store.engine import make_engine, migrate
+from swarm_celery.store.queries import Queries
 from swarm_celery.store.repository import SqlStore
+from swarm_celery.store.token_repo import DroneTokens
 from swarm_celery.tasks import coordinator as coordinator_tasks
 from swarm_celery.tasks import drone as drone_tasks
-from swarm_celery.tasks.messaging import CeleryDispatcher, CeleryReporter
+from swarm_celery.tasks.messaging import CeleryDispatcher, CeleryMessenger, CeleryReporter
 
 SHIPPED_DURATIONS = Path(__file__).parent / "data" / "build-durations.csv"
 
@@ -74,7 +81,7 @@ def coordinator(settings: Settings, app: Celery) -> Coordinator:
 def coordinator_services(settings: Settings, app: Celery) -> tuple[Coordinator, Controller]:
     """The coordinator and the controls, sharing one store, dispatcher and scheduler (one writer)."""
     the_store, dispatcher, clock = store(settings), CeleryDispatcher(app), SystemClock()
-    coord = Coordinator(the_store, resolver(settings), dispatcher, BinhostPublisher(settings.binhost_dir),
+    coord = Coordinator(the_store, resolver(settings), dispatcher, BinhostPublisher(settings.binhost_dir, uploads_dir(settings)),
                         prior=durations(settings), clock=clock, config=scheduler_config(settings))
     return coord, Controller(the_store, dispatcher, coord.scheduler, clock)
 
@@ -130,12 +137,45 @@ def drone_app(settings: Settings) -> Celery:
     app.conf.task_send_sent_event = False  # a drone only sends reports, taken in batches: Flower lists no task for them
     build = builder(settings)  # fail fast on bad builder settings, before the worker starts
     reporter = CeleryReporter(app)
-    drone_tasks.register(app, functools.cache(lambda: DroneRunner(settings.name, build, settings.staging_dir, reporter)))
+    transport = drone_transport(settings)
+    drone_tasks.register(app, functools.cache(lambda: DroneRunner(settings.name, build, settings.staging_dir, reporter, transport)))
     drone_tasks.Announcer(reporter, lambda: drone_identity(settings), settings.heartbeat).connect()
     return app
+
+
+def drone_transport(settings: Settings) -> HttpUploader | None:
+    """Uploads over HTTP when the drone knows the coordinator's URL; else the coordinator reads the staging directory."""
+    if not settings.coordinator_url:
+        return None
+    if not settings.coordinator_url.startswith(("http://", "https://")):
+        raise ConfigError(f"SWARM_COORDINATOR_URL={settings.coordinator_url!r} is not an http(s):// URL")
+    if not settings.drone_token:
+        raise ConfigError("SWARM_COORDINATOR_URL is set but SWARM_DRONE_TOKEN is not: run `build-swarm token issue "
+                          f"{settings.name}` on the coordinator and put the line it prints in drone.conf")
+    return HttpUploader(settings.coordinator_url, settings.drone_token)
 
 
 def drone_identity(settings: Settings) -> DroneIdentity:
     capacity = Capacity(settings.cores_per_slot, settings.slots, settings.core_limit)
     return collect_identity(settings.name, settings.arch, settings.home, capacity, paused=settings.start_paused, tree=settings.tree,
                             config_root=settings.portage_config_root, builder=settings.builder)
+
+
+def api_app(settings: Settings, make_request: RequestMaker) -> FastAPI:
+    """The coordinator's HTTP API on the same record and broker as its worker."""
+    eng = engine(settings)
+    config = ApiConfig(admin_token=settings.api_token, public_status=settings.public_status, uploads_dir=uploads_dir(settings),
+                       logs_dir=settings.logs_dir / "builds", binhost_dir=settings.binhost_dir, simulated=settings.builder == "simulate")
+    ctx = ApiContext(config=config, queries=Queries(eng), store=SqlStore(eng, SystemClock()), tokens=DroneTokens(eng),
+                     messenger=CeleryMessenger(celery_app(settings)), make_request=make_request,
+                     sql=ReadOnlySql.for_urls(settings.database, settings.sql_database_url), version=payload_version())
+    return create_api(ctx)
+
+
+def uploads_dir(settings: Settings) -> Path:
+    """Where the API puts drones' uploads, ``<dir>/<attempt>/<name>``: the publisher takes them from here."""
+    return settings.home / "uploads"
+
+
+def drone_tokens(settings: Settings) -> DroneTokens:
+    return DroneTokens(engine(settings))

@@ -56,6 +56,13 @@ class Settings:
     min_free_mb: int = 4096  # SWARM_MIN_FREE_MB: a drone refuses to build with less free disk than this
     tree: Path = Path("/var/db/repos/gentoo")  # SWARM_TREE: the drone's portage tree (its timestamp is announced)
     portage_config_root: Path = Path("/etc/portage")  # SWARM_PORTAGE_CONFIGROOT: where make.profile is (its profile is announced)
+    # the coordinator API, and drones that talk to it
+    api_host: str = "127.0.0.1"  # SWARM_API_HOST: where `build-swarm api` listens (0.0.0.0 for a fleet)
+    api_port: int = 8080  # SWARM_API_PORT
+    public_status: bool = False  # SWARM_PUBLIC_STATUS=1: reads (status, history, fleet, logs, metrics) need no token
+    sql_database_url: str = ""  # SWARM_SQL_DATABASE_URL: a read-only role for POST /api/v1/sql (Postgres; SQLite opens read-only)
+    coordinator_url: str = ""  # SWARM_COORDINATOR_URL: drones upload artifacts and logs here (unset: a shared filesystem)
+    drone_token: str = ""  # SWARM_DRONE_TOKEN: this drone's token (`build-swarm token issue NAME`)
 
     @property
     def database(self) -> str:
@@ -122,6 +129,12 @@ class Settings:
             min_free_mb=int(_number(env, "SWARM_MIN_FREE_MB", 4096)),
             tree=Path(get("SWARM_TREE") or "/var/db/repos/gentoo"),
             portage_config_root=Path(get("SWARM_PORTAGE_CONFIGROOT") or "/etc/portage"),
+            api_host=get("SWARM_API_HOST") or "127.0.0.1",
+            api_port=int(_number(env, "SWARM_API_PORT", 8080)),
+            public_status=get("SWARM_PUBLIC_STATUS", "") in ("1", "true", "yes"),
+            sql_database_url=get("SWARM_SQL_DATABASE_URL", ""),
+            coordinator_url=get("SWARM_COORDINATOR_URL", "").rstrip("/"),
+            drone_token=get("SWARM_DRONE_TOKEN", ""),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -140,7 +153,10 @@ class Settings:
             "SWARM_BINHOST_URL": self.binhost_url, "SWARM_EMERGE": self.emerge, "SWARM_PKGDIR": str(self.pkgdir),
             "SWARM_PORTAGE_TMPDIR": str(self.portage_tmpdir), "SWARM_BUILD_TIMEOUT": repr(self.build_timeout),
             "SWARM_MIN_FREE_MB": str(self.min_free_mb), "SWARM_TREE": str(self.tree),
-            "SWARM_PORTAGE_CONFIGROOT": str(self.portage_config_root),
+            "SWARM_PORTAGE_CONFIGROOT": str(self.portage_config_root), "SWARM_API_HOST": self.api_host,
+            "SWARM_API_PORT": str(self.api_port), "SWARM_PUBLIC_STATUS": "1" if self.public_status else "",
+            "SWARM_SQL_DATABASE_URL": self.sql_database_url, "SWARM_COORDINATOR_URL": self.coordinator_url,
+            "SWARM_DRONE_TOKEN": self.drone_token, "SWARM_API_TOKEN": self.api_token,
         }
 
 
@@ -156,8 +172,11 @@ def _number(env: Mapping[str, str], key: str, default: float) -> float:
 
 DRONE_CONF = Path("/etc/build-swarm/drone.conf")
 _ASSIGNMENT = re.compile(r"^(?:export\s+)?(SWARM_[A-Z0-9_]+)=(.*)$")
-_NOT_FOR_DRONES = {"SWARM_DATABASE_URL": "a drone holds no database credentials: remove SWARM_DATABASE_URL (only the coordinator "
-                                          "needs it)"}
+_NOT_FOR_DRONES = {
+    "SWARM_DATABASE_URL": "a drone holds no database credentials: remove SWARM_DATABASE_URL (only the coordinator needs it)",
+    "SWARM_SQL_DATABASE_URL": "a drone holds no database credentials: remove SWARM_SQL_DATABASE_URL",
+    "SWARM_API_TOKEN": "a drone holds no admin token: remove SWARM_API_TOKEN and use SWARM_DRONE_TOKEN (`build-swarm token issue NAME`)",
+}
 
 
 def read_conf(path: Path) -> dict[str, str]:
@@ -169,7 +188,7 @@ def read_conf(path: Path) -> dict[str, str]:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
-    known = set(Settings().to_env()) | {"SWARM_API_TOKEN", "SWARM_DRONE_NAME", "SWARM_DRONE_TOKEN"}
+    known = set(Settings().to_env()) | {"SWARM_DRONE_NAME"}
     values: dict[str, str] = {}
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()

@@ -22,14 +22,31 @@ from swarm_celery.binhost.gpkg_read import read_gpkg_metadata
 from swarm_celery.binhost.index import IndexEntry, upsert_index
 from swarm_celery.domain.cpv import split_cpv
 from swarm_celery.domain.records import PackageInfo, PublishedArtifact
+from swarm_celery.domain.uploads import UploadRefused, parse_upload_ref
 from swarm_celery.errors import ArtifactError
 
 MAX_ARTIFACT_BYTES = 8 * 1024**3
 
 
 class BinhostPublisher:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, uploads: Path | None = None) -> None:
         self.root = root  # SWARM_HOME/binhost; one tree per arch below it
+        self.uploads = uploads  # where the API put drones' uploads: an artifact_path "upload://<attempt>/<name>" is found here
+
+    def locate(self, artifact: Path) -> Path:
+        """The file a reported artifact path names: a local path as it is, an ``upload://`` reference in the upload area."""
+        try:
+            ref = parse_upload_ref(str(artifact))
+        except UploadRefused as exc:
+            raise ArtifactError(str(exc)) from None
+        if ref is None:
+            return artifact
+        if self.uploads is None:
+            raise ArtifactError(f"{artifact} names an upload, but this coordinator takes no uploads (no API)")
+        found = self.uploads / ref[0] / ref[1]
+        if not found.is_file():
+            raise ArtifactError(f"the upload of {ref[1]} for attempt {ref[0]} never arrived whole (lost or refused)")
+        return found
 
     def tree(self, arch: str) -> Path:
         return self.root / arch
@@ -50,10 +67,13 @@ class BinhostPublisher:
         header = {"ARCH": arch, "ACCEPT_KEYWORDS": arch}
         for artifact, sha256, package in items:
             try:
-                entry, published, chost = self._place(arch, artifact, sha256, package)
+                located = self.locate(artifact)
+                entry, published, chost = self._place(arch, located, sha256, package)
             except ArtifactError as exc:
                 outcomes.append(exc)
                 continue
+            if located != artifact:  # an upload: its copy is in the tree now
+                shutil.rmtree(located.parent, ignore_errors=True)
             entries.append(entry)
             outcomes.append(published)
             if chost:

@@ -35,7 +35,8 @@ def drone(config_path: Path | None, name: str | None, check: bool, as_json: bool
     if conf is None and DRONE_CONF.is_file():
         conf = DRONE_CONF
     values = read_conf(conf) if conf else {}
-    settings = Settings.from_env({**values, **os.environ}).with_(database_url="")  # nothing on a drone can reach the store
+    # nothing on a drone can reach the store or act as the admin
+    settings = Settings.from_env({**values, **os.environ}).with_(database_url="", sql_database_url="", api_token="")
     if name:
         settings = settings.with_(drone_name=name)
     app = bootstrap.drone_app(settings)  # a bad builder setting (no emerge, no binhost URL) fails here, before the worker

@@ -101,7 +101,7 @@ _PHASE = re.compile(r"ERROR: \S+ failed(?: \((\w+) phase\))?:")  # portage's own
 _TIMEOUT = _rx(r"build-swarm: build timed out")
 _DISK_FULL = _rx(r"no space left on device", r"enospc", r"disk quota exceeded", r"\[errno 28\]", r"insufficient space to store",
                  r"build-swarm: not enough free disk")
-_ARTIFACT = _rx(r"build-swarm: no binary package")
+_ARTIFACT = _rx(r"build-swarm: no binary package", r"build-swarm: upload failed")
 _OOM = _rx(r"virtual memory exhausted", r"cannot allocate memory", r"out of memory: kill", r"out of memory allocating",
            r"llvm error: out of memory", r"runtime: out of memory", r"javascript heap out of memory", r"outofmemoryerror",
            r"memory allocation of \d+ bytes failed", r"killed signal terminated program", r"internal compiler error: killed",

@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
 from swarm_celery.domain.model import BuildRequest, BuildResult, Outcome
 from swarm_celery.drone.builders import Builder, BuildFailed
 from swarm_celery.drone.process import Revoked, sigterm_raises
+from swarm_celery.drone.upload import UploadFailed
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +27,20 @@ class Reporter(Protocol):
     def finished(self, result: BuildResult, urgency: int = 5) -> None: ...
 
 
+class Transport(Protocol):
+    """Gets the built artifact (and the build log) to the coordinator; returns what to report as artifact_path."""
+
+    def artifact(self, attempt_id: str, path: Path, sha256: str) -> str: ...
+    def log(self, attempt_id: str, path: Path) -> None: ...
+
+
 class DroneRunner:
-    def __init__(self, name: str, builder: Builder, staging: Path, reporter: Reporter) -> None:
+    def __init__(self, name: str, builder: Builder, staging: Path, reporter: Reporter, transport: Transport | None = None) -> None:
         self.name = name
         self.builder = builder
         self.staging = staging
         self.reporter = reporter
+        self.transport = transport  # None: the coordinator reads the drone's staging directory (one host, or a shared filesystem)
 
     def build(self, request: BuildRequest) -> BuildResult:
         started = time.time()
@@ -53,6 +63,28 @@ class DroneRunner:
                 size=output.size, log_tail=output.log_tail, started_at=started, finished_at=time.time(),
                 simulated=self.builder.simulated, build_seconds=output.build_seconds or time.time() - started,
             )
+        if self.transport is not None:
+            result = self._deliver(request, result, workdir)
         self.reporter.finished(result, request.urgency)
         log.info("%s %s: %s", request.cpv, request.attempt_id, result.outcome.value)
         return result
+
+    def _deliver(self, request: BuildRequest, result: BuildResult, workdir: Path) -> BuildResult:
+        """Upload the build log (best effort) and the artifact (or fail the attempt as an infrastructure failure)."""
+        assert self.transport is not None
+        log_path = getattr(self.builder, "log_path", None)
+        notes = ""
+        if callable(log_path) and log_path(request).is_file():
+            try:
+                self.transport.log(request.attempt_id, log_path(request))
+            except UploadFailed as exc:
+                notes = f"\nbuild-swarm: the build log was not uploaded: {exc}"
+        try:
+            if result.outcome is Outcome.SUCCESS:
+                ref = self.transport.artifact(request.attempt_id, Path(result.artifact_path), result.sha256)
+                return replace(result, artifact_path=ref, log_tail=result.log_tail + notes)
+        except UploadFailed as exc:
+            return replace(result, outcome=Outcome.FAILED, artifact_path="", log_tail=f"{result.log_tail}{notes}\nbuild-swarm: upload failed: {exc}")
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)  # the coordinator holds it now (or it is lost either way)
+        return replace(result, log_tail=result.log_tail + notes)

@@ -166,3 +166,13 @@ class EventRow(Base):
     kind: Mapped[str] = mapped_column(String(64), index=True)
     subject: Mapped[str] = mapped_column(String(255), default="")
     message: Mapped[str] = mapped_column(Text, default="")
+
+
+class DroneTokenRow(Base):
+    """A drone's API token for uploads and heartbeats: only its sha256 is stored; issuing again replaces it."""
+
+    __tablename__ = "drone_tokens"
+
+    drone: Mapped[str] = mapped_column(String(128), primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[float] = mapped_column(Float)

@@ -33,6 +33,19 @@ class Queries:
             "planned": sum(counts.values()), "counts": {s.value: int(counts.get(s.value, 0)) for s in PackageState},
         }
 
+    def sessions(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest sessions first, each as :meth:`session` shows it."""
+        with Session(self.engine) as db:
+            ids = db.scalars(select(SessionRow.id).order_by(SessionRow.created_at.desc()).limit(limit)).all()
+        return [found for found in (self.session(i) for i in ids) if found is not None]
+
+    def attempt(self, attempt_id: str) -> dict[str, Any] | None:
+        """State, drone and queue of one attempt (who may upload for it)."""
+        with Session(self.engine) as db:
+            row = db.get(AttemptRow, attempt_id)
+            return None if row is None else {"attempt": row.id, "state": row.state, "drone": row.drone, "queue": row.queue,
+                                             "session": row.session_id}
+
     def running(self, session_id: str) -> list[dict[str, Any]]:
         """Packages being built right now, with their drone."""
         query = (select(PackageRow.cpv, AttemptRow.drone, AttemptRow.started_at)

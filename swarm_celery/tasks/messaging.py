@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from celery import Celery
 
+from swarm_celery.domain.controls import ControlRequest
 from swarm_celery.domain.model import COORDINATOR_QUEUE, BuildRequest, BuildResult, DroneIdentity
 
 
@@ -50,3 +51,19 @@ class CeleryReporter:
 
     def goodbye(self, name: str, arch: str) -> None:
         self.app.send_task("swarm.drone_goodbye", args=[name, arch], queue=COORDINATOR_QUEUE)
+
+
+class CeleryMessenger:
+    """The coordinator queue as the API uses it (plans, controls, drones' HTTP heartbeats)."""
+
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+
+    def send_plan(self, session_id: str) -> None:
+        CeleryDispatcher(self.app).send_plan(session_id)
+
+    def send_control(self, request: ControlRequest) -> None:
+        self.app.send_task("swarm.control", args=[request.to_json()], queue=COORDINATOR_QUEUE)
+
+    def hello(self, identity: DroneIdentity) -> None:
+        CeleryReporter(self.app).hello(identity)

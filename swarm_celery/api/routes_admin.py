@@ -1,0 +1,76 @@
+"""Admin routes: queue a world, send a control, ask the record in read-only SQL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+from fastapi import APIRouter, Depends, HTTPException
+from fastapi.concurrency import run_in_threadpool
+
+from swarm_celery.api import auth
+from swarm_celery.api.auth import Ctx
+from swarm_celery.api.models import ControlIn, ControlOut, QueueIn, QueueOut, SqlIn, SqlOut, errors
+from swarm_celery.api.sql import SqlRefused
+from swarm_celery.domain.config import check_atom_shape
+from swarm_celery.domain.controls import ControlRequest, validate
+from swarm_celery.errors import SwarmError
+
+REFUSED = errors(400, 401, 503)
+api = APIRouter(prefix="/api/v1", dependencies=[Depends(auth.admin)], responses=errors(401))
+
+
+@api.post("/queue", response_model=QueueOut, status_code=202, responses=REFUSED,
+          summary="Queue atoms for building (a new session); the coordinator resolves and dispatches it")
+def queue(ctx: Ctx, body: QueueIn) -> QueueOut:
+    try:
+        atoms = tuple(check_atom_shape(a.strip()) for a in body.atoms)
+        request = ctx.make_request(atoms, body.arch)
+    except (ValueError, SwarmError) as exc:
+        raise HTTPException(400, str(exc)) from None
+    session_id = uuid.uuid4().hex[:12]
+    ctx.store.create_session(session_id, request, simulated=ctx.config.simulated, priority=body.priority)
+    try:
+        ctx.messenger.send_plan(session_id)
+    except Exception as exc:  # kombu raises transport-specific errors
+        ctx.store.fail_session(session_id, f"could not reach the broker: {exc}")
+        raise HTTPException(503, f"cannot reach the broker: {exc}; is the coordinator's SWARM_BROKER_URL right?") from None
+    return QueueOut(session=session_id, atoms=list(request.world), priority=body.priority, arch=request.arch)
+
+
+@api.post("/control", response_model=ControlOut, responses=errors(400, 401, 503, 504),
+          summary="Pause, resume, unblock, unground, reset, rebalance, clear_failures, retry_failures or cancel")
+async def control(ctx: Ctx, body: ControlIn) -> ControlOut:
+    try:
+        request = validate(ControlRequest(body.action, body.drone, body.session, body.atom, uuid.uuid4().hex))
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from None
+    try:
+        await run_in_threadpool(ctx.messenger.send_control, request)
+    except Exception as exc:  # kombu raises transport-specific errors
+        raise HTTPException(503, f"cannot reach the broker: {exc}") from None
+    deadline = time.monotonic() + body.wait
+    while True:
+        outcome = await run_in_threadpool(ctx.queries.event_for, request.request_id)
+        if outcome is not None:
+            return ControlOut(action=body.action.value, request_id=request.request_id, ok=not outcome.startswith("error:"),
+                              outcome=outcome)
+        if time.monotonic() >= deadline:
+            raise HTTPException(504, f"the coordinator did not answer within {body.wait:.0f} s; the request stays queued "
+                                     f"({request.request_id}) and applies when it runs")
+        await asyncio.sleep(0.05)
+
+
+@api.post("/sql", response_model=SqlOut, responses=REFUSED,
+          summary="One read-only query on the record (the database refuses any write)")
+def sql(ctx: Ctx, body: SqlIn) -> SqlOut:
+    if ctx.sql is None:
+        raise HTTPException(503, "read-only SQL is off: on Postgres, set SWARM_SQL_DATABASE_URL to a role that may only "
+                                 "SELECT (see the README)")
+    try:
+        result = ctx.sql.run(body.query, body.limit)
+    except SqlRefused as exc:
+        raise HTTPException(400, str(exc)) from None
+    return SqlOut(columns=result.columns, rows=result.rows, truncated=result.truncated)
+

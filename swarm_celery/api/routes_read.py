@@ -1,0 +1,76 @@
+"""Read routes: status, sessions, packages, history, events, fleet, build logs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi.responses import FileResponse
+
+from swarm_celery.api import auth
+from swarm_celery.api.auth import Ctx
+from swarm_celery.api.context import ApiContext
+from swarm_celery.api.models import AttemptOut, DroneOut, EventOut, PackageOut, SessionOut, errors
+from swarm_celery.domain.uploads import ATTEMPT_ID
+
+SESSION_PATTERN = r"^[0-9a-f]{1,32}$"
+SessionId = Annotated[str, Path(pattern=SESSION_PATTERN, description="A session id (see /api/v1/sessions).")]
+SessionFilter = Annotated[str | None, Query(pattern=SESSION_PATTERN)]
+NOT_FOUND = errors(401, 404)
+api = APIRouter(prefix="/api/v1", dependencies=[Depends(auth.reader)], responses=errors(401))
+
+
+def session_or_404(ctx: ApiContext, session_id: str) -> SessionOut:
+    found = ctx.queries.session(session_id)
+    if found is None:
+        raise HTTPException(404, f"no session {session_id}; list them at /api/v1/sessions")
+    return SessionOut(**found)
+
+
+@api.get("/status", response_model=SessionOut, responses=NOT_FOUND, summary="The newest session (or ?session=) and its counts")
+def status(ctx: Ctx, session: SessionFilter = None) -> SessionOut:
+    chosen = session or ctx.queries.latest_session()
+    if chosen is None:
+        raise HTTPException(404, "no sessions yet: queue one with POST /api/v1/queue or `build-swarm queue add`")
+    return session_or_404(ctx, chosen)
+
+
+@api.get("/sessions", response_model=list[SessionOut], summary="Sessions, newest first")
+def sessions(ctx: Ctx, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[SessionOut]:
+    return [SessionOut(**s) for s in ctx.queries.sessions(limit)]
+
+
+@api.get("/sessions/{session_id}", response_model=SessionOut, responses=NOT_FOUND)
+def session(ctx: Ctx, session_id: SessionId) -> SessionOut:
+    return session_or_404(ctx, session_id)
+
+
+@api.get("/sessions/{session_id}/packages", response_model=list[PackageOut], responses=NOT_FOUND)
+def packages(ctx: Ctx, session_id: SessionId) -> list[PackageOut]:
+    session_or_404(ctx, session_id)
+    return [PackageOut(**p) for p in ctx.queries.packages(session_id)]
+
+
+@api.get("/sessions/{session_id}/history", response_model=list[AttemptOut], responses=NOT_FOUND, summary="Every attempt")
+def history(ctx: Ctx, session_id: SessionId) -> list[AttemptOut]:
+    session_or_404(ctx, session_id)
+    return [AttemptOut(**a) for a in ctx.queries.history(session_id)]
+
+
+@api.get("/events", response_model=list[EventOut])
+def events(ctx: Ctx, session: SessionFilter = None, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[EventOut]:
+    return [EventOut(**e) for e in ctx.queries.events(session, limit)]
+
+
+@api.get("/fleet", response_model=list[DroneOut], summary="Drones the coordinator has heard from")
+def fleet(ctx: Ctx) -> list[DroneOut]:
+    return [DroneOut(**d) for d in ctx.queries.fleet()]
+
+
+@api.get("/logs/{attempt_id}", response_class=FileResponse, summary="The full build log of an attempt",
+         responses={**NOT_FOUND, 200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+def log(ctx: Ctx, attempt_id: Annotated[str, Path(max_length=64)]) -> FileResponse:
+    path = ctx.config.logs_dir / f"{attempt_id}.log"
+    if not ATTEMPT_ID.fullmatch(attempt_id) or not path.is_file():
+        raise HTTPException(404, f"no build log for attempt {attempt_id[:40]}: drones upload it when the build ends")
+    return FileResponse(path, media_type="text/plain; charset=utf-8")

@@ -1,0 +1,124 @@
+"""`build-swarm api`, `build-swarm coordinator` (worker + API together) and `build-swarm token` (drone tokens)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+import uvicorn
+
+from swarm_celery import bootstrap
+from swarm_celery.api.context import RequestMaker
+from swarm_celery.cli.options import emit_json, request_from_options, world_options
+from swarm_celery.domain.config import ResolveRequest
+from swarm_celery.settings import Settings
+
+
+def _request_maker(settings: Settings, repos: tuple[Path, ...], portage_config: Path | None,
+                   gentoo_profile: str | None) -> RequestMaker:
+    def make(atoms: tuple[str, ...], arch: str) -> ResolveRequest:
+        world = settings.home / "api-world" / f"{os.getpid()}-{time.monotonic_ns()}"
+        world.parent.mkdir(parents=True, exist_ok=True)
+        world.write_text("".join(f"{atom}\n" for atom in atoms))  # read and validated like any world file
+        try:
+            return request_from_options(settings, repos, world, portage_config, gentoo_profile, arch)[0]
+        finally:
+            world.unlink(missing_ok=True)
+    return make
+
+
+@click.command()
+@world_options
+@click.option("--host", default=None, help="Listen address (default: SWARM_API_HOST or 127.0.0.1; 0.0.0.0 for a fleet).")
+@click.option("--port", default=None, type=click.IntRange(1, 65535), help="Port (default: SWARM_API_PORT or 8080).")
+def api(repos: tuple[Path, ...], world_file: Path | None, portage_config: Path | None, gentoo_profile: str | None, arch: str,
+        host: str | None, port: int | None) -> None:
+    """Serve the coordinator API: status, queue, control, uploads, logs, /binhost, /metrics, read-only SQL.
+
+    --repo/--portage-config/--gentoo-profile say which tree POST /api/v1/queue resolves against.
+    """
+    del world_file, arch  # a queue request brings its own atoms and arch
+    settings = Settings.from_env()
+    app = bootstrap.api_app(settings, _request_maker(settings, repos, portage_config, gentoo_profile))
+    uvicorn.run(app, host=host or settings.api_host, port=port or settings.api_port, log_level="info", proxy_headers=False)
+
+
+@click.command()
+@click.option("--host", default=None, help="API listen address (default: SWARM_API_HOST or 127.0.0.1).")
+@click.option("--port", default=None, type=click.IntRange(1, 65535), help="API port (default: SWARM_API_PORT or 8080).")
+@click.argument("api_args", nargs=-1, type=click.UNPROCESSED)
+def coordinator(host: str | None, port: int | None, api_args: tuple[str, ...]) -> None:
+    """Run the coordinator: its Celery worker and its API, stopped together (extra arguments go to `api`: --repo, ...)."""
+    base = [sys.executable, "-m", "swarm_celery"]
+    api_argv = [*base, "api", *api_args, *(["--host", host] if host else []), *(["--port", str(port)] if port else [])]
+    children = [subprocess.Popen([*base, "worker", "--role", "coordinator"]), subprocess.Popen(api_argv)]
+    stop = {"signal": 0}
+
+    def forward(signum: int, _frame: object) -> None:
+        stop["signal"] = signum
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, forward)
+    try:
+        while not stop["signal"] and all(c.poll() is None for c in children):
+            time.sleep(0.2)
+    finally:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(signal.SIGTERM)
+        codes = [child.wait() for child in children]
+    if not stop["signal"]:
+        raise SystemExit(f"the coordinator's {'worker' if children[0].poll() is not None else 'API'} stopped (exit codes {codes}); "
+                         "see its log above")
+
+
+@click.group()
+def token() -> None:
+    """Drone tokens for the API (uploads and heartbeats): issue, revoke, list."""
+
+
+@token.command(name="issue")
+@click.argument("drone")
+@click.option("--json", "as_json", is_flag=True)
+def token_issue(drone: str, as_json: bool) -> None:
+    """A new token for DRONE (its old one stops working). Shown once: put it in the drone's drone.conf."""
+    issued = bootstrap.drone_tokens(Settings.from_env()).issue(drone)
+    if as_json:
+        emit_json({"drone": drone, "token": issued})
+    else:
+        click.echo(f"SWARM_DRONE_TOKEN={issued}")
+        click.echo(f"# for {drone}: add the line above to its /etc/build-swarm/drone.conf; it is not shown again", err=True)
+
+
+@token.command(name="revoke")
+@click.argument("drone")
+@click.option("--json", "as_json", is_flag=True)
+def token_revoke(drone: str, as_json: bool) -> None:
+    """DRONE's token stops working at once."""
+    revoked = bootstrap.drone_tokens(Settings.from_env()).revoke(drone)
+    if as_json:
+        emit_json({"drone": drone, "revoked": revoked})
+    elif revoked:
+        click.echo(f"revoked the token of {drone}")
+    else:
+        raise click.ClickException(f"{drone} has no token; see `build-swarm token list`")
+
+
+@token.command(name="list")
+@click.option("--json", "as_json", is_flag=True)
+def token_list(as_json: bool) -> None:
+    """Drones that hold a token (the tokens themselves are not kept)."""
+    rows = bootstrap.drone_tokens(Settings.from_env()).list()
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['drone']}\tissued {time.strftime('%Y-%m-%d %H:%M', time.localtime(row['created_at']))}")
+    if not rows:
+        click.echo("no drone tokens yet: `build-swarm token issue DRONE`")
