@@ -5,17 +5,23 @@ portage; portage's own binary-tree code reads what was published.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from swarm_celery import bootstrap
 from swarm_celery.drone.process import group_alive
 from swarm_celery.resolve.synthetic import write_synthetic_repo
 from tests.fakes import install_fake_emerge
+from tests.integration.api_kit import free_port
 from tests.integration.portage_kit import portage_run
 from tests.integration.swarm_kit import Swarm, live_swarm
 
@@ -93,3 +99,44 @@ def test_cancelling_a_session_stops_running_emerge_builds(swarm: Swarm, tmp_path
     time.sleep(1)  # the drone's late "cancelled" report is fenced: the attempt stays taken back
     attempt = next(a for a in swarm.queries.history(session) if a["attempt"] == hung)
     assert attempt["state"] == "stale" and swarm.state(session) == "cancelled"
+
+
+def test_drones_upload_over_http_and_the_api_serves_what_portage_reads(swarm: Swarm, tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, **swarm.settings.to_env(), "SWARM_API_TOKEN": "stack-admin"}
+    with (tmp_path / "api.log").open("wb") as log:
+        api = subprocess.Popen([sys.executable, "-m", "swarm_celery", "api", "--port", str(port)], env=env, stdout=log,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        swarm.wait(lambda: _answers(url), 30, "the API")
+        for name in ("http-a", "http-b"):  # each drone its own token, its own staging: nothing shared with the coordinator
+            token = bootstrap.drone_tokens(swarm.settings).issue(name)
+            swarm.start_drones([name], drone_env(tmp_path, 2) | {
+                "SWARM_COORDINATOR_URL": url, "SWARM_DRONE_TOKEN": token, "SWARM_HOME": str(tmp_path / name),
+                "SWARM_BINHOST_URL": f"{url}/binhost/amd64", "FAKE_EMERGE_SCENARIOS": ""})
+        session = swarm.new_session()
+        swarm.wait(lambda: swarm.state(session) != "running", 300, "the session")
+        assert swarm.state(session) == "complete"
+        history = swarm.queries.history(session)
+        assert {a["outcome"] for a in history} == {"success"} and all(a["artifact"] for a in history)
+        with httpx.Client(base_url=url, headers={"Authorization": "Bearer stack-admin"}) as client:
+            logs = [client.get(f"/api/v1/logs/{a['attempt']}") for a in history]
+            assert all(r.status_code == 200 and "--usepkg-exclude=" in r.text for r in logs)  # every build log reached the coordinator
+            index = client.get("/binhost/amd64/Packages")
+            assert index.status_code == 200 and index.text.count("\nCPV: ") == len(history)
+        assert not list((swarm.settings.home / "uploads").rglob("*.gpkg.tar"))  # all moved into the tree
+        binhost = swarm.settings.binhost_dir / "amd64"
+        got = portage_run(tmp_path, {"op": "bintree", "pkgdir": str(tmp_path / "empty-pkgdir"), "binhost": str(binhost),
+                                     "keys": ["SLOT", "BUILD_ID"]})
+        assert got["invalids"] == [] and set(got["cpvs"]) == {a["cpv"] for a in history}
+    finally:
+        os.killpg(api.pid, signal.SIGTERM)
+        api.wait(timeout=30)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False

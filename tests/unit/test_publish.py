@@ -139,3 +139,27 @@ def test_publish_many_with_nothing_good_leaves_the_index_alone(tmp_path: Path) -
     outcomes = BinhostPublisher(tmp_path / "binhost").publish_many("amd64", [(bad, bad_sha, PACKAGE)])
     assert isinstance(outcomes[0], ArtifactError)
     assert not (tmp_path / "binhost" / "amd64" / "Packages").exists()
+
+
+def test_an_uploaded_artifact_is_taken_from_the_upload_area_and_the_upload_removed(tmp_path: Path) -> None:
+    artifact, digest = build(tmp_path)
+    uploads = tmp_path / "uploads"
+    (uploads / REQUEST.attempt_id).mkdir(parents=True)
+    artifact.rename(uploads / REQUEST.attempt_id / artifact.name)
+    publisher = BinhostPublisher(tmp_path / "binhost", uploads)
+    published = publisher.publish("amd64", Path(f"upload://{REQUEST.attempt_id}/{artifact.name}"), digest, PACKAGE)
+    assert (tmp_path / "binhost" / "amd64" / published.path).is_file()
+    assert not (uploads / REQUEST.attempt_id).exists()
+
+
+@pytest.mark.parametrize(("ref", "uploads", "message"), [
+    (f"upload://{'a' * 32}/tmux-3.5a-1.gpkg.tar", True, "never arrived whole"),
+    (f"upload://{'a' * 32}/../../swarm.db", True, "malformed upload reference"),
+    (f"upload://{'a' * 32}/.hidden.gpkg.tar", True, "is not a GPKG file name"),
+    ("upload://not-an-attempt/x.gpkg.tar", True, "attempt ids are 32 hex digits"),
+    (f"upload://{'a' * 32}/tmux-3.5a-1.gpkg.tar", False, "this coordinator takes no uploads"),
+])
+def test_bad_upload_references_are_artifact_errors(tmp_path: Path, ref: str, uploads: bool, message: str) -> None:
+    publisher = BinhostPublisher(tmp_path / "binhost", tmp_path / "uploads" if uploads else None)
+    with pytest.raises(ArtifactError, match=message):
+        publisher.publish("amd64", Path(ref), "0" * 64, PACKAGE)
