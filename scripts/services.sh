@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Start the services the integration tests use (Redis, PostgreSQL) when they are not running.
-# Installs them from Debian's packages on a machine that has neither.
+# Installs them (and gpg) from Debian's packages on a machine that lacks them.
 set -uo pipefail
 
 need_apt=()
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v pg_ctlcluster >/dev/null || need_apt+=(postgresql)
+command -v gpg >/dev/null || need_apt+=(gnupg)  # signing the binhost, and the tests that verify it with portage
 if ((${#need_apt[@]})); then
   echo "installing ${need_apt[*]} from Debian's packages" >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null

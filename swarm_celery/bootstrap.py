@@ -19,6 +19,7 @@ from swarm_celery.api.context import ApiConfig, ApiContext, RequestMaker
 from swarm_celery.api.sql import ReadOnlySql
 from swarm_celery.app import create_app
 from swarm_celery.binhost.publisher import BinhostPublisher
+from swarm_celery.binhost.signing import GpgSigner
 from swarm_celery.clock import SystemClock
 from swarm_celery.domain.durations import Durations, parse_durations
 from swarm_celery.domain.emerge_cmd import EmergeConfig
@@ -81,7 +82,7 @@ def coordinator(settings: Settings, app: Celery) -> Coordinator:
 def coordinator_services(settings: Settings, app: Celery) -> tuple[Coordinator, Controller]:
     """The coordinator and the controls, sharing one store, dispatcher and scheduler (one writer)."""
     the_store, dispatcher, clock = store(settings), CeleryDispatcher(app), SystemClock()
-    coord = Coordinator(the_store, resolver(settings), dispatcher, BinhostPublisher(settings.binhost_dir, uploads_dir(settings)),
+    coord = Coordinator(the_store, resolver(settings), dispatcher, BinhostPublisher(settings.binhost_dir, uploads_dir(settings), signer(settings)),
                         prior=durations(settings), clock=clock, config=scheduler_config(settings))
     return coord, Controller(the_store, dispatcher, coord.scheduler, clock)
 
@@ -122,6 +123,7 @@ def emerge_builder(settings: Settings) -> EmergeBuilder:
 def coordinator_app(settings: Settings) -> Celery:
     """The app a coordinator worker runs: coordinator tasks, services built lazily in the worker process."""
     app = celery_app(settings)
+    signer(settings)  # a configured signing key that is not there stops the worker before it takes work
     services = functools.cache(lambda: coordinator_services(settings, app))
     coordinator_tasks.register(app, lambda: services()[0], lambda: services()[1])
     return app
@@ -170,6 +172,15 @@ def api_app(settings: Settings, make_request: RequestMaker) -> FastAPI:
                      messenger=CeleryMessenger(celery_app(settings)), make_request=make_request,
                      sql=ReadOnlySql.for_urls(settings.database, settings.sql_database_url), version=payload_version())
     return create_api(ctx)
+
+
+def signer(settings: Settings) -> GpgSigner | None:
+    """The binhost's signing key when SWARM_SIGNING_KEY is set (checked now: a missing key stops the coordinator)."""
+    if not settings.signing_key:
+        return None
+    found = GpgSigner(settings.gnupg, settings.signing_key)
+    found.fingerprint()
+    return found
 
 
 def uploads_dir(settings: Settings) -> Path:

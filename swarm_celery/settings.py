@@ -63,6 +63,9 @@ class Settings:
     sql_database_url: str = ""  # SWARM_SQL_DATABASE_URL: a read-only role for POST /api/v1/sql (Postgres; SQLite opens read-only)
     coordinator_url: str = ""  # SWARM_COORDINATOR_URL: drones upload artifacts and logs here (unset: a shared filesystem)
     drone_token: str = ""  # SWARM_DRONE_TOKEN: this drone's token (`build-swarm token issue NAME`)
+    # signing the binhost
+    signing_key: str = ""  # SWARM_SIGNING_KEY: fingerprint of the key that signs every published GPKG ("" = unsigned)
+    gpg_home: Path | None = None  # SWARM_GPG_HOME: the coordinator's GnuPG home holding it (default <home>/gnupg)
 
     @property
     def database(self) -> str:
@@ -79,6 +82,10 @@ class Settings:
     @property
     def logs_dir(self) -> Path:
         return self.home / "logs"
+
+    @property
+    def gnupg(self) -> Path:
+        return self.gpg_home or self.home / "gnupg"
 
     @property
     def cache_dir(self) -> Path:
@@ -135,6 +142,8 @@ class Settings:
             sql_database_url=get("SWARM_SQL_DATABASE_URL", ""),
             coordinator_url=get("SWARM_COORDINATOR_URL", "").rstrip("/"),
             drone_token=get("SWARM_DRONE_TOKEN", ""),
+            signing_key=get("SWARM_SIGNING_KEY", ""),
+            gpg_home=Path(get("SWARM_GPG_HOME", "")).expanduser() if get("SWARM_GPG_HOME") else None,
         )
 
     def to_env(self) -> dict[str, str]:
@@ -156,7 +165,8 @@ class Settings:
             "SWARM_PORTAGE_CONFIGROOT": str(self.portage_config_root), "SWARM_API_HOST": self.api_host,
             "SWARM_API_PORT": str(self.api_port), "SWARM_PUBLIC_STATUS": "1" if self.public_status else "",
             "SWARM_SQL_DATABASE_URL": self.sql_database_url, "SWARM_COORDINATOR_URL": self.coordinator_url,
-            "SWARM_DRONE_TOKEN": self.drone_token, "SWARM_API_TOKEN": self.api_token,
+            "SWARM_DRONE_TOKEN": self.drone_token, "SWARM_API_TOKEN": self.api_token, "SWARM_SIGNING_KEY": self.signing_key,
+            "SWARM_GPG_HOME": str(self.gnupg),
         }
 
 
@@ -176,6 +186,7 @@ _NOT_FOR_DRONES = {
     "SWARM_DATABASE_URL": "a drone holds no database credentials: remove SWARM_DATABASE_URL (only the coordinator needs it)",
     "SWARM_SQL_DATABASE_URL": "a drone holds no database credentials: remove SWARM_SQL_DATABASE_URL",
     "SWARM_API_TOKEN": "a drone holds no admin token: remove SWARM_API_TOKEN and use SWARM_DRONE_TOKEN (`build-swarm token issue NAME`)",
+    "SWARM_SIGNING_KEY": "a drone signs nothing: the coordinator signs what it publishes; remove SWARM_SIGNING_KEY",
 }
 
 

@@ -20,18 +20,25 @@ from pathlib import Path
 from swarm_celery.binhost.gpkg import InvalidBinpkg
 from swarm_celery.binhost.gpkg_read import read_gpkg_metadata
 from swarm_celery.binhost.index import IndexEntry, upsert_index
+from swarm_celery.binhost.signing import GpgSigner, sign_gpkg
 from swarm_celery.domain.cpv import split_cpv
 from swarm_celery.domain.records import PackageInfo, PublishedArtifact
 from swarm_celery.domain.uploads import UploadRefused, parse_upload_ref
 from swarm_celery.errors import ArtifactError
 
 MAX_ARTIFACT_BYTES = 8 * 1024**3
+SIGNING_KEY_FILE = "build-swarm-signing-key.asc"  # beside the arch trees: GET /binhost/build-swarm-signing-key.asc
 
 
 class BinhostPublisher:
-    def __init__(self, root: Path, uploads: Path | None = None) -> None:
+    def __init__(self, root: Path, uploads: Path | None = None, signer: GpgSigner | None = None) -> None:
         self.root = root  # SWARM_HOME/binhost; one tree per arch below it
         self.uploads = uploads  # where the API put drones' uploads: an artifact_path "upload://<attempt>/<name>" is found here
+        self.signer = signer  # sign every published GPKG (portage's binpkg-signing scheme), and serve the public key
+        if signer is not None:
+            root.mkdir(parents=True, exist_ok=True)
+            key = root / SIGNING_KEY_FILE
+            key.write_bytes(signer.public_key())  # what `binhost client-config` tells clients to import
 
     def locate(self, artifact: Path) -> Path:
         """The file a reported artifact path names: a local path as it is, an ``upload://`` reference in the upload area."""
@@ -92,6 +99,13 @@ class BinhostPublisher:
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
         shutil.copyfile(artifact, tmp)
+        if self.signer is not None:
+            try:
+                sign_gpkg(tmp, self.signer)
+                size, digest, sha1 = _digests(tmp)  # the index describes the signed file
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
         os.replace(tmp, dest)
         entry = IndexEntry(
             cpv=package.cpv, path=rel, sha1=sha1, size=size,
@@ -112,13 +126,20 @@ def _check_file(artifact: Path, sha256: str) -> tuple[int, str, str]:
         raise ArtifactError(f"staged artifact {artifact} is missing") from None
     if size > MAX_ARTIFACT_BYTES:
         raise ArtifactError(f"staged artifact {artifact} is {size} bytes, over the {MAX_ARTIFACT_BYTES} limit")
-    h256, h1 = hashlib.sha256(), hashlib.sha1()
-    with artifact.open("rb") as handle:
+    size, digest, sha1 = _digests(artifact)
+    if digest != sha256:
+        raise ArtifactError(f"sha256 mismatch for {artifact.name}: drone said {sha256[:12]}…, file is {digest[:12]}…")
+    return size, digest, sha1
+
+
+def _digests(path: Path) -> tuple[int, str, str]:
+    """Size, sha256 and sha1 of a file, in one read."""
+    h256, h1, size = hashlib.sha256(), hashlib.sha1(), 0
+    with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             h256.update(block)
             h1.update(block)
-    if h256.hexdigest() != sha256:
-        raise ArtifactError(f"sha256 mismatch for {artifact.name}: drone said {sha256[:12]}…, file is {h256.hexdigest()[:12]}…")
+            size += len(block)
     return size, h256.hexdigest(), h1.hexdigest()
 
 

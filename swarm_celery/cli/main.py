@@ -6,7 +6,18 @@ import sys
 
 import click
 
-from swarm_celery.cli import api_cmd, control_cmd, demo_cmd, drone_cmd, explain_cmd, history_cmd, inspect_cmd, resolve_cmd, worker_cmd
+from swarm_celery.cli import (
+    api_cmd,
+    binhost_cmd,
+    control_cmd,
+    demo_cmd,
+    drone_cmd,
+    explain_cmd,
+    history_cmd,
+    inspect_cmd,
+    resolve_cmd,
+    worker_cmd,
+)
 from swarm_celery.errors import SwarmError
 
 
@@ -18,7 +29,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
-for command in (demo_cmd.demo, resolve_cmd.resolve, worker_cmd.worker, drone_cmd.drone, api_cmd.api, api_cmd.coordinator, api_cmd.token, control_cmd.control, explain_cmd.explain, history_cmd.history,
+for command in (demo_cmd.demo, resolve_cmd.resolve, worker_cmd.worker, drone_cmd.drone, api_cmd.api, api_cmd.coordinator, api_cmd.token, binhost_cmd.binhost, control_cmd.control, explain_cmd.explain, history_cmd.history,
                 *inspect_cmd.COMMANDS):
     cli.add_command(command)
 

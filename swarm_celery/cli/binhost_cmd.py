@@ -1,0 +1,77 @@
+"""`build-swarm binhost keygen | client-config`: the signing key, and what a client machine needs to trust the binhost."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+
+import click
+
+from swarm_celery import bootstrap
+from swarm_celery.binhost.publisher import SIGNING_KEY_FILE
+from swarm_celery.binhost.signing import GpgSigner
+from swarm_celery.cli.options import emit_json
+from swarm_celery.errors import ConfigError
+from swarm_celery.settings import Settings
+
+
+@click.group()
+def binhost() -> None:
+    """The published binhost: its signing key and the client configuration."""
+
+
+@binhost.command()
+@click.option("--name", default=None, help="The key's user id (default: build-swarm binhost <swarm@HOST>).")
+@click.option("--json", "as_json", is_flag=True)
+def keygen(name: str | None, as_json: bool) -> None:
+    """Create the binhost's signing key (ed25519, no passphrase: the coordinator signs unattended) in SWARM_GPG_HOME."""
+    settings = Settings.from_env()
+    home = settings.gnupg
+    home.mkdir(parents=True, exist_ok=True)
+    home.chmod(0o700)
+    uid = name or f"build-swarm binhost <swarm@{socket.gethostname()}>"
+    run = subprocess.run(["gpg", "--homedir", str(home), "--batch", "--no-tty", "--pinentry-mode", "loopback", "--passphrase", "",
+                          "--quick-gen-key", uid, "ed25519", "sign", "never"], capture_output=True, text=True, check=False)
+    if run.returncode != 0:
+        raise ConfigError(f"gpg could not create the key in {home}: {run.stderr.strip()[-300:]}")
+    fingerprint = GpgSigner(home, uid).fingerprint()
+    if as_json:
+        emit_json({"fingerprint": fingerprint, "uid": uid, "gpg_home": str(home)})
+        return
+    click.echo(f"SWARM_SIGNING_KEY={fingerprint}")
+    click.echo(f"# created in {home}; set the line above for the coordinator, then `build-swarm binhost client-config`", err=True)
+
+
+@binhost.command(name="client-config")
+@click.option("--url", default=None, help="The binhost's base URL as clients reach it (default: SWARM_BINHOST_URL, "
+                                          "else http://<this host>:<SWARM_API_PORT>/binhost).")
+@click.option("--arch", default="amd64", show_default=True, type=click.Choice(["amd64", "arm64"]))
+@click.option("--json", "as_json", is_flag=True)
+def client_config(url: str | None, arch: str, as_json: bool) -> None:
+    """Print /etc/portage/binrepos.conf/build-swarm.conf for a client, and how to trust the signing key."""
+    settings = Settings.from_env()
+    base = (url or settings.binhost_url or f"http://{socket.getfqdn()}:{settings.api_port}/binhost").rstrip("/")
+    base = base.removesuffix(f"/{arch}")
+    found = bootstrap.signer(settings)
+    fingerprint = found.fingerprint() if found else ""
+    conf = (f"[build-swarm]\npriority = 9999\nsync-uri = {base}/{arch}\nverify-signature = {'true' if found else 'false'}\n")
+    steps = [] if not found else [
+        "mkdir -p /etc/portage/gnupg",
+        f"curl -fsS {base}/{SIGNING_KEY_FILE} | gpg --homedir /etc/portage/gnupg --batch --import",
+        f"echo '{fingerprint}:6:' | gpg --homedir /etc/portage/gnupg --batch --import-ownertrust",
+        "gpg --homedir /etc/portage/gnupg --batch --check-trustdb  # portage verifies with --no-auto-check-trustdb",
+        "chmod 0755 /etc/portage/gnupg && chmod 0644 /etc/portage/gnupg/pubring.kbx /etc/portage/gnupg/trustdb.gpg"
+        "  # portage verifies as nobody (GPG_VERIFY_USER_DROP), as getuto sets it up",
+    ]
+    if as_json:
+        emit_json({"binrepos_conf": conf, "signed": bool(found), "fingerprint": fingerprint, "key_url": f"{base}/{SIGNING_KEY_FILE}"
+                   if found else None, "key_steps": steps})
+        return
+    click.echo("# /etc/portage/binrepos.conf/build-swarm.conf")
+    click.echo(conf)
+    if found:
+        click.echo(f"# trust the binhost's signing key {fingerprint} (as root on the client):")
+        click.echo("\n".join(steps))
+        click.echo("# then: emerge --getbinpkg ... (FEATURES=binpkg-request-signature makes signatures mandatory)")
+    else:
+        click.echo("# the binhost is not signed: set SWARM_SIGNING_KEY on the coordinator (`build-swarm binhost keygen`)")
