@@ -44,7 +44,8 @@ class Dispatcher(Protocol):
 
 class Publisher(Protocol):
     # one index rewrite for the batch; per item what was published or why it was rejected
-    def publish_many(self, arch: str, items: Sequence[tuple[Path, str, PackageInfo]]) -> list[PublishedArtifact | ArtifactError]: ...
+    def publish_many(self, arch: str, items: Sequence[tuple[Path, str, PackageInfo]],
+                     simulated_ok: bool = False) -> list[PublishedArtifact | ArtifactError]: ...
 
 
 class Store(Protocol):

@@ -73,7 +73,8 @@ class FakePublisher:
         self.published.append(package.cpv)
         return PublishedArtifact(f"{package.cpv}-1.gpkg.tar", sha256, 10)
 
-    def publish_many(self, arch: str, items: Sequence[tuple[Path, str, PackageInfo]]) -> list[PublishedArtifact | ArtifactError]:
+    def publish_many(self, arch: str, items: Sequence[tuple[Path, str, PackageInfo]],
+                     simulated_ok: bool = False) -> list[PublishedArtifact | ArtifactError]:
         self.batches.append(len(items))
         outcomes: list[PublishedArtifact | ArtifactError] = []
         for artifact, sha256, package in items:

@@ -27,6 +27,7 @@ from swarm_celery.domain.uploads import UploadRefused, parse_upload_ref
 from swarm_celery.errors import ArtifactError
 
 MAX_ARTIFACT_BYTES = 8 * 1024**3
+SIMULATED_KEY = "BUILD_SWARM_SIMULATED"  # metadata file every simulated GPKG carries
 SIGNING_KEY_FILE = "build-swarm-signing-key.asc"  # beside the arch trees: GET /binhost/build-swarm-signing-key.asc
 
 
@@ -58,16 +59,19 @@ class BinhostPublisher:
     def tree(self, arch: str) -> Path:
         return self.root / arch
 
-    def publish(self, arch: str, artifact: Path, sha256: str, package: PackageInfo) -> PublishedArtifact:
-        outcome = self.publish_many(arch, [(artifact, sha256, package)])[0]
+    def publish(self, arch: str, artifact: Path, sha256: str, package: PackageInfo, simulated_ok: bool = True) -> PublishedArtifact:
+        outcome = self.publish_many(arch, [(artifact, sha256, package)], simulated_ok)[0]
         if isinstance(outcome, ArtifactError):
             raise outcome
         return outcome
 
-    def publish_many(self, arch: str, items: Sequence[tuple[Path, str, PackageInfo]]) -> list[PublishedArtifact | ArtifactError]:
+    def publish_many(self, arch: str, items: Sequence[tuple[Path, str, PackageInfo]],
+                     simulated_ok: bool = False) -> list[PublishedArtifact | ArtifactError]:
         """Check and place each artifact, then rewrite the index once for all that passed (a batch of completions).
 
         One result per item, in order: what was published, or why that artifact was rejected (the others go on).
+        A simulated GPKG is refused unless ``simulated_ok`` (the batch belongs to simulated sessions): a real binhost
+        never serves a package nobody compiled.
         """
         outcomes: list[PublishedArtifact | ArtifactError] = []
         entries: list[IndexEntry] = []
@@ -75,7 +79,7 @@ class BinhostPublisher:
         for artifact, sha256, package in items:
             try:
                 located = self.locate(artifact)
-                entry, published, chost = self._place(arch, located, sha256, package)
+                entry, published, chost = self._place(arch, located, sha256, package, simulated_ok)
             except ArtifactError as exc:
                 outcomes.append(exc)
                 continue
@@ -89,10 +93,13 @@ class BinhostPublisher:
             upsert_index(self.tree(arch) / "Packages", entries, header)
         return outcomes
 
-    def _place(self, arch: str, artifact: Path, sha256: str, package: PackageInfo) -> tuple[IndexEntry, PublishedArtifact, str]:
+    def _place(self, arch: str, artifact: Path, sha256: str, package: PackageInfo,
+               simulated_ok: bool) -> tuple[IndexEntry, PublishedArtifact, str]:
         """Verify one artifact and move it into the tree (not yet in the index): its entry, record and CHOST."""
         size, digest, sha1 = _check_file(artifact, sha256)
         metadata = _check_metadata(artifact, package)
+        if metadata.get(SIMULATED_KEY) and not simulated_ok:
+            raise ArtifactError(f"{artifact.name} is a simulated build ({SIMULATED_KEY}): refused for a session of real builds")
         cpv = split_cpv(package.cpv)
         rel = f"{cpv.category}/{cpv.package}/{artifact.name}"  # binpkg-multi-instance layout: <PF>-<BUILD_ID>.gpkg.tar
         dest = self.tree(arch) / rel

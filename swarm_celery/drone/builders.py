@@ -65,6 +65,7 @@ class SimulateBuilder:
         meta = BinpkgMetadata(
             cpv=request.cpv, slot=request.slot, repo=request.repo, arch=request.arch, use=request.use,
             chost=CHOST.get(request.arch, ""), build_time=int(time.time()), build_id=1,
+            extra=(("BUILD_SWARM_SIMULATED", f"{self.time_scale} {seconds:.0f}\n"),),  # time scale, real seconds: never compiled
         )
         note = (
             f"SIMULATED build of {request.cpv} by build-swarm (attempt {request.attempt_id}).\n"

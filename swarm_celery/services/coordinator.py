@@ -120,8 +120,9 @@ class Coordinator:
                 seen.add(result.attempt_id)
                 current.append((result, *context))
         arches = sorted({session.arch for _, _, _, session in current})
-        for arch in arches:
-            self._publish(arch, [(r, a, p) for r, a, p, s in current if s.arch == arch and r.outcome is Outcome.SUCCESS])
+        for arch, simulated in sorted({(session.arch, session.simulated) for _, _, _, session in current}):
+            self._publish(arch, [(r, a, p) for r, a, p, s in current
+                                 if (s.arch, s.simulated) == (arch, simulated) and r.outcome is Outcome.SUCCESS], simulated)
         for result, attempt, _, _ in current:
             if result.outcome is Outcome.CANCELLED:  # revoked by hand on the worker, not taken back by us: build it again
                 self.store.mark_cancelled(result, "the build was revoked on the drone; placed again")
@@ -132,9 +133,11 @@ class Coordinator:
         for session_id in sorted({attempt.session_id for _, attempt, _, _ in current}):
             self._finish_if_done(session_id)
 
-    def _publish(self, arch: str, built: list[tuple[BuildResult, AttemptInfo, PackageInfo]]) -> None:
+    def _publish(self, arch: str, built: list[tuple[BuildResult, AttemptInfo, PackageInfo]], simulated: bool) -> None:
         """Publish a batch of one arch; a lost or corrupt artifact is the transport's fault, not the package's."""
-        outcomes = self.publisher.publish_many(arch, [(Path(r.artifact_path), r.sha256, p) for r, _, p in built])
+        if not built:
+            return
+        outcomes = self.publisher.publish_many(arch, [(Path(r.artifact_path), r.sha256, p) for r, _, p in built], simulated)
         self.store.mark_published_many([(r, out, p) for (r, _, p), out in zip(built, outcomes, strict=True)
                                         if not isinstance(out, ArtifactError)])
         for (result, attempt, _), out in zip(built, outcomes, strict=True):

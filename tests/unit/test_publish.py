@@ -125,7 +125,7 @@ def test_publish_many_places_every_good_artifact_with_one_index_and_names_each_r
     outcomes = BinhostPublisher(tmp_path / "binhost").publish_many("amd64", [
         (tmux_out.artifact, tmux_out.sha256, PACKAGE), (bad, bad_sha, bad_package), (screen_out.artifact, screen_out.sha256, screen),
         (tmux_out.artifact, tmux_out.sha256, PACKAGE),  # a redelivered report in the same batch
-    ])
+    ], simulated_ok=True)
     assert [type(o).__name__ for o in outcomes] == ["PublishedArtifact", "ArtifactError", "PublishedArtifact", "PublishedArtifact"]
     assert "not a valid GPKG" in str(outcomes[1])
     tree = tmp_path / "binhost" / "amd64"
@@ -163,3 +163,13 @@ def test_bad_upload_references_are_artifact_errors(tmp_path: Path, ref: str, upl
     publisher = BinhostPublisher(tmp_path / "binhost", tmp_path / "uploads" if uploads else None)
     with pytest.raises(ArtifactError, match=message):
         publisher.publish("amd64", Path(ref), "0" * 64, PACKAGE)
+
+
+def test_a_simulated_gpkg_says_so_and_is_refused_for_real_sessions(tmp_path: Path) -> None:
+    artifact, digest = build(tmp_path)
+    assert read_gpkg_metadata(artifact)["BUILD_SWARM_SIMULATED"].split()[0] == "0.0"  # its time scale: never compiled
+    publisher = BinhostPublisher(tmp_path / "binhost")
+    refused = publisher.publish_many("amd64", [(artifact, digest, PACKAGE)], simulated_ok=False)[0]
+    assert isinstance(refused, ArtifactError) and "is a simulated build (BUILD_SWARM_SIMULATED): refused" in str(refused)
+    assert not (tmp_path / "binhost" / "amd64" / "Packages").exists()
+    assert not isinstance(publisher.publish_many("amd64", [(artifact, digest, PACKAGE)], simulated_ok=True)[0], ArtifactError)
