@@ -117,7 +117,7 @@ def emerge_builder(settings: Settings) -> EmergeBuilder:
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     return EmergeBuilder(config, settings.logs_dir / "builds", timeout=settings.build_timeout, min_free_mb=settings.min_free_mb,
-                         tmpdir=settings.portage_tmpdir, emerge=emerge)
+                         tmpdir=settings.portage_tmpdir, emerge=emerge, run_dir=settings.run_dir)
 
 
 def coordinator_app(settings: Settings) -> Celery:

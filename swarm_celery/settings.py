@@ -84,6 +84,10 @@ class Settings:
         return self.home / "logs"
 
     @property
+    def run_dir(self) -> Path:
+        return self.home / "run"  # a drone's running builds (process groups), for the next start to stop after a crash
+
+    @property
     def gnupg(self) -> Path:
         return self.gpg_home or self.home / "gnupg"
 

@@ -7,6 +7,7 @@ from celery import Celery
 
 from swarm_celery import bootstrap
 from swarm_celery.domain.model import COORDINATOR_QUEUE, build_queue, drone_queue
+from swarm_celery.drone.process import reap_orphans
 from swarm_celery.settings import Settings
 from swarm_celery.tasks.batches import REPORT_BATCH
 
@@ -32,7 +33,10 @@ def worker(role: str, name: str | None, concurrency: int | None, loglevel: str) 
 
 
 def run_drone(app: Celery, settings: Settings, loglevel: str, concurrency: int | None = None) -> None:
-    """A drone worker: its arch's queue and its own, one process per build slot."""
+    """A drone worker: its arch's queue and its own, one process per build slot (after stopping builds a crash left)."""
+    stopped = reap_orphans(settings.run_dir)
+    if stopped:
+        click.echo(f"stopped {len(stopped)} build process groups an earlier run of this drone left running: {stopped}", err=True)
     queues = f"{build_queue(settings.arch)},{drone_queue(settings.name)}"
     concurrency = concurrency or bootstrap.drone_identity(settings).slots
     # the coordinator sends a drone at most slots + SWARM_LOOKAHEAD builds (ADR 0003); holding the queued one in the

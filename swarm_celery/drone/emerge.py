@@ -29,7 +29,8 @@ class EmergeBuilder:
     simulated = False
 
     def __init__(self, config: EmergeConfig, logs: Path, *, timeout: float, min_free_mb: int, tmpdir: Path,
-                 emerge: str = "emerge", environ: Mapping[str, str] | None = None, kill_grace: float = 10.0) -> None:
+                 emerge: str = "emerge", environ: Mapping[str, str] | None = None, kill_grace: float = 10.0,
+                 run_dir: Path | None = None) -> None:
         self.config = config
         self.logs = logs
         self.timeout = timeout
@@ -38,6 +39,7 @@ class EmergeBuilder:
         self.emerge = emerge
         self.environ = dict(os.environ if environ is None else environ)
         self.kill_grace = kill_grace
+        self.run_dir = run_dir  # <run_dir>/<attempt>.pgid while a build runs (drone.process.reap_orphans)
 
     def log_path(self, request: BuildRequest) -> Path:
         return self.logs / f"{request.attempt_id}.log"
@@ -49,7 +51,9 @@ class EmergeBuilder:
             raise BuildFailed(f"build-swarm: refusing to build: {exc}") from None
         self._check_disk()
         started = time.time()
-        run = run_logged(argv, emerge_environment(self.environ, self.config), self.log_path(request), self.timeout, self.kill_grace)
+        pidfile = self.run_dir / f"{request.attempt_id}.pgid" if self.run_dir else None
+        run = run_logged(argv, emerge_environment(self.environ, self.config), self.log_path(request), self.timeout, self.kill_grace,
+                         pidfile)
         if run.timed_out:
             raise BuildFailed(f"timed out after {self.timeout:.0f} s", run.tail)
         if run.exit_code != 0:

@@ -76,10 +76,12 @@ class _Tail:
         return "\n".join(lines)[-TAIL_CHARS:]
 
 
-def run_logged(argv: Sequence[str], env: Mapping[str, str], log_path: Path, timeout: float, kill_grace: float = 10.0) -> RunResult:
+def run_logged(argv: Sequence[str], env: Mapping[str, str], log_path: Path, timeout: float, kill_grace: float = 10.0,
+               pidfile: Path | None = None) -> RunResult:
     """Run ``argv`` (no shell) with ``env`` in a new session; its stdout and stderr go to ``log_path`` as they come.
 
     Raises :class:`Revoked` (after the whole process group is gone) when SIGTERM arrives under :func:`sigterm_raises`.
+    ``pidfile`` records the group while it runs, so a drone restarted after a crash stops what it left (:func:`reap_orphans`).
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -89,24 +91,33 @@ def run_logged(argv: Sequence[str], env: Mapping[str, str], log_path: Path, time
         note(f"build-swarm: running {shlex.join(argv)}")
         proc = subprocess.Popen(list(argv), env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, start_new_session=True, cwd="/")
-        assert proc.stdout is not None
-        timed_out = False
+        _record(pidfile, proc.pid)
         try:
-            timed_out = not _pump(proc, log, tail, started + timeout)
-        except Revoked as exc:
-            stop_group(proc, kill_grace)
-            note(f"build-swarm: build revoked (signal {exc.signum}): process group {proc.pid} stopped")
-            raise
+            return _supervise(proc, argv[0], log, note, tail, started, timeout, kill_grace)
         finally:
-            proc.stdout.close()
-        if timed_out:
-            stop_group(proc, kill_grace)
-            note(f"build-swarm: build timed out after {timeout:.0f} s: process group {proc.pid} stopped")
-            return RunResult(None, True, tail.text(), time.monotonic() - started, proc.pid)
-        code = proc.wait()
-        stop_group(proc, kill_grace)  # whatever the build left running in the background goes with it
-        note(f"build-swarm: {argv[0]} exited with status {code} after {time.monotonic() - started:.1f} s")
-        return RunResult(code, False, tail.text(), time.monotonic() - started, proc.pid)
+            _forget(pidfile, proc)
+
+
+def _supervise(proc: subprocess.Popen[bytes], program: str, log: BinaryIO, note: _Notes, tail: _Tail, started: float,
+               timeout: float, kill_grace: float) -> RunResult:
+    assert proc.stdout is not None
+    timed_out = False
+    try:
+        timed_out = not _pump(proc, log, tail, started + timeout)
+    except Revoked as exc:
+        stop_group(proc, kill_grace)
+        note(f"build-swarm: build revoked (signal {exc.signum}): process group {proc.pid} stopped")
+        raise
+    finally:
+        proc.stdout.close()
+    if timed_out:
+        stop_group(proc, kill_grace)
+        note(f"build-swarm: build timed out after {timeout:.0f} s: process group {proc.pid} stopped")
+        return RunResult(None, True, tail.text(), time.monotonic() - started, proc.pid)
+    code = proc.wait()
+    stop_group(proc, kill_grace)  # whatever the build left running in the background goes with it
+    note(f"build-swarm: {program} exited with status {code} after {time.monotonic() - started:.1f} s")
+    return RunResult(code, False, tail.text(), time.monotonic() - started, proc.pid)
 
 
 class _Notes:
@@ -177,4 +188,58 @@ def group_alive(pgid: int) -> bool:
     return _signal_group(pgid, 0)
 
 
-__all__ = ["Revoked", "RunResult", "group_alive", "run_logged", "sigterm_raises", "stop_group"]
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat): with the pid, its identity."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _record(pidfile: Path | None, pgid: int) -> None:
+    if pidfile is not None:
+        pidfile.parent.mkdir(parents=True, exist_ok=True)
+        pidfile.write_text(f"{pgid} {_start_time(pgid) or '?'}\n")
+
+
+def _forget(pidfile: Path | None, proc: subprocess.Popen[bytes]) -> None:
+    """Drop the record once the group is gone (a group still running stays recorded, for the next start to stop)."""
+    if pidfile is not None and proc.poll() is not None and not group_alive(proc.pid):
+        pidfile.unlink(missing_ok=True)
+
+
+def _members(pgid: int) -> bool:
+    """Does any process still belong to group ``pgid``?"""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[2] == str(pgid):
+            return True
+    return False
+
+
+def reap_orphans(run_dir: Path) -> list[int]:
+    """Stop the build process groups an earlier drone process left running (it was killed, or the host lost power).
+
+    A recorded group is ours when its leader still has the recorded start time, or when the leader is gone but
+    members remain (a group id is not reused while the group has members). Returns the groups stopped.
+    """
+    stopped = []
+    for record in sorted(run_dir.glob("*.pgid")) if run_dir.is_dir() else []:
+        try:
+            pgid_text, started = record.read_text().split()
+            pgid = int(pgid_text)
+        except (OSError, ValueError):
+            record.unlink(missing_ok=True)
+            continue
+        leader = _start_time(pgid)
+        if (leader == started or (leader is None and _members(pgid))) and _signal_group(pgid, signal.SIGKILL):
+            stopped.append(pgid)
+        record.unlink(missing_ok=True)
+    return stopped
+
+
+__all__ = ["Revoked", "RunResult", "group_alive", "reap_orphans", "run_logged", "sigterm_raises", "stop_group"]

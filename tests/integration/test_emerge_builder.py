@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -19,7 +20,7 @@ from swarm_celery.domain.failures import FailureKind, classify_failure
 from swarm_celery.domain.model import BuildRequest, Outcome
 from swarm_celery.drone.builders import BuildFailed
 from swarm_celery.drone.emerge import EmergeBuilder, find_binpkg
-from swarm_celery.drone.process import Revoked, group_alive, sigterm_raises
+from swarm_celery.drone.process import Revoked, group_alive, reap_orphans, sigterm_raises
 from swarm_celery.drone.runner import DroneRunner
 from tests.fakes import fixture_repo, install_fake_emerge
 
@@ -162,3 +163,24 @@ def _pgid_from(log: Path) -> int:
         if "process group" in line:
             return int(line.split("process group ")[1].split()[0])
     raise AssertionError(f"no process group in {log}")
+
+
+def test_reaping_stops_only_groups_that_are_still_ours(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    orphan = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    start = Path(f"/proc/{orphan.pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    (run / "a.pgid").write_text(f"{orphan.pid} {start}\n")  # ours: the leader still has the recorded start time
+    (run / "b.pgid").write_text(f"{os.getpid()} 1\n")  # that pid is someone else now (another start time): left alone
+    (run / "c.pgid").write_text("999999999 1\n")  # long gone
+    (run / "d.pgid").write_text("garbage")
+    assert reap_orphans(run) == [orphan.pid]
+    assert orphan.wait(timeout=10) == -signal.SIGKILL
+    assert list(run.iterdir()) == []
+
+
+def test_a_finished_build_leaves_no_record(drone: dict[str, Path]) -> None:
+    built = builder(drone)
+    built.run_dir = drone["tmp"] / "run"
+    built.build(REQUEST, drone["staging"])
+    assert not list((drone["tmp"] / "run").glob("*.pgid"))

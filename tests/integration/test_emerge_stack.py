@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from swarm_celery import bootstrap
-from swarm_celery.drone.process import group_alive
+from swarm_celery.drone.process import group_alive, reap_orphans
 from swarm_celery.resolve.synthetic import write_synthetic_repo
 from tests.fakes import install_fake_emerge
 from tests.integration.api_kit import free_port
@@ -140,3 +140,24 @@ def _answers(url: str) -> bool:
         return httpx.get(f"{url}/health", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_a_drone_restarted_after_kill_9_stops_the_build_its_crash_left_running(swarm: Swarm, tmp_path: Path) -> None:
+    home = tmp_path / "crashy"
+    env = drone_env(tmp_path, 1) | {"SWARM_HOME": str(home), "FAKE_EMERGE_SCENARIOS": "*=hang"}
+    swarm.start_drones(["crashy"], env)
+    swarm.new_session()
+    records = home / "run"
+    swarm.wait(lambda: any(records.glob("*.pgid")), 120, "a build running")
+    pgid = int(next(records.glob("*.pgid")).read_text().split()[0])
+    worker = swarm.stack.workers[-1]
+    os.killpg(worker.process.pid, signal.SIGKILL)  # the drone dies hard: nothing of it runs its cleanup
+    worker.process.wait()
+    swarm.stack.workers.remove(worker)
+    time.sleep(0.5)
+    assert group_alive(pgid)  # emerge runs on in its own session, orphaned
+    swarm.start_drones(["crashy"], env)
+    swarm.wait(lambda: not group_alive(pgid), 60, "the orphaned build stopped")
+    assert f"stopped 1 build process groups an earlier run of this drone left running: [{pgid}]" in swarm.stack.workers[-1].log.read_text()
+    swarm.stack.stop(grace=20)  # a warm shutdown stops the build it is running now (SIGTERM, SIGKILL after 10 s)
+    assert reap_orphans(records) == []
