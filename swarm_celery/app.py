@@ -12,7 +12,7 @@ from typing import Any
 
 from celery import Celery
 
-from swarm_celery.domain.model import COORDINATOR_QUEUE
+from swarm_celery.domain.model import COORDINATOR_QUEUE, PERIODIC_QUEUE
 
 CELERY_DEFAULTS: dict[str, Any] = {
     "task_acks_late": True,
@@ -30,6 +30,7 @@ CELERY_DEFAULTS: dict[str, Any] = {
         "swarm.drone_hello": {"queue": COORDINATOR_QUEUE},
         "swarm.drone_goodbye": {"queue": COORDINATOR_QUEUE},
         "swarm.control": {"queue": COORDINATOR_QUEUE},
+        "swarm.reclaim": {"queue": PERIODIC_QUEUE},
     },
     "worker_hijack_root_logger": False,
     "broker_connection_retry_on_startup": True,

@@ -23,7 +23,7 @@ from swarm_celery.binhost.signing import GpgSigner
 from swarm_celery.clock import SystemClock
 from swarm_celery.domain.durations import Durations, parse_durations
 from swarm_celery.domain.emerge_cmd import EmergeConfig
-from swarm_celery.domain.model import DroneIdentity
+from swarm_celery.domain.model import PERIODIC_QUEUE, DroneIdentity
 from swarm_celery.domain.policy import SchedulerConfig
 from swarm_celery.domain.scheduling import RetryPolicy
 from swarm_celery.drone.builders import Builder, SimulateBuilder
@@ -72,7 +72,8 @@ def resolver(settings: Settings) -> PortageResolver:
 def scheduler_config(settings: Settings) -> SchedulerConfig:
     retry = RetryPolicy(tries=settings.retry_tries, backoff=settings.retry_backoff, factor=settings.retry_factor)
     return SchedulerConfig(retry=retry, offline_after=settings.offline_after, breaker_failures=settings.breaker_failures,
-                           breaker_window=settings.breaker_window, ground_for=settings.ground_for, lookahead=settings.lookahead)
+                           breaker_window=settings.breaker_window, ground_for=settings.ground_for, lookahead=settings.lookahead,
+                           lease=settings.lease)
 
 
 def coordinator(settings: Settings, app: Celery) -> Coordinator:
@@ -126,6 +127,16 @@ def coordinator_app(settings: Settings) -> Celery:
     signer(settings)  # a configured signing key that is not there stops the worker before it takes work
     services = functools.cache(lambda: coordinator_services(settings, app))
     coordinator_tasks.register(app, lambda: services()[0], lambda: services()[1])
+    return app
+
+
+def beat_app(settings: Settings) -> Celery:
+    """The app `build-swarm beat` runs: only the schedule; every job is a task on the periodic queue."""
+    app = celery_app(settings)
+    app.conf.beat_schedule = {
+        "reclaim": {"task": "swarm.reclaim", "schedule": settings.reclaim_every, "options": {"queue": PERIODIC_QUEUE,
+                                                                                            "expires": settings.reclaim_every}},
+    }
     return app
 
 

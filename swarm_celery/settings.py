@@ -48,6 +48,8 @@ class Settings:
     breaker_window: float = 1800.0  # SWARM_BREAKER_WINDOW (seconds)
     ground_for: float = 300.0  # SWARM_GROUND_FOR: seconds a grounded drone stays grounded
     lookahead: int = 0  # SWARM_LOOKAHEAD: builds queued per drone beyond its slots (only for very short builds)
+    lease: float = 90.0  # SWARM_LEASE: a started build with no heartbeat for this long is reclaimed (keep above 2 heartbeats)
+    reclaim_every: float = 30.0  # SWARM_RECLAIM_EVERY: beat runs stale-work reclaim this often (seconds)
     # the emerge builder (SWARM_BUILDER=emerge)
     emerge: str = "emerge"  # SWARM_EMERGE: the emerge executable (looked up on PATH)
     pkgdir: Path = Path("/var/cache/binpkgs")  # SWARM_PKGDIR: the drone's PKGDIR
@@ -133,6 +135,8 @@ class Settings:
             breaker_window=_number(env, "SWARM_BREAKER_WINDOW", 1800.0),
             ground_for=_number(env, "SWARM_GROUND_FOR", 300.0),
             lookahead=int(_number(env, "SWARM_LOOKAHEAD", 0)),
+            lease=_number(env, "SWARM_LEASE", 90.0),
+            reclaim_every=_number(env, "SWARM_RECLAIM_EVERY", 30.0),
             emerge=get("SWARM_EMERGE") or "emerge",
             pkgdir=Path(get("SWARM_PKGDIR") or "/var/cache/binpkgs"),
             portage_tmpdir=Path(get("SWARM_PORTAGE_TMPDIR") or "/var/tmp/portage"),
@@ -163,6 +167,7 @@ class Settings:
             "SWARM_RETRY_BACKOFF": repr(self.retry_backoff), "SWARM_RETRY_FACTOR": repr(self.retry_factor),
             "SWARM_BREAKER_FAILURES": str(self.breaker_failures), "SWARM_BREAKER_WINDOW": repr(self.breaker_window),
             "SWARM_GROUND_FOR": repr(self.ground_for), "SWARM_LOOKAHEAD": str(self.lookahead),
+            "SWARM_LEASE": repr(self.lease), "SWARM_RECLAIM_EVERY": repr(self.reclaim_every),
             "SWARM_BINHOST_URL": self.binhost_url, "SWARM_EMERGE": self.emerge, "SWARM_PKGDIR": str(self.pkgdir),
             "SWARM_PORTAGE_TMPDIR": str(self.portage_tmpdir), "SWARM_BUILD_TIMEOUT": repr(self.build_timeout),
             "SWARM_MIN_FREE_MB": str(self.min_free_mb), "SWARM_TREE": str(self.tree),

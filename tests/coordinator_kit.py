@@ -48,7 +48,7 @@ class FakeDispatcher:
     def send_builds(self, builds: Sequence[tuple[BuildRequest, str]]) -> None:
         self.sent.extend(builds)
 
-    def revoke(self, attempt_ids: Sequence[str]) -> None:
+    def revoke(self, attempt_ids: Sequence[str], terminate: bool = True) -> None:
         self.revoked.extend(attempt_ids)
 
     def wake(self, arch: str, after_seconds: float) -> None:

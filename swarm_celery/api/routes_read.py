@@ -58,8 +58,10 @@ def history(ctx: Ctx, session_id: SessionId) -> list[AttemptOut]:
 
 
 @api.get("/events", response_model=list[EventOut])
-def events(ctx: Ctx, session: SessionFilter = None, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[EventOut]:
-    return [EventOut(**e) for e in ctx.queries.events(session, limit)]
+def events(ctx: Ctx, session: SessionFilter = None, limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+           kind: Annotated[str, Query(max_length=64, description="Kinds starting with this, e.g. attempt.reclaimed")] = "",
+           since: Annotated[float, Query(ge=0, le=1e12, description="Only events at or after this Unix time")] = 0.0) -> list[EventOut]:
+    return [EventOut(**e) for e in ctx.queries.events(session, limit, kind=kind, since=since)]
 
 
 @api.get("/fleet", response_model=list[DroneOut], summary="Drones the coordinator has heard from")

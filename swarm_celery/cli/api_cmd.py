@@ -54,10 +54,14 @@ def api(repos: tuple[Path, ...], world_file: Path | None, portage_config: Path |
 @click.option("--port", default=None, type=click.IntRange(1, 65535), help="API port (default: SWARM_API_PORT or 8080).")
 @click.argument("api_args", nargs=-1, type=click.UNPROCESSED)
 def coordinator(host: str | None, port: int | None, api_args: tuple[str, ...]) -> None:
-    """Run the coordinator: its Celery worker and its API, stopped together (extra arguments go to `api`: --repo, ...)."""
+    """Run the coordinator: its Celery worker, its API and beat (periodic jobs), stopped together.
+
+    Extra arguments go to `api` (--repo, --portage-config, ...). Run one coordinator per swarm: one beat.
+    """
     base = [sys.executable, "-m", "swarm_celery"]
     api_argv = [*base, "api", *api_args, *(["--host", host] if host else []), *(["--port", str(port)] if port else [])]
-    children = [subprocess.Popen([*base, "worker", "--role", "coordinator"]), subprocess.Popen(api_argv)]
+    children = [subprocess.Popen([*base, "worker", "--role", "coordinator"]), subprocess.Popen(api_argv),
+                subprocess.Popen([*base, "beat"])]
     stop = {"signal": 0}
 
     def forward(signum: int, _frame: object) -> None:
@@ -74,8 +78,8 @@ def coordinator(host: str | None, port: int | None, api_args: tuple[str, ...]) -
                 child.send_signal(signal.SIGTERM)
         codes = [child.wait() for child in children]
     if not stop["signal"]:
-        raise SystemExit(f"the coordinator's {'worker' if children[0].poll() is not None else 'API'} stopped (exit codes {codes}); "
-                         "see its log above")
+        which = [name for name, child in zip(("worker", "API", "beat"), children, strict=True) if child.returncode not in (None, 0, -15)]
+        raise SystemExit(f"the coordinator's {', '.join(which) or 'process'} stopped (exit codes {codes}); see its log above")
 
 
 @click.group()

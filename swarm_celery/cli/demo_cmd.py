@@ -45,7 +45,10 @@ def demo_settings(base: Settings, arch: str, time_scale: float, durations: Path 
     """
     return base.with_(arch=arch, builder="simulate", time_scale=time_scale, durations_csv=str(durations.resolve()) if durations else "",
                       retry_backoff=base.retry_backoff * time_scale, heartbeat=min(base.heartbeat, 5.0),
-                      lookahead=base.lookahead or (1 if time_scale < 0.1 else 0))
+                      lookahead=base.lookahead or (1 if time_scale < 0.1 else 0),
+                      # a short run: a dead drone's work comes back within half a minute
+                      offline_after=min(base.offline_after, 20.0), lease=min(base.lease, 20.0),
+                      reclaim_every=min(base.reclaim_every, 5.0))
 
 
 _JSON_KEYS: tuple[str, ...] = ("session", "planned", "published", "failed", "blocked", "skipped", "wall_seconds", "database_url", "binhost")

@@ -12,6 +12,7 @@ from swarm_celery.cli import (
     control_cmd,
     demo_cmd,
     drone_cmd,
+    events_cmd,
     explain_cmd,
     history_cmd,
     inspect_cmd,
@@ -29,7 +30,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
-for command in (demo_cmd.demo, resolve_cmd.resolve, worker_cmd.worker, drone_cmd.drone, api_cmd.api, api_cmd.coordinator, api_cmd.token, binhost_cmd.binhost, control_cmd.control, explain_cmd.explain, history_cmd.history,
+for command in (demo_cmd.demo, resolve_cmd.resolve, worker_cmd.worker, worker_cmd.beat, drone_cmd.drone, api_cmd.api, api_cmd.coordinator, api_cmd.token, binhost_cmd.binhost, control_cmd.control, events_cmd.events, explain_cmd.explain, history_cmd.history,
                 *inspect_cmd.COMMANDS):
     cli.add_command(command)
 

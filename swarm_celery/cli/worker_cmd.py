@@ -6,7 +6,7 @@ import click
 from celery import Celery
 
 from swarm_celery import bootstrap
-from swarm_celery.domain.model import COORDINATOR_QUEUE, build_queue, drone_queue
+from swarm_celery.domain.model import COORDINATOR_QUEUE, PERIODIC_QUEUE, build_queue, drone_queue
 from swarm_celery.drone.process import reap_orphans
 from swarm_celery.settings import Settings
 from swarm_celery.tasks.batches import REPORT_BATCH
@@ -26,7 +26,7 @@ def worker(role: str, name: str | None, concurrency: int | None, loglevel: str) 
     if role == "coordinator":
         app = bootstrap.coordinator_app(settings)
         # the one writer of the store: one task at a time; reports are taken in batches (tasks.batches)
-        argv = ["-Q", COORDINATOR_QUEUE, "--pool", "solo", "-c", "1", "--prefetch-multiplier", str(2 * REPORT_BATCH)]
+        argv = ["-Q", f"{COORDINATOR_QUEUE},{PERIODIC_QUEUE}", "--pool", "solo", "-c", "1", "--prefetch-multiplier", str(2 * REPORT_BATCH)]
         _run(app, settings, argv, loglevel)
     else:
         run_drone(bootstrap.drone_app(settings), settings, loglevel, concurrency)
@@ -47,3 +47,14 @@ def run_drone(app: Celery, settings: Settings, loglevel: str, concurrency: int |
 
 def _run(app: Celery, settings: Settings, argv: list[str], loglevel: str) -> None:
     app.worker_main(["worker", *argv, "-n", f"{settings.name}@%h", "--loglevel", loglevel, "-E", "--without-gossip", "--without-mingle"])
+
+
+@click.command()
+@click.option("--loglevel", default="INFO", show_default=True)
+def beat(loglevel: str) -> None:
+    """Run Celery beat: the periodic jobs (stale-work reclaim every SWARM_RECLAIM_EVERY s). Run exactly one per swarm."""
+    settings = Settings.from_env()
+    app = bootstrap.beat_app(settings)
+    schedule = settings.home / "beat-schedule"
+    schedule.parent.mkdir(parents=True, exist_ok=True)
+    app.Beat(loglevel=loglevel, schedule=str(schedule), max_interval=min(5.0, settings.reclaim_every)).run()

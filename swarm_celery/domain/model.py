@@ -236,11 +236,13 @@ class DroneIdentity:
     profile: str = ""  # its Gentoo profile, e.g. default/linux/amd64/23.0/systemd ("" when unknown)
     payload_version: str = ""  # the build-swarm version the drone runs
     builder: str = ""  # emerge | simulate
+    running: tuple[str, ...] = ()  # attempt ids its worker is running now: each heartbeat renews their leases
 
     def to_json(self) -> dict[str, object]:
         return {"name": self.name, "arch": self.arch, "cores": self.cores, "memory_mb": self.memory_mb,
                 "disk_free_mb": self.disk_free_mb, "slots": self.slots, "paused": self.paused, "tree_timestamp": self.tree_timestamp,
-                "profile": self.profile, "payload_version": self.payload_version, "builder": self.builder}
+                "profile": self.profile, "payload_version": self.payload_version, "builder": self.builder,
+                "running": list(self.running)}
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> DroneIdentity:
@@ -250,7 +252,14 @@ class DroneIdentity:
         return cls(str(data["name"]), str(data["arch"]), _as_int(data.get("cores", 0)), _as_int(data.get("memory_mb", 0)),
                    _as_int(data.get("disk_free_mb", 0)), slots, bool(data.get("paused", False)),
                    _short(data.get("tree_timestamp"), 64), _short(data.get("profile"), 255), _short(data.get("payload_version"), 32),
-                   _short(data.get("builder"), 16))
+                   _short(data.get("builder"), 16), _ids(data.get("running")))
+
+
+def _ids(value: object) -> tuple[str, ...]:
+    """Attempt ids a drone reports (at most 1,024, each at most 64 characters; anything else dropped)."""
+    if not isinstance(value, list):
+        return ()
+    return tuple(str(v)[:64] for v in value[:1024] if isinstance(v, str))
 
 
 def _short(value: object, limit: int) -> str:
@@ -277,4 +286,5 @@ def drone_queue(name: str) -> str:
 
 
 COORDINATOR_QUEUE = "coordinator"
+PERIODIC_QUEUE = "periodic"  # beat's jobs; the coordinator worker consumes it too (the one writer)
 PERIODIC_QUEUE = "periodic"

@@ -17,6 +17,7 @@ class SchedulerConfig:
     ground_for: float = 300.0  # ... for this long
     lookahead: int = 0  # builds queued per drone beyond its slots, only where they finish first (short simulated builds)
     lookahead_horizon: float = 0.3  # ... and only behind a slot expected to free within this many seconds (else held)
+    lease: float = 90.0  # a started build with no heartbeat for this long is reclaimed (domain.leases)
 
     def grounds(self, infrastructure_failures: int) -> bool:
         return self.breaker_failures > 0 and infrastructure_failures >= self.breaker_failures

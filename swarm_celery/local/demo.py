@@ -61,6 +61,7 @@ def run_demo(settings: Settings, request: ResolveRequest, options: DemoOptions, 
 def _start_stack(settings: Settings, drones: int) -> LocalStack:
     stack = LocalStack(env=settings.to_env(), logs=settings.logs_dir)
     stack.start("coordinator", "coordinator")
+    stack.start("beat", "beat")  # stale-work reclaim: a drone that dies mid-run loses nothing
     for i in range(1, drones + 1):
         name = f"drone-{i}"
         stack.start(name, "drone", {"SWARM_DRONE_NAME": name})

@@ -45,7 +45,8 @@ class LocalStack:
         self.logs.mkdir(parents=True, exist_ok=True)
         log = self.logs / f"{name}.log"
         env = {**os.environ, **self.env, **(extra_env or {})}
-        argv = [sys.executable, "-m", "swarm_celery", "worker", "--role", role, "--name", name, *args]
+        command = ["beat"] if role == "beat" else ["worker", "--role", role, "--name", name]
+        argv = [sys.executable, "-m", "swarm_celery", *command, *args]
         nice = shutil.which("nice")
         if role == "drone" and nice:
             argv = [nice, "-n", str(DRONE_NICENESS), *argv]  # exec'd in place: the pid is the worker's
@@ -60,7 +61,7 @@ class LocalStack:
         return [w for w in self.workers if not w.alive()]
 
     def stop(self, grace: float = 10.0) -> None:
-        """Drones first (nothing new starts), then the coordinator; SIGKILL what ignores SIGTERM."""
+        """Beat and drones first (nothing new starts), then the coordinator; SIGKILL what ignores SIGTERM."""
         ordered = sorted(self.workers, key=lambda w: w.role == "coordinator")
         for worker in ordered:
             _signal(worker, signal.SIGTERM)

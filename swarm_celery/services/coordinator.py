@@ -22,6 +22,7 @@ from swarm_celery.domain.config import ResolveRequest
 from swarm_celery.domain.durations import Durations
 from swarm_celery.domain.failures import Classification, FailureKind, classify_failure
 from swarm_celery.domain.graph import dependents_closure, dispatch_gates
+from swarm_celery.domain.leases import expired
 from swarm_celery.domain.model import AttemptState, BuildResult, DroneIdentity, Outcome, Plan, SessionState
 from swarm_celery.domain.policy import SchedulerConfig
 from swarm_celery.domain.records import AttemptInfo, PackageInfo, SessionInfo, StartReport
@@ -80,9 +81,27 @@ class Coordinator:
 
     # drones ---------------------------------------------------------------
     def drone_hello(self, identity: DroneIdentity) -> None:
-        """A drone started (or refreshed its identity on a heartbeat): record it and give it work."""
+        """A drone started (or refreshed its identity on a heartbeat): record it, renew its builds' leases, give it work."""
         self.store.register_drone(identity)
+        self.store.renew_leases(identity.name, identity.running)
         self.scheduler.dispatch(identity.arch)
+
+    def reclaim(self) -> int:
+        """Stale-work reclaim (beat, ``swarm.reclaim``): take back the attempts whose leases expired (domain.leases),
+        fence them, and place their packages again. Silent drones are marked offline. Returns how many were taken back."""
+        leases, seen = self.store.leases()
+        found = expired(leases, seen, self.clock.now(), lease=self.config.lease, offline_after=self.config.offline_after)
+        if not found:
+            return 0
+        # a drone that comes back does not start what was queued for it; a build it was running when it froze may
+        # finish: its report is then recorded as stale and ignored, its upload refused
+        self.dispatcher.revoke([r.attempt_id for r in found], terminate=False)
+        moved = self.store.reclaim_attempts(found)
+        for drone in sorted({r.drone for r in found if "offline after" in r.reason}):
+            self.store.drone_offline(drone, f"silent for more than {self.config.offline_after:.0f} s; its work was reclaimed")
+        for arch in self.store.arches():
+            self.scheduler.dispatch(arch)
+        return moved
 
     def drone_goodbye(self, name: str, arch: str) -> None:
         self.store.drone_offline(name, "its worker shut down")

@@ -109,6 +109,7 @@ class AttemptRow(Base):
     failure_kind: Mapped[str] = mapped_column(String(16), default="", server_default="")
     infrastructure: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     counted: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())  # clear_failures forgets it
+    beat_at: Mapped[float | None] = mapped_column(Float, nullable=True)  # the drone's last heartbeat naming this build (its lease)
 
 
 class DroneRow(Base):

@@ -100,10 +100,18 @@ class Queries:
         with Session(self.engine) as db:
             return db.execute(query.limit(1)).scalar()
 
-    def events(self, session_id: str | None, limit: int = 50) -> list[dict[str, Any]]:
+    def events(self, session_id: str | None, limit: int = 50, kind: str = "", since: float = 0.0,
+               subject: str = "") -> list[dict[str, Any]]:
+        """The newest ``limit`` events, oldest first: of a session, whose kind starts with ``kind``, after ``since``."""
         query = select(EventRow).order_by(EventRow.id.desc()).limit(limit)
         if session_id:
             query = query.where(EventRow.session_id == session_id)
+        if kind:
+            query = query.where(EventRow.kind.startswith(kind, autoescape=True))
+        if since:
+            query = query.where(EventRow.ts >= since)
+        if subject:
+            query = query.where(EventRow.subject == subject)
         with Session(self.engine) as db:
             rows = db.execute(query).scalars().all()
         return [{"ts": e.ts, "kind": e.kind, "subject": e.subject, "message": e.message} for e in reversed(rows)]

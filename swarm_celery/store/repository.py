@@ -21,11 +21,12 @@ from swarm_celery.store.completion_repo import CompletionRepo
 from swarm_celery.store.control_repo import ControlRepo
 from swarm_celery.store.dispatch_repo import DispatchRepo
 from swarm_celery.store.fleet_repo import FleetRepo
+from swarm_celery.store.lease_repo import LeaseRepo
 from swarm_celery.store.models import AttemptRow, DroneRow, EdgeRow, GateRow, PackageRow, SessionRow
 from swarm_celery.store.rows import attempt_info, event_row, rows_matched, session_info
 
 
-class SqlStore(CompletionRepo, DispatchRepo, FleetRepo, ControlRepo):
+class SqlStore(CompletionRepo, DispatchRepo, FleetRepo, ControlRepo, LeaseRepo):
     def __init__(self, engine: Engine, clock: Clock) -> None:
         self.engine = engine
         self.clock = clock

@@ -15,6 +15,11 @@ from swarm_celery.tasks.batches import Report, ReportBatch, decode, one_writer
 
 
 def register(app: Celery, coordinator: Callable[[], Coordinator], controller: Callable[[], Controller]) -> None:
+    _register_builds(app, coordinator)
+    _register_fleet(app, coordinator, controller)
+
+
+def _register_builds(app: Celery, coordinator: Callable[[], Coordinator]) -> None:
     @app.task(name="swarm.plan")  # type: ignore[untyped-decorator]
     def plan(session_id: str) -> int:
         with one_writer():
@@ -33,6 +38,13 @@ def register(app: Celery, coordinator: Callable[[], Coordinator], controller: Ca
         """Args per message: the BuildResult as JSON."""
         coordinator().builds_finished(decode(reports, BuildResult.from_json, invalid("completion")))
 
+    @app.task(name="swarm.dispatch")  # type: ignore[untyped-decorator]
+    def dispatch(arch: str) -> int:
+        with one_writer():
+            return coordinator().dispatch(arch)
+
+
+def _register_fleet(app: Celery, coordinator: Callable[[], Coordinator], controller: Callable[[], Controller]) -> None:
     @app.task(name="swarm.control")  # type: ignore[untyped-decorator]
     def control(request: dict[str, object]) -> str:
         try:
@@ -43,15 +55,16 @@ def register(app: Celery, coordinator: Callable[[], Coordinator], controller: Ca
         with one_writer():
             return controller().apply(parsed)
 
-    @app.task(name="swarm.dispatch")  # type: ignore[untyped-decorator]
-    def dispatch(arch: str) -> int:
-        with one_writer():
-            return coordinator().dispatch(arch)
-
     @app.task(name="swarm.drone_hello")  # type: ignore[untyped-decorator]
     def drone_hello(identity: dict[str, object]) -> None:
         with one_writer():
             coordinator().drone_hello(DroneIdentity.from_json(identity))
+
+    @app.task(name="swarm.reclaim")  # type: ignore[untyped-decorator]
+    def reclaim() -> int:
+        """Beat: take back attempts whose leases expired (services.coordinator.Coordinator.reclaim)."""
+        with one_writer():
+            return coordinator().reclaim()
 
     @app.task(name="swarm.drone_goodbye")  # type: ignore[untyped-decorator]
     def drone_goodbye(name: str, arch: str) -> None:

@@ -1,8 +1,9 @@
 """Drone task (queues ``build.<arch>`` and ``drone.<name>``) and the drone's announcements.
 
 On ``worker_ready`` the drone announces its identity (cores, memory, free disk,
-slots) to the coordinator, then heart-beats every ``heartbeat`` seconds; on
-shutdown it says goodbye so the coordinator stops giving it work at once.
+slots) to the coordinator, then heart-beats every ``heartbeat`` seconds, naming the
+builds it is running (their leases: domain.leases); on shutdown it says goodbye so the
+coordinator stops giving it work at once.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from celery import Celery
 from celery.signals import worker_ready, worker_shutdown
+from celery.worker import state as worker_state
 
 from swarm_celery.domain.model import BuildRequest, DroneIdentity
 from swarm_celery.drone.runner import DroneRunner
@@ -50,8 +53,10 @@ class Announcer:
     def _beat(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                me = self.identity()
-                self.reporter.hello(me)  # a full hello: free disk changes, and a coordinator that lost it learns it again
+                # a full hello: free disk changes, a coordinator that lost it learns it again, and the builds running
+                # now (the worker's active requests; task id = attempt id) renew their leases
+                me = replace(self.identity(), running=tuple(sorted(str(r.id) for r in list(worker_state.active_requests))))
+                self.reporter.hello(me)
             except Exception:  # the broker may be down for a while; keep beating
                 log.warning("heartbeat failed", exc_info=True)
 

@@ -22,11 +22,11 @@ class CeleryDispatcher:
             for request, queue in builds:
                 self.app.send_task("swarm.build", args=[request.to_json()], queue=queue, task_id=request.attempt_id, producer=producer)
 
-    def revoke(self, attempt_ids: Sequence[str]) -> None:
-        """Queued attempts are dropped; running ones stop: the pool process gets SIGTERM and the drone
-        stops the build's whole process group (drone.process) before it reports the attempt cancelled."""
+    def revoke(self, attempt_ids: Sequence[str], terminate: bool = True) -> None:
+        """Queued attempts are dropped; with ``terminate`` running ones stop too: the pool process gets SIGTERM and
+        the drone stops the build's whole process group (drone.process) before it reports the attempt cancelled."""
         if attempt_ids:
-            self.app.control.revoke(list(attempt_ids), terminate=True, signal="SIGTERM")
+            self.app.control.revoke(list(attempt_ids), terminate=terminate, signal="SIGTERM")
 
     def wake(self, arch: str, after_seconds: float) -> None:
         self.app.send_task("swarm.dispatch", args=[arch], queue=COORDINATOR_QUEUE, countdown=max(0.0, after_seconds))

@@ -4,6 +4,7 @@ and rejects a tampered file, an unsigned one and one signed by a key the client 
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import subprocess
 import tarfile
@@ -52,7 +53,7 @@ def keygen(home: Path) -> str:
     env = cli_env(home.parent / "cli", home.parent / "cache") | {"SWARM_GPG_HOME": str(home)}
     run = run_cli(["binhost", "keygen", "--name", f"swarm test <{home.name}@localhost>", "--json"], env)
     assert run.code == 0, run.output
-    return str(__import__("json").loads(run.stdout)["fingerprint"])
+    return str(json.loads(run.stdout)["fingerprint"])
 
 
 def publish(tmp_path: Path, signer: GpgSigner | None) -> tuple[Path, Path]:

@@ -255,3 +255,43 @@ def test_a_build_revoked_on_the_drone_is_placed_again_and_counts_against_nobody(
     assert any(e["kind"] == "attempt.cancelled" for e in Queries(world.store.engine).events("s1"))
     world.coordinator.build_finished(cancelled)  # the same report again: fenced, nothing moves
     assert world.dispatcher.take() == []
+
+
+def test_reclaim_takes_back_a_silent_drones_work_and_fences_its_late_report(world: World) -> None:
+    world.coordinator.config = replace(world.coordinator.config, offline_after=30.0, lease=20.0)
+    world.coordinator.scheduler.config = world.coordinator.config
+    world.coordinator.plan("s1")
+    base = next(r for r in world.dispatcher.take() if r.cpv == "sys-libs/base-1")
+    world.coordinator.build_started(base.attempt_id, "drone-1", "amd64", world.clock.now())
+    world.store.register_drone(identity("drone-2"))
+    world.clock.t += 31  # drone-1 falls silent; drone-2 keeps heart-beating
+    world.coordinator.drone_hello(identity("drone-2"))
+    world.dispatcher.take()
+    assert world.coordinator.reclaim() == 3  # everything drone-1 held, started or queued
+    assert base.attempt_id in world.dispatcher.revoked
+    again = [r for r in world.dispatcher.take() if r.cpv == "sys-libs/base-1"]
+    assert len(again) == 1 and again[0].attempt_id != base.attempt_id
+    assert {d["name"]: d["state"] for d in Queries(world.store.engine).fleet()}["drone-1"] == "offline"
+    world.coordinator.build_finished(success(base, "drone-1"))  # drone-1 was only frozen: its completion is stale
+    history = {a["attempt"]: a for a in Queries(world.store.engine).history("s1")}
+    assert history[base.attempt_id]["state"] == "stale" and history[base.attempt_id]["outcome"] is None
+    assert states(world.store)["sys-libs/base-1"] == "dispatched"  # the new attempt stands
+    kinds = [e["kind"] for e in Queries(world.store.engine).events("s1", limit=200)]
+    assert "attempt.reclaimed" in kinds and "attempt.stale" in kinds
+    assert world.coordinator.reclaim() == 0
+
+
+def test_heartbeats_naming_a_build_keep_its_lease(world: World) -> None:
+    world.coordinator.config = replace(world.coordinator.config, offline_after=30.0, lease=20.0)
+    world.coordinator.scheduler.config = world.coordinator.config
+    world.coordinator.plan("s1")
+    sent = world.dispatcher.take()
+    for request in sent:
+        world.coordinator.build_started(request.attempt_id, "drone-1", "amd64", world.clock.now())
+    running = sent[0]
+    for _ in range(5):  # a long build: 5 × 15 s, each heartbeat naming it
+        world.clock.t += 15
+        world.coordinator.drone_hello(replace(identity("drone-1"), running=(running.attempt_id,)))
+    reclaimed = world.coordinator.reclaim()
+    assert reclaimed == len(sent) - 1  # the builds the drone stopped naming are taken back, the long one is not
+    assert states(world.store)[running.cpv] == "building"
