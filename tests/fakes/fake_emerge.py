@@ -9,7 +9,7 @@ SLOT comes from the repository's md5-cache, as portage reads it.
 
 What each build does is chosen by ``FAKE_EMERGE_SCENARIOS`` (``cat/pkg=scenario,...``; ``*`` for
 every package) — success, compile, configure, fetch, disk_full, oom, masked, binhost, hang,
-hang_once (state in ``FAKE_EMERGE_STATE``), no_binpkg, segv — and ``FAKE_EMERGE_SECONDS`` (how long the compile phase takes).
+hang_once (state in ``FAKE_EMERGE_STATE``), silent_hang, no_binpkg, segv — and ``FAKE_EMERGE_SECONDS`` (how long the compile phase takes).
 """
 
 from __future__ import annotations
@@ -221,6 +221,9 @@ def main() -> None:
     if scenario == "hang":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # like a build that ignores SIGTERM: only SIGKILL ends it
         compile_for(3600.0)
+    if scenario == "silent_hang":  # a long compile that prints nothing: it outlives a dead reader of its output
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        subprocess.run(["sleep", "3600"], check=False)
     compile_for(float(os.environ.get("FAKE_EMERGE_SECONDS", "0.2")))
     if scenario == "segv":
         os.kill(os.getpid(), signal.SIGSEGV)

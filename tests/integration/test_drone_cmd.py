@@ -47,7 +47,8 @@ def test_check_shows_the_identity_and_the_emerge_settings(tmp_path: Path) -> Non
     shown = json.loads(run.stdout)
     assert shown["identity"] | {"cores": 0, "memory_mb": 0, "disk_free_mb": 0} == {
         "name": "nas", "arch": "arm64", "cores": 0, "memory_mb": 0, "disk_free_mb": 0, "slots": 2, "paused": False,
-        "tree_timestamp": TIMESTAMP, "profile": "default/linux/arm64/23.0/systemd", "payload_version": "0.1.0", "builder": "emerge"}
+        "tree_timestamp": TIMESTAMP, "profile": "default/linux/arm64/23.0/systemd", "payload_version": "0.1.0", "builder": "emerge",
+        "running": []}
     assert shown["queues"] == ["build.arm64", "drone.nas"] and shown["binhost"] == "http://coordinator:8080/binhost/arm64"
 
 

@@ -144,7 +144,7 @@ def _answers(url: str) -> bool:
 
 def test_a_drone_restarted_after_kill_9_stops_the_build_its_crash_left_running(swarm: Swarm, tmp_path: Path) -> None:
     home = tmp_path / "crashy"
-    env = drone_env(tmp_path, 1) | {"SWARM_HOME": str(home), "FAKE_EMERGE_SCENARIOS": "*=hang"}
+    env = drone_env(tmp_path, 1) | {"SWARM_HOME": str(home), "FAKE_EMERGE_SCENARIOS": "*=silent_hang"}
     swarm.start_drones(["crashy"], env)
     swarm.new_session()
     records = home / "run"
@@ -156,8 +156,9 @@ def test_a_drone_restarted_after_kill_9_stops_the_build_its_crash_left_running(s
     swarm.stack.workers.remove(worker)
     time.sleep(0.5)
     assert group_alive(pgid)  # emerge runs on in its own session, orphaned
+    restarted = f"stopped 1 build process groups an earlier run of this drone left running: [{pgid}]"
     swarm.start_drones(["crashy"], env)
-    swarm.wait(lambda: not group_alive(pgid), 60, "the orphaned build stopped")
-    assert f"stopped 1 build process groups an earlier run of this drone left running: [{pgid}]" in swarm.stack.workers[-1].log.read_text()
+    swarm.wait(lambda: restarted in swarm.stack.workers[-1].log.read_text(), 60, "the restarted drone's report")
+    swarm.wait(lambda: not group_alive(pgid), 10, "the orphaned group gone")  # SIGKILLed; init reaps it
     swarm.stack.stop(grace=20)  # a warm shutdown stops the build it is running now (SIGTERM, SIGKILL after 10 s)
     assert reap_orphans(records) == []
