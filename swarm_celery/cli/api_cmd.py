@@ -58,6 +58,7 @@ def coordinator(host: str | None, port: int | None, api_args: tuple[str, ...]) -
 
     Extra arguments go to `api` (--repo, --portage-config, ...). Run one coordinator per swarm: one beat.
     """
+    bootstrap.engine(Settings.from_env())  # migrate once, before the worker and the API both open the record
     base = [sys.executable, "-m", "swarm_celery"]
     api_argv = [*base, "api", *api_args, *(["--host", host] if host else []), *(["--port", str(port)] if port else [])]
     children = [subprocess.Popen([*base, "worker", "--role", "coordinator"]), subprocess.Popen(api_argv),

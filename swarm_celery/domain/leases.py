@@ -33,6 +33,7 @@ class Reclaim:
     attempt_id: str
     drone: str
     reason: str
+    drone_silent: bool  # taken back because the drone fell silent (it is offline), not because one build vanished
 
 
 def expired(leases: Iterable[Lease], last_seen: Mapping[str, float], now: float, *, lease: float,
@@ -43,10 +44,11 @@ def expired(leases: Iterable[Lease], last_seen: Mapping[str, float], now: float,
         seen = last_seen.get(item.drone)
         if seen is None or now - seen > offline_after:
             silent = "never heard from" if seen is None else f"silent for {now - seen:.0f} s"
-            out.append(Reclaim(item.attempt_id, item.drone, f"{item.cpv}: drone {item.drone} {silent} (offline after {offline_after:.0f} s)"))
+            out.append(Reclaim(item.attempt_id, item.drone, f"{item.cpv}: drone {item.drone} {silent} (offline after {offline_after:.0f} s)",
+                               drone_silent=True))
         elif item.started and now - item.renewed_at > lease:
             out.append(Reclaim(item.attempt_id, item.drone, f"{item.cpv}: its build on {item.drone} sent no heartbeat for "
-                                                            f"{now - item.renewed_at:.0f} s (lease {lease:.0f} s)"))
+                                                            f"{now - item.renewed_at:.0f} s (lease {lease:.0f} s)", drone_silent=False))
     return out
 
 

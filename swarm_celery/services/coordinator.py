@@ -97,7 +97,7 @@ class Coordinator:
         # finish: its report is then recorded as stale and ignored, its upload refused
         self.dispatcher.revoke([r.attempt_id for r in found], terminate=False)
         moved = self.store.reclaim_attempts(found)
-        for drone in sorted({r.drone for r in found if "offline after" in r.reason}):
+        for drone in sorted({r.drone for r in found if r.drone_silent}):
             self.store.drone_offline(drone, f"silent for more than {self.config.offline_after:.0f} s; its work was reclaimed")
         for arch in self.store.arches():
             self.scheduler.dispatch(arch)
