@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, cast
 
 from sqlalchemy import CursorResult
@@ -10,6 +11,8 @@ from swarm_celery.domain.model import AttemptState, PackageState, SessionState
 from swarm_celery.domain.records import AttemptInfo, PackageInfo, SessionInfo
 from swarm_celery.store.models import AttemptRow, EventRow, PackageRow, SessionRow
 
+log = logging.getLogger("swarm_celery.events")
+
 
 def rows_matched(result: Any) -> int:
     """Rows matched by an UPDATE (a CursorResult; the ORM types it as Result)."""
@@ -17,6 +20,8 @@ def rows_matched(result: Any) -> int:
 
 
 def event_row(ts: float, kind: str, message: str, session_id: str | None, subject: str = "") -> EventRow:
+    """An event for the record, also streamed to the log (the coordinator's stdout)."""
+    log.info("event %s [%s] %s", kind, subject or "-", message)
     return EventRow(ts=ts, kind=kind, message=message, session_id=session_id, subject=subject)
 
 

@@ -8,7 +8,7 @@ the record, no attempt left dangling, and the faults visible as events.
 
 ``SWARM_CHAOS_KILLS``, ``SWARM_CHAOS_FREEZES`` and ``SWARM_CHAOS_DUPLICATES`` set how many faults
 each scenario injects (CI: 2, 1, 3; the README's full run: 10, 5, 6), plus the coordinator stopped
-and killed once each: 23 faults in the full run.
+and killed once each and a drone whose 8 builds fail on infrastructure: 31 faults in the full run.
 """
 
 from __future__ import annotations
@@ -150,3 +150,15 @@ def test_the_coordinator_stopped_mid_run_and_restarted_loses_nothing(swarm: Swar
     # killed, the reports it had taken but not acknowledged stay in Redis's unacked set for the visibility timeout
     # (hours): their attempts come back as expired leases and are built again, once
     check_exactly_once(swarm, session)
+
+
+def test_a_drone_whose_every_build_fails_on_infrastructure_is_grounded_and_its_work_finishes_elsewhere(swarm: Swarm) -> None:
+    swarm.stack.start("beat", "beat")
+    swarm.start_drones(["g1", "g2"], {"SWARM_SLOTS": "1"})
+    swarm.start_drones(["broken"], {"SWARM_SLOTS": "1", "SWARM_SIMULATE_FAIL": "infra:*"})  # every build ends on a full disk
+    session = swarm.new_session()
+    events = check_exactly_once(swarm, session)
+    failed = [a for a in swarm.queries.history(session) if a["outcome"] == "failed"]
+    assert {a["drone"] for a in failed} == {"broken"} and {a["failure_kind"] for a in failed} == {"disk_full"}
+    assert len(failed) == 8  # the default breaker: grounded at the 8th infrastructure failure, nothing more went to it
+    assert any(e["kind"] == "drone.grounded" and e["subject"] == "broken" for e in events)
