@@ -49,7 +49,7 @@ def api(repos: tuple[Path, ...], world_file: Path | None, portage_config: Path |
     uvicorn.run(app, host=host or settings.api_host, port=port or settings.api_port, log_level="info", proxy_headers=False)
 
 
-@click.command()
+@click.command(context_settings={"ignore_unknown_options": True})
 @click.option("--host", default=None, help="API listen address (default: SWARM_API_HOST or 127.0.0.1).")
 @click.option("--port", default=None, type=click.IntRange(1, 65535), help="API port (default: SWARM_API_PORT or 8080).")
 @click.argument("api_args", nargs=-1, type=click.UNPROCESSED)
