@@ -1,6 +1,6 @@
 """Stream an upload into the coordinator's upload area: size-limited, hashed on the way, renamed into place only when whole.
 
-A client never sees a half-written file under its final name: bytes go to ``.<name>.part``,
+A client never sees a half-written file under its final name: bytes go to ``.<name>.<random>.part``,
 and only an upload of the announced length whose sha256 matches is renamed. Anything else
 leaves nothing behind.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,7 +21,7 @@ async def receive(chunks: AsyncIterator[bytes], dest: Path, *, limit: int, decla
     if declared is not None and declared > limit:
         raise UploadRefused(413, f"upload of {declared} bytes is over the limit of {limit} bytes")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(f".{dest.name}.part")
+    part = dest.with_name(f".{dest.name}.{secrets.token_hex(8)}.part")  # a retry racing a slow first try writes its own file
     digest, size = hashlib.sha256(), 0
     try:
         with open(part, "wb") as out:
