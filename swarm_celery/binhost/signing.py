@@ -13,6 +13,7 @@ so a large image is never held in memory.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import subprocess
@@ -41,8 +42,8 @@ class GpgSigner:
     def _base(self) -> list[str]:
         return [self.gpg, "--homedir", str(self.home), "--batch", "--no-tty", "--pinentry-mode", "loopback", "--passphrase", ""]
 
-    def fingerprint(self) -> str:
-        """The key's fingerprint; ConfigError when this home holds no such secret key."""
+    @functools.cached_property
+    def _fingerprint(self) -> str:
         run = subprocess.run([*self._base(), "--with-colons", "--list-secret-keys", self.key], capture_output=True, text=True,
                              check=False)
         fprs = [line.split(":")[9] for line in run.stdout.splitlines() if line.startswith("fpr:")]
@@ -50,6 +51,10 @@ class GpgSigner:
             raise ConfigError(f"no secret key {self.key!r} in {self.home}: create one with `build-swarm binhost keygen`, "
                               "or fix SWARM_SIGNING_KEY / SWARM_GPG_HOME")
         return fprs[0]
+
+    def fingerprint(self) -> str:
+        """The key's fingerprint (asked of gpg once); ConfigError when this home holds no such secret key."""
+        return self._fingerprint
 
     def public_key(self) -> bytes:
         run = subprocess.run([*self._base(), "--armor", "--export", self.key], capture_output=True, check=False)
@@ -106,11 +111,11 @@ def sign_gpkg(path: Path, signer: GpgSigner) -> None:
                     with _member(container, member) as stream:
                         signature = signer.sign(stream, detached=True)
                     name = f"{member.name.split('/')[1]}.sig"
-                    signed.addfile(_like(manifest, f"{prefix}/{name}", len(signature)), _bytes_io(signature))
+                    signed.addfile(_like(manifest, f"{prefix}/{name}", len(signature)), io.BytesIO(signature))
                     lines.append(f"DATA {name} {len(signature)} " + " ".join(
                         f"{k} {v}" for k, v in ManifestHasher(signature).hexdigests().items()))
-                text = signer.sign(_bytes_io(("\n".join(lines) + "\n").encode()), detached=False)
-                signed.addfile(_like(manifest, manifest.name, len(text)), _bytes_io(text))
+                text = signer.sign(io.BytesIO(("\n".join(lines) + "\n").encode()), detached=False)
+                signed.addfile(_like(manifest, manifest.name, len(text)), io.BytesIO(text))
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
@@ -148,7 +153,3 @@ def _like(template: tarfile.TarInfo, name: str, size: int) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.size, info.mtime, info.mode, info.uname, info.gname = size, template.mtime, 0o644, template.uname, template.gname
     return info
-
-
-def _bytes_io(data: bytes) -> IO[bytes]:
-    return io.BytesIO(data)

@@ -45,6 +45,7 @@ class Builder(Protocol):
     simulated: bool
 
     def build(self, request: BuildRequest, staging: Path) -> BuildOutput: ...
+    def log_path(self, request: BuildRequest) -> Path | None: ...  # the full build log it writes, if any
 
 
 class SimulateBuilder:
@@ -57,6 +58,9 @@ class SimulateBuilder:
         self.time_scale = time_scale
         self.fail = fail  # CPVs or cat/pkg names to fail on purpose (demo and tests of the failure path)
         self.speed = speed  # this drone builds `speed` times slower than the table says
+
+    def log_path(self, request: BuildRequest) -> Path | None:
+        return None  # the log tail in the report is the whole (simulated) log
 
     def build(self, request: BuildRequest, staging: Path) -> BuildOutput:
         seconds = self.durations.for_cpv(request.cpv) * self.speed

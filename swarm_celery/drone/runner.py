@@ -72,11 +72,11 @@ class DroneRunner:
     def _deliver(self, request: BuildRequest, result: BuildResult, workdir: Path) -> BuildResult:
         """Upload the build log (best effort) and the artifact (or fail the attempt as an infrastructure failure)."""
         assert self.transport is not None
-        log_path = getattr(self.builder, "log_path", None)
+        log_path = self.builder.log_path(request)
         notes = ""
-        if callable(log_path) and log_path(request).is_file():
+        if log_path is not None and log_path.is_file():
             try:
-                self.transport.log(request.attempt_id, log_path(request))
+                self.transport.log(request.attempt_id, log_path)
             except UploadFailed as exc:
                 notes = f"\nbuild-swarm: the build log was not uploaded: {exc}"
         try:

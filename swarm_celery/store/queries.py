@@ -20,24 +20,23 @@ class Queries:
             return db.scalar(select(SessionRow.id).order_by(SessionRow.created_at.desc()).limit(1))
 
     def session(self, session_id: str) -> dict[str, Any] | None:
-        with Session(self.engine) as db:
-            row = db.get(SessionRow, session_id)
-            if row is None:
-                return None
-            counts = dict(db.execute(select(PackageRow.state, func.count()).where(PackageRow.session_id == session_id)
-                                     .group_by(PackageRow.state)).all())
-        return {
-            "session": row.id, "state": row.state, "arch": row.arch, "profile": row.profile,
-            "config_hash": row.config_hash, "simulated": row.simulated, "error": row.error, "priority": row.priority,
-            "created_at": row.created_at, "planned_at": row.planned_at, "finished_at": row.finished_at,
-            "planned": sum(counts.values()), "counts": {s.value: int(counts.get(s.value, 0)) for s in PackageState},
-        }
+        found = self._sessions_where(SessionRow.id == session_id, 1)
+        return found[0] if found else None
 
     def sessions(self, limit: int = 50) -> list[dict[str, Any]]:
-        """The newest sessions first, each as :meth:`session` shows it."""
+        """The newest sessions first, each as :meth:`session` shows it (two queries, however many)."""
+        return self._sessions_where(None, limit)
+
+    def _sessions_where(self, where: Any, limit: int) -> list[dict[str, Any]]:
+        query = select(SessionRow).order_by(SessionRow.created_at.desc()).limit(limit)
         with Session(self.engine) as db:
-            ids = db.scalars(select(SessionRow.id).order_by(SessionRow.created_at.desc()).limit(limit)).all()
-        return [found for found in (self.session(i) for i in ids) if found is not None]
+            rows = db.execute(query if where is None else query.where(where)).scalars().all()
+            counted = db.execute(select(PackageRow.session_id, PackageRow.state, func.count())
+                                 .where(PackageRow.session_id.in_([r.id for r in rows])).group_by(PackageRow.session_id, PackageRow.state))
+            counts: dict[str, dict[str, int]] = {}
+            for session_id, state, count in counted:
+                counts.setdefault(session_id, {})[state] = int(count)
+        return [_session_dict(row, counts.get(row.id, {})) for row in rows]
 
     def attempt(self, attempt_id: str) -> dict[str, Any] | None:
         """State, drone and queue of one attempt (who may upload for it)."""
@@ -115,3 +114,12 @@ class Queries:
         with Session(self.engine) as db:
             rows = db.execute(query).scalars().all()
         return [{"ts": e.ts, "kind": e.kind, "subject": e.subject, "message": e.message} for e in reversed(rows)]
+
+
+def _session_dict(row: SessionRow, counts: dict[str, int]) -> dict[str, Any]:
+    return {
+        "session": row.id, "state": row.state, "arch": row.arch, "profile": row.profile,
+        "config_hash": row.config_hash, "simulated": row.simulated, "error": row.error, "priority": row.priority,
+        "created_at": row.created_at, "planned_at": row.planned_at, "finished_at": row.finished_at,
+        "planned": sum(counts.values()), "counts": {s.value: counts.get(s.value, 0) for s in PackageState},
+    }

@@ -80,6 +80,9 @@ def test_a_failed_upload_fails_the_attempt_as_an_infrastructure_failure(tmp_path
     class Built:
         simulated = False
 
+        def log_path(self, request: BuildRequest) -> Path | None:
+            return None
+
         def build(self, request: BuildRequest, staging: Path) -> BuildOutput:
             path = artifact(staging)
             return BuildOutput(path, hashlib.sha256(path.read_bytes()).hexdigest(), 10, ">>> Completed installing")
