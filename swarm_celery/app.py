@@ -31,6 +31,7 @@ CELERY_DEFAULTS: dict[str, Any] = {
         "swarm.drone_goodbye": {"queue": COORDINATOR_QUEUE},
         "swarm.control": {"queue": COORDINATOR_QUEUE},
         "swarm.reclaim": {"queue": PERIODIC_QUEUE},
+        "swarm.breaker": {"queue": PERIODIC_QUEUE},
     },
     "worker_hijack_root_logger": False,
     "broker_connection_retry_on_startup": True,

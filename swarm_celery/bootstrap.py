@@ -43,6 +43,7 @@ from swarm_celery.store.repository import SqlStore
 from swarm_celery.store.token_repo import DroneTokens
 from swarm_celery.tasks import coordinator as coordinator_tasks
 from swarm_celery.tasks import drone as drone_tasks
+from swarm_celery.tasks.census import RedisCensus
 from swarm_celery.tasks.messaging import CeleryDispatcher, CeleryMessenger, CeleryReporter
 
 SHIPPED_DURATIONS = Path(__file__).parent / "data" / "build-durations.csv"
@@ -84,7 +85,7 @@ def coordinator_services(settings: Settings, app: Celery) -> tuple[Coordinator, 
     """The coordinator and the controls, sharing one store, dispatcher and scheduler (one writer)."""
     the_store, dispatcher, clock = store(settings), CeleryDispatcher(app), SystemClock()
     coord = Coordinator(the_store, resolver(settings), dispatcher, BinhostPublisher(settings.binhost_dir, uploads_dir(settings), signer(settings)),
-                        prior=durations(settings), clock=clock, config=scheduler_config(settings))
+                        prior=durations(settings), clock=clock, config=scheduler_config(settings), census=RedisCensus(app))
     return coord, Controller(the_store, dispatcher, coord.scheduler, clock)
 
 
@@ -133,9 +134,10 @@ def coordinator_app(settings: Settings) -> Celery:
 def beat_app(settings: Settings) -> Celery:
     """The app `build-swarm beat` runs: only the schedule; every job is a task on the periodic queue."""
     app = celery_app(settings)
+    every = settings.reclaim_every
     app.conf.beat_schedule = {
-        "reclaim": {"task": "swarm.reclaim", "schedule": settings.reclaim_every, "options": {"queue": PERIODIC_QUEUE,
-                                                                                            "expires": settings.reclaim_every}},
+        "reclaim": {"task": "swarm.reclaim", "schedule": every, "options": {"queue": PERIODIC_QUEUE, "expires": every}},
+        "breaker": {"task": "swarm.breaker", "schedule": every, "options": {"queue": PERIODIC_QUEUE, "expires": every}},
     }
     return app
 

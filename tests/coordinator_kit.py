@@ -7,9 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from swarm_celery.domain.config import ResolveRequest
+from swarm_celery.domain.durations import Durations
 from swarm_celery.domain.model import BuildRequest, BuildResult, DroneIdentity, Outcome, Plan, PlannedPackage
 from swarm_celery.domain.records import PackageInfo, PublishedArtifact
 from swarm_celery.errors import ArtifactError, ResolveError
+from swarm_celery.services.coordinator import Coordinator
+from swarm_celery.store.engine import make_engine, migrate
+from swarm_celery.store.queries import Queries
+from swarm_celery.store.repository import SqlStore
 
 REQUEST = ResolveRequest(repos=("/repo",), profile="default/linux/amd64/23.0/systemd", arch="amd64", world=("app-misc/app",))
 
@@ -44,6 +49,7 @@ class FakeDispatcher:
     sent: list[tuple[BuildRequest, str]] = field(default_factory=list)
     revoked: list[str] = field(default_factory=list)
     wakes: list[tuple[str, float]] = field(default_factory=list)
+    consuming: dict[str, set[str]] = field(default_factory=dict)  # drone → queues it consumes (None: never told)
 
     def send_builds(self, builds: Sequence[tuple[BuildRequest, str]]) -> None:
         self.sent.extend(builds)
@@ -53,6 +59,12 @@ class FakeDispatcher:
 
     def wake(self, arch: str, after_seconds: float) -> None:
         self.wakes.append((arch, after_seconds))
+
+    def stop_consuming(self, drone: str, queues: Sequence[str]) -> None:
+        self.consuming.setdefault(drone, set(queues)).difference_update(queues)
+
+    def start_consuming(self, drone: str, queues: Sequence[str]) -> None:
+        self.consuming.setdefault(drone, set()).update(queues)
 
     def take(self) -> list[BuildRequest]:
         out = [r for r, _ in self.sent]
@@ -106,3 +118,29 @@ def failure(request: BuildRequest, drone: str = "drone-1") -> BuildResult:
     return BuildResult(request.attempt_id, drone, Outcome.FAILED, log_tail=tail, started_at=1.0, finished_at=2.0)
 
 
+
+
+@dataclass
+class World:
+    coordinator: Coordinator
+    store: SqlStore
+    dispatcher: FakeDispatcher
+    publisher: FakePublisher
+    resolver: FakeResolver
+    clock: FakeClock
+
+
+def make_world(tmp_path: Path) -> World:
+    engine = make_engine(f"sqlite:///{tmp_path / 'swarm.db'}")
+    migrate(engine)
+    clock = FakeClock()
+    store = SqlStore(engine, clock)
+    resolver, dispatcher, publisher = FakeResolver(), FakeDispatcher(), FakePublisher()
+    store.create_session("s1", REQUEST, simulated=True)
+    coordinator = Coordinator(store, resolver, dispatcher, publisher, prior=Durations({}), clock=clock)
+    store.register_drone(identity("drone-1"))
+    return World(coordinator, store, dispatcher, publisher, resolver, clock)
+
+
+def states(store: SqlStore) -> dict[str, str]:
+    return {p["cpv"]: p["state"] for p in Queries(store.engine).packages("s1")}

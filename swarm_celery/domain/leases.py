@@ -11,6 +11,12 @@ nothing. An attempt is reclaimed when
   restarted and lost it).
 
 A long build whose drone keeps heart-beating is never reclaimed, however long it runs.
+
+A third rule covers the broker: Redis keeps nothing on disk here, so a restart or a flush
+loses every message it held. An attempt dispatched and not started whose message is in no
+queue and in no worker's hands (:func:`lost_in_broker`) is placed again, once the census saw
+it missing twice in a row (a message moving between a queue and a worker is missed by one
+census at most).
 """
 
 from __future__ import annotations
@@ -52,4 +58,17 @@ def expired(leases: Iterable[Lease], last_seen: Mapping[str, float], now: float,
     return out
 
 
-__all__ = ["Lease", "Reclaim", "expired"]
+def lost_in_broker(leases: Iterable[Lease], held: frozenset[str], suspects: frozenset[str]) -> tuple[list[Reclaim], frozenset[str]]:
+    """Attempts dispatched and not started that the broker holds nowhere (``held``: every build and report message
+    it has, queued or in a worker's hands), and were missing at the previous census too (``suspects``).
+
+    Returns them and the suspects for the next census (the missing ones not taken back now).
+    """
+    missing = {item.attempt_id: item for item in leases if not item.started and item.attempt_id not in held}
+    lost = [Reclaim(item.attempt_id, item.drone, f"{item.cpv}: its message to {item.drone} is in no broker queue "
+                                                  "(the broker restarted or was flushed)", drone_silent=False)
+            for attempt_id, item in sorted(missing.items()) if attempt_id in suspects]
+    return lost, frozenset(missing) - {r.attempt_id for r in lost}
+
+
+__all__ = ["Lease", "Reclaim", "expired", "lost_in_broker"]

@@ -285,6 +285,11 @@ def drone_queue(name: str) -> str:
     return f"drone.{name}"
 
 
+def drone_queues(name: str, arch: str) -> tuple[str, ...]:
+    """Every queue a drone's worker consumes (what grounding cancels)."""
+    return (build_queue(arch), drone_queue(name)) if arch else (drone_queue(name),)
+
+
 COORDINATOR_QUEUE = "coordinator"
 PERIODIC_QUEUE = "periodic"  # beat's jobs; the coordinator worker consumes it too (the one writer)
 PERIODIC_QUEUE = "periodic"

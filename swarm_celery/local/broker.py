@@ -67,9 +67,10 @@ def _free_port() -> int:
         return port
 
 
-def start_redis(server: str, wait: float = 10.0) -> LocalBroker:
+def start_redis(server: str, wait: float = 10.0, port: int = 0) -> LocalBroker:
+    """A private redis-server on loopback, nothing kept on disk (``port`` 0: a free one)."""
     workdir = tempfile.mkdtemp(prefix="swarm-redis-")
-    port = _free_port()
+    port = port or _free_port()
     argv = [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workdir,
             "--logfile", str(Path(workdir) / "redis.log")]
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)

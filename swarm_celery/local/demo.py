@@ -3,7 +3,8 @@
 Creates a session for the request, starts a broker (see :mod:`.broker`), one
 coordinator worker and N simulated drone workers (:mod:`.stack`), sends
 ``swarm.plan`` and follows the session in the database until every package is
-final. Stops everything it started, also on Ctrl-C or when a worker dies.
+final. A worker that dies is started again, as a service manager would; the demo
+stops everything it started on Ctrl-C, or when a worker keeps dying.
 """
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ def run_demo(settings: Settings, request: ResolveRequest, options: DemoOptions, 
         if stack is not None:
             stack.stop()
         broker.stop()
-    return _summary(status, session_id, settings, broker, time.monotonic() - started) | {"drones": options.drones}
+    restarts = sum(w.restarts for w in stack.workers) if stack else 0
+    return _summary(status, session_id, settings, broker, time.monotonic() - started) | {"drones": options.drones,
+                                                                                         "worker_restarts": restarts}
 
 
 def _start_stack(settings: Settings, drones: int) -> LocalStack:
@@ -76,10 +79,10 @@ def _follow(queries: Queries, stack: LocalStack, session_id: str, options: DemoO
         progress(status, queries.running(session_id))
         if status["state"] in FINAL_SESSION_STATES:
             return status
-        dead = stack.dead()
-        if dead:
-            names = ", ".join(f"{w.name} (exit {w.process.returncode}, log {w.log})" for w in dead)
-            raise WorkerDied(f"worker process died: {names}")
+        _, hopeless = stack.revive()  # a worker that died (killed, or lost the broker) is started again
+        if hopeless:
+            names = ", ".join(f"{w.name} (exit {w.process.returncode}, {w.restarts} restarts, log {w.log})" for w in hopeless)
+            raise WorkerDied(f"worker process keeps dying: {names}")
         if deadline is not None and time.monotonic() > deadline:
             raise UserError(f"the demo did not finish within {options.timeout:.0f} s; see `build-swarm status --session {session_id}`")
         time.sleep(options.poll)

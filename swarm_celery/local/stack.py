@@ -18,10 +18,15 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 DRONE_NICENESS = 10
+
+
+MAX_RESTARTS = 5  # a worker that died this many times is not started again: something is wrong with it, not with the broker
+QUICK_DEATH = 5.0  # seconds: a worker that dies this soon after starting, twice in a row, is crash-looping
 
 
 @dataclass
@@ -30,9 +35,17 @@ class WorkerProcess:
     role: str
     process: subprocess.Popen[bytes]
     log: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+    args: tuple[str, ...] = ()
+    started: float = field(default_factory=time.monotonic)
+    restarts: int = 0
 
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    def crash_looping(self) -> bool:
+        return self.restarts >= MAX_RESTARTS or (self.restarts >= 2 and self.process.poll() is not None
+                                                 and time.monotonic() - self.started < QUICK_DEATH)
 
 
 @dataclass
@@ -53,12 +66,26 @@ class LocalStack:
         with log.open("ab") as out:
             process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                        start_new_session=True)
-        worker = WorkerProcess(name, role, process, log)
+        worker = WorkerProcess(name, role, process, log, dict(extra_env or {}), args)
         self.workers.append(worker)
         return worker
 
     def dead(self) -> list[WorkerProcess]:
         return [w for w in self.workers if not w.alive()]
+
+    def revive(self) -> tuple[list[WorkerProcess], list[WorkerProcess]]:
+        """What a service manager's ``Restart=always`` does: start again every worker that died on its own (a drone
+        killed, a worker that lost its broker). Returns (restarted, given up on: crash-looping, left dead)."""
+        restarted, hopeless = [], []
+        for worker in self.dead():
+            if worker.crash_looping():
+                hopeless.append(worker)
+                continue
+            self.workers.remove(worker)
+            again = self.start(worker.name, worker.role, worker.extra_env, worker.args)
+            again.restarts = worker.restarts + 1
+            restarted.append(again)
+        return restarted, hopeless
 
     def stop(self, grace: float = 10.0) -> None:
         """Beat and drones first (nothing new starts), then the coordinator; SIGKILL what ignores SIGTERM."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from swarm_celery.domain.controls import Action, ControlRequest
 from swarm_celery.domain.graph import dependents_closure
-from swarm_celery.domain.model import PackageState
+from swarm_celery.domain.model import PackageState, drone_queues
 from swarm_celery.domain.records import PackageInfo
 from swarm_celery.ports import Clock, ControlStore, Dispatcher
 from swarm_celery.services.dispatch import PAUSED_FLAG, Scheduler
@@ -56,6 +56,7 @@ class Controller:
 
     def _unground(self, req: ControlRequest) -> str:
         self._drone_exists(self.store.set_grounded(req.drone, 0.0, "control unground"), req.drone)
+        self.dispatcher.start_consuming(req.drone, drone_queues(req.drone, self.store.drone_arch(req.drone)))
         return f"drone {req.drone} may take work again"
 
     def _unblock(self, req: ControlRequest) -> str:
@@ -99,8 +100,8 @@ class Controller:
 
     def _clear_failures(self, req: ControlRequest) -> str:
         forgotten = self.store.forget_failures(drone=req.drone)
-        if req.drone:
-            self.store.set_grounded(req.drone, 0.0, "failures cleared")
+        if req.drone and self.store.set_grounded(req.drone, 0.0, "failures cleared"):
+            self.dispatcher.start_consuming(req.drone, drone_queues(req.drone, self.store.drone_arch(req.drone)))
         return f"forgot {forgotten} failed attempts" + (f" of {req.drone}" if req.drone else "")
 
     def _cancel(self, req: ControlRequest) -> str:

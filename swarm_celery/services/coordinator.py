@@ -22,21 +22,32 @@ from swarm_celery.domain.config import ResolveRequest
 from swarm_celery.domain.durations import Durations
 from swarm_celery.domain.failures import Classification, FailureKind, classify_failure
 from swarm_celery.domain.graph import dependents_closure, dispatch_gates
-from swarm_celery.domain.leases import expired
-from swarm_celery.domain.model import AttemptState, BuildResult, DroneIdentity, Outcome, Plan, SessionState
+from swarm_celery.domain.leases import expired, lost_in_broker
+from swarm_celery.domain.model import (
+    AttemptState,
+    BuildResult,
+    DroneIdentity,
+    Outcome,
+    PackageState,
+    Plan,
+    SessionState,
+    drone_queues,
+)
 from swarm_celery.domain.policy import SchedulerConfig
 from swarm_celery.domain.records import AttemptInfo, PackageInfo, SessionInfo, StartReport
 from swarm_celery.domain.scheduling import Retry, after_failure, expected_seconds, remaining_paths
 from swarm_celery.errors import ArtifactError, ResolveError
-from swarm_celery.ports import Clock, Dispatcher, Publisher, Resolver, Store
+from swarm_celery.ports import BrokerCensus, Clock, Dispatcher, Publisher, Resolver, Store
 from swarm_celery.services.dispatch import Scheduler
 
 log = logging.getLogger(__name__)
 
+BROKER_EPOCH_FLAG = "broker_epoch"  # the broker's run id at the last census
+
 
 class Coordinator:
     def __init__(self, store: Store, resolver: Resolver, dispatcher: Dispatcher, publisher: Publisher, *,
-                 prior: Durations, clock: Clock, config: SchedulerConfig | None = None) -> None:
+                 prior: Durations, clock: Clock, config: SchedulerConfig | None = None, census: BrokerCensus | None = None) -> None:
         self.store = store
         self.resolver = resolver
         self.dispatcher = dispatcher
@@ -45,6 +56,8 @@ class Coordinator:
         self.clock = clock
         self.config = config or SchedulerConfig()
         self.scheduler = Scheduler(store, dispatcher, clock, self.config)
+        self.census = census
+        self._suspects: frozenset[str] = frozenset()  # attempts the previous census did not find in the broker
 
     # planning -------------------------------------------------------------
     def plan(self, session_id: str) -> int:
@@ -84,13 +97,21 @@ class Coordinator:
         """A drone started (or refreshed its identity on a heartbeat): record it, renew its builds' leases, give it work."""
         self.store.register_drone(identity)
         self.store.renew_leases(identity.name, identity.running)
+        if self.store.grounded_until(identity.name) > self.clock.now():  # a restarted worker consumes its queues again
+            self.dispatcher.stop_consuming(identity.name, drone_queues(identity.name, identity.arch))
         self.scheduler.dispatch(identity.arch)
 
     def reclaim(self) -> int:
-        """Stale-work reclaim (beat, ``swarm.reclaim``): take back the attempts whose leases expired (domain.leases),
-        fence them, and place their packages again. Silent drones are marked offline. Returns how many were taken back."""
+        """Stale-work reclaim (beat, ``swarm.reclaim``): take back the attempts whose leases expired or whose messages
+        the broker lost (domain.leases), fence them, and place their packages again. Silent drones are marked offline.
+        Returns how many were taken back."""
+        held = self._broker_census()  # the broker first, then the record
         leases, seen = self.store.leases()
         found = expired(leases, seen, self.clock.now(), lease=self.config.lease, offline_after=self.config.offline_after)
+        if held is not None:
+            lost, self._suspects = lost_in_broker(leases, held, self._suspects)
+            taken = {r.attempt_id for r in found}
+            found += [r for r in lost if r.attempt_id not in taken]
         if not found:
             return 0
         # a drone that comes back does not start what was queued for it; a build it was running when it froze may
@@ -102,6 +123,19 @@ class Coordinator:
         for arch in self.store.arches():
             self.scheduler.dispatch(arch)
         return moved
+
+    def _broker_census(self) -> frozenset[str] | None:
+        """What the broker holds; a restart of the broker since the last census is recorded (messages were lost)."""
+        if self.census is None:
+            return None
+        epoch, held = self.census.epoch(), self.census.held()
+        before = self.store.get_flag(BROKER_EPOCH_FLAG)
+        if epoch and epoch != before:
+            self.store.set_flag(BROKER_EPOCH_FLAG, epoch)
+            if before:
+                self.store.add_event("broker.restarted", f"the broker restarted (run id {before[:8]} → {epoch[:8]}); "
+                                     f"it holds {len(held or ())} messages of attempts: what it lost is placed again")
+        return held
 
     def drone_goodbye(self, name: str, arch: str) -> None:
         self.store.drone_offline(name, "its worker shut down")
@@ -179,12 +213,30 @@ class Coordinator:
         self.store.skip_packages(attempt.session_id, sorted(dependents), f"needs {attempt.cpv}, which is blocked")
 
     def _maybe_ground(self, drone: str) -> None:
-        """Circuit breaker: too many infrastructure failures in the window ground the drone for a while."""
+        """Circuit breaker: too many infrastructure failures in the window ground the drone for a while: its worker
+        stops consuming (``cancel_consumer``) and what was queued for it is placed elsewhere."""
         now = self.clock.now()
         count = self.store.infrastructure_failures(drone, now - self.config.breaker_window)
-        if self.config.grounds(count):
-            self.store.set_grounded(drone, now + self.config.ground_for,
-                                    f"{count} infrastructure failures in {self.config.breaker_window:.0f} s")
+        if not self.config.grounds(count):
+            return
+        self.store.set_grounded(drone, now + self.config.ground_for, f"{count} infrastructure failures in "
+                                f"{self.config.breaker_window:.0f} s; lifted after {self.config.ground_for:.0f} s "
+                                f"or by `build-swarm control unground --drone {drone}`")
+        arch = self.store.drone_arch(drone)
+        self.dispatcher.stop_consuming(drone, drone_queues(drone, arch))
+        queued = [a.id for a in self.store.queued_attempts(arch) if a.drone == drone]
+        self.dispatcher.revoke(queued, terminate=False)
+        self.store.fence_attempts(queued, PackageState.NEEDED, f"{drone} was grounded before it started this build")
+
+    def lift_groundings(self) -> list[str]:
+        """Beat (``swarm.breaker``): drones whose grounding ran out consume again and take work. Returns their names."""
+        lifted = self.store.expired_groundings(self.clock.now())
+        for drone, arch in lifted:
+            self.store.set_grounded(drone, 0.0, f"grounded for {self.config.ground_for:.0f} s; it takes work again")
+            self.dispatcher.start_consuming(drone, drone_queues(drone, arch))
+        for arch in sorted({arch for _, arch in lifted}):
+            self.scheduler.dispatch(arch)
+        return [drone for drone, _ in lifted]
 
     def _checked(self, context: tuple[AttemptInfo, PackageInfo, SessionInfo] | None, attempt_id: str,
                  what: str) -> tuple[AttemptInfo, PackageInfo, SessionInfo] | None:

@@ -78,6 +78,22 @@ class FleetRepo(RepoBase):
         """Ground a drone until ``until`` (0 un-grounds it). False when no such drone."""
         return self._set_drone(name, "grounded_until", until, "drone.grounded" if until else "drone.ungrounded", f"{name}: {reason}")
 
+    def expired_groundings(self, now: float) -> list[tuple[str, str]]:
+        """(name, arch) of the drones whose grounding ran out and is not yet lifted (beat lifts it: ``swarm.breaker``)."""
+        query = select(DroneRow.name, DroneRow.arch).where(DroneRow.grounded_until > 0, DroneRow.grounded_until <= now)
+        with self.engine.connect() as db:
+            return [(str(name), str(arch)) for name, arch in db.execute(query.order_by(DroneRow.name))]
+
+    def grounded_until(self, name: str) -> float:
+        """When a drone's grounding ends (0 when it is not grounded or does not exist)."""
+        with self.engine.connect() as db:
+            return float(db.execute(select(DroneRow.grounded_until).where(DroneRow.name == name)).scalar() or 0.0)
+
+    def drone_arch(self, name: str) -> str:
+        """The arch a drone announced ("" when no such drone)."""
+        with self.engine.connect() as db:
+            return db.execute(select(DroneRow.arch).where(DroneRow.name == name)).scalar() or ""
+
     def _set_drone(self, name: str, column: str, value: object, event: str, message: str) -> bool:
         with self._sessions.begin() as db:
             row = db.get(DroneRow, name)

@@ -66,6 +66,12 @@ def _register_fleet(app: Celery, coordinator: Callable[[], Coordinator], control
         with one_writer():
             return coordinator().reclaim()
 
+    @app.task(name="swarm.breaker")  # type: ignore[untyped-decorator]
+    def breaker() -> list[str]:
+        """Beat: lift groundings that ran out (services.coordinator.Coordinator.lift_groundings)."""
+        with one_writer():
+            return coordinator().lift_groundings()
+
     @app.task(name="swarm.drone_goodbye")  # type: ignore[untyped-decorator]
     def drone_goodbye(name: str, arch: str) -> None:
         with one_writer():

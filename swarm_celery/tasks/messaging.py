@@ -28,6 +28,18 @@ class CeleryDispatcher:
         if attempt_ids:
             self.app.control.revoke(list(attempt_ids), terminate=terminate, signal="SIGTERM")
 
+    def stop_consuming(self, drone: str, queues: Sequence[str]) -> None:
+        """``cancel_consumer`` on the drone's worker only (worker names are ``<drone>@<host>``); idempotent."""
+        self._to_drone(drone, "cancel_consumer", queues)
+
+    def start_consuming(self, drone: str, queues: Sequence[str]) -> None:
+        """``add_consumer`` on the drone's worker only; a worker that consumes the queue already just says so."""
+        self._to_drone(drone, "add_consumer", queues)
+
+    def _to_drone(self, drone: str, command: str, queues: Sequence[str]) -> None:
+        for queue in queues:
+            self.app.control.broadcast(command, arguments={"queue": queue}, pattern=f"{drone}@*", matcher="glob")
+
     def wake(self, arch: str, after_seconds: float) -> None:
         self.app.send_task("swarm.dispatch", args=[arch], queue=COORDINATOR_QUEUE, countdown=max(0.0, after_seconds))
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import time
 from collections import Counter
@@ -23,10 +24,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from celery.app.control import Control
 
 from swarm_celery import bootstrap
 from swarm_celery.binhost.index import parse_index
 from swarm_celery.domain.model import BuildResult, Outcome
+from swarm_celery.local.broker import LocalBroker, start_redis
 from swarm_celery.tasks.messaging import CeleryReporter
 from tests.integration.swarm_kit import Swarm, live_swarm
 
@@ -34,15 +37,27 @@ pytestmark = pytest.mark.slow
 KILLS = int(os.environ.get("SWARM_CHAOS_KILLS", "2"))
 FREEZES = int(os.environ.get("SWARM_CHAOS_FREEZES", "1"))
 DUPLICATES = int(os.environ.get("SWARM_CHAOS_DUPLICATES", "3"))
+REDIS_RESTARTS = int(os.environ.get("SWARM_CHAOS_REDIS_RESTARTS", "1"))
+CHAOS_ENV = {"SWARM_TIME_SCALE": "0.05", "SWARM_HEARTBEAT": "0.5", "SWARM_OFFLINE_AFTER": "3", "SWARM_LEASE": "3",
+             "SWARM_RECLAIM_EVERY": "1", "SWARM_RETRY_BACKOFF": "0.2"}
 
 
 @pytest.fixture
 def swarm(tmp_path: Path, portage_cache: Path, redis_url: str) -> Iterator[Swarm]:
     durations = tmp_path / "durations.csv"
     durations.write_text("package,seconds\n")  # every build: the default 16 s × 0.05 = 0.8 s
-    yield from live_swarm(tmp_path, portage_cache, redis_url, SWARM_TIME_SCALE="0.05", SWARM_DURATIONS=str(durations),
-                          SWARM_HEARTBEAT="0.5", SWARM_OFFLINE_AFTER="3", SWARM_LEASE="3", SWARM_RECLAIM_EVERY="1",
-                          SWARM_RETRY_BACKOFF="0.2")
+    yield from live_swarm(tmp_path, portage_cache, redis_url, SWARM_DURATIONS=str(durations), **CHAOS_ENV)
+
+
+@pytest.fixture
+def private_redis() -> Iterator[list[LocalBroker]]:
+    """A redis-server of the test's own (no persistence), which the test may restart on the same port."""
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed (scripts/services.sh installs it)")
+    brokers = [start_redis(server)]
+    yield brokers
+    brokers[-1].stop()
 
 
 def start(swarm: Swarm, drones: list[str]) -> None:
@@ -162,3 +177,43 @@ def test_a_drone_whose_every_build_fails_on_infrastructure_is_grounded_and_its_w
     assert {a["drone"] for a in failed} == {"broken"} and {a["failure_kind"] for a in failed} == {"disk_full"}
     assert len(failed) == 8  # the default breaker: grounded at the 8th infrastructure failure, nothing more went to it
     assert any(e["kind"] == "drone.grounded" and e["subject"] == "broken" for e in events)
+    control = bootstrap.celery_app(swarm.settings).control
+    assert consumed(control, "broken") == set()  # cancel_consumer reached its worker, and only it
+    assert consumed(control, "g1") == {"build.amd64", "drone.g1"}
+    swarm.store.set_grounded("broken", time.time() - 1, "its grounding ran out (moved forward by the test)")
+    swarm.wait(lambda: consumed(control, "broken") == {"build.amd64", "drone.broken"}, 30, "beat lifting the grounding")
+    lifted = [e for e in swarm.queries.events(None, limit=5000) if e["kind"] == "drone.ungrounded" and e["subject"] == "broken"]
+    assert [e["message"] for e in lifted] == ["broken: grounded for 300 s; it takes work again"]
+
+
+def consumed(control: Control, drone: str) -> set[str]:
+    """The queues the drone's worker consumes, asked over the broker (Celery's ``inspect active_queues``)."""
+    replies = control.inspect(timeout=2.0, pattern=f"{drone}@*", matcher="glob").active_queues() or {}
+    assert len(replies) == 1, replies
+    return {q["name"] for queues in replies.values() for q in queues}
+
+
+def test_redis_restarted_mid_run_loses_nothing(tmp_path: Path, portage_cache: Path, private_redis: list[LocalBroker]) -> None:
+    """Redis without persistence restarts: queued builds and reports are gone, workers holding an unacknowledged
+    message exit (kombu 5.7, CELERY-FACTS.md) and are started again by their service manager (here: the kit)."""
+    durations = tmp_path / "durations.csv"
+    durations.write_text("package,seconds\n")
+    broker = private_redis[0]
+    for swarm in live_swarm(tmp_path, portage_cache, broker.url, SWARM_DURATIONS=str(durations), SWARM_LOOKAHEAD="1", **CHAOS_ENV):
+        swarm.supervise = True
+        start(swarm, ["x1", "x2", "x3"])
+        session = swarm.new_session()
+        for n in range(REDIS_RESTARTS):
+            swarm.wait(lambda: sum(p["state"] == "published" for p in swarm.packages(session).values()) >= 6 + 8 * n,  # noqa: B023
+                       120, "more published")
+            port = int(broker.url.rsplit(":", 1)[1].split("/")[0])
+            broker.stop()  # every queued build, every report on its way, every binding: gone
+            time.sleep(0.5)
+            broker = start_redis(str(shutil.which("redis-server")), port=port)
+            private_redis.append(broker)
+        events = check_exactly_once(swarm, session)
+        kinds = Counter(str(e["kind"]) for e in events)
+        assert kinds["broker.restarted"] == REDIS_RESTARTS, kinds
+        restarts = sum(w.restarts for w in swarm.stack.workers)
+        print(f"\n{REDIS_RESTARTS} Redis restarts: {restarts} worker restarts; events {dict(kinds)}")
+        print("\n".join(str(e["message"]) for e in events if e["kind"] == "attempt.reclaimed"))

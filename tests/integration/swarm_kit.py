@@ -41,6 +41,7 @@ class Swarm:
     stack: LocalStack
     store: SqlStore
     env: dict[str, str]
+    supervise: bool = False  # start again a worker that dies, as a service manager would (LocalStack.revive)
 
     @property
     def queries(self) -> Queries:
@@ -75,7 +76,10 @@ class Swarm:
         while time.monotonic() < deadline:
             if done():
                 return
-            dead = self.stack.dead()
+            if self.supervise:
+                _, dead = self.stack.revive()
+            else:
+                dead = self.stack.dead()
             assert not dead, f"worker died: {[(w.name, w.log.read_text()[-2000:]) for w in dead]}"
             time.sleep(0.05)
         raise AssertionError(f"timed out after {timeout} s waiting for {what}")

@@ -3,47 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import pytest
 
-from swarm_celery.domain.durations import Durations
 from swarm_celery.domain.emerge_log import LoggedBuild
 from swarm_celery.domain.model import Outcome, PackageState, SessionState
 from swarm_celery.domain.records import StartReport
 from swarm_celery.errors import ResolveError
-from swarm_celery.services.coordinator import Coordinator
-from swarm_celery.store.engine import make_engine, migrate
 from swarm_celery.store.queries import Queries
-from swarm_celery.store.repository import SqlStore
-from tests.coordinator_kit import REQUEST, FakeClock, FakeDispatcher, FakePublisher, FakeResolver, failure, identity, success
-
-
-@dataclass
-class World:
-    coordinator: Coordinator
-    store: SqlStore
-    dispatcher: FakeDispatcher
-    publisher: FakePublisher
-    resolver: FakeResolver
-    clock: FakeClock
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> World:
-    engine = make_engine(f"sqlite:///{tmp_path / 'swarm.db'}")
-    migrate(engine)
-    clock = FakeClock()
-    store = SqlStore(engine, clock)
-    resolver, dispatcher, publisher = FakeResolver(), FakeDispatcher(), FakePublisher()
-    store.create_session("s1", REQUEST, simulated=True)
-    coordinator = Coordinator(store, resolver, dispatcher, publisher, prior=Durations({}), clock=clock)
-    store.register_drone(identity("drone-1"))
-    return World(coordinator, store, dispatcher, publisher, resolver, clock)
-
-
-def states(store: SqlStore) -> dict[str, str]:
-    return {p["cpv"]: p["state"] for p in Queries(store.engine).packages("s1")}
+from tests.coordinator_kit import REQUEST, World, failure, identity, states, success
 
 
 def test_plan_dispatches_only_packages_without_gates(world: World) -> None:
@@ -295,3 +263,39 @@ def test_heartbeats_naming_a_build_keep_its_lease(world: World) -> None:
     reclaimed = world.coordinator.reclaim()
     assert reclaimed == len(sent) - 1  # the builds the drone stopped naming are taken back, the long one is not
     assert states(world.store)[running.cpv] == "building"
+
+
+@dataclass
+class Census:
+    ids: frozenset[str] | None = None
+    run_id: str = "run-1"
+
+    def held(self) -> frozenset[str] | None:
+        return self.ids
+
+    def epoch(self) -> str:
+        return self.run_id
+
+
+def test_reclaim_places_again_what_the_broker_lost_and_only_that(world: World) -> None:
+    census = Census()
+    world.coordinator.census = census
+    world.coordinator.plan("s1")
+    sent = world.dispatcher.take()
+    started, kept, lost = sent[0], sent[1], sent[2]
+    world.coordinator.build_started(started.attempt_id, "drone-1", "amd64", world.clock.now())
+    census.ids = frozenset(r.attempt_id for r in sent)
+    assert world.coordinator.reclaim() == 0
+    census.ids, census.run_id = frozenset({kept.attempt_id}), "run-2"  # Redis restarted: one message sent since survives
+    assert world.coordinator.reclaim() == 0  # missing once: maybe moving between a queue and a worker
+    assert world.coordinator.reclaim() == 1
+    again = world.dispatcher.take()
+    assert [r.cpv for r in again] == [lost.cpv] and again[0].attempt_id != lost.attempt_id
+    assert lost.attempt_id in world.dispatcher.revoked
+    events = [e for e in Queries(world.store.engine).events("s1", limit=200) if e["kind"] == "attempt.reclaimed"]
+    assert [(e["subject"], e["message"]) for e in events] == [
+        (lost.attempt_id, f"{lost.cpv}: its message to drone-1 is in no broker queue (the broker restarted or was flushed)")]
+    (restart,) = [e["message"] for e in Queries(world.store.engine).events(None, limit=200) if e["kind"] == "broker.restarted"]
+    assert restart == "the broker restarted (run id run-1 → run-2); it holds 1 messages of attempts: what it lost is placed again"
+    census.ids = None  # a transport that cannot tell: nothing is taken back on its account
+    assert world.coordinator.reclaim() == 0 and world.coordinator.reclaim() == 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from swarm_celery.domain.leases import Lease, expired
+from swarm_celery.domain.leases import Lease, expired, lost_in_broker
 
 NOW = 10_000.0
 
@@ -34,3 +34,22 @@ def test_queued_work_on_a_live_drone_waits_however_long() -> None:
 def test_a_drone_never_heard_from() -> None:
     found = expired([lease("a", drone="ghost")], {}, NOW, lease=90, offline_after=120)
     assert found[0].reason == "cat/a-1: drone ghost never heard from (offline after 120 s)"
+
+
+def test_a_queued_attempt_the_broker_lost_is_taken_back_at_the_second_census_that_misses_it() -> None:
+    queued = [lease("kept", started=False), lease("gone", started=False), lease("running")]
+    lost, suspects = lost_in_broker(queued, frozenset({"kept"}), frozenset())
+    assert lost == [] and suspects == {"gone"}  # "running" started: the lease rules watch it, not the census
+    lost, suspects = lost_in_broker(queued, frozenset({"kept"}), suspects)
+    assert [(r.attempt_id, r.reason, r.drone_silent) for r in lost] == [
+        ("gone", "cat/gone-1: its message to box1 is in no broker queue (the broker restarted or was flushed)", False)]
+    assert suspects == frozenset()
+
+
+def test_a_message_seen_again_clears_the_suspicion() -> None:
+    queued = [lease("moving", started=False)]
+    _, suspects = lost_in_broker(queued, frozenset(), frozenset())  # between a queue and a worker's hands
+    lost, suspects = lost_in_broker(queued, frozenset({"moving"}), suspects)
+    assert lost == [] and suspects == frozenset()
+    lost, _ = lost_in_broker(queued, frozenset(), suspects)
+    assert lost == []  # missing once more starts over
