@@ -1,7 +1,8 @@
-"""`build-swarm resolve`: the plan portage gives for a world, without building anything."""
+"""`build-swarm resolve`: the plan portage gives for a world, without building anything; `--diff` against an earlier plan."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -11,17 +12,25 @@ from rich.console import Console
 from swarm_celery import bootstrap
 from swarm_celery.cli.options import emit_json, request_from_options, world_options
 from swarm_celery.domain.graph import dispatch_gates, waves
-from swarm_celery.resolve.adapter import plan_to_json
+from swarm_celery.domain.identity import PlanDiff, diff_plans, package_key
+from swarm_celery.domain.model import Plan
+from swarm_celery.errors import ConfigError
+from swarm_celery.resolve.adapter import plan_from_resolve_output, plan_to_json
 from swarm_celery.settings import Settings
+
+_AGAIN = "pass a file written by `build-swarm resolve --json`"
 
 
 @click.command()
 @world_options
 @click.option("--allow-missing", is_flag=True, help="Drop world atoms that match no ebuild instead of failing.")
-@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("--diff", "old_file", type=click.Path(path_type=Path), metavar="OLD.json",
+              help="Show which binary-package identities are new, gone or changed (and why) against an earlier `resolve --json` output.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan (with --diff: the diff) as JSON.")
 def resolve(repos: tuple[Path, ...], world_file: Path | None, portage_config: Path | None, gentoo_profile: str | None,
-            arch: str, allow_missing: bool, as_json: bool) -> None:
+            arch: str, allow_missing: bool, old_file: Path | None, as_json: bool) -> None:
     """Resolve @world with real portage (--emptytree) into a build plan."""
+    old = read_old_plan(old_file) if old_file is not None else None  # a bad OLD.json fails before a long resolve
     settings = Settings.from_env().with_(arch=arch)
     request, tree = request_from_options(settings, repos, world_file, portage_config, gentoo_profile, arch)
     console = Console(stderr=True, quiet=as_json)
@@ -29,13 +38,50 @@ def resolve(repos: tuple[Path, ...], world_file: Path | None, portage_config: Pa
     with console.status(f"resolving {len(request.world)} atoms with portage against {tree}"):
         plan = bootstrap.resolver(settings).resolve(request, allow_missing=allow_missing)
     elapsed = time.perf_counter() - started
-    if as_json:
+    if old is not None and old_file is not None:
+        show_diff(diff_plans(old, plan), old, plan, old_file, as_json)
+    elif as_json:
         emit_json(plan_to_json(plan) | {"seconds": round(elapsed, 2)})
-        return
+    else:
+        show_plan(plan, elapsed)
+
+
+def read_old_plan(path: Path) -> Plan:
+    """An earlier `resolve --json` output; a one-line ConfigError saying what is wrong otherwise."""
+    try:
+        text = path.expanduser().read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not text"
+        raise ConfigError(f"cannot read {path}: {reason}; {_AGAIN}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is not JSON ({exc.msg}, line {exc.lineno}); {_AGAIN}") from None
+    try:
+        return plan_from_resolve_output(data)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}; {_AGAIN}") from None
+
+
+def show_plan(plan: Plan, elapsed: float) -> None:
     levels = waves(dispatch_gates(plan), plan.merge_order)
     out = Console()
     out.print(f"{len(plan.packages)} packages in {elapsed:.1f} s (config {plan.config_hash}, baseline {len(plan.baseline)} packages)")
     out.print(f"{len(levels)} dispatch waves, {len(levels[0]) if levels else 0} packages ready at once; "
               f"{len(plan.dropped_edges)} edges dropped as portage's cycle breaks")
     for pkg in plan.packages:
-        out.print(f"  {pkg.cpv}::{pkg.repo}  slot {pkg.slot}/{pkg.sub_slot}  build deps {len(pkg.build_deps)}", highlight=False)
+        out.print(f"  {pkg.cpv}::{pkg.repo}  slot {pkg.slot}/{pkg.sub_slot}  build deps {len(pkg.build_deps)}  id {pkg.identity[:12]}",
+                  highlight=False)
+
+
+def show_diff(diff: PlanDiff, old: Plan, new: Plan, old_file: Path, as_json: bool) -> None:
+    if as_json:
+        emit_json(diff.to_json() | {"old_file": str(old_file), "old_config_hash": old.config_hash, "config_hash": new.config_hash})
+        return
+    lines = [f"against {old_file} (config {old.config_hash} → {new.config_hash}): {len(diff.new)} new, {len(diff.gone)} gone, "
+             f"{len(diff.changed)} changed, {diff.unchanged} unchanged"]
+    lines += [f"  new      {package_key(p.cpv, p.slot)}  {p.cpv}  id {p.identity[:12]}" for p in diff.new]
+    lines += [f"  gone     {package_key(p.cpv, p.slot)}  {p.cpv}  id {p.identity[:12]}" for p in diff.gone]
+    lines += [f"  changed  {c.key}  {c.old.identity[:12]} → {c.new.identity[:12]}: {'; '.join(r.text for r in c.reasons)}"
+              for c in diff.changed]
+    click.echo("\n".join(lines))  # plain lines, never wrapped: what scripts and people grep

@@ -86,6 +86,8 @@ class PlannedPackage:
     run_deps: tuple[str, ...] = ()
     post_deps: tuple[str, ...] = ()
     install_deps: tuple[str, ...] = ()
+    slot_deps: tuple[str, ...] = ()  # what its ``:=`` deps bind to, sorted ``cat/pkg:slot/subslot`` (domain.identity)
+    identity: str = ""  # its binary-package identity (domain.identity.package_identity); "" in plans made before identities
 
     @property
     def category(self) -> str:
@@ -123,6 +125,8 @@ class Plan:
     dropped_edges: tuple[DroppedEdge, ...] = ()
     baseline: tuple[str, ...] = ()
     config_hash: str = ""
+    arch: str = ""  # what the identities were computed for ("" in plans made before identities)
+    profile: str = ""
 
     def by_cpv(self) -> dict[str, PlannedPackage]:
         return {p.cpv: p for p in self.packages}

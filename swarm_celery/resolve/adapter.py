@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from swarm_celery.domain.config import ResolveRequest
+from swarm_celery.domain.cpv import split_cpv
 from swarm_celery.domain.model import DroppedEdge, EdgeKind, Plan, PlannedPackage
 from swarm_celery.errors import ResolveError
 
@@ -73,6 +74,7 @@ def plan_from_json(data: dict[str, object]) -> Plan:
             cpv=str(p["cpv"]), slot=str(p["slot"]), sub_slot=str(p["sub_slot"]), repo=str(p["repo"]),
             use=strs(p["use"]), build_deps=strs(p.get("build_deps")), run_deps=strs(p.get("run_deps")),
             post_deps=strs(p.get("post_deps")), install_deps=strs(p.get("install_deps")),
+            slot_deps=strs(p.get("slot_deps")), identity=str(p.get("identity", "")),
         )
         for p in (raw_packages if isinstance(raw_packages, list) else [])
     )
@@ -86,6 +88,8 @@ def plan_from_json(data: dict[str, object]) -> Plan:
         dropped_edges=dropped,
         baseline=strs(data.get("baseline")),
         config_hash=str(data.get("config_hash", "")),
+        arch=str(data.get("arch", "")),
+        profile=str(data.get("profile", "")),
     )
 
 
@@ -96,7 +100,7 @@ def plan_to_json(plan: Plan) -> dict[str, object]:
             {
                 "cpv": p.cpv, "slot": p.slot, "sub_slot": p.sub_slot, "repo": p.repo, "use": list(p.use),
                 "build_deps": list(p.build_deps), "run_deps": list(p.run_deps), "post_deps": list(p.post_deps),
-                "install_deps": list(p.install_deps),
+                "install_deps": list(p.install_deps), "slot_deps": list(p.slot_deps), "identity": p.identity,
             }
             for p in plan.packages
         ],
@@ -104,4 +108,25 @@ def plan_to_json(plan: Plan) -> dict[str, object]:
         "dropped_edges": [{"parent": d.parent, "child": d.child, "kind": d.kind.value, "reason": d.reason} for d in plan.dropped_edges],
         "baseline": list(plan.baseline),
         "config_hash": plan.config_hash,
+        "arch": plan.arch,
+        "profile": plan.profile,
     }
+
+
+def plan_from_resolve_output(data: object) -> Plan:
+    """A saved ``build-swarm resolve --json`` output as a Plan; ValueError saying what is wrong with it otherwise."""
+    if not isinstance(data, dict) or not isinstance(data.get("packages"), list) or not isinstance(data.get("merge_order"), list):
+        raise ValueError("it is not a `build-swarm resolve --json` output (no packages and merge_order lists)")
+    for index, pkg in enumerate(data["packages"]):
+        if not isinstance(pkg, dict) or not all(isinstance(pkg.get(k), str) for k in ("cpv", "slot", "sub_slot", "repo")):
+            raise ValueError(f"package #{index + 1} is not a resolved package (needs cpv, slot, sub_slot, repo strings)")
+        if not isinstance(pkg.get("use"), list):
+            raise ValueError(f"package {pkg['cpv']!r} has no use list")
+        if not isinstance(pkg.get("identity"), str) or not pkg["identity"]:
+            raise ValueError(f"package {pkg['cpv']!r} has no identity: the file was written before identities; "
+                             "resolve the old configuration again with this version")
+        try:
+            split_cpv(pkg["cpv"])
+        except ValueError as exc:
+            raise ValueError(f"package #{index + 1}: {exc}") from None
+    return plan_from_json(data)

@@ -24,6 +24,7 @@ from _emerge.Package import Package
 from _emerge.RootConfig import RootConfig
 from portage._sets import load_default_config
 
+from swarm_celery.domain.identity import slot_binding
 from swarm_celery.domain.model import EdgeKind
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -144,6 +145,31 @@ def typed_edges(depgraph: Any, members: set[str]) -> list[tuple[str, str, EdgeKi
             if isinstance(child, Package) and child.cpv in members:
                 edges.extend((node.cpv, child.cpv, kind) for kind in sorted(edge_kinds(priorities)))
     return edges
+
+
+def binds_slot(priorities: list[Any]) -> bool:
+    """True when the edge is a ``:=`` dependency: portage sets ``*_slot_op`` on the edge's priority for exactly
+    those (``depgraph._add_pkg_dep_string``: ``atom.slot_operator == "="``), build- or run-time."""
+    return any(getattr(p, "buildtime_slot_op", False) or getattr(p, "runtime_slot_op", False) for p in priorities)
+
+
+def slot_bindings(depgraph: Any) -> dict[str, list[str]]:
+    """cpv → sorted ``cat/pkg:slot/subslot`` of every child the merged package binds with a ``:=`` dependency.
+
+    Read from the whole digraph (edges later dropped as cycle breaks still bind), children installed or merged.
+    """
+    graph = depgraph._dynamic_config.digraph
+    bound: dict[str, list[str]] = {}
+    for node in graph:
+        if not isinstance(node, Package) or node.operation != "merge":
+            continue
+        children = {
+            slot_binding(child.cp, child.slot, child.sub_slot)
+            for child, priorities in graph.nodes[node][0].items()
+            if isinstance(child, Package) and binds_slot(priorities)
+        }
+        bound[str(node.cpv)] = sorted(children)
+    return bound
 
 
 def package_record(pkg: Any) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from typing import Any
 
 from swarm_celery.domain.config import ResolveRequest
 from swarm_celery.domain.graph import split_by_merge_order
+from swarm_celery.domain.identity import package_identity
 from swarm_celery.domain.model import EdgeKind
 
 EXIT_RESOLVE_ERROR = 3
@@ -98,7 +99,10 @@ def plan_from_depgraph(graph: Any, depgraph: Any) -> dict[str, Any]:
     ordered = graph.merge_list(depgraph)
     order = [str(p.cpv) for p in ordered]
     split = split_by_merge_order(graph.typed_edges(depgraph, set(order)), order)
+    bindings = graph.slot_bindings(depgraph)
     packages = {str(p.cpv): graph.package_record(p) | {f: [] for f in _DEP_FIELDS.values()} for p in ordered}
+    for cpv, record in packages.items():
+        record["slot_deps"] = bindings.get(cpv, [])
     for parent, child, kind in split.kept:
         packages[parent][_DEP_FIELDS[kind]].append(child)
     return {
@@ -106,6 +110,15 @@ def plan_from_depgraph(graph: Any, depgraph: Any) -> dict[str, Any]:
         "merge_order": order,
         "dropped_edges": [{"parent": d.parent, "child": d.child, "kind": d.kind.value, "reason": d.reason} for d in split.dropped],
     }
+
+
+def with_identities(plan: dict[str, Any], request: ResolveRequest) -> dict[str, Any]:
+    """Each package's binary-package identity (:mod:`swarm_celery.domain.identity`), and what it was computed for."""
+    for record in plan["packages"]:
+        record["identity"] = package_identity(
+            cpv=record["cpv"], repo=record["repo"], slot=record["slot"], sub_slot=record["sub_slot"], arch=request.arch,
+            profile=request.profile, use=record["use"], slot_deps=record["slot_deps"])
+    return plan | {"arch": request.arch, "profile": request.profile}
 
 
 def resolve(request: ResolveRequest, cache_dir: Path, root: Path, allow_missing: bool = False) -> dict[str, Any]:
@@ -132,7 +145,7 @@ def resolve(request: ResolveRequest, cache_dir: Path, root: Path, allow_missing:
     ok, depgraph = graph.run_depgraph(trees, ["@world"])
     if not ok:
         raise _resolve_failure(graph.problems(depgraph))
-    plan = plan_from_depgraph(graph, depgraph)
+    plan = with_identities(plan_from_depgraph(graph, depgraph), request)
     timings["world"] = time.perf_counter() - start - timings["baseline"]
     trees.close()
     return plan | {"baseline": [r["cpv"] for r in baseline], "config_hash": request.config_hash(), "timings": timings}

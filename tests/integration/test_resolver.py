@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from swarm_celery.domain.graph import dispatch_gates, waves
+from swarm_celery.domain.identity import cp_of, identity_of, slot_binding
 from swarm_celery.domain.model import Plan
 from swarm_celery.errors import ResolveError
 from swarm_celery.resolve.adapter import PortageResolver
@@ -87,3 +88,14 @@ def test_allow_missing_drops_unknown_atoms(shared: Path, portage_cache: Path) ->
     plan = PortageResolver(portage_cache).resolve(
         medium_request(shared, ("app-misc/tmux", "app-misc/no-such-package")), allow_missing=True)
     assert any(p.cpv.startswith("app-misc/tmux-") for p in plan.packages)
+
+
+def test_identities_and_slot_operator_bindings_on_the_gentoo_tree(medium_plan: Plan) -> None:
+    assert (medium_plan.arch, medium_plan.profile) == ("amd64", "default/linux/amd64/23.0/systemd")
+    assert all(p.identity == identity_of(p, medium_plan.arch, medium_plan.profile) for p in medium_plan.packages)
+    assert len({p.identity for p in medium_plan.packages}) == 359
+    slots = {slot_binding(cp_of(p.cpv), p.slot, p.sub_slot) for p in medium_plan.packages}
+    bound = [d for p in medium_plan.packages for d in p.slot_deps]
+    assert len(bound) > 200 and set(bound) <= slots, "every := binding names a planned package's slot/sub-slot"
+    python = next(p for c, p in medium_plan.by_cpv().items() if c.startswith("dev-lang/python-3"))
+    assert {"virtual/zlib", "dev-libs/openssl", "sys-libs/ncurses"} <= {d.split(":")[0] for d in python.slot_deps}
