@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Start the services the integration tests use (Redis, PostgreSQL) when they are not running.
-# Installs them (and gpg) from Debian's packages on a machine that lacks them.
+# Installs them (and gpg, and sshd for the fleet tests) from Debian's packages on a machine that lacks them.
 set -uo pipefail
 
 need_apt=()
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v pg_ctlcluster >/dev/null || need_apt+=(postgresql)
 command -v gpg >/dev/null || need_apt+=(gnupg)  # signing the binhost, and the tests that verify it with portage
+command -v sshd >/dev/null || [[ -x /usr/sbin/sshd ]] || need_apt+=(openssh-server)  # the fleet tests run a private sshd on 127.0.0.1
 if ((${#need_apt[@]})); then
   echo "installing ${need_apt[*]} from Debian's packages" >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null

@@ -23,19 +23,27 @@ from swarm_celery.binhost.signing import GpgSigner
 from swarm_celery.clock import SystemClock
 from swarm_celery.domain.durations import Durations, parse_durations
 from swarm_celery.domain.emerge_cmd import EmergeConfig
+from swarm_celery.domain.fleet import DroneHost, ProbeLimits, parse_inventory
+from swarm_celery.domain.healing import HealingPolicy
 from swarm_celery.domain.model import PERIODIC_QUEUE, DroneIdentity
 from swarm_celery.domain.policy import SchedulerConfig
 from swarm_celery.domain.scheduling import RetryPolicy
 from swarm_celery.drone.builders import Builder, SimulateBuilder
 from swarm_celery.drone.emerge import EmergeBuilder
-from swarm_celery.drone.identity import Capacity, collect_identity, payload_version
+from swarm_celery.drone.identity import Capacity, collect_identity, payload_version, tree_timestamp
 from swarm_celery.drone.runner import DroneRunner
 from swarm_celery.drone.upload import HttpUploader
 from swarm_celery.errors import ConfigError
+from swarm_celery.fleet.ssh import FabricShell
+from swarm_celery.fleet.webhook import WebhookAlerter
 from swarm_celery.resolve.adapter import PortageResolver
+from swarm_celery.resolve.inputs import request_for_profile
+from swarm_celery.resolve.snapshot import TreeSnapshots
 from swarm_celery.services.control import Controller
 from swarm_celery.services.coordinator import Coordinator
 from swarm_celery.services.explain import Explainer
+from swarm_celery.services.fleet import FleetConfig, FleetDoctor
+from swarm_celery.services.profiles import ProfileSync, TreeWatcher
 from swarm_celery.settings import Settings
 from swarm_celery.store.engine import make_engine, migrate
 from swarm_celery.store.queries import Queries
@@ -43,6 +51,8 @@ from swarm_celery.store.repository import SqlStore
 from swarm_celery.store.token_repo import DroneTokens
 from swarm_celery.tasks import coordinator as coordinator_tasks
 from swarm_celery.tasks import drone as drone_tasks
+from swarm_celery.tasks import fleet as fleet_tasks
+from swarm_celery.tasks import tree as tree_tasks
 from swarm_celery.tasks.census import RedisCensus
 from swarm_celery.tasks.messaging import CeleryDispatcher, CeleryMessenger, CeleryReporter
 
@@ -128,6 +138,9 @@ def coordinator_app(settings: Settings) -> Celery:
     signer(settings)  # a configured signing key that is not there stops the worker before it takes work
     services = functools.cache(lambda: coordinator_services(settings, app))
     coordinator_tasks.register(app, lambda: services()[0], lambda: services()[1])
+    tree_tasks.register(app, functools.cache(lambda: tree_watcher(settings, app)))
+    inventory(settings)  # a malformed fleet inventory stops the worker before it takes work
+    fleet_tasks.register(app, functools.cache(lambda: fleet_doctor(settings, app)))
     return app
 
 
@@ -138,8 +151,21 @@ def beat_app(settings: Settings) -> Celery:
     app.conf.beat_schedule = {
         "reclaim": {"task": "swarm.reclaim", "schedule": every, "options": {"queue": PERIODIC_QUEUE, "expires": every}},
         "breaker": {"task": "swarm.breaker", "schedule": every, "options": {"queue": PERIODIC_QUEUE, "expires": every}},
+        "check_tree": {"task": "swarm.check_tree", "schedule": settings.tree_check_every,
+                       "options": {"queue": PERIODIC_QUEUE, "expires": settings.tree_check_every}},
+        "probe_fleet": {"task": "swarm.probe_fleet", "schedule": settings.probe_every,
+                        "options": {"queue": PERIODIC_QUEUE, "expires": settings.probe_every}},
     }
     return app
+
+
+def profile_sync(settings: Settings, app: Celery) -> ProfileSync:
+    return ProfileSync(store(settings), request_for_profile, CeleryMessenger(app), simulated=settings.builder == "simulate")
+
+
+def tree_watcher(settings: Settings, app: Celery) -> TreeWatcher:
+    return TreeWatcher(store(settings), TreeSnapshots(settings.home / "snapshots"), profile_sync(settings, app), SystemClock(),
+                       keep=settings.snapshot_keep)
 
 
 def explainer(settings: Settings) -> Explainer:
@@ -203,3 +229,30 @@ def uploads_dir(settings: Settings) -> Path:
 
 def drone_tokens(settings: Settings) -> DroneTokens:
     return DroneTokens(engine(settings))
+
+
+def inventory(settings: Settings) -> dict[str, DroneHost]:
+    """The drone hosts of SWARM_FLEET_FILE (none when unset: the fleet probe only pings)."""
+    path = settings.fleet_file
+    if path is None:
+        return {}
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the fleet inventory {path}: {exc.strerror} (fix or unset SWARM_FLEET_FILE)") from None
+    try:
+        return parse_inventory(text, str(path))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def fleet_doctor(settings: Settings, app: Celery | None) -> FleetDoctor:
+    """The fleet probe and healing ladder; without a broker (``app`` None) it does not ping, so it does not heal."""
+    limits = ProbeLimits(stuck_after=settings.stuck_after or settings.build_timeout, min_free_mb=settings.min_free_mb,
+                         tree_slack=settings.tree_slack)
+    config = FleetConfig(limits=limits, healing=HealingPolicy(grace=settings.heal_grace, cooldown=settings.heal_cooldown),
+                         command_timeout=max(30.0, settings.ssh_timeout))
+    return FleetDoctor(store(settings), FabricShell(settings.ssh_timeout), SystemClock(), inventory(settings),
+                       pinger=fleet_tasks.CeleryPinger(app) if app is not None else None,
+                       alerter=WebhookAlerter(settings.alert_webhook) if settings.alert_webhook else None,
+                       config=config, coordinator_tree=lambda: tree_timestamp(settings.tree))

@@ -45,3 +45,7 @@ class BrokerError(SwarmError):
 
 class ArtifactError(SwarmError):
     """An uploaded or staged binary package failed verification."""
+
+
+class RemoteError(SwarmError):
+    """A drone host could not be reached, or refused us, over SSH; the message says which and what to check."""

@@ -12,8 +12,11 @@ from typing import Protocol
 
 from swarm_celery.domain.config import ResolveRequest
 from swarm_celery.domain.emerge_log import LoggedBuild
+from swarm_celery.domain.fleet import DroneCheck, DroneHost
+from swarm_celery.domain.healing import DroneHealth
 from swarm_celery.domain.leases import Lease, Reclaim
 from swarm_celery.domain.model import BuildRequest, BuildResult, DroneIdentity, PackageState, Plan
+from swarm_celery.domain.profiles import BuildProfile
 from swarm_celery.domain.records import (
     AttemptInfo,
     DroneLoad,
@@ -26,6 +29,7 @@ from swarm_celery.domain.records import (
     StartReport,
 )
 from swarm_celery.domain.scheduling import FailedAttempt
+from swarm_celery.domain.snapshots import Snapshot
 from swarm_celery.errors import ArtifactError
 
 
@@ -59,10 +63,13 @@ class Publisher(Protocol):
 
 
 class Store(Protocol):
-    def create_session(self, session_id: str, request: ResolveRequest, simulated: bool, priority: int = 0) -> None: ...
+    def create_session(self, session_id: str, request: ResolveRequest, simulated: bool, priority: int = 0,
+                       build_profile: str = "", reuse: bool = False) -> None: ...
     def get_session(self, session_id: str) -> SessionInfo | None: ...
     def save_plan(self, session_id: str, plan: Plan, gates: Mapping[str, frozenset[str]],
-                  expected: Mapping[str, float], ranks: Mapping[str, float]) -> None: ...
+                  expected: Mapping[str, float], ranks: Mapping[str, float], reasons: Mapping[str, str] | None = None,
+                  reused: frozenset[str] = frozenset()) -> None: ...
+    def published_plan(self, profile: str) -> Plan: ...
     def fail_session(self, session_id: str, error: str) -> None: ...
     def finish_session(self, session_id: str) -> None: ...
     def ready_packages(self, arch: str, limit: int | None = None) -> list[ReadyPackage]: ...
@@ -118,4 +125,56 @@ class ExplainStore(ControlStore, Protocol):
     def package_states(self, session_id: str) -> dict[str, PackageState]: ...
 
 
-__all__ = ["BrokerCensus", "Clock", "ControlStore", "Dispatcher", "ExplainStore", "Publisher", "Resolver", "Store"]
+class HealthStore(Protocol):
+    """What the fleet doctor (services.fleet) records: probe rows, each drone's ladder, the stale-tree hold, events."""
+
+    def known_drones(self) -> list[str]: ...
+    def record_check(self, check: DroneCheck) -> None: ...
+    def health(self, name: str) -> DroneHealth: ...
+    def save_health(self, name: str, health: DroneHealth) -> None: ...
+    def set_tree_hold(self, name: str, reason: str) -> bool: ...  # "" lifts it; True when it changed
+    def add_event(self, kind: str, message: str, session_id: str | None = None, subject: str = "") -> None: ...
+
+
+class RemoteShell(Protocol):
+    # run a POSIX shell command on the host: (exit status, stdout, stderr); RemoteError when it cannot be reached
+    def run(self, host: DroneHost, command: str, timeout: float) -> tuple[int, str, str]: ...
+
+
+class Pinger(Protocol):
+    # names of the drones whose workers answered a ping within ``timeout`` (it may stop waiting after ``expect`` replies)
+    def answering(self, timeout: float, expect: int) -> frozenset[str]: ...
+
+
+class Alerter(Protocol):
+    def alert(self, payload: Mapping[str, object]) -> str: ...  # "" when delivered, else why not
+
+
+class ProfileStore(Protocol):
+    def get_profile(self, name: str) -> BuildProfile | None: ...
+    def list_profiles(self, auto_rebuild_only: bool = False) -> list[BuildProfile]: ...
+    def create_session(self, session_id: str, request: ResolveRequest, simulated: bool, priority: int = 0,
+                       build_profile: str = "", reuse: bool = False) -> None: ...
+    def fail_session(self, session_id: str, error: str) -> None: ...
+    def snapshots(self, tree: str = "", limit: int = 100) -> list[Snapshot]: ...
+    def add_snapshot(self, snapshot: Snapshot) -> None: ...
+    def forget_snapshots(self, ids: Sequence[str]) -> int: ...
+    def add_event(self, kind: str, message: str, session_id: str | None = None, subject: str = "") -> None: ...
+
+
+class RequestBuilder(Protocol):
+    def __call__(self, profile: BuildProfile) -> ResolveRequest: ...  # ConfigError when the inputs cannot be read
+
+
+class PlanQueue(Protocol):
+    def send_plan(self, session_id: str) -> None: ...
+
+
+class TreeFiles(Protocol):
+    def fingerprint(self, tree: Path) -> str: ...
+    def take(self, tree: Path, fingerprint: str, reason: str) -> Snapshot: ...  # writes the tarball
+    def remove(self, snapshot: Snapshot) -> None: ...
+
+
+__all__ = ["Alerter", "BrokerCensus", "Clock", "ControlStore", "Dispatcher", "ExplainStore", "HealthStore", "Pinger", "PlanQueue",
+           "ProfileStore", "Publisher", "RemoteShell", "RequestBuilder", "Resolver", "Store", "TreeFiles"]

@@ -50,6 +50,8 @@ class Settings:
     lookahead: int = 0  # SWARM_LOOKAHEAD: builds queued per drone beyond its slots (only for very short builds)
     lease: float = 90.0  # SWARM_LEASE: a started build with no heartbeat for this long is reclaimed (keep above 2 heartbeats)
     reclaim_every: float = 30.0  # SWARM_RECLAIM_EVERY: beat runs stale-work reclaim this often (seconds)
+    tree_check_every: float = 300.0  # SWARM_TREE_CHECK_EVERY: beat looks for a changed portage tree this often (seconds)
+    snapshot_keep: int = 10  # SWARM_SNAPSHOT_KEEP: tree snapshots kept per tree (the oldest go first)
     # the emerge builder (SWARM_BUILDER=emerge)
     emerge: str = "emerge"  # SWARM_EMERGE: the emerge executable (looked up on PATH)
     pkgdir: Path = Path("/var/cache/binpkgs")  # SWARM_PKGDIR: the drone's PKGDIR
@@ -65,6 +67,15 @@ class Settings:
     sql_database_url: str = ""  # SWARM_SQL_DATABASE_URL: a read-only role for POST /api/v1/sql (Postgres; SQLite opens read-only)
     coordinator_url: str = ""  # SWARM_COORDINATOR_URL: drones upload artifacts and logs here (unset: a shared filesystem)
     drone_token: str = ""  # SWARM_DRONE_TOKEN: this drone's token (`build-swarm token issue NAME`)
+    # fleet probes and the healing ladder (beat: swarm.probe_fleet)
+    fleet_file: Path | None = None  # SWARM_FLEET_FILE: the TOML inventory of drone hosts (SSH); unset: only Celery pings
+    probe_every: float = 60.0  # SWARM_PROBE_EVERY: beat probes the fleet this often (seconds)
+    ssh_timeout: float = 10.0  # SWARM_SSH_TIMEOUT: seconds to connect to a drone host
+    stuck_after: float = 0.0  # SWARM_STUCK_AFTER: an emerge older than this is stuck (0 = SWARM_BUILD_TIMEOUT)
+    tree_slack: float = 3600.0  # SWARM_TREE_SLACK: a drone's tree this much older than the coordinator's is stale
+    heal_grace: float = 120.0  # SWARM_HEAL_GRACE: a drone silent this long gets its service restarted (ladder level 1)
+    heal_cooldown: float = 300.0  # SWARM_HEAL_COOLDOWN: seconds between one ladder level and the next
+    alert_webhook: str = ""  # SWARM_ALERT_WEBHOOK: the ladder's last level POSTs JSON here ("" = an event only)
     # signing the binhost
     signing_key: str = ""  # SWARM_SIGNING_KEY: fingerprint of the key that signs every published GPKG ("" = unsigned)
     gpg_home: Path | None = None  # SWARM_GPG_HOME: the coordinator's GnuPG home holding it (default <home>/gnupg)
@@ -137,6 +148,8 @@ class Settings:
             lookahead=int(_number(env, "SWARM_LOOKAHEAD", 0)),
             lease=_number(env, "SWARM_LEASE", 90.0),
             reclaim_every=_number(env, "SWARM_RECLAIM_EVERY", 30.0),
+            tree_check_every=_number(env, "SWARM_TREE_CHECK_EVERY", 300.0),
+            snapshot_keep=int(_number(env, "SWARM_SNAPSHOT_KEEP", 10)),
             emerge=get("SWARM_EMERGE") or "emerge",
             pkgdir=Path(get("SWARM_PKGDIR") or "/var/cache/binpkgs"),
             portage_tmpdir=Path(get("SWARM_PORTAGE_TMPDIR") or "/var/tmp/portage"),
@@ -150,6 +163,14 @@ class Settings:
             sql_database_url=get("SWARM_SQL_DATABASE_URL", ""),
             coordinator_url=get("SWARM_COORDINATOR_URL", "").rstrip("/"),
             drone_token=get("SWARM_DRONE_TOKEN", ""),
+            fleet_file=Path(get("SWARM_FLEET_FILE", "")).expanduser() if get("SWARM_FLEET_FILE") else None,
+            probe_every=_number(env, "SWARM_PROBE_EVERY", 60.0),
+            ssh_timeout=_number(env, "SWARM_SSH_TIMEOUT", 10.0),
+            stuck_after=_number(env, "SWARM_STUCK_AFTER", 0.0),
+            tree_slack=_number(env, "SWARM_TREE_SLACK", 3600.0),
+            heal_grace=_number(env, "SWARM_HEAL_GRACE", 120.0),
+            heal_cooldown=_number(env, "SWARM_HEAL_COOLDOWN", 300.0),
+            alert_webhook=get("SWARM_ALERT_WEBHOOK", ""),
             signing_key=get("SWARM_SIGNING_KEY", ""),
             gpg_home=Path(get("SWARM_GPG_HOME", "")).expanduser() if get("SWARM_GPG_HOME") else None,
         )
@@ -167,7 +188,8 @@ class Settings:
             "SWARM_RETRY_BACKOFF": repr(self.retry_backoff), "SWARM_RETRY_FACTOR": repr(self.retry_factor),
             "SWARM_BREAKER_FAILURES": str(self.breaker_failures), "SWARM_BREAKER_WINDOW": repr(self.breaker_window),
             "SWARM_GROUND_FOR": repr(self.ground_for), "SWARM_LOOKAHEAD": str(self.lookahead),
-            "SWARM_LEASE": repr(self.lease), "SWARM_RECLAIM_EVERY": repr(self.reclaim_every),
+            "SWARM_LEASE": repr(self.lease), "SWARM_RECLAIM_EVERY": repr(self.reclaim_every), "SWARM_TREE_CHECK_EVERY": repr(self.tree_check_every),
+            "SWARM_SNAPSHOT_KEEP": str(self.snapshot_keep),
             "SWARM_BINHOST_URL": self.binhost_url, "SWARM_EMERGE": self.emerge, "SWARM_PKGDIR": str(self.pkgdir),
             "SWARM_PORTAGE_TMPDIR": str(self.portage_tmpdir), "SWARM_BUILD_TIMEOUT": repr(self.build_timeout),
             "SWARM_MIN_FREE_MB": str(self.min_free_mb), "SWARM_TREE": str(self.tree),
@@ -175,7 +197,11 @@ class Settings:
             "SWARM_API_PORT": str(self.api_port), "SWARM_PUBLIC_STATUS": "1" if self.public_status else "",
             "SWARM_SQL_DATABASE_URL": self.sql_database_url, "SWARM_COORDINATOR_URL": self.coordinator_url,
             "SWARM_DRONE_TOKEN": self.drone_token, "SWARM_API_TOKEN": self.api_token, "SWARM_SIGNING_KEY": self.signing_key,
-            "SWARM_GPG_HOME": str(self.gnupg),
+            "SWARM_GPG_HOME": str(self.gnupg), "SWARM_FLEET_FILE": str(self.fleet_file or ""),
+            "SWARM_PROBE_EVERY": repr(self.probe_every), "SWARM_SSH_TIMEOUT": repr(self.ssh_timeout),
+            "SWARM_STUCK_AFTER": repr(self.stuck_after), "SWARM_TREE_SLACK": repr(self.tree_slack),
+            "SWARM_HEAL_GRACE": repr(self.heal_grace), "SWARM_HEAL_COOLDOWN": repr(self.heal_cooldown),
+            "SWARM_ALERT_WEBHOOK": self.alert_webhook,
         }
 
 

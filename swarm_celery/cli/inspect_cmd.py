@@ -1,4 +1,4 @@
-"""`build-swarm status | history | fleet | queue list`: read the record (the database)."""
+"""`build-swarm status | history | fleet | queue list`: read the record (the database); `fleet probe` in fleet_cmd."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from swarm_celery import bootstrap
-from swarm_celery.cli import queue_cmd
+from swarm_celery.cli import fleet_cmd, queue_cmd
 from swarm_celery.cli.options import emit_json
 from swarm_celery.errors import NotFoundError
 from swarm_celery.settings import Settings
@@ -56,27 +56,36 @@ def status(session: str | None, as_json: bool) -> None:
         out.print(f"[red]error:[/] {info['error']}")
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True)
-def fleet(as_json: bool) -> None:
-    """Drones the coordinator has heard from."""
+@click.pass_context
+def fleet(ctx: click.Context, as_json: bool) -> None:
+    """Drones the coordinator has heard from or probed, with their latest probe (`fleet probe` runs one now)."""
+    if ctx.invoked_subcommand is not None:
+        return
     rows = read_queries().fleet()
     if as_json:
         emit_json(rows)
+        return
+    console = Console() if sys.stdout.isatty() else Console(width=200)  # piped: whole rows, no wrapping
+    if not rows:
+        console.print("no drones yet: start one with `build-swarm drone` (or `build-swarm demo`)")
         return
     table = Table("drone", "arch", "state", "slots", "busy", "cores", "memory", "free disk", "builds", "failures", "last seen")
     for d in rows:
         state = d["state"] + (" paused" if d["paused"] else "") + (f" grounded→{clock_time(d['grounded_until'])}" if d["grounded_until"] else "")
         table.add_row(d["name"], d["arch"], state, str(d["slots"]), str(d["in_flight"]), str(d["cores"]), f"{d['memory_mb']} MiB",
                       f"{d['disk_free_mb']} MiB", str(d["builds"]), str(d["failures"]), clock_time(d["last_seen"]))
-    console = Console() if sys.stdout.isatty() else Console(width=200)  # piped: whole rows, no wrapping
-    if not rows:
-        console.print("no drones yet: start one with `build-swarm drone` (or `build-swarm demo`)")
-        return
     console.print(table)
     for d in rows:
         console.print(f"{d['name']}: {d['builder'] or '?'} builder, build-swarm {d['payload_version'] or '?'}, "
                       f"profile {d['profile'] or 'unknown'}, tree {d['tree_timestamp'] or 'unknown'}", highlight=False)
+    probed = [d for d in rows if d["health"]]
+    if probed:
+        console.print(fleet_cmd.health_table([(d["name"], d["health"]) for d in probed]))
+
+
+fleet.add_command(fleet_cmd.probe)
 
 
 @click.group()

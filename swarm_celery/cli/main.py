@@ -16,7 +16,9 @@ from swarm_celery.cli import (
     explain_cmd,
     history_cmd,
     inspect_cmd,
+    profile_cmd,
     resolve_cmd,
+    snapshot_cmd,
     worker_cmd,
 )
 from swarm_celery.errors import SwarmError
@@ -31,6 +33,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 for command in (demo_cmd.demo, resolve_cmd.resolve, worker_cmd.worker, worker_cmd.beat, drone_cmd.drone, api_cmd.api, api_cmd.coordinator, api_cmd.token, binhost_cmd.binhost, control_cmd.control, events_cmd.events, explain_cmd.explain, history_cmd.history,
+                profile_cmd.profile, profile_cmd.fresh, snapshot_cmd.snapshot,
                 *inspect_cmd.COMMANDS):
     cli.add_command(command)
 

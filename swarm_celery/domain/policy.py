@@ -23,9 +23,11 @@ class SchedulerConfig:
         return self.breaker_failures > 0 and infrastructure_failures >= self.breaker_failures
 
     def unavailable(self, drone: DroneLoad, now: float) -> str:
-        """Why ``drone`` takes no new work now ("" when it does): paused, grounded, or not heard from."""
+        """Why ``drone`` takes no new work now ("" when it does): paused, held (stale tree), grounded, or not heard from."""
         if drone.paused:
             return "paused"
+        if drone.held:
+            return drone.held
         if drone.grounded_until > now:
             return f"grounded for {drone.grounded_until - now:.0f} s more"
         if now - drone.last_seen > self.offline_after:

@@ -20,6 +20,8 @@ class SessionInfo:
     finished_at: float | None
     simulated: bool
     config_hash: str = ""
+    build_profile: str = ""  # the build profile it was queued for ("" when none)
+    reuse: bool = False  # build only what the profile has not published with the same identity
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +102,7 @@ class DroneLoad:
     grounded_until: float
     last_seen: float
     running: tuple[tuple[float, float], ...]  # (dispatched or started at, expected seconds) per build in flight
+    held: str = ""  # why the fleet probe holds it back ("" = it does not): a stale portage tree
 
 
 @dataclass(frozen=True, slots=True)

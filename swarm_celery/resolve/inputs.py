@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from swarm_celery.domain.config import ResolveRequest, parse_world
+from swarm_celery.domain.profiles import PORTAGE_DIR, WORLD_FILE, BuildProfile, Mode
 from swarm_celery.errors import ConfigError
 from swarm_celery.resolve.root import CONFIG_FILE_NAMES
 
@@ -73,3 +74,19 @@ def build_request(
         portage_config=str(config_dir) if config_dir else "",
         config_files=read_config_dir(config_dir) if config_dir else (),
     )
+
+
+def request_for_profile(profile: BuildProfile) -> ResolveRequest:
+    """The ResolveRequest of a build profile now: its own world (distribution), or the world file and /etc/portage
+    read from the machine's root (user; read at every sync, so the plan follows the machine)."""
+    repos = [Path(r) for r in profile.repos]
+    if profile.mode is Mode.DISTRIBUTION:
+        config = Path(profile.portage_config) if profile.portage_config else None
+        return build_request(repos, profile.gentoo_profile, profile.arch, profile.world, config)
+    root = Path(profile.machine_root)
+    if not root.is_dir():
+        raise ConfigError(f"profile {profile.name}: the machine root {root} does not exist; mount or copy the machine "
+                          f"there, or point the profile elsewhere with `build-swarm profile edit {profile.name} --machine PATH`")
+    world = read_world(root / WORLD_FILE)
+    config = root / PORTAGE_DIR
+    return build_request(repos, profile.gentoo_profile, profile.arch, world, config if config.is_dir() else None)

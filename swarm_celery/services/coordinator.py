@@ -22,6 +22,7 @@ from swarm_celery.domain.config import ResolveRequest
 from swarm_celery.domain.durations import Durations
 from swarm_celery.domain.failures import Classification, FailureKind, classify_failure
 from swarm_celery.domain.graph import dependents_closure, dispatch_gates
+from swarm_celery.domain.identity import diff_plans
 from swarm_celery.domain.leases import expired, lost_in_broker
 from swarm_celery.domain.model import (
     AttemptState,
@@ -71,7 +72,7 @@ class Coordinator:
         request = ResolveRequest.from_json(json.loads(session.request_json))
         try:
             plan = self.resolver.resolve(request)
-            self.save_plan(session_id, plan)
+            self.save_plan(session_id, plan, session)
         except ResolveError as exc:
             self.store.fail_session(session_id, str(exc))
             return 0
@@ -82,12 +83,27 @@ class Coordinator:
         self._finish_if_done(session_id)  # an empty plan is complete at once
         return len(plan.packages)
 
-    def save_plan(self, session_id: str, plan: Plan) -> None:
+    def save_plan(self, session_id: str, plan: Plan, session: SessionInfo | None = None) -> None:
         """Gates, expected build times and critical-path ranks, persisted with the plan in one transaction."""
         gates = dispatch_gates(plan)
         history = self.store.history_seconds()
         expected = {p.cpv: expected_seconds(p.cpv, history, self.prior) for p in plan.packages}
-        self.store.save_plan(session_id, plan, gates, expected, remaining_paths(gates, expected))
+        reasons, reused = self._compare_with_published(session, plan) if session and session.build_profile else ({}, frozenset())
+        self.store.save_plan(session_id, plan, gates, expected, remaining_paths(gates, expected), reasons, reused)
+
+    def _compare_with_published(self, session: SessionInfo, plan: Plan) -> tuple[dict[str, str], frozenset[str]]:
+        """A profile's session: why each package is built (new, or what changed, by identity), and — when it builds
+        changes only — the packages the profile published already with the same identity, which are not built again.
+        A dependent whose ``:=`` dependency changed sub-slot has a new identity itself, so it is rebuilt too."""
+        previous = self.store.published_plan(session.build_profile)
+        diff = diff_plans(previous, plan)
+        reasons = {p.cpv: "new in this profile" for p in diff.new}
+        reasons |= {c.new.cpv: "changed: " + "; ".join(r.text for r in c.reasons) for c in diff.changed}
+        if not session.reuse:
+            return reasons, frozenset()
+        published = {p.identity for p in previous.packages}
+        reused = frozenset(p.cpv for p in plan.packages if p.identity and p.identity in published)
+        return reasons | dict.fromkeys(reused, "unchanged: published already with the same identity"), reused
 
     def dispatch(self, arch: str) -> int:
         return self.scheduler.dispatch(arch)

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from swarm_celery.domain.model import DroneIdentity, Outcome
 from swarm_celery.domain.records import DroneLoad
 from swarm_celery.store.dispatch_repo import IN_FLIGHT, RepoBase
-from swarm_celery.store.models import AttemptRow, DroneRow, FlagRow, SessionRow
+from swarm_celery.store.models import AttemptRow, DroneRow, FlagRow, HealthRow, SessionRow
 from swarm_celery.store.rows import event_row
 
 
@@ -59,7 +59,7 @@ class FleetRepo(RepoBase):
                 db.add(event_row(self.clock.now(), "drone.offline", f"{name}: {why}", None, name))
 
     def drone_loads(self, arch: str) -> list[DroneLoad]:
-        """Every drone of ``arch`` that is not marked offline, with the builds it has in flight."""
+        """Every drone of ``arch`` that is not marked offline, with the builds it has in flight and its stale-tree hold."""
         with self.engine.connect() as db:
             drones = db.execute(select(DroneRow.__table__).where(DroneRow.arch == arch, DroneRow.state != "offline")).all()
             running: dict[str, list[tuple[float, float]]] = {}
@@ -67,8 +67,9 @@ class FleetRepo(RepoBase):
                 AttemptRow.state.in_(IN_FLIGHT), AttemptRow.drone.in_([d.name for d in drones]))
             for drone, dispatched, started, expected in db.execute(query):
                 running.setdefault(drone or "?", []).append((started or dispatched, expected))
-            return [DroneLoad(d.name, d.arch, d.slots, d.paused, d.grounded_until, d.last_seen, tuple(running.get(d.name, ())))
-                    for d in drones]
+            holds = {str(d): str(h) for d, h in db.execute(select(HealthRow.drone, HealthRow.tree_hold).where(HealthRow.tree_hold != ""))}
+            return [DroneLoad(d.name, d.arch, d.slots, d.paused, d.grounded_until, d.last_seen, tuple(running.get(d.name, ())),
+                              holds.get(d.name, "")) for d in drones]
 
     def set_drone_paused(self, name: str, paused: bool) -> bool:
         """Pause or resume one drone; False when no such drone. Idempotent (an event only on change)."""

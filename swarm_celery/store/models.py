@@ -7,7 +7,7 @@ migrations must agree (a test compares them).
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false, true
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -30,6 +30,8 @@ class SessionRow(Base):
     created_at: Mapped[float] = mapped_column(Float)
     planned_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    build_profile: Mapped[str] = mapped_column(String(64), default="", server_default="")  # "" when not from a profile
+    reuse: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # unchanged packages are not rebuilt
 
 
 class PackageRow(Base):
@@ -55,6 +57,9 @@ class PackageRow(Base):
     rank: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")  # remaining critical path, seconds
     priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # operator bump
     not_before: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")  # retry backoff
+    identity: Mapped[str] = mapped_column(String(64), default="", server_default="")  # binary-package identity
+    slot_deps: Mapped[str] = mapped_column(Text, default="", server_default="")  # its ``:=`` bindings, space-separated
+    change: Mapped[str] = mapped_column(Text, default="", server_default="")  # why a profile's session builds it (or not)
 
 
 class EdgeRow(Base):
@@ -177,3 +182,75 @@ class DroneTokenRow(Base):
     drone: Mapped[str] = mapped_column(String(128), primary_key=True)
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[float] = mapped_column(Float)
+
+
+class ProbeRow(Base):
+    """One drone's result of one fleet probe round (``swarm.probe_fleet``): its health history."""
+
+    __tablename__ = "drone_probes"
+    __table_args__ = (Index("ix_drone_probes_drone_ts", "drone", "ts"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    drone: Mapped[str] = mapped_column(String(128))
+    ts: Mapped[float] = mapped_column(Float)
+    answered: Mapped[bool | None] = mapped_column(Boolean, nullable=True)  # Celery ping (None: not asked)
+    reachable: Mapped[bool | None] = mapped_column(Boolean, nullable=True)  # SSH (None: not in the inventory)
+    error: Mapped[str] = mapped_column(Text, default="")
+    load1: Mapped[float | None] = mapped_column(Float, nullable=True)
+    load5: Mapped[float | None] = mapped_column(Float, nullable=True)
+    load15: Mapped[float | None] = mapped_column(Float, nullable=True)
+    mem_total_mb: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    mem_avail_mb: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    build_free_mb: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    pkgdir_free_mb: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    tree: Mapped[str] = mapped_column(String(64), default="")  # metadata/timestamp.chk of its tree
+    manager: Mapped[str] = mapped_column(String(16), default="")  # openrc | systemd | none
+    emerges: Mapped[int] = mapped_column(Integer, default=0)  # emerge processes running
+    stuck: Mapped[int] = mapped_column(Integer, default=0)  # ... of which older than the longest expected build
+    findings: Mapped[str] = mapped_column(Text, default="")  # JSON list of {kind, message}
+    level: Mapped[int] = mapped_column(Integer, default=0)  # its healing level after this round
+
+
+class HealthRow(Base):
+    """A drone's place on the healing ladder and its stale-tree hold (no work while ``tree_hold`` is set)."""
+
+    __tablename__ = "drone_health"
+
+    drone: Mapped[str] = mapped_column(String(128), primary_key=True)
+    level: Mapped[int] = mapped_column(Integer, default=0)
+    acted_at: Mapped[float] = mapped_column(Float, default=0.0)
+    silent_since: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[str] = mapped_column(Text, default="")
+    findings: Mapped[str] = mapped_column(Text, default="")  # comma-separated kinds found by the last probe
+    tree_hold: Mapped[str] = mapped_column(Text, default="")  # why it gets no work ("" = none)
+
+
+class ProfileRow(Base):
+    """A build profile (domain.profiles.BuildProfile as JSON in ``body``; mode, arch and auto_rebuild to query by)."""
+
+    __tablename__ = "build_profiles"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(16))
+    arch: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)
+    auto_rebuild: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class SnapshotRow(Base):
+    """A compressed snapshot of a portage tree, taken when the tree changed (``swarm.check_tree``)."""
+
+    __tablename__ = "snapshots"
+    __table_args__ = (Index("ix_snapshots_tree_taken", "tree", "taken_at"),)
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)  # the start of the tarball's sha256
+    taken_at: Mapped[float] = mapped_column(Float)
+    tree: Mapped[str] = mapped_column(Text)  # the repository's path
+    fingerprint: Mapped[str] = mapped_column(String(64))  # of timestamp.chk and the md5-cache (domain.snapshots)
+    sha256: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)
+    files: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text, default="", server_default="")

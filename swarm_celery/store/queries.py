@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from swarm_celery.domain.model import IN_FLIGHT_STATES, PackageState
-from swarm_celery.store.models import AttemptRow, DroneRow, EventRow, PackageRow, SessionRow
+from swarm_celery.store.models import AttemptRow, DroneRow, EventRow, HealthRow, PackageRow, ProbeRow, SessionRow
 
 
 class Queries:
@@ -77,21 +79,37 @@ class Queries:
         return [{"session": s, "cpv": c, "state": st, "merge_index": i} for s, c, st, i in rows]
 
     def fleet(self) -> list[dict[str, Any]]:
+        """Every drone that announced itself or was probed, with its latest probe (``health``, None when never probed)."""
         with Session(self.engine) as db:
             rows = db.execute(select(DroneRow).order_by(DroneRow.name)).scalars().all()
             busy = dict(db.execute(select(AttemptRow.drone, func.count()).where(AttemptRow.state.in_(("dispatched", "started")))
                                    .group_by(AttemptRow.drone)).all())
+            health = latest_health(db)
+        known = {d.name for d in rows}
+        return sorted(self._drones(rows, busy, health) + [_unannounced(name, h) for name, h in health.items() if name not in known],
+                      key=lambda d: str(d["name"]))
+
+    def probes(self, drone: str, limit: int = 50) -> list[dict[str, Any]]:
+        """A drone's health history, newest first."""
+        with Session(self.engine) as db:
+            rows = db.execute(select(ProbeRow).where(ProbeRow.drone == drone).order_by(ProbeRow.id.desc()).limit(limit)).scalars().all()
+            return [probe_dict(r, "") for r in rows]
+
+    @staticmethod
+    def _drones(rows: Sequence[DroneRow], busy: dict[Any, Any], health: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         return [{"name": d.name, "arch": d.arch, "state": d.state, "first_seen": d.first_seen, "last_seen": d.last_seen,
                  "builds": d.builds, "failures": d.failures, "cores": d.cores, "memory_mb": d.memory_mb,
                  "disk_free_mb": d.disk_free_mb, "slots": d.slots, "in_flight": int(busy.get(d.name, 0)), "paused": d.paused,
                  "grounded_until": d.grounded_until or None, "tree_timestamp": d.tree_timestamp or "", "profile": d.profile or "",
-                 "payload_version": d.payload_version or "", "builder": d.builder or ""} for d in rows]
+                 "payload_version": d.payload_version or "", "builder": d.builder or "", "health": health.get(d.name)} for d in rows]
 
     def packages(self, session_id: str) -> list[dict[str, Any]]:
         query = select(PackageRow).where(PackageRow.session_id == session_id).order_by(PackageRow.merge_index)
         with Session(self.engine) as db:
             rows = db.execute(query).scalars().all()
-        return [{"cpv": p.cpv, "state": p.state, "reason": p.reason, "slot": p.slot, "repo": p.repo} for p in rows]
+        return [{"cpv": p.cpv, "state": p.state, "reason": p.reason, "slot": p.slot, "repo": p.repo, "identity": p.identity,
+                 "change": p.change, "slot_deps": p.slot_deps}
+                for p in rows]
 
     def event_for(self, subject: str) -> str | None:
         """The message of the newest control event about ``subject`` (a control request id)."""
@@ -123,3 +141,26 @@ def _session_dict(row: SessionRow, counts: dict[str, int]) -> dict[str, Any]:
         "created_at": row.created_at, "planned_at": row.planned_at, "finished_at": row.finished_at,
         "planned": sum(counts.values()), "counts": {s.value: counts.get(s.value, 0) for s in PackageState},
     }
+
+
+def latest_health(db: Session) -> dict[str, dict[str, Any]]:
+    """Each probed drone's latest probe row, with its healing level and stale-tree hold."""
+    newest = select(ProbeRow.drone, func.max(ProbeRow.id).label("id")).group_by(ProbeRow.drone).subquery()
+    rows = db.execute(select(ProbeRow).join(newest, newest.c.id == ProbeRow.id)).scalars().all()
+    holds = {str(d): str(h) for d, h in db.execute(select(HealthRow.drone, HealthRow.tree_hold))}
+    return {r.drone: probe_dict(r, holds.get(r.drone, "")) for r in rows}
+
+
+def probe_dict(r: ProbeRow, hold: str) -> dict[str, Any]:
+    return {"at": r.ts, "answered": r.answered, "reachable": r.reachable, "error": r.error,
+            "load": [r.load1, r.load5, r.load15] if r.load1 is not None else None, "mem_total_mb": r.mem_total_mb,
+            "mem_avail_mb": r.mem_avail_mb, "build_free_mb": r.build_free_mb, "pkgdir_free_mb": r.pkgdir_free_mb,
+            "tree": r.tree, "manager": r.manager, "emerges": r.emerges, "stuck": r.stuck,
+            "findings": json.loads(r.findings or "[]"), "level": r.level, "tree_hold": hold}
+
+
+def _unannounced(name: str, health: dict[str, Any]) -> dict[str, Any]:
+    """A drone of the inventory whose worker never announced itself: only what the probe knows."""
+    return {"name": name, "arch": "", "state": "unannounced", "first_seen": None, "last_seen": None, "builds": 0, "failures": 0,
+            "cores": 0, "memory_mb": 0, "disk_free_mb": 0, "slots": 0, "in_flight": 0, "paused": False, "grounded_until": None,
+            "tree_timestamp": "", "profile": "", "payload_version": "", "builder": "", "health": health}

@@ -21,27 +21,32 @@ from swarm_celery.store.completion_repo import CompletionRepo
 from swarm_celery.store.control_repo import ControlRepo
 from swarm_celery.store.dispatch_repo import DispatchRepo
 from swarm_celery.store.fleet_repo import FleetRepo
+from swarm_celery.store.health_repo import HealthRepo
 from swarm_celery.store.lease_repo import LeaseRepo
 from swarm_celery.store.models import AttemptRow, DroneRow, EdgeRow, GateRow, PackageRow, SessionRow
+from swarm_celery.store.profile_repo import ProfileRepo
 from swarm_celery.store.rows import attempt_info, event_row, rows_matched, session_info
 
 
-class SqlStore(CompletionRepo, DispatchRepo, FleetRepo, ControlRepo, LeaseRepo):
+class SqlStore(CompletionRepo, DispatchRepo, FleetRepo, ControlRepo, LeaseRepo, HealthRepo, ProfileRepo):
     def __init__(self, engine: Engine, clock: Clock) -> None:
         self.engine = engine
         self.clock = clock
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     # sessions -------------------------------------------------------------
-    def create_session(self, session_id: str, request: ResolveRequest, simulated: bool, priority: int = 0) -> None:
-        """A new session to plan; ``priority`` is added to every package's rank order (an operator's bump)."""
+    def create_session(self, session_id: str, request: ResolveRequest, simulated: bool, priority: int = 0,
+                       build_profile: str = "", reuse: bool = False) -> None:
+        """A new session to plan; ``priority`` is added to every package's rank order (an operator's bump). A session
+        of a build profile with ``reuse`` builds only what the profile has not published with the same identity."""
         with self._sessions.begin() as db:
             db.add(SessionRow(
                 id=session_id, state=SessionState.PLANNING.value, arch=request.arch, profile=request.profile,
                 request_json=json.dumps(request.to_json()), config_hash=request.config_hash(), simulated=simulated,
-                error="", created_at=self.clock.now(), priority=priority,
+                error="", created_at=self.clock.now(), priority=priority, build_profile=build_profile, reuse=reuse,
             ))
             what = f"session for {len(request.world)} world atoms ({request.arch})" + (f", priority {priority}" if priority else "")
+            what += (f", profile {build_profile}" + (" (changes only)" if reuse else " (everything)")) if build_profile else ""
             db.add(event_row(self.clock.now(), "session.created", what, session_id))
 
     def get_session(self, session_id: str) -> SessionInfo | None:
@@ -50,10 +55,13 @@ class SqlStore(CompletionRepo, DispatchRepo, FleetRepo, ControlRepo, LeaseRepo):
             return session_info(row) if row else None
 
     def save_plan(self, session_id: str, plan: Plan, gates: Mapping[str, frozenset[str]],
-                  expected: Mapping[str, float], ranks: Mapping[str, float]) -> None:
-        """Persist the plan in one transaction: packages (with weights and ranks), typed and dropped edges, gates."""
+                  expected: Mapping[str, float], ranks: Mapping[str, float], reasons: Mapping[str, str] | None = None,
+                  reused: frozenset[str] = frozenset()) -> None:
+        """Persist the plan in one transaction: packages (with weights and ranks), typed and dropped edges, gates.
+        ``reasons``: why a profile's session builds each package (new, what changed); ``reused`` packages are published
+        already (same identity): they are not built and gate nothing."""
         with self._sessions.begin() as db:
-            ids = self._insert_packages(db, session_id, plan, gates, expected, ranks)
+            ids = self._insert_packages(db, session_id, plan, gates, expected, ranks, reasons or {}, reused)
             edges = [
                 {"session_id": session_id, "parent_id": ids[p.cpv], "child_id": ids[dep], "kind": kind.value, "dropped": False, "reason": ""}
                 for p in plan.packages for kind in _KINDS for dep in p.deps(kind) if dep in ids
@@ -69,16 +77,22 @@ class SqlStore(CompletionRepo, DispatchRepo, FleetRepo, ControlRepo, LeaseRepo):
                 db.execute(insert(GateRow), gate_rows)
             db.execute(update(SessionRow).where(SessionRow.id == session_id).values(
                 state=SessionState.RUNNING.value, planned_at=self.clock.now(), config_hash=plan.config_hash or SessionRow.config_hash))
-            db.add(event_row(self.clock.now(), "session.planned", f"{len(plan.packages)} packages, {len(plan.dropped_edges)} edges dropped as cycle breaks", session_id))
+            what = f"{len(plan.packages)} packages, {len(plan.dropped_edges)} edges dropped as cycle breaks"
+            what += f"; {len(reused)} unchanged since the profile last published them, not built again" if reused else ""
+            db.add(event_row(self.clock.now(), "session.planned", what, session_id))
 
     def _insert_packages(self, db: Session, session_id: str, plan: Plan, gates: Mapping[str, frozenset[str]],
-                         expected: Mapping[str, float], ranks: Mapping[str, float]) -> dict[str, int]:
-        planned = {p.cpv for p in plan.packages}
+                         expected: Mapping[str, float], ranks: Mapping[str, float], reasons: Mapping[str, str],
+                         reused: frozenset[str]) -> dict[str, int]:
+        to_build = {p.cpv for p in plan.packages} - reused
         rows = [
             {"session_id": session_id, "cpv": p.cpv, "slot": p.slot, "sub_slot": p.sub_slot, "repo": p.repo,
-             "use": " ".join(p.use), "merge_index": i, "state": PackageState.NEEDED.value, "reason": "",
-             "pending": len(gates.get(p.cpv, frozenset()) & planned), "expected": expected.get(p.cpv, 0.0),
-             "rank": ranks.get(p.cpv, 0.0), "priority": 0, "not_before": 0.0}
+             "use": " ".join(p.use), "merge_index": i,
+             "state": (PackageState.PUBLISHED if p.cpv in reused else PackageState.NEEDED).value,
+             "reason": reasons.get(p.cpv, "") if p.cpv in reused else "", "change": reasons.get(p.cpv, ""),
+             "pending": len(gates.get(p.cpv, frozenset()) & to_build), "expected": expected.get(p.cpv, 0.0),
+             "rank": ranks.get(p.cpv, 0.0), "priority": 0, "not_before": 0.0, "identity": p.identity,
+             "slot_deps": " ".join(p.slot_deps)}
             for i, p in enumerate(plan.packages)
         ]
         if rows:

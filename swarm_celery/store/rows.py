@@ -29,7 +29,7 @@ def session_info(row: SessionRow | Any) -> SessionInfo:
     return SessionInfo(
         id=row.id, state=SessionState(row.state), arch=row.arch, profile=row.profile, request_json=row.request_json,
         error=row.error, created_at=row.created_at, planned_at=row.planned_at, finished_at=row.finished_at,
-        simulated=row.simulated, config_hash=row.config_hash,
+        simulated=row.simulated, config_hash=row.config_hash, build_profile=row.build_profile or "", reuse=bool(row.reuse),
     )
 
 

@@ -1,0 +1,215 @@
+"""`build-swarm profile create|list|show|edit|delete|sync` and `build-swarm fresh --profile`: named build configurations."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from swarm_celery import bootstrap
+from swarm_celery.cli.options import emit_json
+from swarm_celery.cli.sync_view import follow_sync
+from swarm_celery.domain.config import parse_world
+from swarm_celery.domain.profiles import ARCHES, BuildProfile, Mode
+from swarm_celery.errors import ConfigError, UserError
+from swarm_celery.resolve.inputs import DEFAULT_GENTOO_REPO, check_repo, default_profile, request_for_profile
+from swarm_celery.settings import Settings
+from swarm_celery.store.queries import Queries
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def profile_options(func: F) -> F:
+    options = [
+        click.option("--repo", "repos", multiple=True, type=click.Path(path_type=Path),
+                     help="Ebuild repository (main first, then overlays). Default: $SWARM_REPO or /var/db/repos/gentoo."),
+        click.option("--gentoo-profile", default=None, help="Profile path under profiles/ (default: default/linux/<arch>/23.0/systemd)."),
+        click.option("--atom", "atoms", multiple=True, help="Distribution mode: a world atom (repeatable; replaces the world)."),
+        click.option("--world", "world_file", type=click.Path(path_type=Path), help="Distribution mode: the world from a file."),
+        click.option("--portage-config", type=click.Path(path_type=Path), help="Distribution mode: make.conf, package.use, ... directory."),
+        click.option("--machine", type=click.Path(path_type=Path), help="User mode: the machine's root (var/lib/portage/world, etc/portage)."),
+        click.option("--auto-rebuild/--no-auto-rebuild", default=None, help="Re-resolve and build the changes when the tree changes."),
+        click.option("--description", default=None),
+        click.option("--json", "as_json", is_flag=True),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@click.group()
+def profile() -> None:
+    """Build profiles: named configurations the swarm builds again and again (distribution or user mode)."""
+
+
+@profile.command(name="create")
+@click.argument("name")
+@click.option("--mode", type=click.Choice([m.value for m in Mode]), default=Mode.DISTRIBUTION.value, show_default=True)
+@click.option("--arch", default="amd64", show_default=True, type=click.Choice(ARCHES))
+@profile_options
+def create(name: str, mode: str, arch: str, **options: Any) -> None:
+    """Create profile NAME; its inputs are read once now, so a mistake shows at once.
+
+    \b
+    build-swarm profile create desktop --atom app-editors/vim --atom www-client/firefox --auto-rebuild
+    build-swarm profile create laptop --mode user --machine /mnt/laptop
+    """
+    as_json = options.pop("as_json")
+    base = BuildProfile(name, Mode(mode), arch, "", ())
+    built = _checked(_apply(base, **options))
+    if not bootstrap.store(Settings.from_env()).save_profile(built, create=True):
+        raise UserError(f"profile {name} exists already: change it with `build-swarm profile edit {name}`")
+    _show(built, as_json, f"created profile {name}")
+
+
+@profile.command(name="edit")
+@click.argument("name")
+@click.option("--add", "add", multiple=True, help="Distribution mode: add a world atom (repeatable).")
+@click.option("--remove", "remove", multiple=True, help="Distribution mode: remove a world atom (repeatable).")
+@profile_options
+def edit(name: str, add: tuple[str, ...], remove: tuple[str, ...], **options: Any) -> None:
+    """Change profile NAME: only the options given change."""
+    as_json = options.pop("as_json")
+    store = bootstrap.store(Settings.from_env())
+    current = _existing(store.get_profile(name), name)
+    changed = _apply(current, **options)
+    missing = [atom for atom in remove if atom not in changed.world]
+    if missing:
+        raise UserError(f"{', '.join(missing)} is not in the world of {name}; see `build-swarm profile show {name}`")
+    world = tuple(a for a in changed.world if a not in remove) + tuple(a for a in add if a not in changed.world)
+    updated = _checked(replace(changed, world=world))
+    store.save_profile(updated, create=False)
+    _show(updated, as_json, f"changed profile {name}")
+
+
+@profile.command(name="list")
+@click.option("--json", "as_json", is_flag=True)
+def list_(as_json: bool) -> None:
+    """Every build profile."""
+    profiles = bootstrap.store(Settings.from_env()).list_profiles()
+    if as_json:
+        emit_json([p.to_json() for p in profiles])
+        return
+    for p in profiles:
+        inputs = f"{len(p.world)} atoms" if p.mode is Mode.DISTRIBUTION else f"machine {p.machine_root}"
+        click.echo(f"{p.name:<20} {p.mode.value:<13} {p.arch:<6} {p.gentoo_profile:<36} {inputs}"
+                   + ("  auto-rebuild" if p.auto_rebuild else ""))
+    if not profiles:
+        click.echo("no build profiles yet: `build-swarm profile create NAME --atom ATOM ...`")
+
+
+@profile.command(name="show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+def show(name: str, as_json: bool) -> None:
+    """One profile in full."""
+    _show(_existing(bootstrap.store(Settings.from_env()).get_profile(name), name), as_json, "")
+
+
+@profile.command(name="delete")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+def delete(name: str, as_json: bool) -> None:
+    """Forget profile NAME (its sessions and what they published stay)."""
+    if not bootstrap.store(Settings.from_env()).delete_profile(name):
+        raise UserError(f"no build profile named {name!r}; see `build-swarm profile list`")
+    emit_json({"deleted": name}) if as_json else click.echo(f"deleted profile {name}")
+
+
+@profile.command(name="sync")
+@click.argument("name")
+@click.option("--full", is_flag=True, help="Build everything, not only what changed since the profile last published.")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the plan and show what will be built.")
+@click.option("--json", "as_json", is_flag=True)
+def sync(name: str, full: bool, wait: bool, as_json: bool) -> None:
+    """Resolve profile NAME now and queue what changed (by binary-package identity) since it last published."""
+    _sync(name, full, wait, as_json)
+
+
+@click.command()
+@click.option("--profile", "name", required=True, help="The build profile.")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the plan and show what will be built.")
+@click.option("--json", "as_json", is_flag=True)
+def fresh(name: str, wait: bool, as_json: bool) -> None:
+    """Queue the whole plan of a profile, unchanged packages too (`profile sync NAME --full`)."""
+    _sync(name, True, wait, as_json)
+
+
+def _sync(name: str, full: bool, wait: bool, as_json: bool) -> None:
+    settings = Settings.from_env()
+    _existing(bootstrap.store(settings).get_profile(name), name)  # before the broker is needed
+    done = bootstrap.profile_sync(settings, bootstrap.celery_app(settings)).sync(name, full=full)
+    follow_sync(Queries(bootstrap.engine(settings)) if wait else None, done, as_json)
+
+
+def _apply(base: BuildProfile, repos: tuple[Path, ...], gentoo_profile: str | None, atoms: tuple[str, ...],
+           world_file: Path | None, portage_config: Path | None, machine: Path | None, auto_rebuild: bool | None,
+           description: str | None) -> BuildProfile:
+    changes: dict[str, Any] = {}
+    if repos or not base.repos:
+        changes["repos"] = tuple(str(check_repo(r)) for r in (repos or _default_repos()))
+    if gentoo_profile or not base.gentoo_profile:
+        changes["gentoo_profile"] = gentoo_profile or default_profile(base.arch)
+    if atoms and world_file:
+        raise UserError("give the world as --atom ATOM ... or as --world FILE, not both")
+    if atoms or world_file:
+        changes["world"] = tuple(dict.fromkeys(atoms)) if atoms else _read_world(world_file)
+    if portage_config is not None:
+        changes["portage_config"] = str(portage_config.expanduser().resolve()) if str(portage_config) else ""
+    if machine is not None:
+        changes["machine_root"] = str(machine.expanduser().resolve())
+    for key, value in (("auto_rebuild", auto_rebuild), ("description", description)):
+        if value is not None:
+            changes[key] = value
+    return replace(base, **changes)
+
+
+def _checked(profile: BuildProfile) -> BuildProfile:
+    """Validated, and its inputs readable now (repositories, Gentoo profile, world, /etc/portage)."""
+    try:
+        profile.validated()
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    request_for_profile(profile)  # ConfigError names what cannot be read
+    return profile
+
+
+def _default_repos() -> list[Path]:
+    if os.environ.get("SWARM_REPO"):
+        return [Path(os.environ["SWARM_REPO"])]
+    if DEFAULT_GENTOO_REPO.is_dir():
+        return [DEFAULT_GENTOO_REPO]
+    raise UserError("no repository: pass --repo PATH (the main tree first), or set SWARM_REPO")
+
+
+def _read_world(path: Path | None) -> tuple[str, ...]:
+    assert path is not None
+    try:
+        return parse_world(path.expanduser().read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read the world file {path}: {exc.strerror}") from None
+
+
+def _existing(found: BuildProfile | None, name: str) -> BuildProfile:
+    if found is None:
+        raise UserError(f"no build profile named {name!r}; see `build-swarm profile list`")
+    return found
+
+
+def _show(p: BuildProfile, as_json: bool, headline: str) -> None:
+    if as_json:
+        emit_json(p.to_json())
+        return
+    if headline:
+        click.echo(headline)
+    click.echo(f"name:           {p.name}\nmode:           {p.mode.value}\narch:           {p.arch}\n"
+               f"gentoo profile: {p.gentoo_profile}\nrepositories:   {', '.join(p.repos)}")
+    if p.mode is Mode.DISTRIBUTION:
+        click.echo(f"world:          {' '.join(p.world)}\nportage config: {p.portage_config or '-'}")
+    else:
+        click.echo(f"machine root:   {p.machine_root}")
+    click.echo(f"auto-rebuild:   {'yes' if p.auto_rebuild else 'no'}" + (f"\ndescription:    {p.description}" if p.description else ""))

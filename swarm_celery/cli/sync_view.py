@@ -1,0 +1,71 @@
+"""What `profile sync` / `fresh` show: the session queued, then (waiting for the plan) what will be built and why."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+from rich.console import Console
+
+from swarm_celery.cli.options import emit_json
+from swarm_celery.errors import SwarmError, UserError
+from swarm_celery.services.profiles import Synced
+from swarm_celery.store.queries import Queries
+
+PLAN_TIMEOUT = 600.0  # seconds: a resolve of a large world on a busy coordinator
+
+
+class PlanFailed(SwarmError):
+    pass
+
+
+def follow_sync(queries: Queries | None, done: Synced, as_json: bool) -> None:
+    what = "everything" if done.full else "what changed"
+    if queries is None:
+        if as_json:
+            emit_json({"profile": done.profile, "session": done.session, "full": done.full})
+        else:
+            click.echo(f"queued session {done.session} of profile {done.profile} ({what}); "
+                       f"follow it with `build-swarm status --session {done.session}`")
+        return
+    session = _wait_for_plan(queries, done, quiet=as_json)
+    packages = queries.packages(done.session)
+    summary = summarize(session, packages)
+    if as_json:
+        emit_json({"profile": done.profile, "session": done.session, "full": done.full} | summary)
+        return
+    click.echo(f"profile {done.profile}: session {done.session} builds {summary['to_build']} of {summary['planned']} packages "
+               f"({summary['reused']} unchanged, {len(summary['new'])} new, {len(summary['changed'])} changed)")
+    for item in summary["changed"][:50]:
+        click.echo(f"  changed {item['cpv']}: {item['why']}")
+    for cpv in summary["new"][:50]:
+        click.echo(f"  new     {cpv}")
+    if summary["to_build"]:
+        click.echo(f"follow it with `build-swarm status --session {done.session}`")
+
+
+def summarize(session: dict[str, Any], packages: list[dict[str, Any]]) -> dict[str, Any]:
+    reused = [p for p in packages if str(p["change"]).startswith("unchanged")]
+    changed = [{"cpv": p["cpv"], "why": str(p["change"]).removeprefix("changed: ")} for p in packages
+               if str(p["change"]).startswith("changed: ")]
+    new = [p["cpv"] for p in packages if p["change"] == "new in this profile"]
+    return {"state": session["state"], "planned": len(packages), "to_build": len(packages) - len(reused),
+            "reused": len(reused), "new": new, "changed": changed}
+
+
+def _wait_for_plan(queries: Queries, done: Synced, quiet: bool) -> dict[str, Any]:
+    deadline = time.monotonic() + PLAN_TIMEOUT
+    console = Console(stderr=True, quiet=quiet)
+    with console.status(f"the coordinator resolves profile {done.profile} ({done.atoms} world atoms) with portage ..."):
+        while time.monotonic() < deadline:
+            session = queries.session(done.session)
+            if session is None:
+                raise UserError(f"session {done.session} vanished from the record")
+            if session["state"] == "failed":
+                raise PlanFailed(f"profile {done.profile}: {session['error']}")
+            if session["state"] != "planning":
+                return session
+            time.sleep(0.2)
+    raise UserError(f"no plan after {PLAN_TIMEOUT:.0f} s: is a coordinator running (`build-swarm coordinator`)? "
+                    f"The session {done.session} stays queued")

@@ -1,0 +1,77 @@
+"""The :class:`~swarm_celery.ports.RemoteShell` port over SSH with Fabric: one connection per command.
+
+Only what the inventory names is used: its key (no agent, no ~/.ssh keys, no ~/.ssh/config), and its
+known_hosts file — a host key that is not there is refused unless the entry sets ``accept_unknown_host``
+(Fabric's own default would accept any). Every failure is a :class:`~swarm_celery.errors.RemoteError`
+that says what to check.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import paramiko
+from fabric import Config, Connection
+from invoke.exceptions import CommandTimedOut
+
+from swarm_celery.domain.fleet import DroneHost
+from swarm_celery.errors import RemoteError
+
+
+class FabricShell:
+    def __init__(self, connect_timeout: float = 10.0) -> None:
+        self.connect_timeout = connect_timeout
+
+    def run(self, host: DroneHost, command: str, timeout: float) -> tuple[int, str, str]:
+        where = f"{host.name} ({host.user}@{host.host}:{host.port})"
+        connection = self._connect(host, where)
+        try:
+            result = connection.run(command, hide=True, warn=True, timeout=max(1, int(timeout)), in_stream=False)
+            return int(result.exited), str(result.stdout), str(result.stderr)
+        except CommandTimedOut:
+            raise RemoteError(f"{where}: the command did not finish within {timeout:.0f} s") from None
+        except paramiko.AuthenticationException:
+            raise RemoteError(f"{where}: SSH refused the key {host.key_file or '(none named)'}: put its public key in "
+                              f"{host.user}'s authorized_keys on {host.host}, or fix key_file in the fleet inventory") from None
+        except paramiko.BadHostKeyException:
+            raise RemoteError(f"{where}: its host key does not match the one in {self._known_hosts(host)}: if the host "
+                              "was reinstalled, replace the entry (ssh-keygen -R, then ssh-keyscan)") from None
+        except paramiko.SSHException as exc:
+            raise RemoteError(self._ssh_problem(host, where, exc)) from None
+        except (TimeoutError, OSError, EOFError) as exc:
+            raise RemoteError(f"{where}: cannot connect ({exc or type(exc).__name__}): is the host up, sshd running, "
+                              "and host/port in the fleet inventory right?") from None
+        finally:
+            connection.close()
+
+    def _connect(self, host: DroneHost, where: str) -> Connection:
+        if host.key_file and not Path(host.key_file).is_file():
+            raise RemoteError(f"{where}: key_file {host.key_file} does not exist: fix key_file in the fleet inventory")
+        kwargs: dict[str, object] = {"look_for_keys": False, "allow_agent": False, "banner_timeout": self.connect_timeout,
+                                     "auth_timeout": self.connect_timeout}
+        if host.key_file:
+            kwargs["key_filename"] = [host.key_file]
+        config = Config(overrides={"load_ssh_configs": False})
+        connection = Connection(host.host, user=host.user, port=host.port, config=config, connect_kwargs=kwargs,
+                                connect_timeout=max(1, int(self.connect_timeout)))
+        client = connection.client
+        if host.accept_unknown_host:
+            client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        else:
+            client.set_missing_host_key_policy(paramiko.RejectPolicy())
+            known = self._known_hosts(host)
+            if Path(known).is_file():
+                client.get_host_keys().load(known)
+        return connection
+
+    @staticmethod
+    def _known_hosts(host: DroneHost) -> str:
+        return host.known_hosts or str(Path("~/.ssh/known_hosts").expanduser())
+
+    def _ssh_problem(self, host: DroneHost, where: str, exc: paramiko.SSHException) -> str:
+        text = str(exc)
+        if "known_hosts" in text:
+            port = f"-p {host.port} " if host.port != 22 else ""
+            return (f"{where}: its host key is not in {self._known_hosts(host)}: add it (`ssh-keyscan {port}{host.host} >> "
+                    f"{self._known_hosts(host)}`), or set accept_unknown_host = true for it in the fleet inventory")
+        return f"{where}: SSH failed ({text or type(exc).__name__}): is sshd running there and host/port right?"

@@ -1,0 +1,100 @@
+"""Build profiles and tree snapshots in the store, and what each profile last published (by identity).
+
+A mixin of :class:`~swarm_celery.store.repository.SqlStore`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from sqlalchemy import delete, select
+
+from swarm_celery.domain.identity import package_key
+from swarm_celery.domain.model import PackageState, Plan, PlannedPackage
+from swarm_celery.domain.profiles import BuildProfile
+from swarm_celery.domain.snapshots import Snapshot
+from swarm_celery.store.dispatch_repo import RepoBase
+from swarm_celery.store.models import PackageRow, ProfileRow, SessionRow, SnapshotRow
+from swarm_celery.store.rows import event_row, rows_matched
+
+
+class ProfileRepo(RepoBase):
+    def save_profile(self, profile: BuildProfile, create: bool) -> bool:
+        """Create (``create``) or replace a profile; False when it exists already (create) or does not (replace)."""
+        now = self.clock.now()
+        with self._sessions.begin() as db:
+            row = db.get(ProfileRow, profile.name)
+            if (row is None) != create:
+                return False
+            if row is None:
+                row = ProfileRow(name=profile.name, created_at=now)
+                db.add(row)
+            row.mode, row.arch, row.auto_rebuild, row.updated_at = profile.mode.value, profile.arch, profile.auto_rebuild, now
+            row.body = json.dumps(profile.to_json(), sort_keys=True)
+            db.add(event_row(now, "profile.created" if create else "profile.changed",
+                             f"{profile.name}: {profile.mode.value}, {profile.arch}, {profile.gentoo_profile}"
+                             + (", auto-rebuild" if profile.auto_rebuild else ""), None, profile.name))
+            return True
+
+    def get_profile(self, name: str) -> BuildProfile | None:
+        with self.engine.connect() as db:
+            body = db.execute(select(ProfileRow.body).where(ProfileRow.name == name)).scalar()
+            return BuildProfile.from_json(json.loads(body)) if body else None
+
+    def list_profiles(self, auto_rebuild_only: bool = False) -> list[BuildProfile]:
+        query = select(ProfileRow.body).order_by(ProfileRow.name)
+        if auto_rebuild_only:
+            query = query.where(ProfileRow.auto_rebuild.is_(True))
+        with self.engine.connect() as db:
+            return [BuildProfile.from_json(json.loads(body)) for body in db.execute(query).scalars()]
+
+    def delete_profile(self, name: str) -> bool:
+        """Forget a profile (its sessions and what they published stay). False when there is none."""
+        with self._sessions.begin() as db:
+            gone = rows_matched(db.execute(delete(ProfileRow).where(ProfileRow.name == name)))
+            if gone:
+                db.add(event_row(self.clock.now(), "profile.deleted", f"{name} deleted; its sessions stay", None, name))
+            return bool(gone)
+
+    def published_plan(self, profile: str) -> Plan:
+        """What the profile's sessions published, as a plan: per ``cat/pkg:slot`` the package of the latest session
+        (its identity and ``:=`` bindings). A sync diffs its new plan against this one (domain.identity)."""
+        query = (select(PackageRow, SessionRow.arch, SessionRow.profile)
+                 .join(SessionRow, SessionRow.id == PackageRow.session_id)
+                 .where(SessionRow.build_profile == profile, PackageRow.state == PackageState.PUBLISHED.value,
+                        PackageRow.identity != "")
+                 .order_by(SessionRow.created_at, PackageRow.id))
+        latest: dict[str, PlannedPackage] = {}
+        where = ("", "")  # the arch and Gentoo profile of the latest session
+        with self._sessions() as db:
+            for row, arch, gentoo_profile in db.execute(query):
+                pkg = PlannedPackage(row.cpv, row.slot, row.sub_slot, row.repo, tuple(row.use.split()),
+                                     slot_deps=tuple(row.slot_deps.split()), identity=row.identity)
+                latest[package_key(row.cpv, row.slot)] = pkg
+                where = (arch, gentoo_profile)
+        packages = tuple(latest[k] for k in sorted(latest))
+        return Plan(packages, tuple(p.cpv for p in packages), arch=where[0], profile=where[1])
+
+    def add_snapshot(self, snapshot: Snapshot) -> None:
+        with self._sessions.begin() as db:
+            db.add(SnapshotRow(id=snapshot.id, taken_at=snapshot.taken_at, tree=snapshot.tree, fingerprint=snapshot.fingerprint,
+                               sha256=snapshot.sha256, path=snapshot.path, size=snapshot.size, files=snapshot.files,
+                               reason=snapshot.reason))
+            db.add(event_row(snapshot.taken_at, "tree.snapshot", f"{snapshot.tree}: snapshot {snapshot.id} ({snapshot.files} files, "
+                             f"{snapshot.size / 1e6:.1f} MB) — {snapshot.reason}", None, snapshot.id))
+
+    def snapshots(self, tree: str = "", limit: int = 100) -> list[Snapshot]:
+        """Newest first."""
+        query = select(SnapshotRow).order_by(SnapshotRow.taken_at.desc()).limit(limit)
+        if tree:
+            query = query.where(SnapshotRow.tree == tree)
+        with self._sessions() as db:
+            return [Snapshot(r.id, r.taken_at, r.tree, r.fingerprint, r.sha256, r.path, r.size, r.files, r.reason)
+                    for r in db.scalars(query)]
+
+    def forget_snapshots(self, ids: Sequence[str]) -> int:
+        if not ids:
+            return 0
+        with self._sessions.begin() as db:
+            return rows_matched(db.execute(delete(SnapshotRow).where(SnapshotRow.id.in_(list(ids)))))
