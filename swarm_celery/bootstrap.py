@@ -159,8 +159,18 @@ def beat_app(settings: Settings) -> Celery:
     return app
 
 
-def profile_sync(settings: Settings, app: Celery) -> ProfileSync:
-    return ProfileSync(store(settings), request_for_profile, CeleryMessenger(app), simulated=settings.builder == "simulate")
+def profile_sync(settings: Settings, app: Celery | None = None) -> ProfileSync:
+    """Without ``app`` (the CLI), the broker is reached only when a session is sent: a refused sync needs none."""
+    plans = CeleryMessenger(app) if app is not None else _PlansLater(settings)
+    return ProfileSync(store(settings), request_for_profile, plans, simulated=settings.builder == "simulate")
+
+
+class _PlansLater:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def send_plan(self, session_id: str) -> None:
+        CeleryMessenger(celery_app(self.settings)).send_plan(session_id)
 
 
 def tree_watcher(settings: Settings, app: Celery) -> TreeWatcher:

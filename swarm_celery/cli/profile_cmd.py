@@ -141,8 +141,7 @@ def fresh(name: str, wait: bool, as_json: bool) -> None:
 
 def _sync(name: str, full: bool, wait: bool, as_json: bool) -> None:
     settings = Settings.from_env()
-    _existing(bootstrap.store(settings).get_profile(name), name)  # before the broker is needed
-    done = bootstrap.profile_sync(settings, bootstrap.celery_app(settings)).sync(name, full=full)
+    done = bootstrap.profile_sync(settings).sync(name, full=full)
     follow_sync(Queries(bootstrap.engine(settings)) if wait else None, done, as_json)
 
 

@@ -26,11 +26,15 @@ def list_(tree: str, as_json: bool) -> None:
         emit_json([s.to_json() for s in found])
         return
     for s in found:
-        click.echo(f"{s.id}  {clock_time(s.taken_at)}  {s.files:>6} files  {s.size / 1e6:7.1f} MB  {s.tree}  ({s.reason})\n"
+        click.echo(f"{s.id}  {clock_time(s.taken_at)}  {s.files:>6} files  {_size(s.size):>9}  {s.tree}  ({s.reason})\n"
                    f"{'':18}{s.path}")
     if not found:
         click.echo("no snapshots yet: they are taken when a build profile's tree changes (`build-swarm snapshot check` "
                    "looks now)")
+
+
+def _size(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 2**10:.0f} KiB"
 
 
 @snapshot.command(name="check")

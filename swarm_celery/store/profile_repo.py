@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from sqlalchemy import delete, select
 
 from swarm_celery.domain.identity import package_key
-from swarm_celery.domain.model import PackageState, Plan, PlannedPackage
+from swarm_celery.domain.model import PackageState, Plan, PlannedPackage, SessionState
 from swarm_celery.domain.profiles import BuildProfile
 from swarm_celery.domain.snapshots import Snapshot
 from swarm_celery.store.dispatch_repo import RepoBase
@@ -57,6 +57,14 @@ class ProfileRepo(RepoBase):
                 db.add(event_row(self.clock.now(), "profile.deleted", f"{name} deleted; its sessions stay", None, name))
             return bool(gone)
 
+    def running_session(self, profile: str) -> str:
+        """The newest session of the profile still planning or running ("" when none)."""
+        query = (select(SessionRow.id).where(SessionRow.build_profile == profile,
+                                             SessionRow.state.in_([SessionState.PLANNING.value, SessionState.RUNNING.value]))
+                 .order_by(SessionRow.created_at.desc()).limit(1))
+        with self.engine.connect() as db:
+            return db.execute(query).scalar() or ""
+
     def published_plan(self, profile: str) -> Plan:
         """What the profile's sessions published, as a plan: per ``cat/pkg:slot`` the package of the latest session
         (its identity and ``:=`` bindings). A sync diffs its new plan against this one (domain.identity)."""
@@ -82,7 +90,7 @@ class ProfileRepo(RepoBase):
                                sha256=snapshot.sha256, path=snapshot.path, size=snapshot.size, files=snapshot.files,
                                reason=snapshot.reason))
             db.add(event_row(snapshot.taken_at, "tree.snapshot", f"{snapshot.tree}: snapshot {snapshot.id} ({snapshot.files} files, "
-                             f"{snapshot.size / 1e6:.1f} MB) — {snapshot.reason}", None, snapshot.id))
+                             f"{snapshot.size // 1024} KiB) — {snapshot.reason}", None, snapshot.id))
 
     def snapshots(self, tree: str = "", limit: int = 100) -> list[Snapshot]:
         """Newest first."""

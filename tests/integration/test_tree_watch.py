@@ -15,7 +15,7 @@ from swarm_celery.domain.profiles import BuildProfile, Mode
 from swarm_celery.resolve.inputs import default_profile, request_for_profile
 from swarm_celery.resolve.snapshot import TreeSnapshots
 from swarm_celery.resolve.synthetic import synthetic_world, write_synthetic_repo
-from swarm_celery.services.profiles import ProfileSync, TreeWatcher
+from swarm_celery.services.profiles import ProfileBusy, ProfileSync, TreeWatcher
 from swarm_celery.store.engine import make_engine, migrate
 from swarm_celery.store.queries import Queries
 from swarm_celery.store.repository import SqlStore
@@ -93,6 +93,7 @@ def test_a_changed_tree_is_snapshotted_pruned_and_its_auto_rebuild_profiles_sync
     assert [s.profile for s in second.synced] == ["auto"] and kit.plans.sent == [second.synced[0].session]
     session = kit.store.get_session(second.synced[0].session)
     assert session is not None and session.build_profile == "auto" and session.reuse
+    kit.store.fail_session(session.id, "ended (here: by the test)")
     touch_cache(kit.repo, "app-arch/xz-utils")
     (third,) = kit.watcher.check()
     assert third.pruned == (first.snapshot.id,) and not Path(first.snapshot.path).exists()  # type: ignore[union-attr]
@@ -119,3 +120,34 @@ def test_a_tree_that_vanished_is_an_event_not_a_crash(kit: Kit) -> None:
     assert check.snapshot is None and check.errors == (f"the tree {kit.repo} does not exist",)
     (event,) = [e for e in Queries(kit.store.engine).events(None, limit=100) if e["kind"] == "tree.unreadable"]
     assert event["message"].startswith(f"{kit.repo}: the tree {kit.repo} does not exist; profiles auto, manual wait")
+
+
+def test_a_profile_still_building_is_synced_once_its_session_ended(kit: Kit) -> None:
+    kit.watcher.check()
+    touch_cache(kit.repo)
+    (first,) = kit.watcher.check()
+    busy = first.synced[0].session  # planning: no coordinator here
+    touch_cache(kit.repo, "app-arch/xz-utils")
+    (second,) = kit.watcher.check()
+    assert second.snapshot is not None and second.synced == ()
+    (postponed,) = [e for e in Queries(kit.store.engine).events(None, limit=100) if e["kind"] == "profile.sync_postponed"]
+    assert postponed["message"] == (f"auto: the tree changed (snapshot {second.snapshot.id}), but session {busy} is still "
+                                    "running: synced once it ended")
+    (third,) = kit.watcher.check()
+    assert third.snapshot is None and third.synced == ()  # still running: still waiting
+    kit.store.fail_session(busy, "ended (here: by the test)")
+    (fourth,) = kit.watcher.check()
+    assert fourth.snapshot is None and [s.profile for s in fourth.synced] == ["auto"]
+    (fifth,) = kit.watcher.check()
+    assert fifth.synced == ()  # done once
+
+
+def test_a_sync_by_hand_is_refused_while_the_profile_builds(kit: Kit) -> None:
+    syncer = kit.watcher.syncer
+    first = syncer.sync("manual")
+    with pytest.raises(ProfileBusy) as refused:
+        syncer.sync("manual", full=True)
+    assert str(refused.value) == (f"profile manual: session {first.session} is still running; wait for it (`build-swarm "
+                                  f"status --session {first.session}`) or cancel it (`build-swarm control cancel --session "
+                                  f"{first.session}`)")
+    assert kit.plans.sent == [first.session]
