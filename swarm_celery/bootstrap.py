@@ -217,9 +217,11 @@ def api_app(settings: Settings, make_request: RequestMaker) -> FastAPI:
     eng = engine(settings)
     config = ApiConfig(admin_token=settings.api_token, public_status=settings.public_status, uploads_dir=uploads_dir(settings),
                        logs_dir=settings.logs_dir / "builds", binhost_dir=settings.binhost_dir, simulated=settings.builder == "simulate")
+    messenger = CeleryMessenger(celery_app(settings))
     ctx = ApiContext(config=config, queries=Queries(eng), store=SqlStore(eng, SystemClock()), tokens=DroneTokens(eng),
-                     messenger=CeleryMessenger(celery_app(settings)), make_request=make_request,
-                     sql=ReadOnlySql.for_urls(settings.database, settings.sql_database_url), version=payload_version())
+                     messenger=messenger, make_request=make_request,
+                     sql=ReadOnlySql.for_urls(settings.database, settings.sql_database_url), version=payload_version(),
+                     syncer=profile_sync(settings, messenger.app))
     return create_api(ctx)
 
 

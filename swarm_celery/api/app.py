@@ -14,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from swarm_celery.api import auth, routes_admin, routes_drone, routes_read
+from swarm_celery.api import auth, routes_admin, routes_drone, routes_profiles, routes_read
 from swarm_celery.api.context import ApiContext
 from swarm_celery.api.metrics import registry_for
 from swarm_celery.api.models import HealthOut, errors
@@ -46,8 +46,8 @@ def create_api(ctx: ApiContext) -> FastAPI:
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    for routes in (routes_read, routes_admin, routes_drone):
-        app.include_router(routes.api)
+    for router in (routes_read.api, routes_profiles.reads, routes_admin.api, routes_profiles.admin, routes_drone.api):
+        app.include_router(router)
     ctx.config.binhost_dir.mkdir(parents=True, exist_ok=True)
     app.mount("/binhost", StaticFiles(directory=ctx.config.binhost_dir, check_dir=False), name="binhost")
     return app

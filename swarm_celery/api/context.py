@@ -12,6 +12,7 @@ from swarm_celery.domain.config import ResolveRequest
 from swarm_celery.domain.controls import ControlRequest
 from swarm_celery.domain.model import DroneIdentity
 from swarm_celery.domain.uploads import UploadLimits
+from swarm_celery.services.profiles import ProfileSync
 from swarm_celery.store.queries import Queries
 from swarm_celery.store.repository import SqlStore
 from swarm_celery.store.token_repo import DroneTokens
@@ -53,3 +54,4 @@ class ApiContext:
     make_request: RequestMaker
     sql: ReadOnlySql | None
     version: str
+    syncer: ProfileSync

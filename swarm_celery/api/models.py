@@ -159,3 +159,34 @@ class Accepted(BaseModel):
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for these error statuses, each an :class:`ErrorOut`."""
     return {code: {"model": ErrorOut} for code in codes}
+
+
+class ProfileOut(BaseModel):
+    name: str
+    mode: Literal["distribution", "user"]
+    arch: str
+    gentoo_profile: str
+    repos: list[str]
+    world: list[str]
+    portage_config: str
+    machine_root: str
+    auto_rebuild: bool
+    description: str
+
+
+class SnapshotOut(BaseModel):
+    id: str
+    taken_at: float
+    tree: str
+    fingerprint: str
+    sha256: str
+    path: str
+    size: int
+    files: int
+    reason: str
+
+
+class SyncOut(BaseModel):
+    profile: str
+    session: str
+    full: bool

@@ -26,9 +26,12 @@ from swarm_celery.domain.config import ResolveRequest
 from swarm_celery.domain.controls import ControlRequest
 from swarm_celery.domain.durations import Durations
 from swarm_celery.domain.model import BuildRequest, DroneIdentity
+from swarm_celery.domain.profiles import BuildProfile, Mode
 from swarm_celery.domain.uploads import UploadLimits
+from swarm_celery.errors import ConfigError
 from swarm_celery.services.control import Controller
 from swarm_celery.services.coordinator import Coordinator
+from swarm_celery.services.profiles import ProfileSync
 from swarm_celery.store.engine import make_engine, migrate
 from swarm_celery.store.queries import Queries
 from swarm_celery.store.repository import SqlStore
@@ -93,6 +96,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def profile_request(profile: BuildProfile) -> ResolveRequest:
+    """A build profile's request as the API's syncer builds it (a user profile needs its machine's root)."""
+    if profile.mode is Mode.USER and not Path(profile.machine_root).is_dir():
+        raise ConfigError(f"profile {profile.name}: the machine root {profile.machine_root} does not exist")
+    return ResolveRequest(repos=profile.repos, profile=profile.gentoo_profile, arch=profile.arch, world=profile.world or ("app-misc/app",))
+
+
 def make_request(atoms: tuple[str, ...], arch: str) -> ResolveRequest:
     if any(a.startswith("!") for a in atoms):
         raise ValueError(f"{atoms[0]!r} is not a valid atom")
@@ -121,7 +131,8 @@ def api_world(home: Path, *, public_status: bool = False, limits: UploadLimits |
     config = ApiConfig(admin_token=ADMIN, public_status=public_status, uploads_dir=home / "uploads", logs_dir=home / "logs",
                        binhost_dir=home / "binhost", simulated=True, limits=limits or UploadLimits())
     ctx = ApiContext(config=config, queries=Queries(engine), store=store, tokens=DroneTokens(engine), messenger=messenger,
-                     make_request=make_request, sql=ReadOnlySql.for_urls(url, sql_url), version="test")
+                     make_request=make_request, sql=ReadOnlySql.for_urls(url, sql_url), version="test",
+                     syncer=ProfileSync(store, profile_request, messenger, simulated=True))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_api(ctx), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
