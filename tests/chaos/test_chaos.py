@@ -90,8 +90,12 @@ def check_exactly_once(swarm: Swarm, session: str) -> list[dict[str, object]]:
     return swarm.queries.events(None, limit=5000)
 
 
+SLOWER = {"SWARM_SLOTS": "1", "SWARM_SIMULATE_SPEED": "4"}  # 3.2 s builds: the run outlasts 10 kills and their reclaims
+
+
 def test_drones_killed_mid_build_lose_nothing(swarm: Swarm) -> None:
-    start(swarm, ["d1", "d2", "d3"])
+    swarm.stack.start("beat", "beat")
+    swarm.start_drones(["d1", "d2", "d3"], SLOWER)
     session = swarm.new_session()
     rng = random.Random(int(os.environ.get("SWARM_CHAOS_SEED", "7")))
     killed: list[tuple[str, str]] = []
@@ -107,7 +111,7 @@ def test_drones_killed_mid_build_lose_nothing(swarm: Swarm) -> None:
         target.process.wait()  # type: ignore[attr-defined]
         swarm.stack.workers.remove(target)  # type: ignore[arg-type]
         killed.append((name, running_on(swarm, session).get(name, "")))
-        swarm.start_drones([f"r{n}"], {"SWARM_SLOTS": "1"})  # the fleet keeps its size
+        swarm.start_drones([f"r{n}"], SLOWER)  # the fleet keeps its size
     events = check_exactly_once(swarm, session)
     reclaimed = [e for e in events if e["kind"] == "attempt.reclaimed"]
     assert {name for name, _ in killed} <= {e["message"].split(" drone ")[1].split()[0] for e in reclaimed if " drone " in e["message"]}
