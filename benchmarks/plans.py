@@ -1,6 +1,6 @@
 """Real plans for the benchmarks: a world set of the shared tree resolved once by real portage, then cached.
 
-Sets: ``small`` and ``medium`` from ``../shared/gentoo/sets``, ``server`` (39 atoms)
+Sets: ``small`` and ``medium`` from ``../shared/gentoo/sets``, ``server`` (38 atoms)
 from ``benchmarks/sets``. The plan is cached under ``.cache/bench`` by the request's
 configuration hash, so a changed tree or set resolves again.
 """

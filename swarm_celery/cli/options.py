@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from swarm_celery.domain.config import ResolveRequest
-from swarm_celery.resolve.inputs import DEFAULT_GENTOO_REPO, build_request, check_repo, default_profile, read_world
+from swarm_celery.resolve.inputs import DEFAULT_GENTOO_REPO, build_request, check_repo, default_profile, read_baseline, read_world
 from swarm_celery.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -31,8 +31,16 @@ def world_options(func: F) -> F:
     return func
 
 
+def baseline_option(func: F) -> F:
+    return click.option(
+        "--baseline", "baseline_file", type=click.Path(path_type=Path), metavar="FILE",
+        help='The drones\' installed packages instead of the profile\'s @system: `qlist -IRv` output, one '
+             'category/package-version[:slot][::repo] [USE="flags"] per line, or a JSON list of {"cpv", "slot", "repo", "use"}.',
+    )(func)
+
+
 def request_from_options(settings: Settings, repos: tuple[Path, ...], world_file: Path | None, portage_config: Path | None,
-                         gentoo_profile: str | None, arch: str) -> tuple[ResolveRequest, str]:
+                         gentoo_profile: str | None, arch: str, baseline_file: Path | None = None) -> tuple[ResolveRequest, str]:
     """The ResolveRequest and a one-line description of which tree it uses."""
     chosen = list(repos)
     tree = ""
@@ -51,7 +59,8 @@ def request_from_options(settings: Settings, repos: tuple[Path, ...], world_file
         chosen = [synthetic]
         world = read_world(world_file) if world_file else tuple(synthetic_world())
         tree = f"the shipped synthetic tree ::{SYNTHETIC_REPO_NAME} (no --repo, no SWARM_REPO, no /var/db/repos/gentoo)"
-    request = build_request(chosen, gentoo_profile or default_profile(arch), arch, tuple(world), portage_config)
+    baseline = read_baseline(baseline_file, chosen) if baseline_file is not None else ()
+    request = build_request(chosen, gentoo_profile or default_profile(arch), arch, tuple(world), portage_config, baseline)
     return request, tree
 
 

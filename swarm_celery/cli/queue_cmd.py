@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from swarm_celery import bootstrap
-from swarm_celery.cli.options import emit_json, request_from_options, world_options
+from swarm_celery.cli.options import baseline_option, emit_json, request_from_options, world_options
 from swarm_celery.domain.config import check_atom_shape
 from swarm_celery.errors import BrokerError, UserError
 from swarm_celery.settings import Settings
@@ -18,12 +18,13 @@ from swarm_celery.tasks.messaging import CeleryDispatcher
 
 @click.command(name="add")
 @world_options
+@baseline_option
 @click.argument("atoms", nargs=-1)
 @click.option("--priority", default=0, show_default=True, type=click.IntRange(-100, 100),
               help="Operator priority: every package of this session goes before lower-priority work, whatever its critical path.")
 @click.option("--json", "as_json", is_flag=True)
 def queue_add(repos: tuple[Path, ...], world_file: Path | None, portage_config: Path | None, gentoo_profile: str | None, arch: str,
-              atoms: tuple[str, ...], priority: int, as_json: bool) -> None:
+              baseline_file: Path | None, atoms: tuple[str, ...], priority: int, as_json: bool) -> None:
     """Queue ATOMS (or --world FILE) for building; the coordinator resolves, plans and dispatches it.
 
     \b
@@ -39,9 +40,9 @@ def queue_add(repos: tuple[Path, ...], world_file: Path | None, portage_config: 
         with tempfile.TemporaryDirectory() as tmp:  # the atoms as a world file, read (and validated) like any other
             world = Path(tmp) / "world"
             world.write_text("".join(f"{atom}\n" for atom in atoms))
-            request, tree = request_from_options(settings, repos, world, portage_config, gentoo_profile, arch)
+            request, tree = request_from_options(settings, repos, world, portage_config, gentoo_profile, arch, baseline_file)
     else:
-        request, tree = request_from_options(settings, repos, world_file, portage_config, gentoo_profile, arch)
+        request, tree = request_from_options(settings, repos, world_file, portage_config, gentoo_profile, arch, baseline_file)
     session_id = uuid.uuid4().hex[:12]
     store = bootstrap.store(settings)
     store.create_session(session_id, request, simulated=settings.builder == "simulate", priority=priority)

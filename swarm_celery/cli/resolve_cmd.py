@@ -9,13 +9,12 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from swarm_celery import bootstrap
-from swarm_celery.cli.options import emit_json, request_from_options, world_options
+from swarm_celery.cli.options import baseline_option, emit_json, request_from_options, world_options
 from swarm_celery.domain.graph import dispatch_gates, waves
 from swarm_celery.domain.identity import PlanDiff, diff_plans, package_key
 from swarm_celery.domain.model import Plan
 from swarm_celery.errors import ConfigError
-from swarm_celery.resolve.adapter import plan_from_resolve_output, plan_to_json
+from swarm_celery.resolve.adapter import PortageResolver, plan_from_resolve_output, plan_to_json
 from swarm_celery.settings import Settings
 
 _AGAIN = "pass a file written by `build-swarm resolve --json`"
@@ -23,20 +22,23 @@ _AGAIN = "pass a file written by `build-swarm resolve --json`"
 
 @click.command()
 @world_options
+@baseline_option
 @click.option("--allow-missing", is_flag=True, help="Drop world atoms that match no ebuild instead of failing.")
 @click.option("--diff", "old_file", type=click.Path(path_type=Path), metavar="OLD.json",
               help="Show which binary-package identities are new, gone or changed (and why) against an earlier `resolve --json` output.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan (with --diff: the diff) as JSON.")
 def resolve(repos: tuple[Path, ...], world_file: Path | None, portage_config: Path | None, gentoo_profile: str | None,
-            arch: str, allow_missing: bool, old_file: Path | None, as_json: bool) -> None:
+            arch: str, baseline_file: Path | None, allow_missing: bool, old_file: Path | None, as_json: bool) -> None:
     """Resolve @world with real portage (--emptytree) into a build plan."""
     old = read_old_plan(old_file) if old_file is not None else None  # a bad OLD.json fails before a long resolve
     settings = Settings.from_env().with_(arch=arch)
-    request, tree = request_from_options(settings, repos, world_file, portage_config, gentoo_profile, arch)
+    request, tree = request_from_options(settings, repos, world_file, portage_config, gentoo_profile, arch, baseline_file)
     console = Console(stderr=True, quiet=as_json)
     started = time.perf_counter()
     with console.status(f"resolving {len(request.world)} atoms with portage against {tree}"):
-        plan = bootstrap.resolver(settings).resolve(request, allow_missing=allow_missing)
+        # the one adapter this command needs, wired here: importing bootstrap (Celery, FastAPI, SQLAlchemy) costs
+        # about 3 s, as long as portage's own resolution of a small world
+        plan = PortageResolver(settings.cache_dir).resolve(request, allow_missing=allow_missing)
     elapsed = time.perf_counter() - started
     if old is not None and old_file is not None:
         show_diff(diff_plans(old, plan), old, plan, old_file, as_json)

@@ -1,9 +1,10 @@
 """Build configuration as data: everything a resolve depends on, with a stable hash.
 
 A :class:`ResolveRequest` names the repositories, Gentoo profile, arch, the portage
-configuration directory (make.conf, package.use, ...) and the world atoms. Its
-:meth:`~ResolveRequest.config_hash` is recorded with every plan; the baseline
-(the drones' stage3, ``@system``) is cached per :meth:`~ResolveRequest.baseline_hash`.
+configuration directory (make.conf, package.use, ...), the world atoms and, optionally, an
+explicit baseline (:mod:`swarm_celery.domain.baseline`). Its :meth:`~ResolveRequest.config_hash`
+is recorded with every plan; the baseline (the drones' installed packages: the explicit list, or
+the profile's ``@system``) is cached per :meth:`~ResolveRequest.baseline_hash`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+
+from swarm_celery.domain.baseline import InstalledPackage
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +25,7 @@ class ResolveRequest:
     world: tuple[str, ...]
     portage_config: str = ""  # directory holding make.conf, package.use, ... (may be empty)
     config_files: tuple[tuple[str, str], ...] = field(default=())  # (name, content) read from it
+    baseline: tuple[InstalledPackage, ...] = ()  # the drones' installed packages; () = the profile's @system
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -31,6 +35,7 @@ class ResolveRequest:
             "world": list(self.world),
             "portage_config": self.portage_config,
             "config_files": [list(item) for item in self.config_files],
+            "baseline": [p.to_json() for p in self.baseline],
         }
 
     @classmethod
@@ -41,6 +46,8 @@ class ResolveRequest:
 
         files = data.get("config_files", [])
         pairs = tuple((str(p[0]), str(p[1])) for p in files if isinstance(p, list) and len(p) == 2) if isinstance(files, list) else ()
+        installed = data.get("baseline", [])  # absent in requests stored before explicit baselines
+        baseline = tuple(InstalledPackage.from_json(p) for p in installed if isinstance(p, dict)) if isinstance(installed, list) else ()
         return cls(
             repos=strings("repos"),
             profile=str(data["profile"]),
@@ -48,11 +55,15 @@ class ResolveRequest:
             world=strings("world"),
             portage_config=str(data.get("portage_config", "")),
             config_files=pairs,
+            baseline=baseline,
         )
 
     def baseline_hash(self) -> str:
-        """Hash of everything but the world: what the @system baseline depends on."""
-        return _digest({"repos": self.repos, "profile": self.profile, "arch": self.arch, "config": self.config_files})
+        """Hash of everything but the world: what the baseline depends on (unchanged for the default @system baseline)."""
+        value: dict[str, object] = {"repos": self.repos, "profile": self.profile, "arch": self.arch, "config": self.config_files}
+        if self.baseline:
+            value["installed"] = [p.to_json() for p in self.baseline]
+        return _digest(value)
 
     def config_hash(self) -> str:
         """Stable hash of the whole configuration, recorded with every plan."""

@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from swarm_celery.domain.baseline import InstalledPackage, parse_baseline
 from swarm_celery.domain.config import ResolveRequest, parse_world
+from swarm_celery.domain.cpv import split_cpv
 from swarm_celery.domain.profiles import PORTAGE_DIR, WORLD_FILE, BuildProfile, Mode
 from swarm_celery.errors import ConfigError
-from swarm_celery.resolve.root import CONFIG_FILE_NAMES
+from swarm_celery.resolve.root import CONFIG_FILE_NAMES, repo_name
 
 DEFAULT_GENTOO_REPO = Path("/var/db/repos/gentoo")
 
@@ -57,8 +59,35 @@ def read_world(path: Path) -> tuple[str, ...]:
     return atoms
 
 
+def read_baseline(path: Path, repos: Sequence[Path]) -> tuple[InstalledPackage, ...]:
+    """An explicit baseline file (:mod:`swarm_celery.domain.baseline`), each package checked against ``repos``."""
+    try:
+        text = path.expanduser().read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not text"
+        raise ConfigError(f"cannot read the baseline file {path}: {reason}; pass `qlist -IRv` output (or JSON) with --baseline") from None
+    try:
+        entries = parse_baseline(text)
+    except ValueError as exc:
+        raise ConfigError(f"baseline {path}, {exc}") from None
+    by_name = {repo_name(r): r for r in repos}
+    for entry in entries:
+        pkg, label = entry.package, f"baseline {path}, {entry.where}"
+        if pkg.repo and pkg.repo not in by_name:
+            raise ConfigError(f"{label}: repository {pkg.repo!r} of {pkg.cpv} is not among the repositories "
+                              f"({', '.join(by_name)}): add it with --repo, or drop ::{pkg.repo}")
+        category, pf = pkg.cpv.split("/", 1)
+        holders = [by_name[pkg.repo]] if pkg.repo else list(by_name.values())
+        if not any((r / category / split_cpv(pkg.cpv).package / f"{pf}.ebuild").is_file() for r in holders):
+            searched = pkg.repo or ", ".join(by_name)
+            raise ConfigError(f"{label}: no repository has an ebuild of {pkg.cpv} (searched {searched}): "
+                              "fix the version to one the repositories have, or add the overlay holding it with --repo")
+    return tuple(entry.package for entry in entries)
+
+
 def build_request(
-    repos: Sequence[Path], profile: str, arch: str, world: Sequence[str], config_dir: Path | None
+    repos: Sequence[Path], profile: str, arch: str, world: Sequence[str], config_dir: Path | None,
+    baseline: tuple[InstalledPackage, ...] = (),
 ) -> ResolveRequest:
     checked = tuple(str(check_repo(r)) for r in repos)
     if not checked:
@@ -73,6 +102,7 @@ def build_request(
         world=tuple(world),
         portage_config=str(config_dir) if config_dir else "",
         config_files=read_config_dir(config_dir) if config_dir else (),
+        baseline=baseline,
     )
 
 

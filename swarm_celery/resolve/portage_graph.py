@@ -191,18 +191,3 @@ def vdb_record(pkg: Any) -> dict[str, str]:
     record["repository"] = pkg.repo
     return record
 
-
-def write_vdb(eroot: str, records: list[dict[str, str]]) -> None:
-    """Record packages as installed in the private root's /var/db/pkg."""
-    vdb = os.path.join(eroot, "var", "db", "pkg")
-    for counter, record in enumerate(records, start=1):
-        cpv = record["cpv"]
-        pkg_dir = os.path.join(vdb, cpv)
-        os.makedirs(pkg_dir, exist_ok=True)
-        fields = {k: v for k, v in record.items() if k != "cpv"}
-        fields.update(COUNTER=str(counter), BUILD_TIME="0")
-        for key, value in fields.items():
-            with open(os.path.join(pkg_dir, key), "w") as handle:
-                handle.write(value + "\n")
-        with open(os.path.join(pkg_dir, cpv.split("/", 1)[1] + ".ebuild"), "w") as handle:
-            handle.write(f'EAPI="{record.get("EAPI", "8")}"\n')

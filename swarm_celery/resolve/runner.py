@@ -6,10 +6,12 @@ on stdout either ``{"plan": {...}}`` (exit 0) or ``{"error": {"kind", "message",
 by :class:`swarm_celery.resolve.adapter.PortageResolver`.
 
 Steps: validate every world atom with portage's own parser; lay out a private
-root; check each atom matches a visible ebuild; compute (or load from cache) the
-baseline (``@system`` with ``--emptytree``, recorded as installed); resolve
-``--emptytree @world``; read the merge order and typed edges; drop the edges the
-merge order contradicts.
+root; check each atom matches an ebuild; compute (or load from cache) the baseline
+(the request's explicit list of installed packages, or ``@system`` with ``--emptytree``),
+recorded as installed; resolve ``--emptytree @world`` (the installed packages steer portage's
+``|| ( )`` and virtual choices; every package of the world's tree is still planned); fail, with
+the fix portage suggests (:mod:`swarm_celery.resolve.problems`), on any problem or dropped atom;
+read the merge order and typed edges; drop the edges the merge order contradicts.
 """
 
 from __future__ import annotations
@@ -23,19 +25,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from swarm_celery.domain.baseline import InstalledPackage
 from swarm_celery.domain.config import ResolveRequest
 from swarm_celery.domain.graph import split_by_merge_order
 from swarm_celery.domain.identity import package_identity
 from swarm_celery.domain.model import EdgeKind
+from swarm_celery.resolve.problems import RunnerError, diagnose, dropped_atoms
 
 EXIT_RESOLVE_ERROR = 3
 _DEP_FIELDS = {EdgeKind.BUILD: "build_deps", EdgeKind.RUN: "run_deps", EdgeKind.POST: "post_deps", EdgeKind.INSTALL: "install_deps"}
-
-
-class RunnerError(Exception):
-    def __init__(self, kind: str, message: str, atom: str = "", details: str = "") -> None:
-        super().__init__(message)
-        self.kind, self.message, self.atom, self.details = kind, message, atom, details
 
 
 def validate_atoms(atoms: tuple[str, ...]) -> None:
@@ -57,9 +55,8 @@ def validate_atoms(atoms: tuple[str, ...]) -> None:
 
 
 def check_matches(trees: Any, atoms: tuple[str, ...], allow_missing: bool) -> tuple[str, ...]:
-    """Each atom must match an ebuild, and a visible one; return the atoms to resolve."""
-    import portage
-
+    """Each atom must match an ebuild; return the atoms to resolve. A masked match is left to the depgraph,
+    whose autounmask names the exact package.unmask / package.accept_keywords line (:mod:`.problems`)."""
     portdb = trees.portdb
     kept: list[str] = []
     for atom in atoms:
@@ -68,19 +65,30 @@ def check_matches(trees: Any, atoms: tuple[str, ...], allow_missing: bool) -> tu
                 continue
             repos = ", ".join(portdb.getRepositories())
             raise RunnerError("no_match", f"atom {atom!r} matches no ebuild in the repositories ({repos}): check its spelling or add the overlay with --repo", atom)
-        if not portdb.xmatch("match-visible", atom):
-            best = portdb.xmatch("match-all", atom)[-1]
-            reasons = ", ".join(portage.getmaskingstatus(best, settings=trees.settings, portdb=portdb)) or "masked"
-            raise RunnerError("masked", f"atom {atom!r}: every matching ebuild is masked ({best}: {reasons}); unmask it in package.accept_keywords / package.unmask", atom)
         kept.append(atom)
     return tuple(kept)
 
 
-def baseline_records(graph: Any, trees: Any, cache_file: Path) -> list[dict[str, str]]:
-    """The drones' stage3: ``@system`` with ``--emptytree``, cached per baseline hash."""
+def baseline_records(graph: Any, trees: Any, cache_file: Path, explicit: tuple[InstalledPackage, ...] = ()) -> list[dict[str, str]]:
+    """The drones' installed packages, cached per baseline hash: the ``explicit`` list when given, else the
+    stage3 (``@system`` with ``--emptytree``)."""
     if cache_file.is_file():
         records: list[dict[str, str]] = json.loads(cache_file.read_text())
         return records
+    if explicit:
+        from swarm_celery.resolve.installed import explicit_records  # imports portage: only once it is set up
+
+        records = explicit_records(trees, explicit)
+    else:
+        records = system_records(graph, trees)
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(records))
+    os.replace(tmp, cache_file)
+    return records
+
+
+def system_records(graph: Any, trees: Any) -> list[dict[str, str]]:
     # Against an empty vdb portage cannot *order* @system (gcc <-> glibc, ...), but the set is complete:
     # accept a failure that is only about cycles, refuse any other.
     ok, depgraph = graph.run_depgraph(trees, ["@system"], {"--backtrack": 0})
@@ -88,10 +96,6 @@ def baseline_records(graph: Any, trees: Any, cache_file: Path) -> list[dict[str,
     if not records or not (ok or graph.only_cycles(depgraph)):
         error = _resolve_failure(graph.problems(depgraph), "@system")
         raise RunnerError("baseline", f"the profile's baseline: {error.message}", details=error.details)
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(records))
-    os.replace(tmp, cache_file)
     return records
 
 
@@ -122,7 +126,7 @@ def with_identities(plan: dict[str, Any], request: ResolveRequest) -> dict[str, 
 
 
 def resolve(request: ResolveRequest, cache_dir: Path, root: Path, allow_missing: bool = False) -> dict[str, Any]:
-    from swarm_celery.resolve.root import build_root
+    from swarm_celery.resolve.root import build_root, link_vdb
 
     validate_atoms(request.world)
     share_config = Path(sys.prefix) / "share" / "portage" / "config"
@@ -136,15 +140,15 @@ def resolve(request: ResolveRequest, cache_dir: Path, root: Path, allow_missing:
     start = time.perf_counter()
     trees = graph.Trees(str(root), repos_conf)
     atoms = check_matches(trees, request.world, allow_missing)
-    baseline = baseline_records(graph, trees, cache_dir / "baseline" / f"{request.baseline_hash()}.json")
+    baseline = baseline_records(graph, trees, cache_dir / "baseline" / f"{request.baseline_hash()}.json", request.baseline)
     timings["baseline"] = time.perf_counter() - start
     trees.close()
-    graph.write_vdb(str(root), baseline)
+    link_vdb(root, baseline, cache_dir / "vdb")
     (root / "var" / "lib" / "portage" / "world").write_text("".join(f"{a}\n" for a in atoms))
     trees = graph.Trees(str(root), repos_conf)
     ok, depgraph = graph.run_depgraph(trees, ["@world"])
-    if not ok:
-        raise _resolve_failure(graph.problems(depgraph))
+    if not ok or dropped_atoms(depgraph):  # portage only warns about world atoms it drops: we fail
+        raise diagnose(graph, trees, depgraph) or _resolve_failure(graph.problems(depgraph))
     plan = with_identities(plan_from_depgraph(graph, depgraph), request)
     timings["world"] = time.perf_counter() - start - timings["baseline"]
     trees.close()
