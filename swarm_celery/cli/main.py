@@ -2,40 +2,44 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
-from swarm_celery.cli import (
-    api_cmd,
-    binhost_cmd,
-    control_cmd,
-    demo_cmd,
-    drone_cmd,
-    events_cmd,
-    explain_cmd,
-    history_cmd,
-    inspect_cmd,
-    profile_cmd,
-    resolve_cmd,
-    snapshot_cmd,
-    worker_cmd,
-)
 from swarm_celery.errors import SwarmError
 
+# command → "module:attribute"; a command's module is imported only when it runs (or for --help), so
+# `build-swarm resolve` does not pay for Celery, FastAPI and SQLAlchemy it never uses (about 3 s here)
+COMMANDS = {
+    "demo": "demo_cmd:demo", "resolve": "resolve_cmd:resolve", "worker": "worker_cmd:worker", "beat": "worker_cmd:beat",
+    "drone": "drone_cmd:drone", "api": "api_cmd:api", "coordinator": "api_cmd:coordinator", "token": "api_cmd:token",
+    "binhost": "binhost_cmd:binhost", "control": "control_cmd:control", "events": "events_cmd:events",
+    "explain": "explain_cmd:explain", "history": "history_cmd:history", "profile": "profile_cmd:profile",
+    "fresh": "profile_cmd:fresh", "snapshot": "snapshot_cmd:snapshot", "status": "inspect_cmd:status",
+    "fleet": "inspect_cmd:fleet", "queue": "inspect_cmd:queue",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, attribute = target.split(":")
+        command: click.Command = getattr(importlib.import_module(f"swarm_celery.cli.{module}"), attribute)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
     """build-swarm: build a Gentoo @world once across a fleet of drones, publish a binhost."""
     ctx.obj = {"debug": debug}
-
-
-for command in (demo_cmd.demo, resolve_cmd.resolve, worker_cmd.worker, worker_cmd.beat, drone_cmd.drone, api_cmd.api, api_cmd.coordinator, api_cmd.token, binhost_cmd.binhost, control_cmd.control, events_cmd.events, explain_cmd.explain, history_cmd.history,
-                profile_cmd.profile, profile_cmd.fresh, snapshot_cmd.snapshot,
-                *inspect_cmd.COMMANDS):
-    cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> None:
