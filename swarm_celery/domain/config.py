@@ -94,3 +94,20 @@ def check_atom_shape(atom: str) -> str:
     if not _ATOM_SHAPE.match(atom):
         raise ValueError(f"{atom!r} is not a package atom: expected category/package, e.g. app-misc/tmux or >=dev-libs/foo-1.2")
     return atom
+
+
+GENTOO_ARCHES = frozenset({"alpha", "amd64", "arm", "arm64", "hppa", "loong", "m68k", "mips", "ppc", "ppc64", "riscv", "s390",
+                           "sparc", "x86"})
+_ACCEPT_KEYWORDS = re.compile(r"^\s*(?:export\s+)?ACCEPT_KEYWORDS\s*=\s*[\"']?([^\"'#\n]*)", re.MULTILINE)
+
+
+def foreign_keywords(make_conf: str, arch: str) -> list[str]:
+    """Keywords of another arch in make.conf's ACCEPT_KEYWORDS (``~amd64`` in a config used for arm64): portage adds
+    them to the profile's, so the plan would quietly take packages never keyworded for ``arch``."""
+    found: list[str] = []
+    for value in _ACCEPT_KEYWORDS.findall(make_conf):
+        for token in value.replace("${ACCEPT_KEYWORDS}", "").split():
+            name = token.lstrip("~-")
+            if name in GENTOO_ARCHES and name != arch and not token.startswith("-") and token not in found:
+                found.append(token)
+    return found

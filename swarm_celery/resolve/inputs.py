@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from swarm_celery.domain.baseline import InstalledPackage, parse_baseline
-from swarm_celery.domain.config import ResolveRequest, parse_world
+from swarm_celery.domain.config import ResolveRequest, foreign_keywords, parse_world
 from swarm_celery.domain.cpv import split_cpv
 from swarm_celery.domain.profiles import PORTAGE_DIR, WORLD_FILE, BuildProfile, Mode
 from swarm_celery.errors import ConfigError
@@ -95,15 +95,13 @@ def build_request(
     profile_dir = Path(checked[0]) / "profiles" / profile
     if not profile_dir.is_dir():
         raise ConfigError(f"Gentoo profile {profile!r} does not exist in {checked[0]}/profiles: check --gentoo-profile")
-    return ResolveRequest(
-        repos=checked,
-        profile=profile,
-        arch=arch,
-        world=tuple(world),
-        portage_config=str(config_dir) if config_dir else "",
-        config_files=read_config_dir(config_dir) if config_dir else (),
-        baseline=baseline,
-    )
+    files = read_config_dir(config_dir) if config_dir else ()
+    foreign = foreign_keywords(dict(files).get("make.conf", ""), arch)
+    if foreign:
+        raise ConfigError(f"{config_dir}/make.conf accepts {' '.join(foreign)} in ACCEPT_KEYWORDS, but this is an {arch} "
+                          f"resolve: use a portage configuration for {arch} (ACCEPT_KEYWORDS=\"{arch}\" or \"~{arch}\")")
+    return ResolveRequest(repos=checked, profile=profile, arch=arch, world=tuple(world),
+                          portage_config=str(config_dir) if config_dir else "", config_files=files, baseline=baseline)
 
 
 def request_for_profile(profile: BuildProfile) -> ResolveRequest:

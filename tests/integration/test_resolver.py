@@ -13,6 +13,7 @@ from swarm_celery.domain.model import Plan
 from swarm_celery.errors import ResolveError
 from swarm_celery.resolve.adapter import PortageResolver
 from swarm_celery.resolve.inputs import build_request, read_world
+from tests.integration.demo_kit import cli_env, run_cli
 
 
 def medium_request(shared: Path, world: tuple[str, ...] | None = None):  # type: ignore[no-untyped-def]
@@ -99,3 +100,13 @@ def test_identities_and_slot_operator_bindings_on_the_gentoo_tree(medium_plan: P
     assert len(bound) > 200 and set(bound) <= slots, "every := binding names a planned package's slot/sub-slot"
     python = next(p for c, p in medium_plan.by_cpv().items() if c.startswith("dev-lang/python-3"))
     assert {"virtual/zlib", "dev-libs/openssl", "sys-libs/ncurses"} <= {d.split(":")[0] for d in python.slot_deps}
+
+
+def test_an_amd64_portage_configuration_is_refused_for_an_arm64_resolve(shared: Path, tmp_path: Path) -> None:
+    gentoo = shared / "gentoo"
+    args = ["resolve", "--arch", "arm64", "--repo", str(gentoo / "repo"), "--world", str(gentoo / "sets" / "small.txt"),
+            "--portage-config", str(gentoo / "portage-config")]
+    run = run_cli(args, cli_env(tmp_path / "home", tmp_path / "cache"), timeout=120)
+    assert run.code != 0
+    assert run.stderr.strip() == (f"error: {gentoo / 'portage-config'}/make.conf accepts amd64 in ACCEPT_KEYWORDS, but this is "
+                                  "an arm64 resolve: use a portage configuration for arm64 (ACCEPT_KEYWORDS=\"arm64\" or \"~arm64\")")

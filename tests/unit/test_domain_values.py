@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from swarm_celery.domain.config import ResolveRequest, check_atom_shape, parse_world
+from swarm_celery.domain.config import ResolveRequest, check_atom_shape, foreign_keywords, parse_world
 from swarm_celery.domain.cpv import split_cpv
 from swarm_celery.domain.durations import DEFAULT_SECONDS, Durations, parse_durations
 from swarm_celery.domain.model import BuildRequest, BuildResult, Outcome
@@ -97,3 +97,15 @@ def test_atom_shape_accepts_atoms(atom: str) -> None:
 def test_atom_shape_refuses_what_is_no_atom(atom: str) -> None:
     with pytest.raises(ValueError, match="is not a package atom: expected category/package"):
         check_atom_shape(atom)
+
+
+@pytest.mark.parametrize(("make_conf", "arch", "foreign"), [
+    ('ACCEPT_KEYWORDS="amd64"\n', "arm64", ["amd64"]),
+    ('ACCEPT_KEYWORDS="amd64"\n', "amd64", []),
+    ("ACCEPT_KEYWORDS='~arm64 ~amd64'  # both\n", "arm64", ["~amd64"]),
+    ('ACCEPT_KEYWORDS="${ACCEPT_KEYWORDS} -amd64 ~arm64"\n', "arm64", []),
+    ('export ACCEPT_KEYWORDS="x86"\nFEATURES="amd64"\n', "amd64", ["x86"]),
+    ('# ACCEPT_KEYWORDS="amd64"\nCFLAGS="-O2"\n', "arm64", []),
+])
+def test_make_conf_keywords_of_another_arch_are_found(make_conf: str, arch: str, foreign: list[str]) -> None:
+    assert foreign_keywords(make_conf, arch) == foreign
