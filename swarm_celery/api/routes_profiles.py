@@ -10,7 +10,7 @@ from swarm_celery.api import auth
 from swarm_celery.api.auth import Ctx
 from swarm_celery.api.models import ProfileOut, SnapshotOut, SyncOut, errors
 from swarm_celery.domain.profiles import NAME
-from swarm_celery.errors import UserError
+from swarm_celery.errors import NotFoundError, UserError
 from swarm_celery.services.profiles import ProfileBusy
 
 ProfileName = Annotated[str, Path(pattern=NAME.pattern, description="A build profile (see /api/v1/profiles).")]
@@ -40,10 +40,10 @@ def snapshots(ctx: Ctx, tree: Annotated[str, Query(max_length=4096, description=
 @admin.post("/profiles/{name}/sync", response_model=SyncOut, status_code=202, responses=errors(400, 401, 404, 409, 503),
             summary="Resolve a profile now and queue what changed since it last published (all with ?full=true)")
 def sync(ctx: Ctx, name: ProfileName, full: bool = False) -> SyncOut:
-    if ctx.store.get_profile(name) is None:
-        raise HTTPException(404, f"no build profile named {name}; list them at /api/v1/profiles")
     try:
         done = ctx.syncer.sync(name, full=full)
+    except NotFoundError:
+        raise HTTPException(404, f"no build profile named {name}; list them at /api/v1/profiles") from None
     except ProfileBusy as exc:
         raise HTTPException(409, str(exc)) from None
     except UserError as exc:  # its inputs cannot be read (a machine root not mounted, a tree gone)

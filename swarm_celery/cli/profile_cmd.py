@@ -13,10 +13,9 @@ import click
 from swarm_celery import bootstrap
 from swarm_celery.cli.options import emit_json
 from swarm_celery.cli.sync_view import follow_sync
-from swarm_celery.domain.config import parse_world
 from swarm_celery.domain.profiles import ARCHES, BuildProfile, Mode
-from swarm_celery.errors import ConfigError, UserError
-from swarm_celery.resolve.inputs import DEFAULT_GENTOO_REPO, check_repo, default_profile, request_for_profile
+from swarm_celery.errors import UserError
+from swarm_celery.resolve.inputs import DEFAULT_GENTOO_REPO, check_repo, default_profile, read_world, request_for_profile
 from swarm_celery.settings import Settings
 from swarm_celery.store.queries import Queries
 
@@ -155,8 +154,10 @@ def _apply(base: BuildProfile, repos: tuple[Path, ...], gentoo_profile: str | No
         changes["gentoo_profile"] = gentoo_profile or default_profile(base.arch)
     if atoms and world_file:
         raise UserError("give the world as --atom ATOM ... or as --world FILE, not both")
-    if atoms or world_file:
-        changes["world"] = tuple(dict.fromkeys(atoms)) if atoms else _read_world(world_file)
+    if atoms:
+        changes["world"] = tuple(dict.fromkeys(atoms))
+    elif world_file is not None:
+        changes["world"] = read_world(world_file)
     if portage_config is not None:
         changes["portage_config"] = str(portage_config.expanduser().resolve()) if str(portage_config) else ""
     if machine is not None:
@@ -183,14 +184,6 @@ def _default_repos() -> list[Path]:
     if DEFAULT_GENTOO_REPO.is_dir():
         return [DEFAULT_GENTOO_REPO]
     raise UserError("no repository: pass --repo PATH (the main tree first), or set SWARM_REPO")
-
-
-def _read_world(path: Path | None) -> tuple[str, ...]:
-    assert path is not None
-    try:
-        return parse_world(path.expanduser().read_text())
-    except OSError as exc:
-        raise ConfigError(f"cannot read the world file {path}: {exc.strerror}") from None
 
 
 def _existing(found: BuildProfile | None, name: str) -> BuildProfile:

@@ -15,6 +15,7 @@ from swarm_celery.domain.identity import PlanDiff, diff_plans, package_key
 from swarm_celery.domain.model import Plan
 from swarm_celery.errors import ConfigError
 from swarm_celery.resolve.adapter import PortageResolver, plan_from_resolve_output, plan_to_json
+from swarm_celery.resolve.inputs import read_text
 from swarm_celery.settings import Settings
 
 _AGAIN = "pass a file written by `build-swarm resolve --json`"
@@ -50,11 +51,7 @@ def resolve(repos: tuple[Path, ...], world_file: Path | None, portage_config: Pa
 
 def read_old_plan(path: Path) -> Plan:
     """An earlier `resolve --json` output; a one-line ConfigError saying what is wrong otherwise."""
-    try:
-        text = path.expanduser().read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not text"
-        raise ConfigError(f"cannot read {path}: {reason}; {_AGAIN}") from None
+    text = read_text(path, "", _AGAIN)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

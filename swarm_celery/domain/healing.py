@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import IntEnum
 
-from swarm_celery.domain.fleet import DroneHost
-
 
 class Level(IntEnum):
     NONE = 0
@@ -79,15 +77,3 @@ def next_level(ladder: Ladder, now: float, policy: HealingPolicy) -> Level | Non
 def took(ladder: Ladder, level: Level, now: float) -> Ladder:
     """``level`` was taken (done, failed or refused: the next one waits its cooldown either way)."""
     return replace(ladder, level=level, acted_at=now)
-
-
-def may_reboot(host: DroneHost) -> bool:
-    """Only guests (LXC, QEMU) are rebooted by the ladder; rebooting bare metal needs a human."""
-    return host.rebootable
-
-
-def wait_left(ladder: Ladder, now: float, policy: HealingPolicy) -> float:
-    """Seconds until the next level may be taken (0 when it may be now)."""
-    if ladder.level == Level.NONE:
-        return max(0.0, ladder.silent_since + policy.grace - now) if ladder.silent_since else 0.0
-    return max(0.0, ladder.acted_at + policy.cooldown - now)

@@ -48,11 +48,17 @@ def read_config_dir(path: Path) -> tuple[tuple[str, str], ...]:
     return tuple(files)
 
 
-def read_world(path: Path) -> tuple[str, ...]:
+def read_text(path: Path, what: str, fix: str) -> str:
+    """A text file the user named, or a ConfigError: "cannot read <what> <path>: <why>; <fix>"."""
     try:
-        text = path.expanduser().read_text()
-    except OSError as exc:
-        raise ConfigError(f"cannot read the world file {path}: {exc.strerror}; pass one atom per line with --world") from None
+        return path.expanduser().read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not text"
+        raise ConfigError(f"cannot read {what + ' ' if what else ''}{path}: {reason}; {fix}") from None
+
+
+def read_world(path: Path) -> tuple[str, ...]:
+    text = read_text(path, "the world file", "pass one atom per line with --world")
     atoms = parse_world(text)
     if not atoms:
         raise ConfigError(f"the world file {path} lists no atoms: add one atom per line (e.g. app-misc/tmux)")
@@ -61,11 +67,7 @@ def read_world(path: Path) -> tuple[str, ...]:
 
 def read_baseline(path: Path, repos: Sequence[Path]) -> tuple[InstalledPackage, ...]:
     """An explicit baseline file (:mod:`swarm_celery.domain.baseline`), each package checked against ``repos``."""
-    try:
-        text = path.expanduser().read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not text"
-        raise ConfigError(f"cannot read the baseline file {path}: {reason}; pass `qlist -IRv` output (or JSON) with --baseline") from None
+    text = read_text(path, "the baseline file", "pass `qlist -IRv` output (or JSON) with --baseline")
     try:
         entries = parse_baseline(text)
     except ValueError as exc:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from swarm_celery.domain.profiles import BuildProfile
 from swarm_celery.domain.snapshots import Snapshot, to_prune, tree_changed
-from swarm_celery.errors import ConfigError, UserError
+from swarm_celery.errors import ConfigError, NotFoundError, UserError
 from swarm_celery.ports import Clock, PlanQueue, ProfileStore, RequestBuilder, TreeFiles
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class ProfileSync:
         Refused while another session of the profile runs: what it is building has not been published yet."""
         profile = self.store.get_profile(name)
         if profile is None:
-            raise UserError(f"no build profile named {name!r}; see `build-swarm profile list`")
+            raise NotFoundError(f"no build profile named {name!r}; see `build-swarm profile list`")
         running = self.store.running_session(name)
         if running:
             raise ProfileBusy(name, running)
