@@ -94,11 +94,14 @@ def test_pause_resume_and_per_drone_pause(slow: Swarm) -> None:
     assert slow.queries.history(session) == []  # planned, nothing dispatched
     ready = slow.cli("explain", "sys-devel/gcc-config", "--json").json()[0]
     assert ready["code"] == "paused", ready
-    resumed_at = time.time()
     assert slow.cli("control", "resume").code == 0
-    slow.wait(lambda: len(slow.queries.history(session)) >= 2, 5, "dispatch after resume")
+    slow.wait(lambda: len(slow.queries.history(session)) >= 2, 10, "dispatch after resume")
+    resumed = [e for e in slow.queries.events(None, 500, kind="control.resume") if e["message"] == "dispatch resumed"]
+    assert len(resumed) == 1, resumed
     first = min(h["dispatched_at"] for h in slow.queries.history(session))
-    assert first - resumed_at < 1.0 + 1.5  # CLI start-up included; the coordinator acts on receipt
+    # the coordinator dispatches in the task that records the resume, not at a later tick (none is due this soon);
+    # measured from its own event so a slow CLI start on a loaded machine does not count
+    assert resumed[0]["ts"] <= first < resumed[0]["ts"] + 2.0, (resumed, first)
 
     out = slow.cli("control", "pause", "--drone", "d1", "--json")
     assert out.json()["ok"], out.stdout
