@@ -53,8 +53,16 @@ def health_table(rows: Sequence[tuple[str, dict[str, Any]]]) -> Table:
         notes = "; ".join([*(f["message"] for f in h["findings"]), *([h["error"]] if h["error"] else [])])
         table.add_row(name, dt.datetime.fromtimestamp(h["at"]).strftime("%H:%M:%S"), _yes(h["answered"]), _yes(h["reachable"]),
                       load, _mib(h["mem_avail_mb"]), _mib(h["build_free_mb"]), _mib(h["pkgdir_free_mb"]),
-                      (h["tree"] or "-") + (" (held)" if h["tree_hold"] else ""), str(h["stuck"]), Level(h["level"]).label, notes)
+                      (h["tree"] or "-") + _hold(h), str(h["stuck"]), Level(h["level"]).label, notes)
     return table
+
+
+def _hold(health: dict[str, Any]) -> str:
+    """" (held)" for a drone held for its stale tree, with its sync when one is running or failed."""
+    sync = health.get("sync", "")
+    if not health["tree_hold"]:
+        return ""
+    return " (held, syncing)" if sync == "running" else f" (held, sync {sync})" if sync and sync != "exit 0" else " (held)"
 
 
 def _yes(value: bool | None) -> str:

@@ -37,6 +37,8 @@ class DroneHost:
     pidfile: str = "/run/build-swarm-drone.pid"  # hard restart: the process group of this pid is killed ...
     start: str = ""  # ... and this starts it again ("" = the service manager's start)
     reboot: str = "reboot"  # the command that reboots a guest
+    sync: str = "emerge --sync"  # run (detached) when its tree is stale; "" = only hold it, a human syncs
+    sync_log: str = "/var/log/build-swarm-sync.log"  # that run's output, read back by the next probe
 
     @property
     def rebootable(self) -> bool:
@@ -88,7 +90,7 @@ def _host(name: str, defaults: Mapping[str, object], entry: object, source: str)
     port = values.get("port", 22)
     if not isinstance(port, int) or not 0 < port < 65536:
         raise ValueError(f"{where}: port = {port!r} is not a TCP port (1-65535)")
-    for key in ("build_dir", "pkgdir", "tree", "pidfile"):
+    for key in ("build_dir", "pkgdir", "tree", "pidfile", "sync_log"):
         if key in values and not str(values[key]).startswith("/"):
             raise ValueError(f"{where}: {key} = {values[key]!r} should be an absolute path")
     return DroneHost(name=name, **values)
@@ -119,8 +121,53 @@ def probe_command(host: DroneHost) -> str:
         f"echo pkgdir_free_kb=$(df -Pk {q(host.pkgdir)} 2>/dev/null | awk 'NR==2{{print $4}}')",
         f"echo tree=$(head -n1 {tree_chk} 2>/dev/null)",
         f"echo manager=$({DETECT_MANAGER})",
+        f"tail -n {SYNC_TAIL} {q(host.sync_log)} 2>/dev/null | sed 's/^/sync=/'",
         "ps -eo pid=,etimes=,args= | sed 's/^ */proc=/'",
     ])
+
+
+SYNC_MARK = "build-swarm sync"  # the lines a detached sync writes around its command's output
+SYNC_TAIL = 4  # lines of the sync log each probe reads back
+
+
+def sync_command(host: DroneHost) -> str:
+    """Start the host's ``sync`` detached (it outlives the SSH session; this returns at once), its output in
+    ``sync_log`` between a start and an exit line: the next probes read how it went."""
+    log = shlex.quote(host.sync_log)
+    script = f'echo "{SYNC_MARK} started $(date +%s)"; {host.sync}; echo "{SYNC_MARK} exit $?"'
+    return (f'mkdir -p "$(dirname {log})" && '
+            f"nohup sh -c {shlex.quote(script)} > {log} 2>&1 < /dev/null &")
+
+
+@dataclass(frozen=True, slots=True)
+class SyncRun:
+    """The last detached sync, as its log's tail shows it."""
+
+    running: bool
+    exit: int | None  # None while running
+    last: str  # the last line of the command's own output ("" when it printed none)
+
+
+def sync_run(lines: tuple[str, ...]) -> SyncRun | None:
+    """What the tail of a sync log says (None: no log, so no sync was started there)."""
+    if not lines:
+        return None
+    end = lines[-1].strip()
+    output = [line.strip() for line in lines if line.strip() and not line.startswith(SYNC_MARK)]
+    last = output[-1][:300] if output else ""
+    if end.startswith(f"{SYNC_MARK} exit "):
+        code = end.removeprefix(f"{SYNC_MARK} exit ")
+        return SyncRun(False, int(code) if code.isdigit() else -1, last)
+    return SyncRun(True, None, last)
+
+
+def sync_due(asked_at: float, now: float, retry: float, run: SyncRun | None) -> bool:
+    """Ask a drone with a stale tree to sync now? Yes the first time; again ``retry`` seconds after a sync that
+    ended and left the tree stale; a sync still running is left alone for 4 × ``retry`` (then: killed, ask again)."""
+    if not asked_at:
+        return True
+    waited = now - asked_at
+    return waited >= (4 * retry if run is not None and run.running else retry)
 
 
 def service_command(manager: str, service: str, action: str) -> str:
@@ -160,18 +207,22 @@ class HostProbe:
     tree: str = ""  # the first line of metadata/timestamp.chk
     manager: str = "none"  # openrc | systemd | none
     emerges: tuple[StuckBuild, ...] = ()  # every running emerge, with its age
+    sync_log: tuple[str, ...] = ()  # the tail of the sync log (empty: no sync was ever started there)
 
 
 def parse_probe(output: str) -> HostProbe:
     """Read :func:`probe_command`'s output; a missing or garbled value is None, never an error."""
     values: dict[str, str] = {}
     emerges: list[StuckBuild] = []
+    sync: list[str] = []
     for line in output.splitlines():
         key, _, value = line.partition("=")
         if key == "proc":
             found = _emerge(value)
             if found is not None:
                 emerges.append(found)
+        elif key == "sync":
+            sync.append(value[:500])
         elif key:
             values[key] = value.strip()
     load = [_float(x) for x in values.get("load", "").split()]
@@ -180,7 +231,7 @@ def parse_probe(output: str) -> HostProbe:
         mem_total_mb=_mb(values.get("mem_total_kb")), mem_avail_mb=_mb(values.get("mem_avail_kb")),
         build_free_mb=_mb(values.get("build_free_kb")), pkgdir_free_mb=_mb(values.get("pkgdir_free_kb")),
         tree=values.get("tree", "")[:64], manager=values.get("manager", "none") if values.get("manager") in MANAGERS else "none",
-        emerges=tuple(emerges),
+        emerges=tuple(emerges), sync_log=tuple(sync[-SYNC_TAIL:]),
     )
 
 
@@ -227,13 +278,19 @@ class ProbeLimits:
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    kind: str  # tree.stale | emerge.stuck | disk.low
+    kind: str  # tree.stale | tree.sync_failed | emerge.stuck | disk.low
     message: str
 
 
-def judge(name: str, probe: HostProbe, coordinator_tree: str, limits: ProbeLimits) -> tuple[Finding, ...]:
-    """What needs attention on drone ``name``, given what the probe found and the coordinator's tree timestamp."""
-    found = [stale] if (stale := tree_staleness(name, probe.tree, coordinator_tree, limits.tree_slack)) else []
+def judge(host: DroneHost, probe: HostProbe, coordinator_tree: str, limits: ProbeLimits) -> tuple[Finding, ...]:
+    """What needs attention on drone ``host``, given what the probe found and the coordinator's tree timestamp."""
+    name = host.name
+    found = [stale] if (stale := tree_staleness(host, probe.tree, coordinator_tree, limits.tree_slack)) else []
+    run = sync_run(probe.sync_log)
+    if stale and run is not None and run.exit:
+        found.append(Finding("tree.sync_failed", f"{name}: `{host.sync}` exited {run.exit}"
+                                                 f"{': ' + run.last if run.last else ''} (log: {host.sync_log}); "
+                                                 "fix it there, or sync the tree by hand"))
     stuck = [e for e in probe.emerges if e.seconds > limits.stuck_after]
     if stuck:
         pids = ", ".join(f"{e.pid} ({e.seconds / 3600:.1f} h)" for e in stuck)
@@ -244,13 +301,15 @@ def judge(name: str, probe: HostProbe, coordinator_tree: str, limits: ProbeLimit
     return tuple(found)
 
 
-def tree_staleness(name: str, drone_tree: str, coordinator_tree: str, slack: float) -> Finding | None:
-    """A stale-tree finding (with what to run) when the drone's tree is older than the coordinator's by over ``slack``."""
+def tree_staleness(host: DroneHost, drone_tree: str, coordinator_tree: str, slack: float) -> Finding | None:
+    """A stale-tree finding (with what happens next) when the drone's tree is older than the coordinator's by over ``slack``."""
     ours = tree_seconds(coordinator_tree)
     if ours is None:
         return None  # the coordinator has no tree to compare with
     theirs = tree_seconds(drone_tree)
-    fix = f"run `emerge --sync` on {name} (it gets no work until its tree is synced)"
+    name = host.name
+    fix = (f"it is told to run `{host.sync}`" if host.sync else f"run `emerge --sync` on {name}") + \
+        " (it gets no work until its tree is synced)"
     if theirs is None:
         return Finding("tree.stale", f"{name}: no readable metadata/timestamp.chk in its tree: {fix}")
     if ours - theirs > slack:
@@ -278,5 +337,13 @@ class DroneCheck:
         return {"drone": self.name, "at": self.at, "answered": self.answered, "reachable": self.reachable, "error": self.error,
                 "load": list(p.load) if p.load else None, "mem_total_mb": p.mem_total_mb, "mem_avail_mb": p.mem_avail_mb,
                 "build_free_mb": p.build_free_mb, "pkgdir_free_mb": p.pkgdir_free_mb, "tree": p.tree, "manager": p.manager,
-                "emerges": len(p.emerges), "findings": [{"kind": f.kind, "message": f.message} for f in self.findings],
+                "emerges": len(p.emerges), "sync": sync_label(p), "findings": [{"kind": f.kind, "message": f.message} for f in self.findings],
                 "level": self.level, "actions": list(self.actions)}
+
+
+def sync_label(probe: HostProbe) -> str:
+    """The drone's last tree sync in a word or two: "running", "exit N", or "" (none was ever started there)."""
+    run = sync_run(probe.sync_log)
+    if run is None:
+        return ""
+    return "running" if run.running else f"exit {run.exit}"

@@ -51,6 +51,7 @@ class DroneHealth:
     ladder: Ladder = Ladder()
     error: str = ""  # the last SSH error ("" when the last probe reached it): an event only when it changes
     findings: frozenset[str] = frozenset()  # kinds found by the last probe: an event only for new ones
+    sync_asked_at: float = 0.0  # when it was last told to sync its stale tree (0: not since its tree was current)
 
 
 def silent(ladder: Ladder, now: float) -> Ladder:

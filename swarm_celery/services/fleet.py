@@ -23,6 +23,9 @@ from swarm_celery.domain.fleet import (
     parse_probe,
     probe_command,
     service_command,
+    sync_command,
+    sync_due,
+    sync_run,
 )
 from swarm_celery.domain.healing import DroneHealth, HealingPolicy, Level, next_level, recovered, silent, took
 from swarm_celery.errors import RemoteError
@@ -38,6 +41,7 @@ class FleetConfig:
     healing: HealingPolicy = field(default_factory=HealingPolicy)
     ping_timeout: float = 2.0  # seconds the workers have to answer a ping
     command_timeout: float = 30.0  # seconds a probe or a ladder step may take over SSH
+    sync_retry: float = 3600.0  # a drone whose tree is still stale this long after it was told to sync is told again
 
 
 class FleetDoctor:
@@ -83,9 +87,10 @@ class FleetDoctor:
         if host is not None:
             check = self._probe(host, check, answer if answer is not None else self._ask(host), coordinator_tree, before)
         health = replace(before, error=check.error if check.reachable is False else "", findings=frozenset(f.kind for f in check.findings))
+        health, synced = self._sync(host, check, health)
         health, actions = self._heal(host, answered, health)
         self.store.save_health(name, health)
-        return replace(check, level=int(health.ladder.level), actions=tuple(actions))
+        return replace(check, level=int(health.ladder.level), actions=tuple(synced + actions))
 
     def _gather(self, hosts: Sequence[DroneHost]) -> dict[str, Answer]:
         if not hosts:
@@ -109,7 +114,7 @@ class FleetDoctor:
         if before.error:
             self.store.add_event("fleet.reachable", f"{host.name}: SSH works again", None, host.name)
         probe = parse_probe(out)
-        findings = judge(host.name, probe, coordinator_tree, self.config.limits)
+        findings = judge(host, probe, coordinator_tree, self.config.limits)
         for finding in findings:
             if finding.kind not in before.findings and finding.kind != "tree.stale":  # tree.stale: the hold's event
                 self.store.add_event(f"drone.{finding.kind.replace('.', '_')}", finding.message, None, host.name)
@@ -117,6 +122,30 @@ class FleetDoctor:
         self.store.set_tree_hold(host.name, stale)
         error = "" if code == 0 else f"probe exited {code}: {err.strip()[-300:]}"
         return replace(check, reachable=True, probe=probe, findings=findings, error=error)
+
+    def _sync(self, host: DroneHost | None, check: DroneCheck, health: DroneHealth) -> tuple[DroneHealth, list[str]]:
+        """Tell a drone whose tree is stale to sync (its ``sync`` command, detached); its hold stays until a
+        probe finds the tree current. Told again after ``sync_retry`` if that did not help."""
+        if host is None or check.reachable is not True:
+            return health, []
+        if not any(f.kind == "tree.stale" for f in check.findings):
+            return replace(health, sync_asked_at=0.0), []
+        now = self.clock.now()
+        run = sync_run(check.probe.sync_log) if check.probe else None
+        if not host.sync or not sync_due(health.sync_asked_at, now, self.config.sync_retry, run):
+            return health, []
+        command = sync_command(host)
+        try:
+            code, _, err = self.shell.run(host, command, self.config.command_timeout)
+        except RemoteError as exc:
+            message = self._event("drone.tree_sync_failed", f"{host.name}: could not start `{host.sync}`: {exc}", host)
+        else:
+            message = (self._event("drone.tree_sync_started", f"{host.name}: its tree is stale: started `{host.sync}` there (output in "
+                                                      f"{host.sync_log}); it takes work once a probe finds the tree current", host)
+                       if code == 0 else
+                       self._event("drone.tree_sync_failed", f"{host.name}: could not start `{host.sync}`: exit {code}: "
+                                                             f"{err.strip()[-300:]}", host))
+        return replace(health, sync_asked_at=now), [message]
 
     # the healing ladder ----------------------------------------------------------------------------------------------
     def _heal(self, host: DroneHost | None, answered: bool | None, health: DroneHealth) -> tuple[DroneHealth, list[str]]:

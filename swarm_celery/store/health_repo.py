@@ -10,7 +10,7 @@ import json
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from swarm_celery.domain.fleet import DroneCheck
+from swarm_celery.domain.fleet import DroneCheck, sync_label
 from swarm_celery.domain.healing import DroneHealth, Ladder, Level
 from swarm_celery.store.dispatch_repo import RepoBase
 from swarm_celery.store.models import DroneRow, HealthRow, ProbeRow
@@ -32,7 +32,7 @@ class HealthRepo(RepoBase):
             load1=load[0], load5=load[1], load15=load[2], mem_total_mb=p.mem_total_mb if p else None,
             mem_avail_mb=p.mem_avail_mb if p else None, build_free_mb=p.build_free_mb if p else None,
             pkgdir_free_mb=p.pkgdir_free_mb if p else None, tree=p.tree if p else "", manager=p.manager if p else "",
-            emerges=len(p.emerges) if p else 0, stuck=sum(f.kind == "emerge.stuck" for f in check.findings),
+            emerges=len(p.emerges) if p else 0, sync=sync_label(p) if p else "", stuck=sum(f.kind == "emerge.stuck" for f in check.findings),
             findings=json.dumps([{"kind": f.kind, "message": f.message} for f in check.findings]), level=check.level)
         with self._sessions.begin() as db:
             db.add(row)
@@ -43,13 +43,14 @@ class HealthRepo(RepoBase):
             if row is None:
                 return DroneHealth()
             return DroneHealth(Ladder(Level(row.level), row.acted_at, row.silent_since), row.error,
-                               frozenset(k for k in row.findings.split(",") if k))
+                               frozenset(k for k in row.findings.split(",") if k), row.sync_asked_at)
 
     def save_health(self, name: str, health: DroneHealth) -> None:
         with self._sessions.begin() as db:
             row = self._health_row(db, name)
             row.level, row.acted_at, row.silent_since = int(health.ladder.level), health.ladder.acted_at, health.ladder.silent_since
             row.error, row.findings = health.error[:2000], ",".join(sorted(health.findings))
+            row.sync_asked_at = health.sync_asked_at
 
     def set_tree_hold(self, name: str, reason: str) -> bool:
         """Hold a drone with a stale tree (it gets no work), or with "" lift the hold. True (and an event) on change."""
@@ -73,6 +74,7 @@ class HealthRepo(RepoBase):
     def _health_row(db: Session, name: str) -> HealthRow:
         row = db.get(HealthRow, name)
         if row is None:
-            row = HealthRow(drone=name, level=0, acted_at=0.0, silent_since=0.0, error="", findings="", tree_hold="")
+            row = HealthRow(drone=name, level=0, acted_at=0.0, silent_since=0.0, error="", findings="", tree_hold="",
+                            sync_asked_at=0.0)
             db.add(row)
         return row

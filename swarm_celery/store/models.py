@@ -209,6 +209,7 @@ class ProbeRow(Base):
     stuck: Mapped[int] = mapped_column(Integer, default=0)  # ... of which older than the longest expected build
     findings: Mapped[str] = mapped_column(Text, default="")  # JSON list of {kind, message}
     level: Mapped[int] = mapped_column(Integer, default=0)  # its healing level after this round
+    sync: Mapped[str] = mapped_column(String(16), default="", server_default="")  # its last tree sync: running | exit N | ""
 
 
 class HealthRow(Base):
@@ -223,6 +224,7 @@ class HealthRow(Base):
     error: Mapped[str] = mapped_column(Text, default="")
     findings: Mapped[str] = mapped_column(Text, default="")  # comma-separated kinds found by the last probe
     tree_hold: Mapped[str] = mapped_column(Text, default="")  # why it gets no work ("" = none)
+    sync_asked_at: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")  # when it was last told to sync its tree (0: never / current)
 
 
 class ProfileRow(Base):

@@ -156,7 +156,7 @@ def probe_dict(r: ProbeRow, hold: str) -> dict[str, Any]:
             "load": [r.load1, r.load5, r.load15] if r.load1 is not None else None, "mem_total_mb": r.mem_total_mb,
             "mem_avail_mb": r.mem_avail_mb, "build_free_mb": r.build_free_mb, "pkgdir_free_mb": r.pkgdir_free_mb,
             "tree": r.tree, "manager": r.manager, "emerges": r.emerges, "stuck": r.stuck,
-            "findings": json.loads(r.findings or "[]"), "level": r.level, "tree_hold": hold}
+            "findings": json.loads(r.findings or "[]"), "level": r.level, "tree_hold": hold, "sync": r.sync}
 
 
 def _unannounced(name: str, health: dict[str, Any]) -> dict[str, Any]:

@@ -39,7 +39,8 @@ class Sshd:
         values: dict[str, object] = {"host": "127.0.0.1", "port": self.port, "user": "root", "key_file": str(self.key),
                                      "known_hosts": str(self.known_hosts), "reboot": str(self.bin / "reboot"),
                                      "pidfile": str(self.root / "worker.pid"), "build_dir": str(self.root),
-                                     "pkgdir": str(self.root), "tree": str(self.root / "tree")}
+                                     "pkgdir": str(self.root), "tree": str(self.root / "tree"),
+                                     "sync_log": str(self.root / "log" / "sync.log")}
         return DroneHost(name=name, **(values | overrides))  # type: ignore[arg-type]
 
     def fake(self, command: str, script: str = "") -> Path:

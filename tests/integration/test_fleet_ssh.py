@@ -94,17 +94,76 @@ def test_a_probe_is_a_row_shown_by_build_swarm_fleet(fleet: Fleet) -> None:
 def test_a_stale_tree_holds_the_drone_until_it_is_synced(fleet: Fleet) -> None:
     fleet.store.touch_drone("d1", "amd64")
     (fleet.kit.root / "tree" / "metadata" / "timestamp.chk").write_text(OLD + "\n")
-    [check] = fleet.doctor().probe_round()
-    assert [f.kind for f in check.findings] == ["tree.stale"]
+    [check] = fleet.doctor(sync="").probe_round()  # sync = "": a human syncs it
+    assert [f.kind for f in check.findings] == ["tree.stale"] and check.actions == ()
     [event] = fleet.events("drone.tree_stale")
     assert "48.0 h older" in event and "run `emerge --sync` on d1" in event
     [load] = fleet.store.drone_loads("amd64")
     assert "emerge --sync" in SchedulerConfig().unavailable(load, fleet.clock.now())  # no work while stale
-    fleet.doctor().probe_round()
+    fleet.doctor(sync="").probe_round()
     assert len(fleet.events("drone.tree_stale")) == 1  # one event, not one per round
     (fleet.kit.root / "tree" / "metadata" / "timestamp.chk").write_text(FRESH + "\n")
-    fleet.doctor().probe_round()
+    fleet.doctor(sync="").probe_round()
     assert fleet.events("drone.tree_synced") and fleet.store.drone_loads("amd64")[0].held == ""
+    assert fleet.kit.recorded() == [] and fleet.events("drone.tree_sync_started") == []
+
+
+SYNCING_EMERGE = """#!/bin/sh
+echo "emerge $*" >> {calls}
+echo ">>> Syncing repository 'gentoo' into '{tree}'..."
+sleep 0.5
+{then}
+"""
+
+
+def wait_for_sync(kit: Sshd) -> str:
+    log = kit.root / "log" / "sync.log"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if log.exists() and "build-swarm sync exit" in log.read_text():
+            return log.read_text()
+        time.sleep(0.1)
+    raise AssertionError(f"the detached sync did not end: {log.read_text() if log.exists() else 'no log'}")
+
+
+def test_a_drone_with_a_stale_tree_is_told_to_sync_and_takes_work_once_it_has(fleet: Fleet) -> None:
+    fleet.store.touch_drone("d1", "amd64")
+    chk = fleet.kit.root / "tree" / "metadata" / "timestamp.chk"
+    chk.write_text(OLD + "\n")
+    fleet.kit.fake("emerge", SYNCING_EMERGE.format(calls=fleet.kit.calls, tree=fleet.kit.root / "tree",
+                                                   then=f"echo '{FRESH}' > {chk}; echo '=== Sync completed for gentoo'"))
+    [check] = fleet.doctor().probe_round()
+    assert [f.kind for f in check.findings] == ["tree.stale"] and "it is told to run `emerge --sync`" in check.findings[0].message
+    [told] = fleet.events("drone.tree_sync_started")
+    assert told == (f"d1: its tree is stale: started `emerge --sync` there (output in {fleet.kit.root}/log/sync.log); "
+                    "it takes work once a probe finds the tree current") and check.actions == (told,)
+    assert fleet.store.drone_loads("amd64")[0].held  # no work until a probe sees the synced tree
+    log = wait_for_sync(fleet.kit)  # it ran detached: the SSH session had ended long before
+    assert "=== Sync completed for gentoo" in log and log.rstrip().endswith("build-swarm sync exit 0")
+    [check] = fleet.doctor().probe_round()
+    assert check.findings == () and check.probe is not None and check.probe.tree == FRESH
+    assert fleet.events("drone.tree_synced") and fleet.store.drone_loads("amd64")[0].held == ""
+    assert fleet.kit.recorded() == ["emerge --sync"] and fleet.store.health("d1").sync_asked_at == 0.0
+    result = CliRunner().invoke(cli, ["fleet", "--json"], env={"SWARM_DATABASE_URL": fleet.url})
+    assert json.loads(result.output)[0]["health"]["sync"] == "exit 0"
+
+
+def test_a_failed_sync_is_reported_and_asked_again_only_after_the_retry_time(fleet: Fleet) -> None:
+    (fleet.kit.root / "tree" / "metadata" / "timestamp.chk").write_text(OLD + "\n")
+    fleet.kit.fake("emerge", SYNCING_EMERGE.format(calls=fleet.kit.calls, tree=fleet.kit.root / "tree",
+                                                   then="echo '!!! rsync error: connection refused' >&2; exit 1"))
+    fleet.doctor().probe_round()
+    wait_for_sync(fleet.kit)
+    [check] = fleet.doctor().probe_round()  # within sync_retry: not asked again
+    assert [f.kind for f in check.findings] == ["tree.stale", "tree.sync_failed"] and check.actions == ()
+    [failed] = fleet.events("drone.tree_sync_failed")
+    assert failed == (f"d1: `emerge --sync` exited 1: !!! rsync error: connection refused (log: {fleet.kit.root}/log/sync.log); "
+                      "fix it there, or sync the tree by hand")
+    assert fleet.kit.recorded() == ["emerge --sync"]
+    fleet.clock.t += FleetConfig().sync_retry
+    [check] = fleet.doctor().probe_round()
+    assert len(check.actions) == 1 and fleet.kit.recorded() == ["emerge --sync"] * 2 and len(fleet.events("drone.tree_sync_started")) == 2
+    wait_for_sync(fleet.kit)
 
 
 def test_an_emerge_older_than_the_longest_build_is_stuck(fleet: Fleet) -> None:

@@ -97,3 +97,25 @@ def test_an_unreachable_host_is_one_event_until_it_changes() -> None:
     shell.down = frozenset()
     fleet.probe_round()
     assert [kind for kind, _, _ in store.events] == ["fleet.unreachable", "fleet.reachable"]
+
+
+class StaleShell(Shell):
+    """A host whose tree is two days old and whose SSH drops the sync command."""
+
+    def run(self, host: DroneHost, command: str, timeout: float) -> tuple[int, str, str]:
+        self.ran.append((host.name, command[:12]))
+        if "nohup" in command:
+            raise RemoteError(f"{host.name}: the command did not finish within 30 s")
+        return 0, PROBE + "tree=Wed, 25 Nov 2026 06:00:00 +0000\n", ""
+
+
+def test_a_sync_that_cannot_be_started_is_an_event_and_is_not_retried_every_round() -> None:
+    store, shell = Store([]), StaleShell()
+    fleet = FleetDoctor(store, shell, Clock(), {"a": DroneHost(name="a", host="a.lan")},
+                        coordinator_tree=lambda: "Fri, 27 Nov 2026 06:00:00 +0000")
+    [check] = fleet.probe_round()
+    assert check.actions == ("a: could not start `emerge --sync`: a: the command did not finish within 30 s",)
+    assert [kind for kind, _, _ in store.events] == ["drone.tree_sync_failed"] and store.holds["a"]
+    assert store.state["a"].sync_asked_at == 1000.0
+    fleet.probe_round()  # within sync_retry: the hold stays, nothing is run again
+    assert [command for _, command in shell.ran].count("mkdir -p \"$(") == 1

@@ -13,6 +13,9 @@ from swarm_celery.domain.fleet import (
     parse_probe,
     probe_command,
     service_command,
+    sync_command,
+    sync_due,
+    sync_run,
     tree_seconds,
 )
 
@@ -29,6 +32,8 @@ proc=4300 20 emerge --info
 proc=4301 99999 vim /etc/portage/emerge.conf
 """
 COORDINATOR_TREE = "Fri, 27 Nov 2026 06:00:00 +0000"
+D1 = DroneHost(name="d1", host="h")
+MANUAL = DroneHost(name="d1", host="h", sync="")  # an admin syncs it by hand
 
 
 def test_the_probe_output_is_read() -> None:
@@ -45,7 +50,7 @@ def test_garbled_output_gives_unknowns_not_errors() -> None:
 
 
 def test_findings_stale_tree_stuck_emerge_low_disk() -> None:
-    found = judge("d1", parse_probe(OUTPUT), COORDINATOR_TREE, ProbeLimits(stuck_after=36000, min_free_mb=2048, tree_slack=3600))
+    found = judge(MANUAL, parse_probe(OUTPUT), COORDINATOR_TREE, ProbeLimits(stuck_after=36000, min_free_mb=2048, tree_slack=3600))
     assert [f.kind for f in found] == ["tree.stale", "emerge.stuck", "disk.low"]
     assert "run `emerge --sync` on d1" in found[0].message and "5.2 h older" in found[0].message
     assert "pid 4242" in found[1].message and "4300" not in found[1].message
@@ -54,13 +59,54 @@ def test_findings_stale_tree_stuck_emerge_low_disk() -> None:
 
 def test_a_tree_within_the_slack_or_no_coordinator_tree_is_not_stale() -> None:
     limits = ProbeLimits(tree_slack=6 * 3600, stuck_after=10**6, min_free_mb=0)
-    assert judge("d1", parse_probe(OUTPUT), COORDINATOR_TREE, limits) == ()
-    assert judge("d1", parse_probe(OUTPUT), "", ProbeLimits(stuck_after=10**6, min_free_mb=0)) == ()
+    assert judge(D1, parse_probe(OUTPUT), COORDINATOR_TREE, limits) == ()
+    assert judge(D1, parse_probe(OUTPUT), "", ProbeLimits(stuck_after=10**6, min_free_mb=0)) == ()
 
 
 def test_a_drone_without_a_timestamp_is_stale_when_the_coordinator_has_one() -> None:
-    found = judge("d1", parse_probe("tree=\n"), COORDINATOR_TREE, ProbeLimits())
+    found = judge(D1, parse_probe("tree=\n"), COORDINATOR_TREE, ProbeLimits())
     assert found[0].kind == "tree.stale" and "no readable metadata/timestamp.chk" in found[0].message
+
+
+def test_a_stale_tree_says_the_drone_is_told_to_sync_and_a_failed_sync_is_a_finding() -> None:
+    [stale] = judge(D1, parse_probe(OUTPUT), COORDINATOR_TREE, ProbeLimits(stuck_after=10**6, min_free_mb=0))
+    assert "it is told to run `emerge --sync` (it gets no work until its tree is synced)" in stale.message
+    failed = OUTPUT + "sync=build-swarm sync started 1795000000\nsync=!!! rsync error: connection refused\nsync=build-swarm sync exit 1\n"
+    found = judge(D1, parse_probe(failed), COORDINATOR_TREE, ProbeLimits(stuck_after=10**6, min_free_mb=0))
+    assert [f.kind for f in found] == ["tree.stale", "tree.sync_failed"]
+    assert found[1].message == ("d1: `emerge --sync` exited 1: !!! rsync error: connection refused "
+                                "(log: /var/log/build-swarm-sync.log); fix it there, or sync the tree by hand")
+    fresh = failed.replace("tree=Fri, 27 Nov 2026 00:45:01", "tree=Fri, 27 Nov 2026 06:00:00")
+    assert judge(D1, parse_probe(fresh), COORDINATOR_TREE, ProbeLimits(stuck_after=10**6, min_free_mb=0)) == ()  # synced by hand
+
+
+def test_the_sync_log_tail_says_running_or_how_it_ended() -> None:
+    assert sync_run(()) is None
+    running = sync_run(("build-swarm sync started 1795000000", ">>> Syncing repository 'gentoo'"))
+    assert running is not None and running.running and running.exit is None and running.last == ">>> Syncing repository 'gentoo'"
+    done = sync_run(("a", "b", "=== Sync completed for gentoo", "build-swarm sync exit 0"))
+    assert done is not None and not done.running and done.exit == 0 and done.last == "=== Sync completed for gentoo"
+    quiet = sync_run(("build-swarm sync started 1", "build-swarm sync exit 127"))
+    assert quiet is not None and quiet.exit == 127 and quiet.last == ""
+    assert parse_probe("sync=1\nsync=2\nsync=3\nsync=4\nsync=5\n").sync_log == ("2", "3", "4", "5")
+
+
+def test_when_a_drone_is_told_to_sync_again() -> None:
+    running = sync_run(("build-swarm sync started 1",))
+    ended = sync_run(("build-swarm sync exit 0",))
+    assert sync_due(0.0, 1000.0, 3600, None)  # never asked
+    assert not sync_due(1000.0, 1000.0 + 3599, 3600, ended) and sync_due(1000.0, 1000.0 + 3600, 3600, ended)
+    assert not sync_due(1000.0, 1000.0 + 3600, 3600, running)  # still syncing: left alone ...
+    assert sync_due(1000.0, 1000.0 + 4 * 3600, 3600, running)  # ... unless it never ended (killed with its host)
+
+
+def test_the_sync_runs_detached_with_its_log_quoted() -> None:
+    host = DroneHost(name="d1", host="h", sync="emaint sync -r gentoo", sync_log="/var/log/swarm sync.log")
+    command = sync_command(host)
+    assert command.startswith("mkdir -p \"$(dirname '/var/log/swarm sync.log')\" && nohup sh -c ")
+    assert command.endswith("> '/var/log/swarm sync.log' 2>&1 < /dev/null &")
+    assert "emaint sync -r gentoo; echo \"build-swarm sync exit $?\"" in command
+    assert "tail -n 4 '/var/log/swarm sync.log'" in probe_command(host)
 
 
 def test_tree_seconds() -> None:
@@ -109,6 +155,7 @@ def test_the_inventory_is_read_with_defaults() -> None:
     ("[drones.a]\nhost = 'x'\nport = '22'\n", "fleet.toml: drone 'a': port = '22' should be a number"),
     ("[drones.a]\nhost = 'x'\nport = 70000\n", "port = 70000 is not a TCP port"),
     ("[drones.a]\nhost = 'x'\ntree = 'repos/gentoo'\n", "tree = 'repos/gentoo' should be an absolute path"),
+    ("[drones.a]\nhost = 'x'\nsync_log = 'sync.log'\n", "sync_log = 'sync.log' should be an absolute path"),
     ("[drones.a]\nhost = 'x'\naccept_unknown_host = 'yes'\n", "accept_unknown_host = 'yes' should be true or false"),
     ("[drones.a]\nhost = 'x'\n[drone.b]\nhost = 'y'\n", "fleet.toml: unknown table 'drone'"),
     ("[defaults]\nusr = 'root'\n[drones.a]\nhost = 'x'\n", "fleet.toml: [defaults]: unknown key 'usr'"),
