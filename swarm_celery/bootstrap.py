@@ -21,12 +21,14 @@ from swarm_celery.app import create_app
 from swarm_celery.binhost.publisher import BinhostPublisher
 from swarm_celery.binhost.signing import GpgSigner
 from swarm_celery.clock import SystemClock
+from swarm_celery.domain.config import ResolveRequest
 from swarm_celery.domain.durations import Durations, parse_durations
 from swarm_celery.domain.emerge_cmd import EmergeConfig
-from swarm_celery.domain.fleet import DroneHost, ProbeLimits, parse_inventory
+from swarm_celery.domain.fleet import DroneHost, ProbeLimits, parse_hosts
 from swarm_celery.domain.healing import HealingPolicy
 from swarm_celery.domain.model import PERIODIC_QUEUE, DroneIdentity
 from swarm_celery.domain.policy import SchedulerConfig
+from swarm_celery.domain.profiles import BuildProfile
 from swarm_celery.domain.scheduling import RetryPolicy
 from swarm_celery.drone.builders import Builder, SimulateBuilder
 from swarm_celery.drone.emerge import EmergeBuilder
@@ -34,8 +36,10 @@ from swarm_celery.drone.identity import Capacity, collect_identity, payload_vers
 from swarm_celery.drone.runner import DroneRunner
 from swarm_celery.drone.upload import HttpUploader
 from swarm_celery.errors import ConfigError
+from swarm_celery.fleet.machine import SshMachineFiles
 from swarm_celery.fleet.ssh import FabricShell
 from swarm_celery.fleet.webhook import WebhookAlerter
+from swarm_celery.ports import RequestBuilder
 from swarm_celery.resolve.adapter import PortageResolver
 from swarm_celery.resolve.inputs import request_for_profile
 from swarm_celery.resolve.snapshot import TreeSnapshots
@@ -162,7 +166,20 @@ def beat_app(settings: Settings) -> Celery:
 def profile_sync(settings: Settings, app: Celery | None = None) -> ProfileSync:
     """Without ``app`` (the CLI), the broker is reached only when a session is sent: a refused sync needs none."""
     plans = CeleryMessenger(app) if app is not None else _PlansLater(settings)
-    return ProfileSync(store(settings), request_for_profile, plans, simulated=settings.builder == "simulate")
+    return ProfileSync(store(settings), profile_requests(settings), plans, simulated=settings.builder == "simulate")
+
+
+def profile_requests(settings: Settings) -> RequestBuilder:
+    """A build profile's resolve request now; a user profile's machine is read over SSH when it names a host of
+    SWARM_FLEET_FILE (the inventory is read only then, so a local profile needs none)."""
+    def build(profile: BuildProfile) -> ResolveRequest:
+        if not profile.machine_host:
+            return request_for_profile(profile)
+        drones, machines = hosts(settings)
+        reader = SshMachineFiles(FabricShell(settings.ssh_timeout), {**drones, **machines},
+                                 str(settings.fleet_file or ""), timeout=max(30.0, settings.ssh_timeout))
+        return request_for_profile(profile, reader)
+    return build
 
 
 class _PlansLater:
@@ -245,15 +262,20 @@ def drone_tokens(settings: Settings) -> DroneTokens:
 
 def inventory(settings: Settings) -> dict[str, DroneHost]:
     """The drone hosts of SWARM_FLEET_FILE (none when unset: the fleet probe only pings)."""
+    return hosts(settings)[0]
+
+
+def hosts(settings: Settings) -> tuple[dict[str, DroneHost], dict[str, DroneHost]]:
+    """The drones and the other machines of SWARM_FLEET_FILE (none when unset)."""
     path = settings.fleet_file
     if path is None:
-        return {}
+        return {}, {}
     try:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(f"cannot read the fleet inventory {path}: {exc.strerror} (fix or unset SWARM_FLEET_FILE)") from None
     try:
-        return parse_inventory(text, str(path))
+        return parse_hosts(text, str(path))
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 

@@ -16,7 +16,7 @@ from swarm_celery.domain.fleet import DroneCheck, DroneHost
 from swarm_celery.domain.healing import DroneHealth
 from swarm_celery.domain.leases import Lease, Reclaim
 from swarm_celery.domain.model import BuildRequest, BuildResult, DroneIdentity, PackageState, Plan
-from swarm_celery.domain.profiles import BuildProfile
+from swarm_celery.domain.profiles import BuildProfile, MachineConfig
 from swarm_celery.domain.records import (
     AttemptInfo,
     DroneLoad,
@@ -165,6 +165,10 @@ class ProfileStore(Protocol):
     def add_event(self, kind: str, message: str, session_id: str | None = None, subject: str = "") -> None: ...
 
 
+class MachineFiles(Protocol):
+    def read(self, host: str, root: str) -> MachineConfig: ...  # ConfigError when the host cannot be read
+
+
 class RequestBuilder(Protocol):
     def __call__(self, profile: BuildProfile) -> ResolveRequest: ...  # ConfigError when the inputs cannot be read
 
@@ -179,5 +183,5 @@ class TreeFiles(Protocol):
     def remove(self, snapshot: Snapshot) -> None: ...
 
 
-__all__ = ["Alerter", "BrokerCensus", "Clock", "ControlStore", "Dispatcher", "ExplainStore", "HealthStore", "Pinger", "PlanQueue",
-           "ProfileStore", "Publisher", "RemoteShell", "RequestBuilder", "Resolver", "Store", "TreeFiles"]
+__all__ = ["Alerter", "BrokerCensus", "Clock", "ControlStore", "Dispatcher", "ExplainStore", "HealthStore", "MachineFiles", "Pinger",
+           "PlanQueue", "ProfileStore", "Publisher", "RemoteShell", "RequestBuilder", "Resolver", "Store", "TreeFiles"]

@@ -170,6 +170,7 @@ class ProfileOut(BaseModel):
     world: list[str]
     portage_config: str
     machine_root: str
+    machine_host: str
     auto_rebuild: bool
     description: str
 

@@ -15,7 +15,7 @@ from swarm_celery.cli.options import emit_json
 from swarm_celery.cli.sync_view import follow_sync
 from swarm_celery.domain.profiles import ARCHES, BuildProfile, Mode
 from swarm_celery.errors import UserError
-from swarm_celery.resolve.inputs import DEFAULT_GENTOO_REPO, check_repo, default_profile, read_world, request_for_profile
+from swarm_celery.resolve.inputs import DEFAULT_GENTOO_REPO, check_repo, default_profile, read_world
 from swarm_celery.settings import Settings
 from swarm_celery.store.queries import Queries
 
@@ -31,6 +31,8 @@ def profile_options(func: F) -> F:
         click.option("--world", "world_file", type=click.Path(path_type=Path), help="Distribution mode: the world from a file."),
         click.option("--portage-config", type=click.Path(path_type=Path), help="Distribution mode: make.conf, package.use, ... directory."),
         click.option("--machine", type=click.Path(path_type=Path), help="User mode: the machine's root (var/lib/portage/world, etc/portage)."),
+        click.option("--machine-host", default=None, help="User mode over SSH: a [machines.NAME] or [drones.NAME] of SWARM_FLEET_FILE "
+                                                          "(--machine is then the root there, default /; --machine-host '' for local)."),
         click.option("--auto-rebuild/--no-auto-rebuild", default=None, help="Re-resolve and build the changes when the tree changes."),
         click.option("--description", default=None),
         click.option("--json", "as_json", is_flag=True),
@@ -56,6 +58,7 @@ def create(name: str, mode: str, arch: str, **options: Any) -> None:
     \b
     build-swarm profile create desktop --atom app-editors/vim --atom www-client/firefox --auto-rebuild
     build-swarm profile create laptop --mode user --machine /mnt/laptop
+    build-swarm profile create laptop --mode user --machine-host laptop       # over SSH, [machines.laptop]
     """
     as_json = options.pop("as_json")
     base = BuildProfile(name, Mode(mode), arch, "", ())
@@ -94,7 +97,7 @@ def list_(as_json: bool) -> None:
         emit_json([p.to_json() for p in profiles])
         return
     for p in profiles:
-        inputs = f"{len(p.world)} atoms" if p.mode is Mode.DISTRIBUTION else f"machine {p.machine_root}"
+        inputs = f"{len(p.world)} atoms" if p.mode is Mode.DISTRIBUTION else f"machine {_machine(p)}"
         click.echo(f"{p.name:<20} {p.mode.value:<13} {p.arch:<6} {p.gentoo_profile:<36} {inputs}"
                    + ("  auto-rebuild" if p.auto_rebuild else ""))
     if not profiles:
@@ -145,8 +148,8 @@ def _sync(name: str, full: bool, wait: bool, as_json: bool) -> None:
 
 
 def _apply(base: BuildProfile, repos: tuple[Path, ...], gentoo_profile: str | None, atoms: tuple[str, ...],
-           world_file: Path | None, portage_config: Path | None, machine: Path | None, auto_rebuild: bool | None,
-           description: str | None) -> BuildProfile:
+           world_file: Path | None, portage_config: Path | None, machine: Path | None, machine_host: str | None,
+           auto_rebuild: bool | None, description: str | None) -> BuildProfile:
     changes: dict[str, Any] = {}
     if repos or not base.repos:
         changes["repos"] = tuple(str(check_repo(r)) for r in (repos or _default_repos()))
@@ -160,12 +163,24 @@ def _apply(base: BuildProfile, repos: tuple[Path, ...], gentoo_profile: str | No
         changes["world"] = read_world(world_file)
     if portage_config is not None:
         changes["portage_config"] = str(portage_config.expanduser().resolve()) if str(portage_config) else ""
-    if machine is not None:
-        changes["machine_root"] = str(machine.expanduser().resolve())
+    changes |= _machine_changes(base, machine, machine_host)
     for key, value in (("auto_rebuild", auto_rebuild), ("description", description)):
         if value is not None:
             changes[key] = value
     return replace(base, **changes)
+
+
+def _machine_changes(base: BuildProfile, machine: Path | None, machine_host: str | None) -> dict[str, str]:
+    """User mode: the machine's root (over SSH a path on that host, taken as given; here resolved) and host."""
+    changes: dict[str, str] = {}
+    if machine_host is not None:
+        changes["machine_host"] = machine_host
+        if machine is None and base.machine_host != machine_host:
+            changes["machine_root"] = ""  # a root on one machine means nothing on another
+    if machine is not None:
+        remote = changes.get("machine_host", base.machine_host)
+        changes["machine_root"] = str(machine) if remote else str(machine.expanduser().resolve())
+    return changes
 
 
 def _checked(profile: BuildProfile) -> BuildProfile:
@@ -174,7 +189,7 @@ def _checked(profile: BuildProfile) -> BuildProfile:
         profile.validated()
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    request_for_profile(profile)  # ConfigError names what cannot be read
+    bootstrap.profile_requests(Settings.from_env())(profile)  # ConfigError names what cannot be read (over SSH too)
     return profile
 
 
@@ -203,5 +218,9 @@ def _show(p: BuildProfile, as_json: bool, headline: str) -> None:
     if p.mode is Mode.DISTRIBUTION:
         click.echo(f"world:          {' '.join(p.world)}\nportage config: {p.portage_config or '-'}")
     else:
-        click.echo(f"machine root:   {p.machine_root}")
+        click.echo(f"machine:        {_machine(p)}")
     click.echo(f"auto-rebuild:   {'yes' if p.auto_rebuild else 'no'}" + (f"\ndescription:    {p.description}" if p.description else ""))
+
+
+def _machine(p: BuildProfile) -> str:
+    return f"{p.machine_host}:{p.machine_root or '/'} (over SSH)" if p.machine_host else p.machine_root

@@ -52,31 +52,42 @@ _KIND = {int: "a number", bool: "true or false", str: "a quoted string"}
 
 
 def parse_inventory(text: str, source: str) -> dict[str, DroneHost]:
-    """``[drones.NAME]`` tables (with an optional ``[defaults]`` table every drone inherits) → hosts by name.
+    """``[drones.NAME]`` tables (with an optional ``[defaults]`` table every host inherits) → drone hosts by name.
 
     A malformed file or entry is a ValueError naming ``source``, the line or the drone and the key to fix.
     """
+    return parse_hosts(text, source)[0]
+
+
+def parse_hosts(text: str, source: str) -> tuple[dict[str, DroneHost], dict[str, DroneHost]]:
+    """The drones and the other machines (``[machines.NAME]``: hosts a user-mode build profile reads its world
+    and /etc/portage from over SSH; never probed or healed) of an inventory."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{source}: not valid TOML: {exc}") from None
-    unknown = sorted(set(data) - {"defaults", "drones"})
+    unknown = sorted(set(data) - {"defaults", "drones", "machines"})
     if unknown:
-        raise ValueError(f"{source}: unknown table {unknown[0]!r}: the file has [defaults] and [drones.NAME] tables")
-    defaults = data.get("defaults", {})
-    drones = data.get("drones", {})
-    if not isinstance(defaults, dict) or not isinstance(drones, dict):
-        raise ValueError(f"{source}: [defaults] and [drones] must be tables")
-    if not drones:
+        raise ValueError(f"{source}: unknown table {unknown[0]!r}: the file has [defaults], [drones.NAME] and "
+                         "[machines.NAME] tables")
+    defaults, drones, machines = data.get("defaults", {}), data.get("drones", {}), data.get("machines", {})
+    if not isinstance(defaults, dict) or not isinstance(drones, dict) or not isinstance(machines, dict):
+        raise ValueError(f"{source}: [defaults], [drones] and [machines] must be tables")
+    if not drones and not machines:
         raise ValueError(f"{source}: no drones: add a [drones.NAME] table with at least host = \"...\"")
+    both = sorted(set(drones) & set(machines))
+    if both:
+        raise ValueError(f"{source}: {both[0]!r} is both a drone and a machine: a drone is a machine too, keep only "
+                         f"[drones.{both[0]}]")
     _check_keys(defaults, f"{source}: [defaults]")
-    return {name: _host(name, defaults, entry, source) for name, entry in drones.items()}
+    return ({name: _host(name, defaults, entry, source, "drones") for name, entry in drones.items()},
+            {name: _host(name, defaults, entry, source, "machines") for name, entry in machines.items()})
 
 
-def _host(name: str, defaults: Mapping[str, object], entry: object, source: str) -> DroneHost:
-    where = f"{source}: drone {name!r}"
+def _host(name: str, defaults: Mapping[str, object], entry: object, source: str, table: str) -> DroneHost:
+    where = f"{source}: {table[:-1]} {name!r}"
     if not isinstance(entry, dict):
-        raise ValueError(f"{where}: expected a table [drones.{name}] with host = \"...\"")
+        raise ValueError(f"{where}: expected a table [{table}.{name}] with host = \"...\"")
     _check_keys(entry, where)
     values = {**defaults, **entry}
     for key, value in values.items():

@@ -6,8 +6,9 @@ Two modes (issue 3, item 6):
   portage configuration directory (make.conf, package.use, ...): what a distribution's
   binhost publishes;
 * **user** — the world file and ``/etc/portage`` of one machine, read from its root each time
-  the profile is synced (a local path: a mount, an rsync copy, or ``/`` itself), so the
-  binhost follows what that machine has installed.
+  the profile is synced, so the binhost follows what that machine has installed: a local
+  path (a mount, an rsync copy, or ``/`` itself), or over SSH a host of the fleet inventory
+  (``machine_host``; ``machine_root`` is then the root on that host, ``/`` by default).
 
 A profile names its repositories (the main tree first), Gentoo profile and arch; with
 ``auto_rebuild`` the tree watcher re-resolves it whenever the tree changes (issue 6, item 5).
@@ -22,6 +23,7 @@ from enum import StrEnum
 from swarm_celery.domain.config import check_atom_shape
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # a table name of the fleet inventory
 ARCHES = ("amd64", "arm64")
 WORLD_FILE = "var/lib/portage/world"  # of a machine's root, in user mode
 PORTAGE_DIR = "etc/portage"
@@ -42,6 +44,7 @@ class BuildProfile:
     world: tuple[str, ...] = ()  # distribution mode: the curated world
     portage_config: str = ""  # distribution mode: a directory with make.conf, package.use, ... ("" for none)
     machine_root: str = ""  # user mode: the machine's root (its var/lib/portage/world and etc/portage are read)
+    machine_host: str = ""  # user mode over SSH: a [machines.NAME] or [drones.NAME] of the fleet inventory ("" = local)
     auto_rebuild: bool = False
     description: str = field(default="", compare=False)
 
@@ -63,16 +66,23 @@ class BuildProfile:
         return self
 
     def _check_distribution(self) -> None:
-        if self.machine_root:
-            raise ValueError("a distribution profile keeps its own world: --machine is for user mode (--mode user)")
+        if self.machine_root or self.machine_host:
+            raise ValueError("a distribution profile keeps its own world: --machine and --machine-host are for user mode "
+                             "(--mode user)")
         if not self.world:
             raise ValueError("a distribution profile needs its world: pass --atom ATOM (repeatable) or --world FILE")
         for atom in self.world:
             check_atom_shape(atom)
 
     def _check_user(self) -> None:
-        if not self.machine_root:
-            raise ValueError("a user profile reads a machine's world and /etc/portage: pass --machine PATH (its root)")
+        if not self.machine_root and not self.machine_host:
+            raise ValueError("a user profile reads a machine's world and /etc/portage: pass --machine PATH (its root), or "
+                             "--machine-host NAME (a host of the fleet inventory, read over SSH)")
+        if self.machine_host and not HOST_NAME.match(self.machine_host):
+            raise ValueError(f"machine host {self.machine_host!r} is not a name of the fleet inventory: use its "
+                             "[machines.NAME] or [drones.NAME]")
+        if self.machine_root and not self.machine_root.startswith("/"):
+            raise ValueError(f"machine root {self.machine_root!r} should be an absolute path")
         if self.world or self.portage_config:
             raise ValueError("a user profile takes its world and portage configuration from --machine, not from "
                              "--atom/--world/--portage-config")
@@ -83,7 +93,7 @@ class BuildProfile:
     def to_json(self) -> dict[str, object]:
         return {"name": self.name, "mode": self.mode.value, "arch": self.arch, "gentoo_profile": self.gentoo_profile,
                 "repos": list(self.repos), "world": list(self.world), "portage_config": self.portage_config,
-                "machine_root": self.machine_root, "auto_rebuild": self.auto_rebuild, "description": self.description}
+                "machine_root": self.machine_root, "machine_host": self.machine_host, "auto_rebuild": self.auto_rebuild, "description": self.description}
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> BuildProfile:
@@ -94,7 +104,17 @@ class BuildProfile:
         return cls(name=str(data["name"]), mode=Mode(str(data["mode"])), arch=str(data["arch"]),
                    gentoo_profile=str(data["gentoo_profile"]), repos=strings("repos"), world=strings("world"),
                    portage_config=str(data.get("portage_config", "")), machine_root=str(data.get("machine_root", "")),
+                   machine_host=str(data.get("machine_host", "")),
                    auto_rebuild=bool(data.get("auto_rebuild", False)), description=str(data.get("description", "")))
 
 
-__all__ = ["ARCHES", "PORTAGE_DIR", "WORLD_FILE", "BuildProfile", "Mode"]
+@dataclass(frozen=True, slots=True)
+class MachineConfig:
+    """What a user-mode profile reads from its machine: the world file's text (None: it has none) and the portage
+    configuration files, each ``(name, text)`` (a ``package.*`` directory's files joined in name order)."""
+
+    world: str | None
+    files: tuple[tuple[str, str], ...] = ()
+
+
+__all__ = ["ARCHES", "PORTAGE_DIR", "WORLD_FILE", "BuildProfile", "MachineConfig", "Mode"]

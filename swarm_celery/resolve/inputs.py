@@ -14,6 +14,7 @@ from swarm_celery.domain.config import ResolveRequest, foreign_keywords, parse_w
 from swarm_celery.domain.cpv import split_cpv
 from swarm_celery.domain.profiles import PORTAGE_DIR, WORLD_FILE, BuildProfile, Mode
 from swarm_celery.errors import ConfigError
+from swarm_celery.ports import MachineFiles
 from swarm_celery.resolve.root import CONFIG_FILE_NAMES, repo_name
 
 DEFAULT_GENTOO_REPO = Path("/var/db/repos/gentoo")
@@ -91,28 +92,41 @@ def build_request(
     repos: Sequence[Path], profile: str, arch: str, world: Sequence[str], config_dir: Path | None,
     baseline: tuple[InstalledPackage, ...] = (),
 ) -> ResolveRequest:
+    checked = _checked_repos(repos, profile)
+    files = read_config_dir(config_dir) if config_dir else ()
+    return _request(checked, profile, arch, world, files, str(config_dir) if config_dir else "", baseline)
+
+
+def _checked_repos(repos: Sequence[Path], profile: str) -> tuple[str, ...]:
     checked = tuple(str(check_repo(r)) for r in repos)
     if not checked:
         raise ConfigError("no repository: pass --repo PATH (or set SWARM_REPO)")
     profile_dir = Path(checked[0]) / "profiles" / profile
     if not profile_dir.is_dir():
         raise ConfigError(f"Gentoo profile {profile!r} does not exist in {checked[0]}/profiles: check --gentoo-profile")
-    files = read_config_dir(config_dir) if config_dir else ()
+    return checked
+
+
+def _request(repos: tuple[str, ...], profile: str, arch: str, world: Sequence[str], files: tuple[tuple[str, str], ...],
+             config_label: str, baseline: tuple[InstalledPackage, ...] = ()) -> ResolveRequest:
     foreign = foreign_keywords(dict(files).get("make.conf", ""), arch)
     if foreign:
-        raise ConfigError(f"{config_dir}/make.conf accepts {' '.join(foreign)} in ACCEPT_KEYWORDS, but this is an {arch} "
+        raise ConfigError(f"{config_label}/make.conf accepts {' '.join(foreign)} in ACCEPT_KEYWORDS, but this is an {arch} "
                           f"resolve: use a portage configuration for {arch} (ACCEPT_KEYWORDS=\"{arch}\" or \"~{arch}\")")
-    return ResolveRequest(repos=checked, profile=profile, arch=arch, world=tuple(world),
-                          portage_config=str(config_dir) if config_dir else "", config_files=files, baseline=baseline)
+    return ResolveRequest(repos=repos, profile=profile, arch=arch, world=tuple(world), portage_config=config_label,
+                          config_files=files, baseline=baseline)
 
 
-def request_for_profile(profile: BuildProfile) -> ResolveRequest:
+def request_for_profile(profile: BuildProfile, machines: MachineFiles | None = None) -> ResolveRequest:
     """The ResolveRequest of a build profile now: its own world (distribution), or the world file and /etc/portage
-    read from the machine's root (user; read at every sync, so the plan follows the machine)."""
+    read from the machine's root (user; read at every sync, so the plan follows the machine) — a local path, or
+    over SSH a host of the fleet inventory (``machines`` reads it)."""
     repos = [Path(r) for r in profile.repos]
     if profile.mode is Mode.DISTRIBUTION:
         config = Path(profile.portage_config) if profile.portage_config else None
         return build_request(repos, profile.gentoo_profile, profile.arch, profile.world, config)
+    if profile.machine_host:
+        return _remote_request(profile, repos, machines)
     root = Path(profile.machine_root)
     if not root.is_dir():
         raise ConfigError(f"profile {profile.name}: the machine root {root} does not exist; mount or copy the machine "
@@ -120,3 +134,21 @@ def request_for_profile(profile: BuildProfile) -> ResolveRequest:
     world = read_world(root / WORLD_FILE)
     config = root / PORTAGE_DIR
     return build_request(repos, profile.gentoo_profile, profile.arch, world, config if config.is_dir() else None)
+
+
+def _remote_request(profile: BuildProfile, repos: Sequence[Path], machines: MachineFiles | None) -> ResolveRequest:
+    root = profile.machine_root or "/"
+    where = f"{profile.machine_host}:{root}"
+    if machines is None:
+        raise ConfigError(f"profile {profile.name} reads machine {profile.machine_host} over SSH, and nothing here can: "
+                          "run it where SWARM_FLEET_FILE names that host")
+    checked = _checked_repos(repos, profile.gentoo_profile)
+    found = machines.read(profile.machine_host, root)
+    world_path = f"{where.rstrip('/')}/{WORLD_FILE}"
+    if found.world is None:
+        raise ConfigError(f"profile {profile.name}: machine {profile.machine_host} has no {world_path}: is {root} its root "
+                          "(fix it with --machine PATH)?")
+    atoms = parse_world(found.world)
+    if not atoms:
+        raise ConfigError(f"the world file {world_path} lists no atoms: add one atom per line (e.g. app-misc/tmux)")
+    return _request(checked, profile.gentoo_profile, profile.arch, atoms, found.files, f"{where.rstrip('/')}/{PORTAGE_DIR}")

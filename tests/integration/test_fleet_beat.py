@@ -33,6 +33,7 @@ build_dir = "{kit.root}"
 pkgdir = "{kit.root}"
 pidfile = "{kit.root / 'worker.pid'}"
 reboot = "{kit.bin / 'reboot'}"
+sync_log = "{kit.root / 'sync.log'}"
 """)
     return path
 
@@ -46,6 +47,7 @@ def _tree(path: Path, stamp: str) -> Path:
 def test_beat_probes_the_fleet_and_restarts_a_silent_drone(tmp_path: Path, portage_cache: Path, redis_url: str,
                                                             sshd: Sshd) -> None:  # noqa: F811
     sshd.fake("rc-service")
+    sshd.fake("emerge")  # records the sync it is told to run, and leaves the tree as old as it was
     _tree(sshd.root / "tree", OLD)
     env = {"SWARM_FLEET_FILE": str(_inventory(sshd, tmp_path / "fleet.toml")), "SWARM_PROBE_EVERY": "1",
            "SWARM_HEAL_GRACE": "0", "SWARM_HEAL_COOLDOWN": "600", "SWARM_TREE": str(_tree(tmp_path / "coordinator-tree", FRESH))}
@@ -61,13 +63,15 @@ def test_beat_probes_the_fleet_and_restarts_a_silent_drone(tmp_path: Path, porta
         swarm.wait(lambda: health().get("answered") is True and health().get("reachable") is True, 40, "a probe of d1")
         assert "emerge --sync" in str(health()["tree_hold"])  # its tree is two days behind the coordinator's
         assert swarm.queries.events(None, 50, kind="drone.tree_stale")
+        swarm.wait(lambda: "emerge --sync" in sshd.recorded(), 20, "d1 to be told to sync")
+        assert swarm.queries.events(None, 50, kind="drone.tree_sync_started")
 
         drone = next(w for w in swarm.stack.workers if w.name == "d1")
         drone.process.send_signal(signal.SIGTERM)
         drone.process.wait(timeout=30)
         swarm.stack.workers.remove(drone)  # stopped on purpose: not a death for swarm.wait to report
         swarm.wait(lambda: health().get("level") == 1, 40, "the ladder's first level")  # recorded after its step
-        assert sshd.recorded() == ["rc-service build-swarm-drone restart"]
+        assert sshd.recorded() == ["emerge --sync", "rc-service build-swarm-drone restart"]  # told once: sync_retry is 1 h
         [event] = swarm.queries.events(None, 50, kind="heal.restart")
         assert event["subject"] == "d1"
         assert health()["answered"] is False

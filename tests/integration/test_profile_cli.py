@@ -24,7 +24,7 @@ def test_create_list_show_edit_delete(env: dict[str, str], tmp_path: Path) -> No
     assert created.code == 0, created.stderr
     assert created.json() == {"name": "desk", "mode": "distribution", "arch": "amd64", "gentoo_profile": "default/linux/amd64/23.0/systemd",
                               "repos": [env["SWARM_REPO"]], "world": ["app-misc/tmux", "app-editors/vim"], "portage_config": "",
-                              "machine_root": "", "auto_rebuild": True, "description": ""}
+                              "machine_root": "", "machine_host": "", "auto_rebuild": True, "description": ""}
     machine = tmp_path / "laptop"
     (machine / "var/lib/portage").mkdir(parents=True)
     (machine / "var/lib/portage/world").write_text("app-misc/tmux\n")

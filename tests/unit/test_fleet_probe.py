@@ -9,6 +9,7 @@ from swarm_celery.domain.fleet import (
     ProbeLimits,
     hard_restart_command,
     judge,
+    parse_hosts,
     parse_inventory,
     parse_probe,
     probe_command,
@@ -148,7 +149,19 @@ def test_the_inventory_is_read_with_defaults() -> None:
     assert hosts["alpha"].rebootable and not hosts["beta"].rebootable
 
 
+def test_machines_are_hosts_but_not_drones() -> None:
+    drones, machines = parse_hosts(INVENTORY + '[machines.laptop]\nhost = "10.0.0.20"\n', "fleet.toml")
+    assert sorted(drones) == ["alpha", "beta"] and sorted(machines) == ["laptop"]
+    assert machines["laptop"] == DroneHost(name="laptop", host="10.0.0.20", user="swarm", key_file="/etc/build-swarm/fleet_key")
+    assert parse_inventory(INVENTORY + '[machines.laptop]\nhost = "10.0.0.20"\n', "fleet.toml") == drones
+    assert parse_hosts('[machines.laptop]\nhost = "l"\n', "fleet.toml") == ({}, {"laptop": DroneHost(name="laptop", host="l")})
+
+
 @pytest.mark.parametrize(("text", "message"), [
+    ("[drones.a]\nhost = 'x'\n[machines.a]\nhost = 'y'\n", "fleet.toml: 'a' is both a drone and a machine: a drone is a "
+                                                           "machine too, keep only [drones.a]"),
+    ("[machines.m]\nhots = 'x'\n", "fleet.toml: machine 'm': unknown key 'hots'"),
+    ("[machines]\nm = 'x'\n", "fleet.toml: machine 'm': expected a table [machines.m] with host ="),
     ("[drones.a]\nhost = 'x'\ntype = 'vm'\n", "fleet.toml: drone 'a': type = 'vm' is not one of bare-metal, lxc, qemu"),
     ("[drones.a]\nhots = 'x'\n", "fleet.toml: drone 'a': unknown key 'hots' (known: host, port"),
     ("[drones.a]\nport = 22\n", "fleet.toml: drone 'a': no host: add host ="),

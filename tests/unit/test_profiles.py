@@ -29,8 +29,15 @@ def test_valid_profiles_pass_and_round_trip_through_json() -> None:
     (replace(DIST, world=()), "a distribution profile needs its world: pass --atom ATOM (repeatable) or --world FILE"),
     (replace(DIST, world=("vim; rm -rf /",)), "'vim; rm -rf /' is not a package atom: expected category/package, e.g. "
                                               "app-misc/tmux or >=dev-libs/foo-1.2"),
-    (replace(DIST, machine_root="/mnt/x"), "a distribution profile keeps its own world: --machine is for user mode (--mode user)"),
-    (replace(USER, machine_root=""), "a user profile reads a machine's world and /etc/portage: pass --machine PATH (its root)"),
+    (replace(DIST, machine_root="/mnt/x"), "a distribution profile keeps its own world: --machine and --machine-host are for user mode "
+                                            "(--mode user)"),
+    (replace(DIST, machine_host="lap"), "a distribution profile keeps its own world: --machine and --machine-host are for "
+                                        "user mode (--mode user)"),
+    (replace(USER, machine_root="", machine_host="lap top"), "machine host 'lap top' is not a name of the fleet inventory: "
+                                                             "use its [machines.NAME] or [drones.NAME]"),
+    (replace(USER, machine_root="mnt/laptop"), "machine root 'mnt/laptop' should be an absolute path"),
+    (replace(USER, machine_root=""), "a user profile reads a machine's world and /etc/portage: pass --machine PATH (its root), "
+                                      "or --machine-host NAME (a host of the fleet inventory, read over SSH)"),
     (replace(USER, world=("app-misc/tmux",)), "a user profile takes its world and portage configuration from --machine, not "
                                               "from --atom/--world/--portage-config"),
 ])
