@@ -59,10 +59,11 @@ def health_table(rows: Sequence[tuple[str, dict[str, Any]]]) -> Table:
 
 def _hold(health: dict[str, Any]) -> str:
     """" (held)" for a drone held for its stale tree, with its sync when one is running or failed."""
-    sync = health.get("sync", "")
     if not health["tree_hold"]:
         return ""
-    return " (held, syncing)" if sync == "running" else f" (held, sync {sync})" if sync and sync != "exit 0" else " (held)"
+    if health["sync"] == "running":
+        return " (held, syncing)"
+    return f" (held, sync {health['sync']})" if health["sync"] not in ("", "exit 0") else " (held)"
 
 
 def _yes(value: bool | None) -> str:

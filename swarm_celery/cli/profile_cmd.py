@@ -61,9 +61,10 @@ def create(name: str, mode: str, arch: str, **options: Any) -> None:
     build-swarm profile create laptop --mode user --machine-host laptop       # over SSH, [machines.laptop]
     """
     as_json = options.pop("as_json")
+    settings = Settings.from_env()
     base = BuildProfile(name, Mode(mode), arch, "", ())
-    built = _checked(_apply(base, **options))
-    if not bootstrap.store(Settings.from_env()).save_profile(built, create=True):
+    built = _checked(_apply(base, **options), settings)
+    if not bootstrap.store(settings).save_profile(built, create=True):
         raise UserError(f"profile {name} exists already: change it with `build-swarm profile edit {name}`")
     _show(built, as_json, f"created profile {name}")
 
@@ -76,14 +77,15 @@ def create(name: str, mode: str, arch: str, **options: Any) -> None:
 def edit(name: str, add: tuple[str, ...], remove: tuple[str, ...], **options: Any) -> None:
     """Change profile NAME: only the options given change."""
     as_json = options.pop("as_json")
-    store = bootstrap.store(Settings.from_env())
+    settings = Settings.from_env()
+    store = bootstrap.store(settings)
     current = _existing(store.get_profile(name), name)
     changed = _apply(current, **options)
     missing = [atom for atom in remove if atom not in changed.world]
     if missing:
         raise UserError(f"{', '.join(missing)} is not in the world of {name}; see `build-swarm profile show {name}`")
     world = tuple(a for a in changed.world if a not in remove) + tuple(a for a in add if a not in changed.world)
-    updated = _checked(replace(changed, world=world))
+    updated = _checked(replace(changed, world=world), settings)
     store.save_profile(updated, create=False)
     _show(updated, as_json, f"changed profile {name}")
 
@@ -183,13 +185,13 @@ def _machine_changes(base: BuildProfile, machine: Path | None, machine_host: str
     return changes
 
 
-def _checked(profile: BuildProfile) -> BuildProfile:
+def _checked(profile: BuildProfile, settings: Settings) -> BuildProfile:
     """Validated, and its inputs readable now (repositories, Gentoo profile, world, /etc/portage)."""
     try:
         profile.validated()
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    bootstrap.profile_requests(Settings.from_env())(profile)  # ConfigError names what cannot be read (over SSH too)
+    bootstrap.profile_requests(settings)(profile)  # ConfigError names what cannot be read (over SSH too)
     return profile
 
 

@@ -158,6 +158,11 @@ class SyncRun:
     exit: int | None  # None while running
     last: str  # the last line of the command's own output ("" when it printed none)
 
+    @property
+    def label(self) -> str:
+        """In a word or two, for the fleet table and its JSON: "running" or "exit N"."""
+        return "running" if self.running else f"exit {self.exit}"
+
 
 def sync_run(lines: tuple[str, ...]) -> SyncRun | None:
     """What the tail of a sync log says (None: no log, so no sync was started there)."""
@@ -218,7 +223,7 @@ class HostProbe:
     tree: str = ""  # the first line of metadata/timestamp.chk
     manager: str = "none"  # openrc | systemd | none
     emerges: tuple[StuckBuild, ...] = ()  # every running emerge, with its age
-    sync_log: tuple[str, ...] = ()  # the tail of the sync log (empty: no sync was ever started there)
+    sync: SyncRun | None = None  # the last tree sync started there, read from its log's tail (None: never one)
 
 
 def parse_probe(output: str) -> HostProbe:
@@ -242,7 +247,7 @@ def parse_probe(output: str) -> HostProbe:
         mem_total_mb=_mb(values.get("mem_total_kb")), mem_avail_mb=_mb(values.get("mem_avail_kb")),
         build_free_mb=_mb(values.get("build_free_kb")), pkgdir_free_mb=_mb(values.get("pkgdir_free_kb")),
         tree=values.get("tree", "")[:64], manager=values.get("manager", "none") if values.get("manager") in MANAGERS else "none",
-        emerges=tuple(emerges), sync_log=tuple(sync[-SYNC_TAIL:]),
+        emerges=tuple(emerges), sync=sync_run(tuple(sync[-SYNC_TAIL:])),
     )
 
 
@@ -297,7 +302,7 @@ def judge(host: DroneHost, probe: HostProbe, coordinator_tree: str, limits: Prob
     """What needs attention on drone ``host``, given what the probe found and the coordinator's tree timestamp."""
     name = host.name
     found = [stale] if (stale := tree_staleness(host, probe.tree, coordinator_tree, limits.tree_slack)) else []
-    run = sync_run(probe.sync_log)
+    run = probe.sync
     if stale and run is not None and run.exit:
         found.append(Finding("tree.sync_failed", f"{name}: `{host.sync}` exited {run.exit}"
                                                  f"{': ' + run.last if run.last else ''} (log: {host.sync_log}); "
@@ -341,20 +346,12 @@ class DroneCheck:
     probe: HostProbe | None = None
     findings: tuple[Finding, ...] = ()
     level: int = 0  # its place on the healing ladder after this round
-    actions: tuple[str, ...] = ()  # what the ladder did this round (event messages)
+    actions: tuple[str, ...] = ()  # what the doctor did this round: a tree sync, a ladder step (event messages)
 
     def to_json(self) -> dict[str, object]:
         p = self.probe or HostProbe()
         return {"drone": self.name, "at": self.at, "answered": self.answered, "reachable": self.reachable, "error": self.error,
                 "load": list(p.load) if p.load else None, "mem_total_mb": p.mem_total_mb, "mem_avail_mb": p.mem_avail_mb,
                 "build_free_mb": p.build_free_mb, "pkgdir_free_mb": p.pkgdir_free_mb, "tree": p.tree, "manager": p.manager,
-                "emerges": len(p.emerges), "sync": sync_label(p), "findings": [{"kind": f.kind, "message": f.message} for f in self.findings],
+                "emerges": len(p.emerges), "sync": p.sync.label if p.sync else "", "findings": [{"kind": f.kind, "message": f.message} for f in self.findings],
                 "level": self.level, "actions": list(self.actions)}
-
-
-def sync_label(probe: HostProbe) -> str:
-    """The drone's last tree sync in a word or two: "running", "exit N", or "" (none was ever started there)."""
-    run = sync_run(probe.sync_log)
-    if run is None:
-        return ""
-    return "running" if run.running else f"exit {run.exit}"

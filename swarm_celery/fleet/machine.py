@@ -20,6 +20,7 @@ from swarm_celery.domain.fleet import DroneHost
 from swarm_celery.domain.profiles import PORTAGE_DIR, WORLD_FILE, MachineConfig
 from swarm_celery.errors import ConfigError, RemoteError
 from swarm_celery.ports import RemoteShell
+from swarm_celery.resolve.inputs import config_files
 from swarm_celery.resolve.root import CONFIG_FILE_NAMES
 
 MAX_BYTES = 16 * 1024 * 1024  # a world and /etc/portage are kilobytes; more is not what was asked for
@@ -55,12 +56,11 @@ def decode(output: str, where: str) -> MachineConfig:
                     world = text
                     continue
                 top, _, child = name.removeprefix(PORTAGE_DIR + "/").partition("/")
-                if top in CONFIG_FILE_NAMES and "/" not in child and not child.startswith("."):
+                if "/" not in child:  # a package.* directory's own files, as the local reader takes them
                     parts.setdefault(top, []).append((child, text))
     except tarfile.TarError as exc:
         raise ConfigError(f"{where}: its answer is not a readable archive ({exc})") from None
-    files = tuple((n, "\n".join(text for _, text in sorted(parts[n]))) for n in CONFIG_FILE_NAMES if n in parts)
-    return MachineConfig(world, files)
+    return MachineConfig(world, config_files(parts))
 
 
 def _text(archive: tarfile.TarFile, member: tarfile.TarInfo, where: str) -> str:

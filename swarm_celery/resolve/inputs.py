@@ -6,7 +6,7 @@ Nothing here imports portage: atoms are validated by portage's parser in the res
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from swarm_celery.domain.baseline import InstalledPackage, parse_baseline
@@ -38,15 +38,25 @@ def read_config_dir(path: Path) -> tuple[tuple[str, str], ...]:
     directory = path.expanduser()
     if not directory.is_dir():
         raise ConfigError(f"portage config directory {path} does not exist: pass a directory holding make.conf, package.use, ...")
-    files: list[tuple[str, str]] = []
+    parts: dict[str, list[tuple[str, str]]] = {}
     for name in CONFIG_FILE_NAMES:
         entry = directory / name
         if entry.is_file():
-            files.append((name, entry.read_text()))
+            parts[name] = [("", entry.read_text())]
         elif entry.is_dir():
-            parts = [p.read_text() for p in sorted(entry.iterdir()) if p.is_file() and not p.name.startswith(".")]
-            files.append((name, "\n".join(parts)))
-    return tuple(files)
+            parts[name] = [(p.name, p.read_text()) for p in entry.iterdir() if p.is_file() and not p.name.startswith(".")]
+    return config_files(parts)
+
+
+def config_files(parts: Mapping[str, Sequence[tuple[str, str]]]) -> tuple[tuple[str, str], ...]:
+    """The resolver's configuration files from what a config directory holds: for each known name, a file
+    (``("", text)``) or a directory's files (``(file name, text)``, hidden ones skipped) joined in name order."""
+    joined = []
+    for name in CONFIG_FILE_NAMES:
+        if name in parts:
+            texts = [text for child, text in sorted(parts[name]) if not child.startswith(".")]
+            joined.append((name, "\n".join(texts)))
+    return tuple(joined)
 
 
 def read_text(path: Path, what: str, fix: str) -> str:
@@ -59,10 +69,14 @@ def read_text(path: Path, what: str, fix: str) -> str:
 
 
 def read_world(path: Path) -> tuple[str, ...]:
-    text = read_text(path, "the world file", "pass one atom per line with --world")
+    return world_atoms(read_text(path, "the world file", "pass one atom per line with --world"), str(path))
+
+
+def world_atoms(text: str, where: str) -> tuple[str, ...]:
+    """A world file's atoms; a ConfigError naming ``where`` when it lists none."""
     atoms = parse_world(text)
     if not atoms:
-        raise ConfigError(f"the world file {path} lists no atoms: add one atom per line (e.g. app-misc/tmux)")
+        raise ConfigError(f"the world file {where} lists no atoms: add one atom per line (e.g. app-misc/tmux)")
     return atoms
 
 
@@ -138,17 +152,15 @@ def request_for_profile(profile: BuildProfile, machines: MachineFiles | None = N
 
 def _remote_request(profile: BuildProfile, repos: Sequence[Path], machines: MachineFiles | None) -> ResolveRequest:
     root = profile.machine_root or "/"
-    where = f"{profile.machine_host}:{root}"
+    base = f"{profile.machine_host}:{root.rstrip('/')}"  # where its files are, for messages: host:/root/...
     if machines is None:
         raise ConfigError(f"profile {profile.name} reads machine {profile.machine_host} over SSH, and nothing here can: "
                           "run it where SWARM_FLEET_FILE names that host")
     checked = _checked_repos(repos, profile.gentoo_profile)
     found = machines.read(profile.machine_host, root)
-    world_path = f"{where.rstrip('/')}/{WORLD_FILE}"
+    world_path = f"{base}/{WORLD_FILE}"
     if found.world is None:
         raise ConfigError(f"profile {profile.name}: machine {profile.machine_host} has no {world_path}: is {root} its root "
                           "(fix it with --machine PATH)?")
-    atoms = parse_world(found.world)
-    if not atoms:
-        raise ConfigError(f"the world file {world_path} lists no atoms: add one atom per line (e.g. app-misc/tmux)")
-    return _request(checked, profile.gentoo_profile, profile.arch, atoms, found.files, f"{where.rstrip('/')}/{PORTAGE_DIR}")
+    atoms = world_atoms(found.world, world_path)
+    return _request(checked, profile.gentoo_profile, profile.arch, atoms, found.files, f"{base}/{PORTAGE_DIR}")

@@ -25,7 +25,6 @@ from swarm_celery.domain.fleet import (
     service_command,
     sync_command,
     sync_due,
-    sync_run,
 )
 from swarm_celery.domain.healing import DroneHealth, HealingPolicy, Level, next_level, recovered, silent, took
 from swarm_celery.errors import RemoteError
@@ -131,7 +130,7 @@ class FleetDoctor:
         if not any(f.kind == "tree.stale" for f in check.findings):
             return replace(health, sync_asked_at=0.0), []
         now = self.clock.now()
-        run = sync_run(check.probe.sync_log) if check.probe else None
+        run = check.probe.sync if check.probe else None
         if not host.sync or not sync_due(health.sync_asked_at, now, self.config.sync_retry, run):
             return health, []
         command = sync_command(host)

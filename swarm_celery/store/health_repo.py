@@ -10,7 +10,7 @@ import json
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from swarm_celery.domain.fleet import DroneCheck, sync_label
+from swarm_celery.domain.fleet import DroneCheck
 from swarm_celery.domain.healing import DroneHealth, Ladder, Level
 from swarm_celery.store.dispatch_repo import RepoBase
 from swarm_celery.store.models import DroneRow, HealthRow, ProbeRow
@@ -32,7 +32,7 @@ class HealthRepo(RepoBase):
             load1=load[0], load5=load[1], load15=load[2], mem_total_mb=p.mem_total_mb if p else None,
             mem_avail_mb=p.mem_avail_mb if p else None, build_free_mb=p.build_free_mb if p else None,
             pkgdir_free_mb=p.pkgdir_free_mb if p else None, tree=p.tree if p else "", manager=p.manager if p else "",
-            emerges=len(p.emerges) if p else 0, sync=sync_label(p) if p else "", stuck=sum(f.kind == "emerge.stuck" for f in check.findings),
+            emerges=len(p.emerges) if p else 0, sync=p.sync.label if p and p.sync else "", stuck=sum(f.kind == "emerge.stuck" for f in check.findings),
             findings=json.dumps([{"kind": f.kind, "message": f.message} for f in check.findings]), level=check.level)
         with self._sessions.begin() as db:
             db.add(row)

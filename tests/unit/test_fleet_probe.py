@@ -7,6 +7,7 @@ import pytest
 from swarm_celery.domain.fleet import (
     DroneHost,
     ProbeLimits,
+    SyncRun,
     hard_restart_command,
     judge,
     parse_hosts,
@@ -89,7 +90,8 @@ def test_the_sync_log_tail_says_running_or_how_it_ended() -> None:
     assert done is not None and not done.running and done.exit == 0 and done.last == "=== Sync completed for gentoo"
     quiet = sync_run(("build-swarm sync started 1", "build-swarm sync exit 127"))
     assert quiet is not None and quiet.exit == 127 and quiet.last == ""
-    assert parse_probe("sync=1\nsync=2\nsync=3\nsync=4\nsync=5\n").sync_log == ("2", "3", "4", "5")
+    assert parse_probe("sync=1\nsync=2\nsync=3\nsync=4\nsync=5\n").sync == SyncRun(True, None, "5")  # the last 4 lines
+    assert parse_probe("sync=build-swarm sync started 1\nsync=build-swarm sync exit 1\n").sync == SyncRun(False, 1, "")
 
 
 def test_when_a_drone_is_told_to_sync_again() -> None:
