@@ -27,7 +27,7 @@ from swarm_celery.settings import Settings
 from swarm_celery.store.queries import Queries
 
 SETTLE = 3.0  # seconds between the last drone's hello and the start: the workers finish booting
-REQUEST = ResolveRequest(repos=("/bench",), profile="default/linux/amd64/23.0/systemd", arch="amd64", world=("bench/world",))
+REQUEST = ResolveRequest(repos=("/bench",), gentoo_profile="default/linux/amd64/23.0/systemd", arch="amd64", world=("bench/world",))
 
 
 @dataclass

@@ -48,6 +48,7 @@ from swarm_celery.services.coordinator import Coordinator
 from swarm_celery.services.explain import Explainer
 from swarm_celery.services.fleet import FleetConfig, FleetDoctor
 from swarm_celery.services.profiles import ProfileSync, TreeWatcher
+from swarm_celery.services.sessions import SessionQueue
 from swarm_celery.settings import Settings
 from swarm_celery.store.engine import make_engine, migrate
 from swarm_celery.store.queries import Queries
@@ -58,7 +59,7 @@ from swarm_celery.tasks import drone as drone_tasks
 from swarm_celery.tasks import fleet as fleet_tasks
 from swarm_celery.tasks import tree as tree_tasks
 from swarm_celery.tasks.census import RedisCensus
-from swarm_celery.tasks.messaging import CeleryDispatcher, CeleryMessenger, CeleryReporter
+from swarm_celery.tasks.messaging import CeleryBroker, CeleryMessenger, CeleryReporter
 
 SHIPPED_DURATIONS = Path(__file__).parent / "data" / "build-durations.csv"
 
@@ -97,10 +98,10 @@ def coordinator(settings: Settings, app: Celery) -> Coordinator:
 
 def coordinator_services(settings: Settings, app: Celery) -> tuple[Coordinator, Controller]:
     """The coordinator and the controls, sharing one store, dispatcher and scheduler (one writer)."""
-    the_store, dispatcher, clock = store(settings), CeleryDispatcher(app), SystemClock()
-    coord = Coordinator(the_store, resolver(settings), dispatcher, BinhostPublisher(settings.binhost_dir, uploads_dir(settings), signer(settings)),
+    the_store, broker, clock = store(settings), CeleryBroker(app), SystemClock()
+    coord = Coordinator(the_store, resolver(settings), broker, BinhostPublisher(settings.binhost_dir, uploads_dir(settings), signer(settings)),
                         prior=durations(settings), clock=clock, config=scheduler_config(settings), census=RedisCensus(app))
-    return coord, Controller(the_store, dispatcher, coord.scheduler, clock)
+    return coord, Controller(the_store, broker, coord.dispatcher, clock)
 
 
 def durations(settings: Settings) -> Durations:
@@ -163,10 +164,15 @@ def beat_app(settings: Settings) -> Celery:
     return app
 
 
+def session_queue(settings: Settings, app: Celery | None = None) -> SessionQueue:
+    """Queueing sessions; without ``app`` (the CLI) the broker is reached only when a session is sent."""
+    plans = CeleryMessenger(app) if app is not None else _PlansLater(settings)
+    return SessionQueue(store(settings), plans, simulated=settings.builder == "simulate")
+
+
 def profile_sync(settings: Settings, app: Celery | None = None) -> ProfileSync:
     """Without ``app`` (the CLI), the broker is reached only when a session is sent: a refused sync needs none."""
-    plans = CeleryMessenger(app) if app is not None else _PlansLater(settings)
-    return ProfileSync(store(settings), profile_requests(settings), plans, simulated=settings.builder == "simulate")
+    return ProfileSync(store(settings), profile_requests(settings), session_queue(settings, app))
 
 
 def profile_requests(settings: Settings) -> RequestBuilder:
@@ -180,6 +186,11 @@ def profile_requests(settings: Settings) -> RequestBuilder:
                                  str(settings.fleet_file or ""), timeout=max(30.0, settings.ssh_timeout))
         return request_for_profile(profile, reader)
     return build
+
+
+def messenger(settings: Settings) -> CeleryMessenger:
+    """The coordinator queue (plans, controls, hellos)."""
+    return CeleryMessenger(celery_app(settings))
 
 
 class _PlansLater:
@@ -233,12 +244,14 @@ def api_app(settings: Settings, make_request: RequestMaker) -> FastAPI:
     """The coordinator's HTTP API on the same record and broker as its worker."""
     eng = engine(settings)
     config = ApiConfig(admin_token=settings.api_token, public_status=settings.public_status, uploads_dir=uploads_dir(settings),
-                       logs_dir=settings.logs_dir / "builds", binhost_dir=settings.binhost_dir, simulated=settings.builder == "simulate")
+                       logs_dir=settings.logs_dir / "builds", binhost_dir=settings.binhost_dir)
     messenger = CeleryMessenger(celery_app(settings))
-    ctx = ApiContext(config=config, queries=Queries(eng), store=SqlStore(eng, SystemClock()), tokens=DroneTokens(eng),
+    the_store = SqlStore(eng, SystemClock())
+    sessions = SessionQueue(the_store, messenger, simulated=settings.builder == "simulate")
+    ctx = ApiContext(config=config, queries=Queries(eng), store=the_store, tokens=DroneTokens(eng),
                      messenger=messenger, make_request=make_request,
                      sql=ReadOnlySql.for_urls(settings.database, settings.sql_database_url), version=payload_version(),
-                     syncer=profile_sync(settings, messenger.app))
+                     syncer=ProfileSync(the_store, profile_requests(settings), sessions), sessions=sessions)
     return create_api(ctx)
 
 

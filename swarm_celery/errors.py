@@ -47,5 +47,23 @@ class ArtifactError(SwarmError):
     """An uploaded or staged binary package failed verification."""
 
 
+class ControlFailed(UserError):
+    """An operator control names something that does not exist; the message says what to do."""
+
+
+class BuildFailed(SwarmError):
+    """A drone's build did not produce a binary package; ``log_tail`` is what the coordinator classifies and
+    ``build_status`` the build command's exit status (negative: the signal that ended it; None: it never ran)."""
+
+    def __init__(self, message: str, log_tail: str = "", build_status: int | None = None) -> None:
+        super().__init__(message)
+        self.log_tail = log_tail or message
+        self.build_status = build_status
+
+
+class UploadFailed(SwarmError):
+    """A drone could not hand its artifact or log to the coordinator's API (after its retries)."""
+
+
 class RemoteError(SwarmError):
     """A drone host could not be reached, or refused us, over SSH; the message says which and what to check."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from swarm_celery.domain.config import ResolveRequest
@@ -16,7 +16,7 @@ from swarm_celery.store.engine import make_engine, migrate
 from swarm_celery.store.queries import Queries
 from swarm_celery.store.repository import SqlStore
 
-REQUEST = ResolveRequest(repos=("/repo",), profile="default/linux/amd64/23.0/systemd", arch="amd64", world=("app-misc/app",))
+REQUEST = ResolveRequest(repos=("/repo",), gentoo_profile="default/linux/amd64/23.0/systemd", arch="amd64", world=("app-misc/app",))
 
 
 def pkg(cpv: str, build: tuple[str, ...] = (), run: tuple[str, ...] = ()) -> PlannedPackage:
@@ -128,6 +128,12 @@ class World:
     publisher: FakePublisher
     resolver: FakeResolver
     clock: FakeClock
+
+    def reconfigure(self, **changes: object) -> None:
+        """The coordinator again, with these scheduler settings (SchedulerConfig fields)."""
+        config = replace(self.coordinator.config, **changes)  # type: ignore[arg-type]
+        self.coordinator = Coordinator(self.store, self.resolver, self.dispatcher, self.publisher, prior=Durations({}), clock=self.clock,
+                                       config=config)
 
 
 def make_world(tmp_path: Path) -> World:

@@ -9,20 +9,19 @@ from typing import Protocol
 
 from swarm_celery.api.sql import ReadOnlySql
 from swarm_celery.domain.config import ResolveRequest
-from swarm_celery.domain.controls import ControlRequest
 from swarm_celery.domain.model import DroneIdentity
 from swarm_celery.domain.uploads import UploadLimits
+from swarm_celery.ports import ControlQueue, PlanQueue
 from swarm_celery.services.profiles import ProfileSync
+from swarm_celery.services.sessions import SessionQueue
 from swarm_celery.store.queries import Queries
 from swarm_celery.store.repository import SqlStore
 from swarm_celery.store.token_repo import DroneTokens
 
 
-class Messenger(Protocol):
+class Messenger(PlanQueue, ControlQueue, Protocol):
     """The coordinator queue, as the API uses it: the coordinator stays the only writer of plans and states."""
 
-    def send_plan(self, session_id: str) -> None: ...
-    def send_control(self, request: ControlRequest) -> None: ...
     def hello(self, identity: DroneIdentity) -> None: ...
 
 
@@ -37,7 +36,6 @@ class ApiConfig:
     uploads_dir: Path
     logs_dir: Path  # build logs, <logs_dir>/<attempt>.log
     binhost_dir: Path
-    simulated: bool  # sessions queued here are simulated builds (the swarm's builder)
     limits: UploadLimits = field(default_factory=UploadLimits)
 
     def is_admin(self, token: str) -> bool:
@@ -55,3 +53,4 @@ class ApiContext:
     sql: ReadOnlySql | None
     version: str
     syncer: ProfileSync
+    sessions: SessionQueue

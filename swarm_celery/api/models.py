@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import AliasChoices, BaseModel, Field, StringConstraints
 
 from swarm_celery.domain.controls import Action
 
@@ -147,7 +147,7 @@ class HeartbeatIn(BaseModel):
     slots: int = Field(ge=1, le=256)
     paused: bool = False
     tree_timestamp: Annotated[str, StringConstraints(max_length=64)] = ""
-    profile: Annotated[str, StringConstraints(max_length=255)] = ""
+    gentoo_profile: Annotated[str, StringConstraints(max_length=255)] = Field("", validation_alias=AliasChoices("gentoo_profile", "profile"))
     payload_version: Annotated[str, StringConstraints(max_length=32)] = ""
     builder: Annotated[str, StringConstraints(max_length=16)] = ""
 
@@ -188,6 +188,7 @@ class SnapshotOut(BaseModel):
 
 
 class SyncOut(BaseModel):
-    profile: str
+    build_profile: str
+    profile: str = Field(description="Deprecated alias of build_profile.", deprecated=True)
     session: str
     full: bool

@@ -15,7 +15,7 @@ from swarm_celery.api.models import ControlIn, ControlOut, QueueIn, QueueOut, Sq
 from swarm_celery.api.sql import SqlRefused
 from swarm_celery.domain.config import check_atom_shape
 from swarm_celery.domain.controls import ControlRequest, validate
-from swarm_celery.errors import SwarmError
+from swarm_celery.errors import BrokerError, SwarmError
 
 REFUSED = errors(400, 401, 503)
 api = APIRouter(prefix="/api/v1", dependencies=[Depends(auth.admin)], responses=errors(401))
@@ -29,13 +29,10 @@ def queue(ctx: Ctx, body: QueueIn) -> QueueOut:
         request = ctx.make_request(atoms, body.arch)
     except (ValueError, SwarmError) as exc:
         raise HTTPException(400, str(exc)) from None
-    session_id = uuid.uuid4().hex[:12]
-    ctx.store.create_session(session_id, request, simulated=ctx.config.simulated, priority=body.priority)
     try:
-        ctx.messenger.send_plan(session_id)
-    except Exception as exc:  # kombu raises transport-specific errors
-        ctx.store.fail_session(session_id, f"could not reach the broker: {exc}")
-        raise HTTPException(503, f"cannot reach the broker: {exc}; is the coordinator's SWARM_BROKER_URL right?") from None
+        session_id = ctx.sessions.queue(request, priority=body.priority)
+    except BrokerError as exc:
+        raise HTTPException(503, str(exc)) from None
     return QueueOut(session=session_id, atoms=list(request.world), priority=body.priority, arch=request.arch)
 
 
@@ -48,8 +45,8 @@ async def control(ctx: Ctx, body: ControlIn) -> ControlOut:
         raise HTTPException(400, str(exc)) from None
     try:
         await run_in_threadpool(ctx.messenger.send_control, request)
-    except Exception as exc:  # kombu raises transport-specific errors
-        raise HTTPException(503, f"cannot reach the broker: {exc}") from None
+    except BrokerError as exc:
+        raise HTTPException(503, str(exc)) from None
     deadline = time.monotonic() + body.wait
     while True:
         outcome = await run_in_threadpool(ctx.queries.event_for, request.request_id)

@@ -10,7 +10,7 @@ from swarm_celery.api import auth
 from swarm_celery.api.auth import Ctx
 from swarm_celery.api.models import ProfileOut, SnapshotOut, SyncOut, errors
 from swarm_celery.domain.profiles import NAME
-from swarm_celery.errors import NotFoundError, UserError
+from swarm_celery.errors import BrokerError, NotFoundError, UserError
 from swarm_celery.services.profiles import ProfileBusy
 
 ProfileName = Annotated[str, Path(pattern=NAME.pattern, description="A build profile (see /api/v1/profiles).")]
@@ -48,6 +48,6 @@ def sync(ctx: Ctx, name: ProfileName, full: bool = False) -> SyncOut:
         raise HTTPException(409, str(exc)) from None
     except UserError as exc:  # its inputs cannot be read (a machine root not mounted, a tree gone)
         raise HTTPException(400, str(exc)) from None
-    except Exception as exc:  # kombu raises transport-specific errors
-        raise HTTPException(503, f"cannot reach the broker: {exc}; is the coordinator's SWARM_BROKER_URL right?") from None
-    return SyncOut(profile=done.profile, session=done.session, full=done.full)
+    except BrokerError as exc:
+        raise HTTPException(503, str(exc)) from None
+    return SyncOut(build_profile=done.build_profile, profile=done.build_profile, session=done.session, full=done.full)

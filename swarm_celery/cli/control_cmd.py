@@ -15,8 +15,7 @@ import click
 from swarm_celery import bootstrap
 from swarm_celery.cli.options import emit_json
 from swarm_celery.domain.controls import Action, ControlRequest, validate
-from swarm_celery.domain.model import COORDINATOR_QUEUE
-from swarm_celery.errors import BrokerError, UserError
+from swarm_celery.errors import UserError
 from swarm_celery.settings import Settings
 from swarm_celery.store.queries import Queries
 
@@ -43,10 +42,7 @@ def control(action: str, atom: str, drone: str, session: str, wait: float, as_js
         raise UserError(str(exc)) from None
     settings = Settings.from_env()
     queries = Queries(bootstrap.engine(settings))
-    try:
-        bootstrap.celery_app(settings).send_task("swarm.control", args=[request.to_json()], queue=COORDINATOR_QUEUE)
-    except Exception as exc:  # kombu raises transport-specific errors
-        raise BrokerError(f"cannot reach the broker at {settings.broker_url}: {exc}; is SWARM_BROKER_URL right?") from None
+    bootstrap.messenger(settings).send_control(request)
     outcome = _wait_for(queries, request.request_id, wait)
     if outcome is None:
         raise UserError(f"the coordinator did not answer within {wait:.0f} s; is `build-swarm worker --role coordinator` running? "

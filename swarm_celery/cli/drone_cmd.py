@@ -57,7 +57,7 @@ def _show(settings: Settings, conf: Path | None, as_json: bool) -> None:
         emit_json(report)
         return
     click.echo(f"drone {me.name} ({me.arch}): {me.cores} cores, {me.memory_mb} MiB memory, {me.disk_free_mb} MiB free, {me.slots} slots")
-    click.echo(f"  tree {me.tree_timestamp or 'unknown (no metadata/timestamp.chk)'}; profile {me.profile or 'unknown (no make.profile)'}; "
+    click.echo(f"  tree {me.tree_timestamp or 'unknown (no metadata/timestamp.chk)'}; profile {me.gentoo_profile or 'unknown (no make.profile)'}; "
                f"build-swarm {me.payload_version}")
     click.echo(f"  queues {', '.join(report['queues'])} on {report['broker']}; config {report['config'] or 'environment only'}")
     click.echo(f"  builder {settings.builder}" + (f": binhost {settings.binhost_url}, PKGDIR {settings.pkgdir}, timeout "

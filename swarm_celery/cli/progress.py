@@ -26,7 +26,7 @@ class DemoProgress:
 
     def intro(self, tree: str, request: ResolveRequest, drones: int, time_scale: float, settings: Settings) -> None:
         self.console.print(f"[bold]build-swarm demo[/]: {len(request.world)} world atoms from {tree}")
-        self.console.print(f"profile {request.profile} ({request.arch}), {drones} drones, "
+        self.console.print(f"profile {request.gentoo_profile} ({request.arch}), {drones} drones, "
                            f"[yellow]builds are SIMULATED[/] (real build times × {time_scale})")
         self.console.print(f"data in {settings.home}, database {settings.database}")
 

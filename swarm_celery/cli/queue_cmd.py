@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tempfile
-import uuid
 from pathlib import Path
 
 import click
@@ -11,9 +10,8 @@ import click
 from swarm_celery import bootstrap
 from swarm_celery.cli.options import baseline_option, emit_json, request_from_options, world_options
 from swarm_celery.domain.config import check_atom_shape
-from swarm_celery.errors import BrokerError, UserError
+from swarm_celery.errors import UserError
 from swarm_celery.settings import Settings
-from swarm_celery.tasks.messaging import CeleryDispatcher
 
 
 @click.command(name="add")
@@ -43,14 +41,7 @@ def queue_add(repos: tuple[Path, ...], world_file: Path | None, portage_config: 
             request, tree = request_from_options(settings, repos, world, portage_config, gentoo_profile, arch, baseline_file)
     else:
         request, tree = request_from_options(settings, repos, world_file, portage_config, gentoo_profile, arch, baseline_file)
-    session_id = uuid.uuid4().hex[:12]
-    store = bootstrap.store(settings)
-    store.create_session(session_id, request, simulated=settings.builder == "simulate", priority=priority)
-    try:
-        CeleryDispatcher(bootstrap.celery_app(settings)).send_plan(session_id)
-    except Exception as exc:  # kombu raises transport-specific errors
-        store.fail_session(session_id, f"could not reach the broker: {exc}")
-        raise BrokerError(f"cannot reach the broker at {settings.broker_url}: {exc}; is SWARM_BROKER_URL right?") from None
+    session_id = bootstrap.session_queue(settings).queue(request, priority=priority)
     if as_json:
         emit_json({"session": session_id, "atoms": list(request.world), "priority": priority, "arch": request.arch})
     else:

@@ -54,7 +54,7 @@ def check(as_json: bool) -> None:
         elif c.snapshot is not None:
             click.echo(f"{c.tree}: snapshot {c.snapshot.id} ({c.snapshot.reason}), {c.snapshot.path}")
         for s in c.synced:
-            click.echo(f"  profile {s.profile}: session {s.session} builds what changed")
+            click.echo(f"  profile {s.build_profile}: session {s.session} builds what changed")
         for error in c.errors:
             click.echo(f"  error: {error}")
     if not results:

@@ -24,18 +24,18 @@ def follow_sync(queries: Queries | None, done: Synced, as_json: bool) -> None:
     what = "everything" if done.full else "what changed"
     if queries is None:
         if as_json:
-            emit_json({"profile": done.profile, "session": done.session, "full": done.full})
+            emit_json(_synced_json(done))
         else:
-            click.echo(f"queued session {done.session} of profile {done.profile} ({what}); "
+            click.echo(f"queued session {done.session} of profile {done.build_profile} ({what}); "
                        f"follow it with `build-swarm status --session {done.session}`")
         return
     session = _wait_for_plan(queries, done, quiet=as_json)
     packages = queries.packages(done.session)
     summary = summarize(session, packages)
     if as_json:
-        emit_json({"profile": done.profile, "session": done.session, "full": done.full} | summary)
+        emit_json(_synced_json(done) | summary)
         return
-    click.echo(f"profile {done.profile}: session {done.session} builds {summary['to_build']} of {summary['planned']} packages "
+    click.echo(f"profile {done.build_profile}: session {done.session} builds {summary['to_build']} of {summary['planned']} packages "
                f"({summary['reused']} unchanged, {len(summary['new'])} new, {len(summary['changed'])} changed)")
     for item in summary["changed"][:50]:
         click.echo(f"  changed {item['cpv']}: {item['why']}")
@@ -57,15 +57,20 @@ def summarize(session: dict[str, Any], packages: list[dict[str, Any]]) -> dict[s
 def _wait_for_plan(queries: Queries, done: Synced, quiet: bool) -> dict[str, Any]:
     deadline = time.monotonic() + PLAN_TIMEOUT
     console = Console(stderr=True, quiet=quiet)
-    with console.status(f"the coordinator resolves profile {done.profile} ({done.atoms} world atoms) with portage ..."):
+    with console.status(f"the coordinator resolves profile {done.build_profile} ({done.atoms} world atoms) with portage ..."):
         while time.monotonic() < deadline:
             session = queries.session(done.session)
             if session is None:
                 raise UserError(f"session {done.session} vanished from the record")
             if session["state"] == "failed":
-                raise PlanFailed(f"profile {done.profile}: {session['error']}")
+                raise PlanFailed(f"profile {done.build_profile}: {session['error']}")
             if session["state"] != "planning":
                 return session
             time.sleep(0.2)
     raise UserError(f"no plan after {PLAN_TIMEOUT:.0f} s: is a coordinator running (`build-swarm coordinator`)? "
                     f"The session {done.session} stays queued")
+
+
+def _synced_json(done: Synced) -> dict[str, object]:
+    """``profile`` is the deprecated alias of ``build_profile``."""
+    return {"build_profile": done.build_profile, "profile": done.build_profile, "session": done.session, "full": done.full}

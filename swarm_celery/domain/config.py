@@ -20,7 +20,7 @@ from swarm_celery.domain.baseline import InstalledPackage
 @dataclass(frozen=True, slots=True)
 class ResolveRequest:
     repos: tuple[str, ...]  # absolute paths; the first is the main repository
-    profile: str  # e.g. default/linux/amd64/23.0/systemd, relative to <main repo>/profiles
+    gentoo_profile: str  # e.g. default/linux/amd64/23.0/systemd, relative to <main repo>/profiles
     arch: str
     world: tuple[str, ...]
     portage_config: str = ""  # directory holding make.conf, package.use, ... (may be empty)
@@ -30,7 +30,7 @@ class ResolveRequest:
     def to_json(self) -> dict[str, object]:
         return {
             "repos": list(self.repos),
-            "profile": self.profile,
+            "gentoo_profile": self.gentoo_profile,
             "arch": self.arch,
             "world": list(self.world),
             "portage_config": self.portage_config,
@@ -50,7 +50,7 @@ class ResolveRequest:
         baseline = tuple(InstalledPackage.from_json(p) for p in installed if isinstance(p, dict)) if isinstance(installed, list) else ()
         return cls(
             repos=strings("repos"),
-            profile=str(data["profile"]),
+            gentoo_profile=str(data["gentoo_profile"] if "gentoo_profile" in data else data["profile"]),  # "profile" before 0.2
             arch=str(data["arch"]),
             world=strings("world"),
             portage_config=str(data.get("portage_config", "")),
@@ -60,7 +60,8 @@ class ResolveRequest:
 
     def baseline_hash(self) -> str:
         """Hash of everything but the world: what the baseline depends on (unchanged for the default @system baseline)."""
-        value: dict[str, object] = {"repos": self.repos, "profile": self.profile, "arch": self.arch, "config": self.config_files}
+        value: dict[str, object] = {"repos": self.repos, "profile": self.gentoo_profile,  # the key stays: hashes must not change
+                                     "arch": self.arch, "config": self.config_files}
         if self.baseline:
             value["installed"] = [p.to_json() for p in self.baseline]
         return _digest(value)

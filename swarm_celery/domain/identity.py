@@ -47,25 +47,25 @@ def package_key(cpv: str, slot: str) -> str:
     return f"{cp_of(cpv)}:{slot}"
 
 
-def package_identity(*, cpv: str, repo: str, slot: str, sub_slot: str, arch: str, profile: str,
+def package_identity(*, cpv: str, repo: str, slot: str, sub_slot: str, arch: str, gentoo_profile: str,
                      use: Iterable[str], slot_deps: Iterable[str]) -> str:
     """The sha256 (hex) of the canonical JSON of everything the binary package depends on."""
     canonical = {
         "v": IDENTITY_VERSION, "cpv": cpv, "repo": repo, "slot": f"{slot}/{sub_slot or slot}", "arch": arch,
-        "profile": profile, "use": sorted(set(use)), "slot_deps": sorted(set(slot_deps)),
-    }
+        "profile": gentoo_profile, "use": sorted(set(use)), "slot_deps": sorted(set(slot_deps)),
+    }  # the keys are part of every identity: renaming one would rebuild every published package
     blob = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
     return hashlib.sha256(blob).hexdigest()
 
 
-def identity_of(pkg: PlannedPackage, arch: str, profile: str) -> str:
-    return package_identity(cpv=pkg.cpv, repo=pkg.repo, slot=pkg.slot, sub_slot=pkg.sub_slot, arch=arch, profile=profile,
+def identity_of(pkg: PlannedPackage, arch: str, gentoo_profile: str) -> str:
+    return package_identity(cpv=pkg.cpv, repo=pkg.repo, slot=pkg.slot, sub_slot=pkg.sub_slot, arch=arch, gentoo_profile=gentoo_profile,
                             use=pkg.use, slot_deps=pkg.slot_deps)
 
 
 @dataclass(frozen=True, slots=True)
 class Reason:
-    """One reason an identity changed. kind: version, repo, sub_slot, use, slot_dep, arch, profile, unknown."""
+    """One reason an identity changed. kind: version, repo, sub_slot, use, slot_dep, arch, gentoo_profile, unknown."""
 
     kind: str
     old: str = ""
@@ -84,7 +84,7 @@ class Reason:
             return f"sub-slot of dependency {self.subject}: {self.old} → {self.new}"
         if self.kind == "unknown":
             return "identity inputs differ in a way this version does not record (identity scheme changed?)"
-        label = {"version": "version", "repo": "repository", "sub_slot": "own sub-slot"}.get(self.kind, self.kind)
+        label = {"version": "version", "repo": "repository", "sub_slot": "own sub-slot", "gentoo_profile": "Gentoo profile"}.get(self.kind, self.kind)
         return f"{label} {self.old} → {self.new}"
 
     def to_json(self) -> dict[str, str]:
@@ -142,7 +142,7 @@ def change_reasons(old: PlannedPackage, new: PlannedPackage, old_plan: Plan, new
     reasons: list[Reason] = []
     pairs = [("version", version_of(old.cpv), version_of(new.cpv)), ("repo", old.repo, new.repo),
              ("sub_slot", old.sub_slot, new.sub_slot), ("arch", old_plan.arch, new_plan.arch),
-             ("profile", old_plan.profile, new_plan.profile)]
+             ("gentoo_profile", old_plan.gentoo_profile, new_plan.gentoo_profile)]
     reasons += [Reason(kind, before, after) for kind, before, after in pairs if before != after]
     reasons += _use_reasons(old, new) + _slot_dep_reasons(old, new)
     return tuple(reasons) or (Reason("unknown"),)

@@ -126,7 +126,7 @@ class Plan:
     baseline: tuple[str, ...] = ()
     config_hash: str = ""
     arch: str = ""  # what the identities were computed for ("" in plans made before identities)
-    profile: str = ""
+    gentoo_profile: str = ""
 
     def by_cpv(self) -> dict[str, PlannedPackage]:
         return {p.cpv: p for p in self.packages}
@@ -237,7 +237,7 @@ class DroneIdentity:
     slots: int
     paused: bool = False  # started paused (a NAS that yields to its owner)
     tree_timestamp: str = ""  # the first line of its portage tree's metadata/timestamp.chk ("" when unknown)
-    profile: str = ""  # its Gentoo profile, e.g. default/linux/amd64/23.0/systemd ("" when unknown)
+    gentoo_profile: str = ""  # its Gentoo profile, e.g. default/linux/amd64/23.0/systemd ("" when unknown)
     payload_version: str = ""  # the build-swarm version the drone runs
     builder: str = ""  # emerge | simulate
     running: tuple[str, ...] = ()  # attempt ids its worker is running now: each heartbeat renews their leases
@@ -245,7 +245,7 @@ class DroneIdentity:
     def to_json(self) -> dict[str, object]:
         return {"name": self.name, "arch": self.arch, "cores": self.cores, "memory_mb": self.memory_mb,
                 "disk_free_mb": self.disk_free_mb, "slots": self.slots, "paused": self.paused, "tree_timestamp": self.tree_timestamp,
-                "profile": self.profile, "payload_version": self.payload_version, "builder": self.builder,
+                "gentoo_profile": self.gentoo_profile, "profile": self.gentoo_profile, "payload_version": self.payload_version, "builder": self.builder,
                 "running": list(self.running)}
 
     @classmethod
@@ -255,7 +255,7 @@ class DroneIdentity:
             raise ValueError(f"a drone needs at least one slot, not {slots}")
         return cls(str(data["name"]), str(data["arch"]), _as_int(data.get("cores", 0)), _as_int(data.get("memory_mb", 0)),
                    _as_int(data.get("disk_free_mb", 0)), slots, bool(data.get("paused", False)),
-                   _short(data.get("tree_timestamp"), 64), _short(data.get("profile"), 255), _short(data.get("payload_version"), 32),
+                   _short(data.get("tree_timestamp"), 64), _short(data.get("gentoo_profile", data.get("profile")), 255), _short(data.get("payload_version"), 32),
                    _short(data.get("builder"), 16), _ids(data.get("running")))
 
 
@@ -296,4 +296,3 @@ def drone_queues(name: str, arch: str) -> tuple[str, ...]:
 
 COORDINATOR_QUEUE = "coordinator"
 PERIODIC_QUEUE = "periodic"  # beat's jobs; the coordinator worker consumes it too (the one writer)
-PERIODIC_QUEUE = "periodic"

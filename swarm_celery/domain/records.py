@@ -12,7 +12,7 @@ class SessionInfo:
     id: str
     state: SessionState
     arch: str
-    profile: str
+    gentoo_profile: str
     request_json: str
     error: str
     created_at: float

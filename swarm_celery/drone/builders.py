@@ -18,6 +18,7 @@ from swarm_celery.binhost.gpkg import BinpkgMetadata, write_gpkg
 from swarm_celery.domain.durations import Durations
 from swarm_celery.domain.model import BuildRequest
 from swarm_celery.domain.scheduling import package_key
+from swarm_celery.errors import BuildFailed
 
 CHOST = {"amd64": "x86_64-pc-linux-gnu", "arm64": "aarch64-unknown-linux-gnu"}
 
@@ -32,13 +33,6 @@ class BuildOutput:
 
 
 INFRA_PREFIX = "infra:"  # SWARM_SIMULATE_FAIL entry that fails with an infrastructure error ("infra:*": every build)
-
-
-class BuildFailed(Exception):
-    def __init__(self, message: str, log_tail: str = "", exit_code: int | None = None) -> None:
-        super().__init__(message)
-        self.log_tail = log_tail or message
-        self.exit_code = exit_code
 
 
 class Builder(Protocol):

@@ -20,9 +20,10 @@ from pathlib import Path
 from swarm_celery.domain.cpv import split_cpv
 from swarm_celery.domain.emerge_cmd import EmergeConfig, emerge_argv, emerge_environment
 from swarm_celery.domain.model import BuildRequest
-from swarm_celery.drone.builders import BuildFailed, BuildOutput
+from swarm_celery.drone.builders import BuildOutput
 from swarm_celery.drone.identity import disk_free_mb
 from swarm_celery.drone.process import run_logged
+from swarm_celery.errors import BuildFailed
 
 
 class EmergeBuilder:

@@ -68,5 +68,5 @@ def collect_identity(name: str, arch: str, home: Path, capacity: Capacity, *, pa
     cores = os.cpu_count() or 1
     return DroneIdentity(name=name, arch=arch, cores=cores, memory_mb=memory_mb(), disk_free_mb=disk_free_mb(home),
                          slots=slots_for(cores, capacity.cores_per_slot, capacity.core_limit, capacity.slots), paused=paused,
-                         tree_timestamp=tree_timestamp(tree) if tree else "", profile=gentoo_profile(config_root) if config_root else "",
+                         tree_timestamp=tree_timestamp(tree) if tree else "", gentoo_profile=gentoo_profile(config_root) if config_root else "",
                          payload_version=payload_version(), builder=builder)

@@ -24,11 +24,13 @@ from pathlib import Path
 from types import FrameType
 from typing import BinaryIO
 
+from swarm_celery.errors import SwarmError
+
 TAIL_LINES = 400
 TAIL_CHARS = 64 * 1024
 
 
-class Revoked(Exception):
+class Revoked(SwarmError):
     """The build was told to stop (SIGTERM: ``revoke(terminate=True)``, or the worker shutting down hard)."""
 
     def __init__(self, signum: int) -> None:

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Protocol
 
 from swarm_celery.domain.model import BuildRequest, BuildResult, Outcome
-from swarm_celery.drone.builders import Builder, BuildFailed
+from swarm_celery.drone.builders import Builder
 from swarm_celery.drone.process import Revoked, sigterm_raises
-from swarm_celery.drone.upload import UploadFailed
+from swarm_celery.errors import BuildFailed, UploadFailed
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class DroneRunner:
                                  started_at=started, finished_at=time.time(), simulated=self.builder.simulated)
         except BuildFailed as exc:
             result = BuildResult(request.attempt_id, self.name, Outcome.FAILED, log_tail=exc.log_tail, started_at=started,
-                                 finished_at=time.time(), simulated=self.builder.simulated, exit_code=exc.exit_code)
+                                 finished_at=time.time(), simulated=self.builder.simulated, exit_code=exc.build_status)
         else:
             result = BuildResult(
                 request.attempt_id, self.name, Outcome.SUCCESS, artifact_path=str(output.artifact), sha256=output.sha256,

@@ -16,13 +16,10 @@ from urllib.parse import quote
 import httpx
 
 from swarm_celery.domain.uploads import upload_ref
+from swarm_celery.errors import UploadFailed
 
 log = logging.getLogger(__name__)
 RETRIED = frozenset({429, 500, 502, 503, 504})
-
-
-class UploadFailed(Exception):
-    pass
 
 
 class HttpUploader:

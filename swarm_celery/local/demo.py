@@ -10,7 +10,6 @@ stops everything it started on Ctrl-C, or when a worker keeps dying.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +21,6 @@ from swarm_celery.local.broker import LocalBroker, choose_broker
 from swarm_celery.local.stack import LocalStack
 from swarm_celery.settings import Settings
 from swarm_celery.store.queries import Queries
-from swarm_celery.tasks.messaging import CeleryDispatcher
 
 FINAL_SESSION_STATES = {"complete", "failed", "cancelled"}
 Progress = Callable[[dict[str, Any], list[dict[str, Any]]], None]
@@ -43,14 +41,13 @@ def run_demo(settings: Settings, request: ResolveRequest, options: DemoOptions, 
     started = time.monotonic()
     store = bootstrap.store(settings)  # migrates the schema
     queries = Queries(store.engine)
-    session_id = uuid.uuid4().hex[:12]
+    session_id = ""
     broker = choose_broker(settings.broker_url, settings.home)
     stack: LocalStack | None = None
     try:
         settings = settings.with_(broker_url=broker.url)
-        store.create_session(session_id, request, simulated=settings.builder == "simulate")
+        session_id = bootstrap.session_queue(settings).queue(request)
         stack = _start_stack(settings, options.drones)
-        CeleryDispatcher(bootstrap.celery_app(settings)).send_plan(session_id)
         status = _follow(queries, stack, session_id, options, progress)
     finally:
         if stack is not None:

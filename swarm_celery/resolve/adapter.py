@@ -89,7 +89,7 @@ def plan_from_json(data: dict[str, object]) -> Plan:
         baseline=strs(data.get("baseline")),
         config_hash=str(data.get("config_hash", "")),
         arch=str(data.get("arch", "")),
-        profile=str(data.get("profile", "")),
+        gentoo_profile=str(data.get("gentoo_profile", data.get("profile", ""))),  # "profile" in outputs before 0.2
     )
 
 
@@ -109,7 +109,8 @@ def plan_to_json(plan: Plan) -> dict[str, object]:
         "baseline": list(plan.baseline),
         "config_hash": plan.config_hash,
         "arch": plan.arch,
-        "profile": plan.profile,
+        "gentoo_profile": plan.gentoo_profile,
+        "profile": plan.gentoo_profile,  # deprecated alias of gentoo_profile
     }
 
 

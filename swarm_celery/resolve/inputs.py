@@ -127,7 +127,7 @@ def _request(repos: tuple[str, ...], profile: str, arch: str, world: Sequence[st
     if foreign:
         raise ConfigError(f"{config_label}/make.conf accepts {' '.join(foreign)} in ACCEPT_KEYWORDS, but this is an {arch} "
                           f"resolve: use a portage configuration for {arch} (ACCEPT_KEYWORDS=\"{arch}\" or \"~{arch}\")")
-    return ResolveRequest(repos=repos, profile=profile, arch=arch, world=tuple(world), portage_config=config_label,
+    return ResolveRequest(repos=repos, gentoo_profile=profile, arch=arch, world=tuple(world), portage_config=config_label,
                           config_files=files, baseline=baseline)
 
 

@@ -17,11 +17,13 @@ import re
 from collections import deque
 from typing import Any
 
+from swarm_celery.errors import SwarmError
+
 AUTOUNMASK = {"--autounmask": True, "--autounmask-write": False}
 _FLAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9+_@-]*")
 
 
-class RunnerError(Exception):
+class RunnerError(SwarmError):
     def __init__(self, kind: str, message: str, atom: str = "", details: str = "") -> None:
         super().__init__(message)
         self.kind, self.message, self.atom, self.details = kind, message, atom, details

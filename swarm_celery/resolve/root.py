@@ -67,7 +67,7 @@ def build_root(root: Path, request: ResolveRequest, depcache: Path, share_config
         (etc / name).write_text(content)
     conf = repos_conf(request.repos)
     (etc / "repos.conf").write_text(conf)
-    profile = Path(request.repos[0]) / "profiles" / request.profile
+    profile = Path(request.repos[0]) / "profiles" / request.gentoo_profile
     os.symlink(profile, etc / "make.profile")
     (root / "var" / "lib" / "portage" / "world").write_text("".join(f"{a}\n" for a in request.world))
     return conf

@@ -121,8 +121,8 @@ def with_identities(plan: dict[str, Any], request: ResolveRequest) -> dict[str, 
     for record in plan["packages"]:
         record["identity"] = package_identity(
             cpv=record["cpv"], repo=record["repo"], slot=record["slot"], sub_slot=record["sub_slot"], arch=request.arch,
-            profile=request.profile, use=record["use"], slot_deps=record["slot_deps"])
-    return plan | {"arch": request.arch, "profile": request.profile}
+            gentoo_profile=request.gentoo_profile, use=record["use"], slot_deps=record["slot_deps"])
+    return plan | {"arch": request.arch, "gentoo_profile": request.gentoo_profile}
 
 
 def resolve(request: ResolveRequest, cache_dir: Path, root: Path, allow_missing: bool = False) -> dict[str, Any]:

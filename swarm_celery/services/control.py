@@ -12,19 +12,16 @@ from swarm_celery.domain.controls import Action, ControlRequest
 from swarm_celery.domain.graph import dependents_closure
 from swarm_celery.domain.model import PackageState, drone_queues
 from swarm_celery.domain.records import PackageInfo
-from swarm_celery.ports import Clock, ControlStore, Dispatcher
-from swarm_celery.services.dispatch import PAUSED_FLAG, Scheduler
-
-
-class ControlFailed(Exception):
-    """The request names something that does not exist; the message says what to do."""
+from swarm_celery.errors import ControlFailed
+from swarm_celery.ports import Broker, Clock, ControlStore
+from swarm_celery.services.dispatch import PAUSED_FLAG, Dispatcher
 
 
 class Controller:
-    def __init__(self, store: ControlStore, dispatcher: Dispatcher, scheduler: Scheduler, clock: Clock) -> None:
+    def __init__(self, store: ControlStore, broker: Broker, dispatcher: Dispatcher, clock: Clock) -> None:
         self.store = store
+        self.broker = broker
         self.dispatcher = dispatcher
-        self.scheduler = scheduler
         self.clock = clock
 
     def apply(self, request: ControlRequest) -> str:
@@ -37,7 +34,7 @@ class Controller:
             return f"error: {exc}"
         self.store.add_event(f"control.{request.action}", outcome, request.session or None, request.request_id)
         for arch in self.store.arches():
-            self.scheduler.dispatch(arch)
+            self.dispatcher.dispatch(arch)
         return outcome
 
     def _pause(self, req: ControlRequest) -> str:
@@ -56,7 +53,7 @@ class Controller:
 
     def _unground(self, req: ControlRequest) -> str:
         self._drone_exists(self.store.set_grounded(req.drone, 0.0, "control unground"), req.drone)
-        self.dispatcher.start_consuming(req.drone, drone_queues(req.drone, self.store.drone_arch(req.drone)))
+        self.broker.start_consuming(req.drone, drone_queues(req.drone, self.store.drone_arch(req.drone)))
         return f"drone {req.drone} may take work again"
 
     def _unblock(self, req: ControlRequest) -> str:
@@ -94,14 +91,14 @@ class Controller:
 
     def _rebalance(self, req: ControlRequest) -> str:
         queued = [a.id for arch in self.store.arches() for a in self.store.queued_attempts(arch)]
-        self.dispatcher.revoke(queued)
+        self.broker.revoke(queued)
         moved = self.store.fence_attempts(queued, PackageState.NEEDED, "taken back by rebalance")
         return f"rebalanced: {moved} queued builds taken back and placed again"
 
     def _clear_failures(self, req: ControlRequest) -> str:
         forgotten = self.store.forget_failures(drone=req.drone)
         if req.drone and self.store.set_grounded(req.drone, 0.0, "failures cleared"):
-            self.dispatcher.start_consuming(req.drone, drone_queues(req.drone, self.store.drone_arch(req.drone)))
+            self.broker.start_consuming(req.drone, drone_queues(req.drone, self.store.drone_arch(req.drone)))
         return f"forgot {forgotten} failed attempts" + (f" of {req.drone}" if req.drone else "")
 
     def _cancel(self, req: ControlRequest) -> str:
@@ -111,7 +108,7 @@ class Controller:
         return f"session {req.session} cancelled; {taken} running builds taken back"
 
     def _take_back(self, attempts: list[str], state: PackageState, reason: str) -> int:
-        self.dispatcher.revoke(attempts)
+        self.broker.revoke(attempts)
         return self.store.fence_attempts(attempts, state, reason)
 
     def _find(self, req: ControlRequest) -> list[PackageInfo]:
@@ -126,4 +123,4 @@ class Controller:
             raise ControlFailed(f"no drone named {name}; see `build-swarm fleet`")
 
 
-__all__ = ["Action", "ControlFailed", "Controller"]
+__all__ = ["Action", "Controller"]

@@ -25,7 +25,7 @@ from swarm_celery.domain.scheduling import (
     place,
     swarm_pace,
 )
-from swarm_celery.ports import Clock, Dispatcher, Store
+from swarm_celery.ports import Broker, Clock, DispatchStore
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +41,10 @@ class Learned:
     settled: bool  # the pace comes from enough builds (until then it is looked at again on every dispatch)
 
 
-class Scheduler:
-    def __init__(self, store: Store, dispatcher: Dispatcher, clock: Clock, config: SchedulerConfig) -> None:
+class Dispatcher:
+    def __init__(self, store: DispatchStore, broker: Broker, clock: Clock, config: SchedulerConfig) -> None:
         self.store = store
-        self.dispatcher = dispatcher
+        self.broker = broker
         self.clock = clock
         self.config = config
         self._learned: dict[str, tuple[float, Learned]] = {}  # arch → (computed at, what was learned)
@@ -102,7 +102,7 @@ class Scheduler:
         """Record every attempt in one transaction, then send them: a fast report always finds its attempt."""
         attempts = [NewAttempt(uuid.uuid4().hex, pkg.id, drone_queue(drone), drone, pkg.expected) for pkg, drone in placed]
         self.store.create_attempts(attempts)
-        self.dispatcher.send_builds([
+        self.broker.send_builds([
             (BuildRequest(new.attempt_id, pkg.session_id, pkg.cpv, arch, pkg.slot, pkg.repo, pkg.use,
                           urgency(order[pkg.id], len(order))), new.queue)
             for new, (pkg, _) in zip(attempts, placed, strict=True)])
@@ -112,7 +112,7 @@ class Scheduler:
     def _wake_for_backoff(self, arch: str, placement: Placement, now: float) -> None:
         waits = [c.not_before for c in placement.waiting_backoff if c.not_before > now]
         if waits:
-            self.dispatcher.wake(arch, min(waits) - now)
+            self.broker.wake(arch, min(waits) - now)
 
 
 def urgency(position: int, ready: int) -> int:
@@ -130,4 +130,4 @@ def _candidate(pkg: ReadyPackage) -> Candidate:
     return Candidate(str(pkg.id), pkg.rank, pkg.expected, pkg.priority, pkg.merge_index, pkg.not_before, pkg.failed_on)
 
 
-__all__ = ["PAUSED_FLAG", "Scheduler"]
+__all__ = ["PAUSED_FLAG", "Dispatcher"]

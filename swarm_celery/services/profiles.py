@@ -13,14 +13,14 @@ profiles of that tree.
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from swarm_celery.domain.profiles import BuildProfile
 from swarm_celery.domain.snapshots import Snapshot, to_prune, tree_changed
 from swarm_celery.errors import ConfigError, NotFoundError, UserError
-from swarm_celery.ports import Clock, PlanQueue, ProfileStore, RequestBuilder, TreeFiles
+from swarm_celery.ports import Clock, ProfileStore, RequestBuilder, TreeFiles
+from swarm_celery.services.sessions import SessionQueue
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ PENDING_FLAG = "sync_pending:"  # + profile name: the snapshot a postponed auto-
 
 @dataclass(frozen=True)
 class Synced:
-    profile: str
+    build_profile: str
     session: str
     full: bool
     atoms: int
@@ -46,11 +46,10 @@ class ProfileBusy(UserError):
 
 
 class ProfileSync:
-    def __init__(self, store: ProfileStore, requests: RequestBuilder, plans: PlanQueue, simulated: bool) -> None:
+    def __init__(self, store: ProfileStore, requests: RequestBuilder, sessions: SessionQueue) -> None:
         self.store = store
         self.requests = requests
-        self.plans = plans
-        self.simulated = simulated
+        self.sessions = sessions
 
     def sync(self, name: str, full: bool = False, priority: int = 0) -> Synced:
         """Queue a session of the profile: its packages compared by identity with what it published (all, if ``full``).
@@ -62,13 +61,7 @@ class ProfileSync:
         if running:
             raise ProfileBusy(name, running)
         request = self.requests(profile)
-        session_id = uuid.uuid4().hex[:12]
-        self.store.create_session(session_id, request, self.simulated, priority, build_profile=name, reuse=not full)
-        try:
-            self.plans.send_plan(session_id)
-        except Exception as exc:  # kombu raises transport-specific errors
-            self.store.fail_session(session_id, f"could not reach the broker: {exc}")
-            raise
+        session_id = self.sessions.queue(request, priority=priority, build_profile=name, reuse=not full)
         return Synced(name, session_id, full, len(request.world))
 
 

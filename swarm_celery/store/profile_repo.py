@@ -82,7 +82,7 @@ class ProfileRepo(RepoBase):
                 latest[package_key(row.cpv, row.slot)] = pkg
                 where = (arch, gentoo_profile)
         packages = tuple(latest[k] for k in sorted(latest))
-        return Plan(packages, tuple(p.cpv for p in packages), arch=where[0], profile=where[1])
+        return Plan(packages, tuple(p.cpv for p in packages), arch=where[0], gentoo_profile=where[1])
 
     def add_snapshot(self, snapshot: Snapshot) -> None:
         with self._sessions.begin() as db:

@@ -26,7 +26,7 @@ def _register_builds(app: Celery, coordinator: Callable[[], Coordinator]) -> Non
             return coordinator().plan(session_id)
 
     def invalid(what: str) -> Callable[[str, str], None]:
-        return lambda task_id, why: coordinator().store.add_event("report.invalid", f"malformed {what} report dropped: {why}", None, task_id)
+        return lambda task_id, why: coordinator().invalid("report.invalid", f"malformed {what} report dropped: {why}", task_id)
 
     @app.task(name="swarm.build_started", base=ReportBatch)  # type: ignore[untyped-decorator]
     def build_started(reports: list[Report]) -> None:
@@ -50,7 +50,7 @@ def _register_fleet(app: Celery, coordinator: Callable[[], Coordinator], control
         try:
             parsed = ControlRequest.from_json(request)
         except (KeyError, ValueError) as exc:  # a malformed request is recorded and dropped, never retried
-            coordinator().store.add_event("control.invalid", f"error: {exc}", None, str(request.get("request_id", "")))
+            coordinator().invalid("control.invalid", f"error: {exc}", str(request.get("request_id", ""))[:64])
             return f"error: {exc}"
         with one_writer():
             return controller().apply(parsed)

@@ -1,16 +1,43 @@
-"""Celery adapters of the Dispatcher and Reporter ports: tasks are sent by name, payloads are JSON."""
+"""Celery adapters of the broker ports: tasks are sent by name, payloads are JSON.
+
+:class:`CeleryBroker` is how the coordinator drives the broker (builds, revokes, wake-ups,
+drones' consumers); :class:`CeleryMessenger` is the coordinator queue as the CLI, the API and
+profile syncs use it (plans, controls, drones' HTTP heartbeats); :class:`CeleryReporter` is a
+drone's side (start, completion, hello, goodbye). A transport's own exception (kombu, redis-py,
+the filesystem transport) never leaves this module: it becomes one :class:`BrokerError`, whose
+message names the broker without its password.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
+import redis.exceptions
 from celery import Celery
+from kombu.exceptions import KombuError
+from kombu.utils.url import maybe_sanitize_url
 
 from swarm_celery.domain.controls import ControlRequest
 from swarm_celery.domain.model import COORDINATOR_QUEUE, BuildRequest, BuildResult, DroneIdentity
+from swarm_celery.errors import BrokerError
+
+TRANSPORT_ERRORS = (KombuError, redis.exceptions.RedisError, OSError)
 
 
-class CeleryDispatcher:
+@contextmanager
+def reaching(app: Celery) -> Iterator[None]:
+    """Turn whatever the transport raises into a BrokerError naming the broker (its password masked)."""
+    try:
+        yield
+    except TRANSPORT_ERRORS as exc:
+        where = maybe_sanitize_url(str(app.conf.broker_url or ""))
+        raise BrokerError(f"cannot reach the broker at {where}: {exc}; is SWARM_BROKER_URL right, and is the broker running?") from exc
+
+
+class CeleryBroker:
+    """The :class:`~swarm_celery.ports.Broker` port."""
+
     def __init__(self, app: Celery) -> None:
         self.app = app
 
@@ -18,7 +45,7 @@ class CeleryDispatcher:
         """One producer (one pooled connection) for a whole placement."""
         if not builds:
             return
-        with self.app.producer_or_acquire() as producer:
+        with reaching(self.app), self.app.producer_or_acquire() as producer:
             for request, queue in builds:
                 self.app.send_task("swarm.build", args=[request.to_json()], queue=queue, task_id=request.attempt_id, producer=producer)
 
@@ -26,7 +53,8 @@ class CeleryDispatcher:
         """Queued attempts are dropped; with ``terminate`` running ones stop too: the pool process gets SIGTERM and
         the drone stops the build's whole process group (drone.process) before it reports the attempt cancelled."""
         if attempt_ids:
-            self.app.control.revoke(list(attempt_ids), terminate=terminate, signal="SIGTERM")
+            with reaching(self.app):
+                self.app.control.revoke(list(attempt_ids), terminate=terminate, signal="SIGTERM")
 
     def stop_consuming(self, drone: str, queues: Sequence[str]) -> None:
         """``cancel_consumer`` on the drone's worker only (worker names are ``<drone>@<host>``); idempotent."""
@@ -37,45 +65,56 @@ class CeleryDispatcher:
         self._to_drone(drone, "add_consumer", queues)
 
     def _to_drone(self, drone: str, command: str, queues: Sequence[str]) -> None:
-        for queue in queues:
-            self.app.control.broadcast(command, arguments={"queue": queue}, pattern=f"{drone}@*", matcher="glob")
+        with reaching(self.app):
+            for queue in queues:
+                self.app.control.broadcast(command, arguments={"queue": queue}, pattern=f"{drone}@*", matcher="glob")
 
     def wake(self, arch: str, after_seconds: float) -> None:
-        self.app.send_task("swarm.dispatch", args=[arch], queue=COORDINATOR_QUEUE, countdown=max(0.0, after_seconds))
+        with reaching(self.app):
+            self.app.send_task("swarm.dispatch", args=[arch], queue=COORDINATOR_QUEUE, countdown=max(0.0, after_seconds))
+
+
+class CeleryMessenger:
+    """The coordinator queue as the CLI, the API and profile syncs use it (ports PlanQueue and ControlQueue)."""
+
+    def __init__(self, app: Celery) -> None:
+        self.app = app
 
     def send_plan(self, session_id: str) -> None:
-        self.app.send_task("swarm.plan", args=[session_id], queue=COORDINATOR_QUEUE)
+        self._send("swarm.plan", session_id)
+
+    def send_control(self, request: ControlRequest) -> None:
+        self._send("swarm.control", request.to_json())
+
+    def hello(self, identity: DroneIdentity) -> None:
+        self._send("swarm.drone_hello", identity.to_json())
+
+    def _send(self, task: str, argument: object) -> None:
+        with reaching(self.app):
+            self.app.send_task(task, args=[argument], queue=COORDINATOR_QUEUE)
 
 
 class CeleryReporter:
+    """A drone's reports to the coordinator queue."""
+
     def __init__(self, app: Celery) -> None:
         self.app = app
 
     def started(self, attempt_id: str, drone: str, arch: str, started_at: float) -> None:
         # informational: behind every completion (the coordinator accepts it after the completion, too)
-        self.app.send_task("swarm.build_started", args=[attempt_id, drone, arch, started_at], queue=COORDINATOR_QUEUE, priority=9)
+        with reaching(self.app):
+            self.app.send_task("swarm.build_started", args=[attempt_id, drone, arch, started_at], queue=COORDINATOR_QUEUE, priority=9)
 
     def finished(self, result: BuildResult, urgency: int = 5) -> None:
-        self.app.send_task("swarm.build_finished", args=[result.to_json()], queue=COORDINATOR_QUEUE, priority=urgency)
+        with reaching(self.app):
+            self.app.send_task("swarm.build_finished", args=[result.to_json()], queue=COORDINATOR_QUEUE, priority=urgency)
 
     def hello(self, identity: DroneIdentity) -> None:
-        self.app.send_task("swarm.drone_hello", args=[identity.to_json()], queue=COORDINATOR_QUEUE)
+        CeleryMessenger(self.app).hello(identity)
 
     def goodbye(self, name: str, arch: str) -> None:
-        self.app.send_task("swarm.drone_goodbye", args=[name, arch], queue=COORDINATOR_QUEUE)
+        with reaching(self.app):
+            self.app.send_task("swarm.drone_goodbye", args=[name, arch], queue=COORDINATOR_QUEUE)
 
 
-class CeleryMessenger:
-    """The coordinator queue as the API uses it (plans, controls, drones' HTTP heartbeats)."""
-
-    def __init__(self, app: Celery) -> None:
-        self.app = app
-
-    def send_plan(self, session_id: str) -> None:
-        CeleryDispatcher(self.app).send_plan(session_id)
-
-    def send_control(self, request: ControlRequest) -> None:
-        self.app.send_task("swarm.control", args=[request.to_json()], queue=COORDINATOR_QUEUE)
-
-    def hello(self, identity: DroneIdentity) -> None:
-        CeleryReporter(self.app).hello(identity)
+__all__ = ["TRANSPORT_ERRORS", "CeleryBroker", "CeleryMessenger", "CeleryReporter", "reaching"]

@@ -32,6 +32,7 @@ from swarm_celery.errors import ConfigError
 from swarm_celery.services.control import Controller
 from swarm_celery.services.coordinator import Coordinator
 from swarm_celery.services.profiles import ProfileSync
+from swarm_celery.services.sessions import SessionQueue
 from swarm_celery.store.engine import make_engine, migrate
 from swarm_celery.store.queries import Queries
 from swarm_celery.store.repository import SqlStore
@@ -106,7 +107,7 @@ def profile_request(profile: BuildProfile) -> ResolveRequest:
 def make_request(atoms: tuple[str, ...], arch: str) -> ResolveRequest:
     if any(a.startswith("!") for a in atoms):
         raise ValueError(f"{atoms[0]!r} is not a valid atom")
-    return ResolveRequest(repos=("/repo",), profile=f"default/linux/{arch}/23.0/systemd", arch=arch, world=atoms)
+    return ResolveRequest(repos=("/repo",), gentoo_profile=f"default/linux/{arch}/23.0/systemd", arch=arch, world=atoms)
 
 
 @contextmanager
@@ -120,7 +121,7 @@ def api_world(home: Path, *, public_status: bool = False, limits: UploadLimits |
     store, dispatcher, messenger = SqlStore(engine, clock), FakeDispatcher(), FakeMessenger()
     publisher = BinhostPublisher(home / "binhost", home / "uploads")
     coordinator = Coordinator(store, FakeResolver(), dispatcher, publisher, prior=Durations({}), clock=clock)
-    messenger.controller = Controller(store, dispatcher, coordinator.scheduler, clock)
+    messenger.controller = Controller(store, dispatcher, coordinator.dispatcher, clock)
     for name in ("drone-1", "drone-2"):
         store.register_drone(identity(name, slots=1))
     store.create_session("5e5510", REQUEST, simulated=True)
@@ -129,10 +130,11 @@ def api_world(home: Path, *, public_status: bool = False, limits: UploadLimits |
     dispatcher.sent.clear()
     tokens = {name: DroneTokens(engine).issue(name) for name in ("drone-1", "drone-2")}
     config = ApiConfig(admin_token=ADMIN, public_status=public_status, uploads_dir=home / "uploads", logs_dir=home / "logs",
-                       binhost_dir=home / "binhost", simulated=True, limits=limits or UploadLimits())
+                       binhost_dir=home / "binhost", limits=limits or UploadLimits())
+    sessions = SessionQueue(store, messenger, simulated=True)
     ctx = ApiContext(config=config, queries=Queries(engine), store=store, tokens=DroneTokens(engine), messenger=messenger,
                      make_request=make_request, sql=ReadOnlySql.for_urls(url, sql_url), version="test",
-                     syncer=ProfileSync(store, profile_request, messenger, simulated=True))
+                     syncer=ProfileSync(store, profile_request, sessions), sessions=sessions)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_api(ctx), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

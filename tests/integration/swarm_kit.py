@@ -8,7 +8,6 @@ database number, flushed first, so no message of an earlier test can reach it.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,6 @@ from swarm_celery.resolve.synthetic import synthetic_world, write_synthetic_repo
 from swarm_celery.settings import Settings
 from swarm_celery.store.queries import Queries
 from swarm_celery.store.repository import SqlStore
-from swarm_celery.tasks.messaging import CeleryDispatcher
 from tests.integration.demo_kit import Run, cli_env, run_cli
 
 TEST_REDIS_DB = 7
@@ -55,9 +53,7 @@ class Swarm:
     def new_session(self) -> str:
         repo = write_synthetic_repo(self.settings.home / "synthetic-repo")
         request = build_request([repo], default_profile("amd64"), "amd64", tuple(synthetic_world()), None)
-        session_id = uuid.uuid4().hex[:12]
-        self.store.create_session(session_id, request, simulated=True)
-        CeleryDispatcher(bootstrap.celery_app(self.settings)).send_plan(session_id)
+        session_id = bootstrap.session_queue(self.settings).queue(request)
         self.wait(lambda: self.state(session_id) != "planning", 120, "the plan")
         return session_id
 

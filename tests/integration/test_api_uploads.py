@@ -181,7 +181,7 @@ def test_heartbeats_only_for_the_tokens_own_drone(world: ApiWorld) -> None:
         assert client.post("/api/v1/drones/drone-1/heartbeat", json=beat).status_code == 202
         refused = client.post("/api/v1/drones/drone-2/heartbeat", json=beat)
         assert refused.status_code == 403 and "belongs to drone-1" in refused.json()["error"]
-    assert [(h.name, h.slots, h.profile) for h in world.messenger.hellos] == [("drone-1", 2, "default/linux/amd64/23.0")]
+    assert [(h.name, h.slots, h.gentoo_profile) for h in world.messenger.hellos] == [("drone-1", 2, "default/linux/amd64/23.0")]
 
 
 def test_metrics_count_uploads(world: ApiWorld) -> None:

@@ -13,7 +13,7 @@ from celery import Celery
 from swarm_celery.app import create_app, filesystem_broker_options
 from swarm_celery.domain.model import BuildRequest, BuildResult, Outcome
 from swarm_celery.tasks.census import RedisCensus
-from swarm_celery.tasks.messaging import CeleryDispatcher, CeleryReporter
+from swarm_celery.tasks.messaging import CeleryBroker, CeleryReporter
 
 CENSUS_REDIS_DB = 12
 
@@ -32,7 +32,7 @@ def build(attempt_id: str, queue: str = "drone.d1") -> tuple[BuildRequest, str]:
 
 def test_the_census_finds_queued_builds_at_every_priority_and_reports_on_their_way(app: Celery) -> None:
     queued, other_drone, started, finished = (uuid.uuid4().hex for _ in range(4))
-    CeleryDispatcher(app).send_builds([build(queued), build(other_drone, "drone.d2")])
+    CeleryBroker(app).send_builds([build(queued), build(other_drone, "drone.d2")])
     reporter = CeleryReporter(app)
     reporter.started(started, "d1", "amd64", 1.0)
     reporter.finished(BuildResult(finished, "d1", Outcome.FAILED, log_tail="make: *** Error 1\n" * 200), urgency=0)
@@ -42,7 +42,7 @@ def test_the_census_finds_queued_builds_at_every_priority_and_reports_on_their_w
 
 def test_a_build_a_worker_took_and_has_not_acknowledged_is_held_until_it_is(app: Celery) -> None:
     attempt = uuid.uuid4().hex
-    CeleryDispatcher(app).send_builds([build(attempt)])
+    CeleryBroker(app).send_builds([build(attempt)])
     with app.connection_for_write() as connection:
         channel = connection.channel()
         message = channel.basic_get("drone.d1", no_ack=False)  # as a worker takes it with acks_late: into "unacked"
@@ -55,10 +55,10 @@ def test_a_build_a_worker_took_and_has_not_acknowledged_is_held_until_it_is(app:
 
 def test_after_a_flush_nothing_is_held_and_a_new_dispatch_is_found_again(app: Celery) -> None:
     lost, new = uuid.uuid4().hex, uuid.uuid4().hex
-    CeleryDispatcher(app).send_builds([build(lost)])
+    CeleryBroker(app).send_builds([build(lost)])
     redis.Redis.from_url(app.conf.broker_url).flushdb()  # what a restart without persistence leaves
     assert RedisCensus(app).held() == frozenset()
-    CeleryDispatcher(app).send_builds([build(new)])  # published without the binding keys the flush removed
+    CeleryBroker(app).send_builds([build(new)])  # published without the binding keys the flush removed
     assert RedisCensus(app).held() == {new}
 
 

@@ -18,10 +18,10 @@ from swarm_celery.binhost.gpkg_read import read_gpkg_metadata
 from swarm_celery.domain.emerge_cmd import EmergeConfig
 from swarm_celery.domain.failures import FailureKind, classify_failure
 from swarm_celery.domain.model import BuildRequest, Outcome
-from swarm_celery.drone.builders import BuildFailed
 from swarm_celery.drone.emerge import EmergeBuilder, find_binpkg
 from swarm_celery.drone.process import Revoked, group_alive, reap_orphans, sigterm_raises
 from swarm_celery.drone.runner import DroneRunner
+from swarm_celery.errors import BuildFailed
 from tests.fakes import fixture_repo, install_fake_emerge
 
 REQUEST = BuildRequest("att-1", "sess-1", "app-misc/hello-2.1-r1", "amd64", "2/2.1", "swarm", ("nls",))
@@ -49,7 +49,7 @@ def builder(drone: dict[str, Path], scenario: str = "success", *, timeout: float
 def failure(drone: dict[str, Path], scenario: str, **kwargs: float) -> tuple[BuildFailed, FailureKind]:
     with pytest.raises(BuildFailed) as caught:
         builder(drone, scenario, **kwargs).build(REQUEST, drone["staging"])
-    return caught.value, classify_failure(caught.value.log_tail, caught.value.exit_code).kind
+    return caught.value, classify_failure(caught.value.log_tail, caught.value.build_status).kind
 
 
 def test_a_build_leaves_a_verified_gpkg_in_staging_and_the_whole_log(drone: dict[str, Path]) -> None:
@@ -86,8 +86,8 @@ def test_rebuilds_get_new_build_ids_and_the_newest_is_taken(drone: dict[str, Pat
 def test_failures_are_classified_from_what_emerge_printed(drone: dict[str, Path], scenario: str, kind: FailureKind,
                                                           phase: str | None) -> None:
     exc, found = failure(drone, scenario)
-    assert exc.exit_code == 1 and found is kind
-    assert classify_failure(exc.log_tail, exc.exit_code).phase == phase
+    assert exc.build_status == 1 and found is kind
+    assert classify_failure(exc.log_tail, exc.build_status).phase == phase
     assert not list(drone["staging"].glob("**/*.gpkg.tar"))
 
 
@@ -99,7 +99,7 @@ def test_emerge_exiting_zero_without_a_package_is_an_artifact_failure(drone: dic
 
 def test_a_crash_reports_the_signal_exit_status(drone: dict[str, Path]) -> None:
     exc, kind = failure(drone, "segv")
-    assert exc.exit_code == -signal.SIGSEGV and kind is FailureKind.UNKNOWN
+    assert exc.build_status == -signal.SIGSEGV and kind is FailureKind.UNKNOWN
 
 
 def test_too_little_free_disk_refuses_before_emerge_runs(drone: dict[str, Path]) -> None:

@@ -72,7 +72,7 @@ def assert_world_planned(plan: Plan, world: tuple[str, ...]) -> None:
 
 def check(resolved: Callable[[str, str], Resolved], name: str, arch: str, world: tuple[str, ...]) -> Plan:
     plan, emerged = resolved(name, arch)
-    assert (plan.arch, plan.profile) == (arch, f"default/linux/{arch}/23.0/systemd")
+    assert (plan.arch, plan.gentoo_profile) == (arch, f"default/linux/{arch}/23.0/systemd")
     assert_same_packages(plan, emerged)
     assert_build_deps_first(plan)
     assert_world_planned(plan, world)

@@ -37,8 +37,8 @@ def test_identities_are_stable_across_resolver_processes(portage_cache: Path, tm
     assert [(p.cpv, p.identity) for p in first.packages] == [(p.cpv, p.identity) for p in second.packages]
     assert all(re.fullmatch(r"[0-9a-f]{64}", p.identity) for p in first.packages)
     assert len({p.identity for p in first.packages}) == len(first.packages)
-    assert (first.arch, first.profile) == ("amd64", "default/linux/amd64/23.0/systemd")
-    assert all(p.identity == identity_of(p, first.arch, first.profile) for p in first.packages)
+    assert (first.arch, first.gentoo_profile) == ("amd64", "default/linux/amd64/23.0/systemd")
+    assert all(p.identity == identity_of(p, first.arch, first.gentoo_profile) for p in first.packages)
     python = next(p for p in first.packages if p.cpv.startswith("dev-lang/python-3.12"))
     assert "sys-libs/zlib:0/1" in python.slot_deps and "virtual/libcrypt:0/2" in python.slot_deps
     gcc = next(p for p in first.packages if p.cpv.startswith("sys-devel/gcc-"))

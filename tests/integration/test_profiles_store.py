@@ -16,7 +16,7 @@ from swarm_celery.store.queries import Queries
 from swarm_celery.store.repository import SqlStore
 from tests.coordinator_kit import PLAN, REQUEST, FakeClock
 
-DESK = BuildProfile("desk", Mode.DISTRIBUTION, "amd64", REQUEST.profile, ("/repo",), world=("app-misc/app",))
+DESK = BuildProfile("desk", Mode.DISTRIBUTION, "amd64", REQUEST.gentoo_profile, ("/repo",), world=("app-misc/app",))
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -60,7 +60,7 @@ def test_the_published_plan_is_the_latest_published_package_of_each_key(store: S
     published = store.published_plan("desk")
     assert {p.identity for p in published.packages} == {f"new-{p.cpv}" for p in PLAN.packages}
     assert all(isinstance(p, PlannedPackage) and p.slot_deps == ("dev-libs/lib:0/1",) for p in published.packages)
-    assert (published.arch, published.profile) == ("amd64", REQUEST.profile)
+    assert (published.arch, published.gentoo_profile) == ("amd64", REQUEST.gentoo_profile)
     assert store.published_plan("server").packages == ()
 
 

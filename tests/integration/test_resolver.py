@@ -92,8 +92,8 @@ def test_allow_missing_drops_unknown_atoms(shared: Path, portage_cache: Path) ->
 
 
 def test_identities_and_slot_operator_bindings_on_the_gentoo_tree(medium_plan: Plan) -> None:
-    assert (medium_plan.arch, medium_plan.profile) == ("amd64", "default/linux/amd64/23.0/systemd")
-    assert all(p.identity == identity_of(p, medium_plan.arch, medium_plan.profile) for p in medium_plan.packages)
+    assert (medium_plan.arch, medium_plan.gentoo_profile) == ("amd64", "default/linux/amd64/23.0/systemd")
+    assert all(p.identity == identity_of(p, medium_plan.arch, medium_plan.gentoo_profile) for p in medium_plan.packages)
     assert len({p.identity for p in medium_plan.packages}) == 359
     slots = {slot_binding(cp_of(p.cpv), p.slot, p.sub_slot) for p in medium_plan.packages}
     bound = [d for p in medium_plan.packages for d in p.slot_deps]

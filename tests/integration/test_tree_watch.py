@@ -16,6 +16,7 @@ from swarm_celery.resolve.inputs import default_profile, request_for_profile
 from swarm_celery.resolve.snapshot import TreeSnapshots
 from swarm_celery.resolve.synthetic import synthetic_world, write_synthetic_repo
 from swarm_celery.services.profiles import ProfileBusy, ProfileSync, TreeWatcher
+from swarm_celery.services.sessions import SessionQueue
 from swarm_celery.store.engine import make_engine, migrate
 from swarm_celery.store.queries import Queries
 from swarm_celery.store.repository import SqlStore
@@ -46,7 +47,7 @@ def kit(tmp_path: Path) -> Kit:
     store = SqlStore(engine, FakeClock())
     repo = write_synthetic_repo(tmp_path / "repo")
     plans = Plans()
-    syncer = ProfileSync(store, request_for_profile, plans, simulated=True)
+    syncer = ProfileSync(store, request_for_profile, SessionQueue(store, plans, simulated=True))
     watcher = TreeWatcher(store, TreeSnapshots(tmp_path / "snapshots"), syncer, store.clock, keep=2)
     store.save_profile(BuildProfile("auto", Mode.DISTRIBUTION, "amd64", default_profile("amd64"), (str(repo),),
                                     world=tuple(synthetic_world()), auto_rebuild=True), create=True)
@@ -90,7 +91,7 @@ def test_a_changed_tree_is_snapshotted_pruned_and_its_auto_rebuild_profiles_sync
     touch_cache(kit.repo)
     (second,) = kit.watcher.check()
     assert second.snapshot is not None and second.snapshot.reason == f"the tree changed since snapshot {first.snapshot.id}"  # type: ignore[union-attr]
-    assert [s.profile for s in second.synced] == ["auto"] and kit.plans.sent == [second.synced[0].session]
+    assert [s.build_profile for s in second.synced] == ["auto"] and kit.plans.sent == [second.synced[0].session]
     session = kit.store.get_session(second.synced[0].session)
     assert session is not None and session.build_profile == "auto" and session.reuse
     kit.store.fail_session(session.id, "ended (here: by the test)")
@@ -108,7 +109,7 @@ def test_a_profile_that_cannot_be_read_is_an_event_and_the_others_still_sync(kit
     kit.watcher.check()
     touch_cache(kit.repo)
     (check,) = kit.watcher.check()
-    assert [s.profile for s in check.synced] == ["auto"]
+    assert [s.build_profile for s in check.synced] == ["auto"]
     assert check.errors == (f"gone: profile gone: the machine root {tmp_path / 'unmounted'} does not exist; mount or copy the "
                             "machine there, or point the profile elsewhere with `build-swarm profile edit gone --machine PATH`",)
     assert any(e["kind"] == "profile.sync_failed" for e in Queries(kit.store.engine).events(None, limit=100))
@@ -137,7 +138,7 @@ def test_a_profile_still_building_is_synced_once_its_session_ended(kit: Kit) -> 
     assert third.snapshot is None and third.synced == ()  # still running: still waiting
     kit.store.fail_session(busy, "ended (here: by the test)")
     (fourth,) = kit.watcher.check()
-    assert fourth.snapshot is None and [s.profile for s in fourth.synced] == ["auto"]
+    assert fourth.snapshot is None and [s.build_profile for s in fourth.synced] == ["auto"]
     (fifth,) = kit.watcher.check()
     assert fifth.synced == ()  # done once
 

@@ -19,7 +19,7 @@ app-misc/tmux-3.5a:0 USE=""
 app-editors/vim-9.1.0866   # no repository: the highest-priority one holding it
 """
 
-REQUEST = ResolveRequest(repos=("/r/gentoo",), profile="default/linux/amd64/23.0/systemd", arch="amd64", world=("app-misc/tmux",))
+REQUEST = ResolveRequest(repos=("/r/gentoo",), gentoo_profile="default/linux/amd64/23.0/systemd", arch="amd64", world=("app-misc/tmux",))
 
 
 def test_qlist_text_with_optional_slot_repo_and_use() -> None:
@@ -68,9 +68,9 @@ def test_bad_baseline_names_the_line_and_the_fix(text: str, message: str) -> Non
 
 
 def test_request_without_baseline_keeps_its_hashes_and_old_json_loads() -> None:
-    old = {"repos": ["/r/gentoo"], "profile": REQUEST.profile, "arch": "amd64", "world": ["app-misc/tmux"]}  # no "baseline" key
+    old = {"repos": ["/r/gentoo"], "profile": REQUEST.gentoo_profile, "arch": "amd64", "world": ["app-misc/tmux"]}  # no "baseline" key
     assert ResolveRequest.from_json(old) == REQUEST
-    assert REQUEST.baseline_hash() == _digest({"repos": REQUEST.repos, "profile": REQUEST.profile, "arch": "amd64", "config": ()})
+    assert REQUEST.baseline_hash() == _digest({"repos": REQUEST.repos, "profile": REQUEST.gentoo_profile, "arch": "amd64", "config": ()})
 
 
 def test_explicit_baseline_enters_both_hashes_and_round_trips() -> None:

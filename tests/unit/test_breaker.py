@@ -15,8 +15,7 @@ QUEUES = {"build.amd64", "drone.drone-1"}
 
 def ground_drone_1(world: World) -> list[BuildRequest]:
     """Two infrastructure failures on drone-1 (the threshold is 2 here); returns what drone-1 had queued then."""
-    world.coordinator.config = replace(world.coordinator.config, breaker_failures=2)
-    world.coordinator.scheduler.config = world.coordinator.config
+    world.reconfigure(breaker_failures=2)
     world.coordinator.plan("s1")
     sent = world.dispatcher.take()
     assert len(sent) == 3, "drone-1 should have work queued beyond the two builds that fail"
@@ -73,7 +72,7 @@ def test_a_grounded_drone_that_restarts_is_told_again_to_stop_consuming(world: W
 
 def test_unground_and_clear_failures_by_hand_restart_consumption(world: World) -> None:
     ground_drone_1(world)
-    controller = Controller(world.store, world.dispatcher, world.coordinator.scheduler, world.clock)
+    controller = Controller(world.store, world.dispatcher, world.coordinator.dispatcher, world.clock)
     assert controller.apply(ControlRequest(Action.UNGROUND, drone="drone-1")) == "drone drone-1 may take work again"
     assert world.dispatcher.consuming["drone-1"] == QUEUES
     world.dispatcher.consuming["drone-1"] = set()

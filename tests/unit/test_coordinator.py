@@ -77,8 +77,7 @@ def test_failure_retries_on_another_drone_then_blocks_and_skips_dependents(world
 
 
 def test_infrastructure_failures_never_block_and_ground_a_drone(world: World) -> None:
-    world.coordinator.config = replace(world.coordinator.config, breaker_failures=2)
-    world.coordinator.scheduler.config = world.coordinator.config
+    world.reconfigure(breaker_failures=2)
     world.store.register_drone(identity("drone-2"))
     world.coordinator.plan("s1")
     sent = world.dispatcher.take()
@@ -138,7 +137,7 @@ def test_unexpected_planning_error_fails_the_session_and_is_raised(world: World)
         def resolve(self, request: object, allow_missing: bool = False) -> object:
             raise RuntimeError("disk on fire")
 
-    world.coordinator.resolver = Broken()  # type: ignore[assignment]
+    world.coordinator.planner.resolver = Broken()  # type: ignore[assignment]
     with pytest.raises(RuntimeError, match="disk on fire"):
         world.coordinator.plan("s1")
     session = world.store.get_session("s1")
@@ -151,8 +150,8 @@ def test_a_batch_of_completions_is_one_publication_and_one_placement(world: Worl
     world.coordinator.plan("s1")
     by_cpv = {r.cpv: r for r in world.dispatcher.take()}
     placements: list[str] = []
-    dispatch = world.coordinator.scheduler.dispatch
-    monkeypatch.setattr(world.coordinator.scheduler, "dispatch", lambda arch: placements.append(arch) or dispatch(arch))
+    dispatch = world.coordinator.dispatcher.dispatch
+    monkeypatch.setattr(world.coordinator.dispatcher, "dispatch", lambda arch: placements.append(arch) or dispatch(arch))
     world.publisher.reject.add("app-misc/tool-1")
     base, rt, tool = by_cpv["sys-libs/base-1"], by_cpv["sys-libs/rt-1"], by_cpv["app-misc/tool-1"]
     world.coordinator.builds_finished([success(base), success(rt), success(rt), success(tool),
@@ -185,18 +184,18 @@ def test_a_batch_of_start_reports_marks_the_current_ones_and_fences_the_rest(wor
 
 def test_the_scheduler_learns_the_swarm_pace_and_puts_busy_drones_on_the_wall_clock(world: World) -> None:
     world.coordinator.plan("s1")
-    assert world.coordinator.scheduler.learned("amd64", world.clock.now()).pace == 1.0  # nothing built yet
+    assert world.coordinator.dispatcher.learned("amd64", world.clock.now()).pace == 1.0  # nothing built yet
     pending = world.dispatcher.take()
     while pending:  # every build: 1 s of wall time for 16 expected seconds (the default weight)
         request = pending.pop(0)
         world.coordinator.build_started(request.attempt_id, "drone-1", "amd64", 1.0)
         world.coordinator.build_finished(success(request))
         pending += world.dispatcher.take()
-    learned = world.coordinator.scheduler.learned("amd64", world.clock.now())
+    learned = world.coordinator.dispatcher.learned("amd64", world.clock.now())
     assert learned.pace == pytest.approx(1 / 16) and learned.settled
     world.store.create_session("s2", REQUEST, simulated=True)
     world.coordinator.plan("s2")
-    (busy,) = world.coordinator.scheduler.capacities("amd64", world.clock.now())
+    (busy,) = world.coordinator.dispatcher.capacities("amd64", world.clock.now())
     running = sorted(t for t, _ in world.store.drone_loads("amd64")[0].running)
     assert busy.busy_until[0] == pytest.approx(running[0] + 16 / 16)  # not 16 s: this swarm builds 16× faster than the table
 
@@ -226,8 +225,7 @@ def test_a_build_revoked_on_the_drone_is_placed_again_and_counts_against_nobody(
 
 
 def test_reclaim_takes_back_a_silent_drones_work_and_fences_its_late_report(world: World) -> None:
-    world.coordinator.config = replace(world.coordinator.config, offline_after=30.0, lease=20.0)
-    world.coordinator.scheduler.config = world.coordinator.config
+    world.reconfigure(offline_after=30.0, lease=20.0)
     world.coordinator.plan("s1")
     base = next(r for r in world.dispatcher.take() if r.cpv == "sys-libs/base-1")
     world.coordinator.build_started(base.attempt_id, "drone-1", "amd64", world.clock.now())
@@ -250,8 +248,7 @@ def test_reclaim_takes_back_a_silent_drones_work_and_fences_its_late_report(worl
 
 
 def test_heartbeats_naming_a_build_keep_its_lease(world: World) -> None:
-    world.coordinator.config = replace(world.coordinator.config, offline_after=30.0, lease=20.0)
-    world.coordinator.scheduler.config = world.coordinator.config
+    world.reconfigure(offline_after=30.0, lease=20.0)
     world.coordinator.plan("s1")
     sent = world.dispatcher.take()
     for request in sent:
@@ -279,7 +276,7 @@ class Census:
 
 def test_reclaim_places_again_what_the_broker_lost_and_only_that(world: World) -> None:
     census = Census()
-    world.coordinator.census = census
+    world.coordinator.reclaimer.census = census
     world.coordinator.plan("s1")
     sent = world.dispatcher.take()
     started, kept, lost = sent[0], sent[1], sent[2]

@@ -56,10 +56,10 @@ def test_parse_world_skips_comments_blanks_and_duplicates() -> None:
 
 
 def test_config_hash_is_stable_and_sensitive() -> None:
-    base = ResolveRequest(repos=("/r",), profile="p", arch="amd64", world=("a/b", "c/d"))
-    same = ResolveRequest(repos=("/r",), profile="p", arch="amd64", world=("c/d", "a/b"))
-    other_arch = ResolveRequest(repos=("/r",), profile="p", arch="arm64", world=("a/b", "c/d"))
-    other_world = ResolveRequest(repos=("/r",), profile="p", arch="amd64", world=("a/b",))
+    base = ResolveRequest(repos=("/r",), gentoo_profile="p", arch="amd64", world=("a/b", "c/d"))
+    same = ResolveRequest(repos=("/r",), gentoo_profile="p", arch="amd64", world=("c/d", "a/b"))
+    other_arch = ResolveRequest(repos=("/r",), gentoo_profile="p", arch="arm64", world=("a/b", "c/d"))
+    other_world = ResolveRequest(repos=("/r",), gentoo_profile="p", arch="amd64", world=("a/b",))
     assert base.config_hash() == same.config_hash()
     assert base.config_hash() != other_arch.config_hash()
     assert base.baseline_hash() == other_world.baseline_hash()

@@ -14,7 +14,7 @@ from swarm_celery.domain.model import Plan, PlannedPackage
 from swarm_celery.resolve.adapter import plan_from_json, plan_from_resolve_output, plan_to_json
 
 ARCH, PROFILE = "amd64", "default/linux/amd64/23.0/systemd"
-INPUTS: dict[str, object] = {"cpv": "dev-libs/foo-1.2", "repo": "gentoo", "slot": "0", "sub_slot": "1.2", "arch": ARCH, "profile": PROFILE,
+INPUTS: dict[str, object] = {"cpv": "dev-libs/foo-1.2", "repo": "gentoo", "slot": "0", "sub_slot": "1.2", "arch": ARCH, "gentoo_profile": PROFILE,
                              "use": ["ssl", "amd64"], "slot_deps": ["sys-libs/zlib:0/1", "dev-libs/openssl:0/3"]}
 GOLDEN = "95950ddd6a0a6fa0713a8f8b8fb610d102727b3c157fc9e5509130603d658dc0"
 
@@ -30,7 +30,7 @@ def pkg(cpv: str, slot: str = "0", sub_slot: str = "0", use: tuple[str, ...] = (
 
 
 def plan(*packages: PlannedPackage, arch: str = ARCH, profile: str = PROFILE) -> Plan:
-    return Plan(packages=packages, merge_order=tuple(p.cpv for p in packages), arch=arch, profile=profile)
+    return Plan(packages=packages, merge_order=tuple(p.cpv for p in packages), arch=arch, gentoo_profile=profile)
 
 
 def test_identity_is_a_fixed_sha256_of_canonical_inputs() -> None:
@@ -47,7 +47,7 @@ def test_identity_is_the_same_in_another_process_with_another_hash_seed() -> Non
 
 @pytest.mark.parametrize("change", [
     {"use": ["amd64"]}, {"slot_deps": ["sys-libs/zlib:0/2", "dev-libs/openssl:0/3"]}, {"slot_deps": ["sys-libs/zlib:0/1"]},
-    {"cpv": "dev-libs/foo-1.3"}, {"arch": "arm64"}, {"profile": "default/linux/amd64/23.0"}, {"repo": "overlay"}, {"sub_slot": "1.3"},
+    {"cpv": "dev-libs/foo-1.3"}, {"arch": "arm64"}, {"gentoo_profile": "default/linux/amd64/23.0"}, {"repo": "overlay"}, {"sub_slot": "1.3"},
 ])
 def test_every_input_moves_the_identity(change: dict[str, object]) -> None:
     assert identity(**change) != GOLDEN
@@ -81,9 +81,9 @@ def test_diff_names_bindings_gained_and_lost_and_configuration_changes() -> None
     old = plan(pkg("app-misc/c-1", slot_deps=("dev-libs/a:0/1",)), pkg("app-misc/d-1"))
     new = plan(pkg("app-misc/c-1", slot_deps=("dev-libs/b:2/2.1",), profile="p2"), pkg("app-misc/d-1", profile="p2"), profile="p2")
     reasons = {c.key: c.reasons for c in diff_plans(old, new).changed}
-    assert reasons["app-misc/d:0"] == (Reason("profile", PROFILE, "p2"),)
+    assert reasons["app-misc/d:0"] == (Reason("gentoo_profile", PROFILE, "p2"),)
     assert [r.text for r in reasons["app-misc/c:0"]] == [
-        f"profile {PROFILE} → p2", "no longer binds := to dev-libs/a:0 (was sub-slot 1)", "new := dependency dev-libs/b:2 (sub-slot 2.1)"]
+        f"Gentoo profile {PROFILE} → p2", "no longer binds := to dev-libs/a:0 (was sub-slot 1)", "new := dependency dev-libs/b:2 (sub-slot 2.1)"]
 
 
 def test_diff_with_no_recorded_difference_says_so() -> None:

@@ -15,7 +15,7 @@ def with_identities(plan: Plan, **changed: str) -> Plan:
         name = p.cpv.split("/")[1].rsplit("-", 1)[0]
         return changed.get(name, f"id-{name}")
     return replace(plan, packages=tuple(replace(p, identity=ident(p)) for p in plan.packages), arch="amd64",
-                   profile=REQUEST.profile)
+                   gentoo_profile=REQUEST.gentoo_profile)
 
 
 def run_session(world: World, session: str, plan: Plan, reuse: bool = True) -> dict[str, dict[str, object]]:

@@ -16,8 +16,8 @@ from swarm_celery.domain.durations import Durations
 from swarm_celery.domain.failures import FailureKind, classify_failure
 from swarm_celery.domain.model import BuildRequest, PackageState
 from swarm_celery.domain.records import PackageInfo
-from swarm_celery.drone.builders import BuildFailed, SimulateBuilder
-from swarm_celery.errors import ArtifactError
+from swarm_celery.drone.builders import SimulateBuilder
+from swarm_celery.errors import ArtifactError, BuildFailed
 
 REQUEST = BuildRequest("a" * 32, "s1", "app-misc/tmux-3.5a", "amd64", "0", "gentoo", ("amd64", "utempter"))
 PACKAGE = PackageInfo(1, "s1", "app-misc/tmux-3.5a", "0", "0", "gentoo", ("amd64", "utempter"), 0, PackageState.BUILDING, "a" * 32)

@@ -12,7 +12,8 @@ from swarm_celery.domain.failures import FailureKind, classify_failure
 from swarm_celery.domain.model import BuildRequest, Outcome
 from swarm_celery.drone.builders import BuildOutput
 from swarm_celery.drone.runner import DroneRunner
-from swarm_celery.drone.upload import HttpUploader, UploadFailed
+from swarm_celery.drone.upload import HttpUploader
+from swarm_celery.errors import UploadFailed
 
 ATTEMPT = "a" * 32
 

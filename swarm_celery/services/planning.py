@@ -1,0 +1,85 @@
+"""Planning a session: resolve its world, compute the dispatch gates, persist the plan, dispatch the first wave.
+
+For a build profile's session the plan is compared with what the profile published
+(by binary-package identity, domain.identity): each package records why it is built,
+and — unless the sync asked for everything — what is unchanged is not built again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from swarm_celery.domain.config import ResolveRequest
+from swarm_celery.domain.durations import Durations
+from swarm_celery.domain.graph import dispatch_gates
+from swarm_celery.domain.identity import diff_plans
+from swarm_celery.domain.model import Plan, SessionState
+from swarm_celery.domain.records import SessionInfo
+from swarm_celery.domain.scheduling import expected_seconds, remaining_paths
+from swarm_celery.errors import ResolveError
+from swarm_celery.ports import PlanStore, Resolver, SessionEnd
+from swarm_celery.services.dispatch import Dispatcher
+
+log = logging.getLogger(__name__)
+
+
+class Planner:
+    def __init__(self, store: PlanStore, resolver: Resolver, dispatcher: Dispatcher, prior: Durations) -> None:
+        self.store = store
+        self.resolver = resolver
+        self.dispatcher = dispatcher
+        self.prior = prior
+
+    def plan(self, session_id: str) -> int:
+        """Resolve and persist the session's plan, then dispatch the first wave. Returns packages planned."""
+        session = self.store.get_session(session_id)
+        if session is None:
+            raise LookupError(f"session {session_id} does not exist")
+        if session.state != SessionState.PLANNING:
+            log.info("session %s is %s already; plan ignored", session_id, session.state)
+            return 0
+        request = ResolveRequest.from_json(json.loads(session.request_json))
+        try:
+            plan = self.resolver.resolve(request)
+            self.save_plan(session_id, plan, session)
+        except ResolveError as exc:
+            self.store.fail_session(session_id, str(exc))
+            return 0
+        except Exception as exc:  # a bug or an outage must not leave the session "planning" forever
+            self.store.fail_session(session_id, f"planning failed ({type(exc).__name__}: {exc}); see the coordinator log")
+            raise
+        self.dispatcher.dispatch(session.arch)
+        finish_if_done(self.store, session_id)  # an empty plan is complete at once
+        return len(plan.packages)
+
+    def save_plan(self, session_id: str, plan: Plan, session: SessionInfo | None = None) -> None:
+        """Gates, expected build times and critical-path ranks, persisted with the plan in one transaction."""
+        gates = dispatch_gates(plan)
+        history = self.store.history_seconds()
+        expected = {p.cpv: expected_seconds(p.cpv, history, self.prior) for p in plan.packages}
+        reasons, reused = self._compare_with_published(session, plan) if session and session.build_profile else ({}, frozenset())
+        self.store.save_plan(session_id, plan, gates, expected, remaining_paths(gates, expected), reasons, reused)
+
+    def _compare_with_published(self, session: SessionInfo, plan: Plan) -> tuple[dict[str, str], frozenset[str]]:
+        """A profile's session: why each package is built (new, or what changed, by identity), and — when it builds
+        changes only — the packages the profile published already with the same identity, which are not built again.
+        A dependent whose ``:=`` dependency changed sub-slot has a new identity itself, so it is rebuilt too."""
+        previous = self.store.published_plan(session.build_profile)
+        diff = diff_plans(previous, plan)
+        reasons = {p.cpv: "new in this profile" for p in diff.new}
+        reasons |= {c.new.cpv: "changed: " + "; ".join(r.text for r in c.reasons) for c in diff.changed}
+        if not session.reuse:
+            return reasons, frozenset()
+        published = {p.identity for p in previous.packages}
+        reused = frozenset(p.cpv for p in plan.packages if p.identity and p.identity in published)
+        return reasons | dict.fromkeys(reused, "unchanged: published already with the same identity"), reused
+
+
+def finish_if_done(store: SessionEnd, session_id: str) -> None:
+    """The session is complete once every package of it is final."""
+    if store.counts(session_id).finished:
+        store.finish_session(session_id)
+
+
+__all__ = ["Planner", "finish_if_done"]
