@@ -13,7 +13,7 @@ from swarm_celery import bootstrap
 from swarm_celery.cli.inspect_cmd import clock_time, read_queries, session_or_newest
 from swarm_celery.cli.options import emit_json
 from swarm_celery.domain.emerge_log import parse_emerge_log
-from swarm_celery.domain.scheduling import package_key
+from swarm_celery.domain.scheduling import history_key
 from swarm_celery.errors import ConfigError
 from swarm_celery.settings import Settings
 
@@ -53,7 +53,7 @@ def import_(logs: tuple[Path, ...], as_json: bool) -> None:
     for path in logs:
         parsed = parse_emerge_log(_read(path))
         added = store.import_history(parsed.builds, str(path.resolve()))
-        packages = {package_key(b.cpv) for b in parsed.builds}
+        packages = {history_key(b.cpv) for b in parsed.builds}
         report.append({"file": str(path), "builds": len(parsed.builds), "new": added, "packages": len(packages),
                        "binary_merges": parsed.binary_merges, "unfinished": parsed.unfinished, "unreadable_lines": parsed.unreadable,
                        "median_seconds": statistics.median(b.seconds for b in parsed.builds) if parsed.builds else 0})

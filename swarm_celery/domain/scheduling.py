@@ -32,7 +32,7 @@ SPEED_OUTLIER = 2.0  # a build this many times off its drone's median ratio says
 OVERRUN = 0.25  # a build past its expected end is taken to need another quarter of the time it has overrun
 
 
-def package_key(cpv: str) -> str:
+def history_key(cpv: str) -> str:
     """``category/package`` of a CPV: what build history and priors are keyed by."""
     try:
         parts = split_cpv(cpv)
@@ -43,7 +43,7 @@ def package_key(cpv: str) -> str:
 
 def expected_seconds(cpv: str, history: Mapping[str, Sequence[float]], prior: Durations) -> float:
     """Median of this package's recorded builds in the swarm, else the prior table, else its default."""
-    recorded = history.get(package_key(cpv))
+    recorded = history.get(history_key(cpv))
     if recorded:
         return float(statistics.median(recorded))
     return prior.for_cpv(cpv)
@@ -319,8 +319,8 @@ __all__ = [
     "critical_path",
     "drone_speeds",
     "expected_seconds",
+    "history_key",
     "lower_bound",
-    "package_key",
     "place",
     "priority_order",
     "remaining_paths",

@@ -17,7 +17,7 @@ from typing import Protocol
 from swarm_celery.binhost.gpkg import BinpkgMetadata, write_gpkg
 from swarm_celery.domain.durations import Durations
 from swarm_celery.domain.model import BuildRequest
-from swarm_celery.domain.scheduling import package_key
+from swarm_celery.domain.scheduling import history_key
 from swarm_celery.errors import BuildFailed
 
 CHOST = {"amd64": "x86_64-pc-linux-gnu", "arm64": "aarch64-unknown-linux-gnu"}
@@ -79,7 +79,7 @@ class SimulateBuilder:
 
     def _maybe_fail(self, request: BuildRequest, deadline: float) -> None:
         """Fail on purpose (at the end of the build time) the way emerge fails: a compile error, or (``infra:``) a full disk."""
-        names = {request.cpv, package_key(request.cpv), "*"}
+        names = {request.cpv, history_key(request.cpv), "*"}
         if not (names & self.fail or any(INFRA_PREFIX + n in self.fail for n in names)):
             return
         time.sleep(max(0.0, deadline - time.monotonic()))

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from swarm_celery.domain.emerge_log import LoggedBuild
 from swarm_celery.domain.model import AttemptState, Outcome, PackageState, SessionState
 from swarm_celery.domain.records import AttemptInfo, ReadyPackage
-from swarm_celery.domain.scheduling import FailedAttempt, package_key
+from swarm_celery.domain.scheduling import FailedAttempt, history_key
 from swarm_celery.ports import Clock
 from swarm_celery.store.models import AttemptRow, BuildHistoryRow, PackageRow, SessionRow
 from swarm_celery.store.rows import attempt_info, event_row, rows_matched
@@ -100,7 +100,7 @@ class DispatchRepo(RepoBase):
         history: dict[str, list[float]] = {}
         with self._sessions() as db:
             for cpv, seconds in db.execute(query):
-                history.setdefault(package_key(cpv), []).append(float(seconds or 0.0))
+                history.setdefault(history_key(cpv), []).append(float(seconds or 0.0))
             for package, seconds in db.execute(select(BuildHistoryRow.package, BuildHistoryRow.seconds)):
                 history.setdefault(package, []).append(float(seconds))
         return history
@@ -114,7 +114,7 @@ class DispatchRepo(RepoBase):
             new = [b for key, b in rows.items() if key not in known]
             if new:
                 db.execute(insert(BuildHistoryRow), [
-                    {"cpv": b.cpv, "package": package_key(b.cpv), "seconds": float(b.seconds), "started_at": float(b.started),
+                    {"cpv": b.cpv, "package": history_key(b.cpv), "seconds": float(b.seconds), "started_at": float(b.started),
                      "finished_at": float(b.finished), "source": source} for b in new])
                 db.add(event_row(self.clock.now(), "history.imported", f"{len(new)} builds from {source}", None, source))
             return len(new)

@@ -57,20 +57,20 @@ class ProfileRepo(RepoBase):
                 db.add(event_row(self.clock.now(), "profile.deleted", f"{name} deleted; its sessions stay", None, name))
             return bool(gone)
 
-    def running_session(self, profile: str) -> str:
+    def running_session(self, build_profile: str) -> str:
         """The newest session of the profile still planning or running ("" when none)."""
-        query = (select(SessionRow.id).where(SessionRow.build_profile == profile,
+        query = (select(SessionRow.id).where(SessionRow.build_profile == build_profile,
                                              SessionRow.state.in_([SessionState.PLANNING.value, SessionState.RUNNING.value]))
                  .order_by(SessionRow.created_at.desc()).limit(1))
         with self.engine.connect() as db:
             return db.execute(query).scalar() or ""
 
-    def published_plan(self, profile: str) -> Plan:
+    def published_plan(self, build_profile: str) -> Plan:
         """What the profile's sessions published, as a plan: per ``cat/pkg:slot`` the package of the latest session
         (its identity and ``:=`` bindings). A sync diffs its new plan against this one (domain.identity)."""
         query = (select(PackageRow, SessionRow.arch, SessionRow.profile)
                  .join(SessionRow, SessionRow.id == PackageRow.session_id)
-                 .where(SessionRow.build_profile == profile, PackageRow.state == PackageState.PUBLISHED.value,
+                 .where(SessionRow.build_profile == build_profile, PackageRow.state == PackageState.PUBLISHED.value,
                         PackageRow.identity != "")
                  .order_by(SessionRow.created_at, PackageRow.id))
         latest: dict[str, PlannedPackage] = {}

@@ -1,4 +1,4 @@
-"""SqlStore: the :class:`~swarm_celery.ports.Store` port on SQLAlchemy (SQLite or Postgres).
+"""SqlStore: every store role (:mod:`swarm_celery.ports.store`) on SQLAlchemy (SQLite or Postgres).
 
 Each method is one transaction. The coordinator is the only writer; CLI readers
 use :mod:`swarm_celery.store.queries`. Fencing lives here: a completion counts
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 from swarm_celery.domain.config import ResolveRequest
 from swarm_celery.domain.model import AttemptState, BuildResult, EdgeKind, Outcome, PackageState, Plan, SessionState
 from swarm_celery.domain.records import AttemptInfo, SessionCounts, SessionInfo
-from swarm_celery.ports import Clock
+from swarm_celery.ports import Clock, ControlStore, CoordinatorStore, ExplainStore, HealthStore, ProfileStore, SessionStore
 from swarm_celery.store.completion_repo import CompletionRepo
 from swarm_celery.store.control_repo import ControlRepo
 from swarm_celery.store.dispatch_repo import DispatchRepo
@@ -190,5 +190,10 @@ class SqlStore(CompletionRepo, DispatchRepo, FleetRepo, ControlRepo, LeaseRepo, 
 
 
 _KINDS = tuple(EdgeKind)
+
+
+def _plays_every_role(store: SqlStore) -> tuple[CoordinatorStore, ControlStore, ExplainStore, ProfileStore, HealthStore, SessionStore]:
+    """mypy holds the store to every role's Protocol (ports.store) through this function's return type."""
+    return store, store, store, store, store, store
 
 
