@@ -15,7 +15,7 @@ import uvicorn
 
 from swarm_celery import bootstrap
 from swarm_celery.api.context import RequestMaker
-from swarm_celery.cli.options import emit_json, request_from_options, world_options
+from swarm_celery.cli.options import current_settings, emit_json, request_from_options, world_options
 from swarm_celery.domain.config import ResolveRequest
 from swarm_celery.settings import Settings
 
@@ -44,7 +44,7 @@ def api(repos: tuple[Path, ...], world_file: Path | None, portage_config: Path |
     --repo/--portage-config/--gentoo-profile say which tree POST /api/v1/queue resolves against.
     """
     del world_file, arch  # a queue request brings its own atoms and arch
-    settings = Settings.from_env()
+    settings = current_settings()
     app = bootstrap.api_app(settings, _request_maker(settings, repos, portage_config, gentoo_profile))
     uvicorn.run(app, host=host or settings.api_host, port=port or settings.api_port, log_level="info", proxy_headers=False)
 
@@ -58,7 +58,7 @@ def coordinator(host: str | None, port: int | None, api_args: tuple[str, ...]) -
 
     Extra arguments go to `api` (--repo, --portage-config, ...). Run one coordinator per swarm: one beat.
     """
-    bootstrap.engine(Settings.from_env())  # migrate once, before the worker and the API both open the record
+    bootstrap.engine(current_settings())  # migrate once, before the worker and the API both open the record
     base = [sys.executable, "-m", "swarm_celery"]
     api_argv = [*base, "api", *api_args, *(["--host", host] if host else []), *(["--port", str(port)] if port else [])]
     children = [subprocess.Popen([*base, "worker", "--role", "coordinator"]), subprocess.Popen(api_argv),
@@ -93,7 +93,7 @@ def token() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def token_issue(drone: str, as_json: bool) -> None:
     """A new token for DRONE (its old one stops working). Shown once: put it in the drone's drone.conf."""
-    issued = bootstrap.drone_tokens(Settings.from_env()).issue(drone)
+    issued = bootstrap.drone_tokens(current_settings()).issue(drone)
     if as_json:
         emit_json({"drone": drone, "token": issued})
     else:
@@ -106,7 +106,7 @@ def token_issue(drone: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def token_revoke(drone: str, as_json: bool) -> None:
     """DRONE's token stops working at once."""
-    revoked = bootstrap.drone_tokens(Settings.from_env()).revoke(drone)
+    revoked = bootstrap.drone_tokens(current_settings()).revoke(drone)
     if as_json:
         emit_json({"drone": drone, "revoked": revoked})
     elif revoked:
@@ -119,7 +119,7 @@ def token_revoke(drone: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def token_list(as_json: bool) -> None:
     """Drones that hold a token (the tokens themselves are not kept)."""
-    rows = bootstrap.drone_tokens(Settings.from_env()).list()
+    rows = bootstrap.drone_tokens(current_settings()).list()
     if as_json:
         emit_json(rows)
         return

@@ -10,9 +10,8 @@ import click
 from swarm_celery import bootstrap
 from swarm_celery.binhost.publisher import SIGNING_KEY_FILE
 from swarm_celery.binhost.signing import GpgSigner
-from swarm_celery.cli.options import emit_json
+from swarm_celery.cli.options import current_settings, emit_json
 from swarm_celery.errors import ConfigError
-from swarm_celery.settings import Settings
 
 
 @click.group()
@@ -25,7 +24,7 @@ def binhost() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def keygen(name: str | None, as_json: bool) -> None:
     """Create the binhost's signing key (ed25519, no passphrase: the coordinator signs unattended) in SWARM_GPG_HOME."""
-    settings = Settings.from_env()
+    settings = current_settings()
     home = settings.gnupg
     home.mkdir(parents=True, exist_ok=True)
     home.chmod(0o700)
@@ -49,7 +48,7 @@ def keygen(name: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def client_config(url: str | None, arch: str, as_json: bool) -> None:
     """Print /etc/portage/binrepos.conf/build-swarm.conf for a client, and how to trust the signing key."""
-    settings = Settings.from_env()
+    settings = current_settings()
     base = (url or settings.binhost_url or f"http://{socket.getfqdn()}:{settings.api_port}/binhost").rstrip("/")
     base = base.removesuffix(f"/{arch}")
     found = bootstrap.signer(settings)

@@ -13,10 +13,9 @@ import uuid
 import click
 
 from swarm_celery import bootstrap
-from swarm_celery.cli.options import emit_json
+from swarm_celery.cli.options import current_settings, emit_json
 from swarm_celery.domain.controls import Action, ControlRequest, validate
 from swarm_celery.errors import UserError
-from swarm_celery.settings import Settings
 from swarm_celery.store.queries import Queries
 
 
@@ -40,7 +39,7 @@ def control(action: str, atom: str, drone: str, session: str, wait: float, as_js
         request = validate(ControlRequest(Action(action), drone, session, atom, uuid.uuid4().hex))
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    settings = Settings.from_env()
+    settings = current_settings()
     queries = Queries(bootstrap.engine(settings))
     bootstrap.messenger(settings).send_control(request)
     outcome = _wait_for(queries, request.request_id, wait)

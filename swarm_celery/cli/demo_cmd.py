@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from swarm_celery.cli.options import emit_json, request_from_options, world_options
+from swarm_celery.cli.options import current_settings, emit_json, request_from_options, world_options
 from swarm_celery.cli.progress import DemoProgress
 from swarm_celery.errors import UserError
 from swarm_celery.local.demo import DemoOptions, run_demo
@@ -23,7 +23,7 @@ from swarm_celery.settings import Settings
 def demo(repos: tuple[Path, ...], world_file: Path | None, portage_config: Path | None, gentoo_profile: str | None, arch: str,
          drones: int, time_scale: float, durations: Path | None, timeout: float, as_json: bool) -> None:
     """Build a whole @world end to end on this machine (builds are SIMULATED)."""
-    settings = demo_settings(Settings.from_env(), arch, time_scale, durations)
+    settings = demo_settings(current_settings(), arch, time_scale, durations)
     request, tree = request_from_options(settings, repos, world_file, portage_config, gentoo_profile, arch)
     display = DemoProgress(enabled=not as_json)
     display.intro(tree, request, drones, time_scale, settings)

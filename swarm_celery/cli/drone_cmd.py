@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 from kombu.utils.url import maybe_sanitize_url
 
 from swarm_celery import bootstrap
-from swarm_celery.cli.options import emit_json
+from swarm_celery.cli.options import emit_json, invocation
 from swarm_celery.cli.worker_cmd import run_drone
 from swarm_celery.domain.model import build_queue, drone_queue
 from swarm_celery.settings import DRONE_CONF, Settings, read_conf
 
 
 @click.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None, envvar="SWARM_DRONE_CONF",
               help=f"drone.conf with SWARM_*=value lines (default: $SWARM_DRONE_CONF, else {DRONE_CONF} when it exists).")
 @click.option("--name", default=None, help="Drone name (default: SWARM_DRONE_NAME, else the host name).")
 @click.option("--check", is_flag=True, help="Show what this drone would announce and how it would build, then exit.")
@@ -31,12 +30,12 @@ def drone(config_path: Path | None, name: str | None, check: bool, as_json: bool
     build-swarm drone --check                 # what it would announce, and its builder settings
     build-swarm drone --config ./drone.conf   # run in the foreground (an OpenRC/systemd service runs this)
     """
-    conf = config_path or (Path(os.environ["SWARM_DRONE_CONF"]) if os.environ.get("SWARM_DRONE_CONF") else None)
+    conf = config_path
     if conf is None and DRONE_CONF.is_file():
         conf = DRONE_CONF
     values = read_conf(conf) if conf else {}
     # nothing on a drone can reach the store or act as the admin
-    settings = Settings.from_env({**values, **os.environ}).with_(database_url="", sql_database_url="", api_token="")
+    settings = invocation().settings_with(values).with_(database_url="", sql_database_url="", api_token="")
     if name:
         settings = settings.with_(drone_name=name)
     app = bootstrap.drone_app(settings)  # a bad builder setting (no emerge, no binhost URL) fails here, before the worker

@@ -6,8 +6,7 @@ import click
 from rich.console import Console
 
 from swarm_celery import bootstrap
-from swarm_celery.cli.options import emit_json
-from swarm_celery.settings import Settings
+from swarm_celery.cli.options import current_settings, emit_json
 
 
 @click.command()
@@ -16,7 +15,7 @@ from swarm_celery.settings import Settings
 @click.option("--json", "as_json", is_flag=True)
 def explain(atom: str, session: str, as_json: bool) -> None:
     """Why ATOM (category/package or =category/package-version) is where it is in the plan."""
-    found = bootstrap.explainer(Settings.from_env()).explain(atom, session)
+    found = bootstrap.explainer(current_settings()).explain(atom, session)
     if as_json:
         emit_json([{"session": pkg.session_id, "cpv": pkg.cpv, "state": pkg.state.value, **why.to_json()} for pkg, why in found])
         return

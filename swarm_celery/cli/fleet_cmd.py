@@ -10,10 +10,9 @@ import click
 from rich.table import Table
 
 from swarm_celery import bootstrap
-from swarm_celery.cli.options import emit_json
+from swarm_celery.cli.options import current_settings, emit_json
 from swarm_celery.domain.fleet import DroneCheck
 from swarm_celery.domain.healing import Level
-from swarm_celery.settings import Settings
 
 
 @click.command()
@@ -21,7 +20,7 @@ from swarm_celery.settings import Settings
 @click.option("--no-ping", is_flag=True, help="Do not ping the workers over the broker (then the healing ladder does not act).")
 def probe(as_json: bool, no_ping: bool) -> None:
     """Probe every drone now: ping, and over SSH (SWARM_FLEET_FILE) load, disk, memory, stuck emerges, tree age."""
-    settings = Settings.from_env()
+    settings = current_settings()
     app = bootstrap.celery_app(settings) if settings.broker_url and not no_ping else None
     doctor = bootstrap.fleet_doctor(settings, app)
     if not doctor.inventory and not as_json:

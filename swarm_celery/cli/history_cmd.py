@@ -11,11 +11,10 @@ from rich.table import Table
 
 from swarm_celery import bootstrap
 from swarm_celery.cli.inspect_cmd import clock_time, read_queries, session_or_newest
-from swarm_celery.cli.options import emit_json
+from swarm_celery.cli.options import current_settings, emit_json
 from swarm_celery.domain.emerge_log import parse_emerge_log
 from swarm_celery.domain.scheduling import history_key
 from swarm_celery.errors import ConfigError
-from swarm_celery.settings import Settings
 
 MAX_LOG_BYTES = 512 << 20  # emerge.log grows forever, but half a gigabyte is decades of builds
 
@@ -48,7 +47,7 @@ def import_(logs: tuple[Path, ...], as_json: bool) -> None:
     The scheduler weighs each package by the median of its recorded builds before the shipped table;
     importing a file again adds nothing.
     """
-    store = bootstrap.store(Settings.from_env())
+    store = bootstrap.store(current_settings())
     report = []
     for path in logs:
         parsed = parse_emerge_log(_read(path))

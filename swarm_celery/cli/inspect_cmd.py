@@ -11,14 +11,13 @@ from rich.table import Table
 
 from swarm_celery import bootstrap
 from swarm_celery.cli import fleet_cmd, queue_cmd
-from swarm_celery.cli.options import emit_json
+from swarm_celery.cli.options import current_settings, emit_json
 from swarm_celery.errors import NotFoundError
-from swarm_celery.settings import Settings
 from swarm_celery.store.queries import Queries
 
 
 def read_queries() -> Queries:
-    return Queries(bootstrap.engine(Settings.from_env()))
+    return Queries(bootstrap.engine(current_settings()))
 
 
 def session_or_newest(queries: Queries, session: str | None) -> str:

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from swarm_celery.cli.options import Invocation
 from swarm_celery.errors import SwarmError
 
 # command → "module:attribute"; a command's module is imported only when it runs (or for --help), so
@@ -17,7 +18,7 @@ COMMANDS = {
     "binhost": "binhost_cmd:binhost", "control": "control_cmd:control", "events": "events_cmd:events",
     "explain": "explain_cmd:explain", "history": "history_cmd:history", "profile": "profile_cmd:profile",
     "fresh": "profile_cmd:fresh", "snapshot": "snapshot_cmd:snapshot", "status": "inspect_cmd:status",
-    "fleet": "inspect_cmd:fleet", "queue": "inspect_cmd:queue",
+    "fleet": "inspect_cmd:fleet", "queue": "inspect_cmd:queue", "settings": "settings_cmd:settings",
 }
 
 
@@ -35,11 +36,12 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="swarm-celery", prog_name="build-swarm", message="%(prog)s %(version)s")
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
     """build-swarm: build a Gentoo @world once across a fleet of drones, publish a binhost."""
-    ctx.obj = {"debug": debug}
+    ctx.obj = Invocation(debug=debug)
 
 
 def main(argv: list[str] | None = None) -> None:

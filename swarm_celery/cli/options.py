@@ -1,10 +1,11 @@
-"""Options shared by commands that resolve a world (`demo`, `resolve`) and JSON output helpers."""
+"""What every command shares: the invocation's settings (read once), world options, JSON output."""
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -15,6 +16,41 @@ from swarm_celery.resolve.inputs import DEFAULT_GENTOO_REPO, build_request, chec
 from swarm_celery.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class Invocation:
+    """One run of the command: ``--debug``, the environment it started with, and the settings read from it once."""
+
+    debug: bool = False
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    _settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = Settings.from_env(self.environ)
+        return self._settings
+
+    def settings_with(self, values: Mapping[str, str]) -> Settings:
+        """These settings with the environment laid over them (a drone's drone.conf, then its environment)."""
+        self._settings = Settings.from_env({**values, **self.environ})
+        return self._settings
+
+
+def invocation() -> Invocation:
+    """The running command's invocation (a command run on its own, as tests do, gets a fresh one)."""
+    ctx = click.get_current_context(silent=True)
+    found = ctx.find_object(Invocation) if ctx is not None else None
+    if found is None:
+        found = Invocation()
+        if ctx is not None:
+            ctx.find_root().obj = found
+    return found
+
+
+def current_settings() -> Settings:
+    return invocation().settings
 
 
 def world_options(func: F) -> F:
@@ -44,8 +80,8 @@ def request_from_options(settings: Settings, repos: tuple[Path, ...], world_file
     """The ResolveRequest and a one-line description of which tree it uses."""
     chosen = list(repos)
     tree = ""
-    if not chosen and os.environ.get("SWARM_REPO"):
-        chosen = [Path(os.environ["SWARM_REPO"])]
+    if not chosen and settings.repo is not None:
+        chosen = [settings.repo]
     if not chosen and DEFAULT_GENTOO_REPO.is_dir():
         chosen = [DEFAULT_GENTOO_REPO]
     if chosen:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from swarm_celery import bootstrap
-from swarm_celery.cli.options import emit_json
+from swarm_celery.cli.options import current_settings, emit_json
 from swarm_celery.cli.sync_view import follow_sync
 from swarm_celery.domain.profiles import ARCHES, BuildProfile, Mode
 from swarm_celery.errors import UserError
@@ -61,7 +60,7 @@ def create(name: str, mode: str, arch: str, **options: Any) -> None:
     build-swarm profile create laptop --mode user --machine-host laptop       # over SSH, [machines.laptop]
     """
     as_json = options.pop("as_json")
-    settings = Settings.from_env()
+    settings = current_settings()
     base = BuildProfile(name, Mode(mode), arch, "", ())
     built = _checked(_apply(base, **options), settings)
     if not bootstrap.store(settings).save_profile(built, create=True):
@@ -77,7 +76,7 @@ def create(name: str, mode: str, arch: str, **options: Any) -> None:
 def edit(name: str, add: tuple[str, ...], remove: tuple[str, ...], **options: Any) -> None:
     """Change profile NAME: only the options given change."""
     as_json = options.pop("as_json")
-    settings = Settings.from_env()
+    settings = current_settings()
     store = bootstrap.store(settings)
     current = _existing(store.get_profile(name), name)
     changed = _apply(current, **options)
@@ -94,7 +93,7 @@ def edit(name: str, add: tuple[str, ...], remove: tuple[str, ...], **options: An
 @click.option("--json", "as_json", is_flag=True)
 def list_(as_json: bool) -> None:
     """Every build profile."""
-    profiles = bootstrap.store(Settings.from_env()).list_profiles()
+    profiles = bootstrap.store(current_settings()).list_profiles()
     if as_json:
         emit_json([p.to_json() for p in profiles])
         return
@@ -111,7 +110,7 @@ def list_(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def show(name: str, as_json: bool) -> None:
     """One profile in full."""
-    _show(_existing(bootstrap.store(Settings.from_env()).get_profile(name), name), as_json, "")
+    _show(_existing(bootstrap.store(current_settings()).get_profile(name), name), as_json, "")
 
 
 @profile.command(name="delete")
@@ -119,7 +118,7 @@ def show(name: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def delete(name: str, as_json: bool) -> None:
     """Forget profile NAME (its sessions and what they published stay)."""
-    if not bootstrap.store(Settings.from_env()).delete_profile(name):
+    if not bootstrap.store(current_settings()).delete_profile(name):
         raise UserError(f"no build profile named {name!r}; see `build-swarm profile list`")
     emit_json({"deleted": name}) if as_json else click.echo(f"deleted profile {name}")
 
@@ -144,7 +143,7 @@ def fresh(name: str, wait: bool, as_json: bool) -> None:
 
 
 def _sync(name: str, full: bool, wait: bool, as_json: bool) -> None:
-    settings = Settings.from_env()
+    settings = current_settings()
     done = bootstrap.profile_sync(settings).sync(name, full=full)
     follow_sync(Queries(bootstrap.engine(settings)) if wait else None, done, as_json)
 
@@ -196,8 +195,9 @@ def _checked(profile: BuildProfile, settings: Settings) -> BuildProfile:
 
 
 def _default_repos() -> list[Path]:
-    if os.environ.get("SWARM_REPO"):
-        return [Path(os.environ["SWARM_REPO"])]
+    repo = current_settings().repo
+    if repo is not None:
+        return [repo]
     if DEFAULT_GENTOO_REPO.is_dir():
         return [DEFAULT_GENTOO_REPO]
     raise UserError("no repository: pass --repo PATH (the main tree first), or set SWARM_REPO")

@@ -8,10 +8,9 @@ from pathlib import Path
 import click
 
 from swarm_celery import bootstrap
-from swarm_celery.cli.options import baseline_option, emit_json, request_from_options, world_options
+from swarm_celery.cli.options import baseline_option, current_settings, emit_json, request_from_options, world_options
 from swarm_celery.domain.config import check_atom_shape
 from swarm_celery.errors import UserError
-from swarm_celery.settings import Settings
 
 
 @click.command(name="add")
@@ -28,7 +27,7 @@ def queue_add(repos: tuple[Path, ...], world_file: Path | None, portage_config: 
     \b
     build-swarm queue add --repo /var/db/repos/gentoo app-editors/vim --priority 10
     """
-    settings = Settings.from_env()
+    settings = current_settings()
     try:
         for atom in atoms:
             check_atom_shape(atom)

@@ -9,14 +9,13 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from swarm_celery.cli.options import baseline_option, emit_json, request_from_options, world_options
+from swarm_celery.cli.options import baseline_option, current_settings, emit_json, request_from_options, world_options
 from swarm_celery.domain.graph import dispatch_gates, waves
 from swarm_celery.domain.identity import PlanDiff, diff_plans, package_key
 from swarm_celery.domain.model import Plan
 from swarm_celery.errors import ConfigError
 from swarm_celery.resolve.adapter import PortageResolver, plan_from_resolve_output, plan_to_json
 from swarm_celery.resolve.inputs import read_text
-from swarm_celery.settings import Settings
 
 _AGAIN = "pass a file written by `build-swarm resolve --json`"
 
@@ -32,7 +31,7 @@ def resolve(repos: tuple[Path, ...], world_file: Path | None, portage_config: Pa
             arch: str, baseline_file: Path | None, allow_missing: bool, old_file: Path | None, as_json: bool) -> None:
     """Resolve @world with real portage (--emptytree) into a build plan."""
     old = read_old_plan(old_file) if old_file is not None else None  # a bad OLD.json fails before a long resolve
-    settings = Settings.from_env().with_(arch=arch)
+    settings = current_settings().with_(arch=arch)
     request, tree = request_from_options(settings, repos, world_file, portage_config, gentoo_profile, arch, baseline_file)
     console = Console(stderr=True, quiet=as_json)
     started = time.perf_counter()

@@ -7,8 +7,7 @@ from rich.console import Console
 
 from swarm_celery import bootstrap
 from swarm_celery.cli.inspect_cmd import clock_time
-from swarm_celery.cli.options import emit_json
-from swarm_celery.settings import Settings
+from swarm_celery.cli.options import current_settings, emit_json
 
 
 @click.group()
@@ -21,7 +20,7 @@ def snapshot() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def list_(tree: str, as_json: bool) -> None:
     """Snapshots, newest first."""
-    found = bootstrap.store(Settings.from_env()).snapshots(tree)
+    found = bootstrap.store(current_settings()).snapshots(tree)
     if as_json:
         emit_json([s.to_json() for s in found])
         return
@@ -41,7 +40,7 @@ def _size(size: int) -> str:
 @click.option("--json", "as_json", is_flag=True)
 def check(as_json: bool) -> None:
     """Look at every profile's tree now: snapshot the ones that changed, queue their auto-rebuild profiles' changes."""
-    settings = Settings.from_env()
+    settings = current_settings()
     with Console(stderr=True, quiet=as_json).status("fingerprinting the trees and snapshotting the changed ones ..."):
         results = bootstrap.tree_watcher(settings, bootstrap.celery_app(settings)).check()
     if as_json:

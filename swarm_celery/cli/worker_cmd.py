@@ -6,6 +6,7 @@ import click
 from celery import Celery
 
 from swarm_celery import bootstrap
+from swarm_celery.cli.options import current_settings
 from swarm_celery.domain.model import COORDINATOR_QUEUE, PERIODIC_QUEUE, build_queue, drone_queue
 from swarm_celery.drone.process import reap_orphans
 from swarm_celery.settings import Settings
@@ -20,7 +21,7 @@ from swarm_celery.tasks.batches import REPORT_BATCH
 @click.option("--loglevel", default="INFO", show_default=True)
 def worker(role: str, name: str | None, concurrency: int | None, loglevel: str) -> None:
     """Run a coordinator or drone Celery worker in the foreground."""
-    settings = Settings.from_env()
+    settings = current_settings()
     if name:
         settings = settings.with_(drone_name=name)
     if role == "coordinator":
@@ -53,7 +54,7 @@ def _run(app: Celery, settings: Settings, argv: list[str], loglevel: str) -> Non
 @click.option("--loglevel", default="INFO", show_default=True)
 def beat(loglevel: str) -> None:
     """Run Celery beat: the periodic jobs (stale-work reclaim every SWARM_RECLAIM_EVERY s). Run exactly one per swarm."""
-    settings = Settings.from_env()
+    settings = current_settings()
     app = bootstrap.beat_app(settings)
     schedule = settings.home / "beat-schedule"
     schedule.parent.mkdir(parents=True, exist_ok=True)
