@@ -55,17 +55,17 @@ def run_plan(plan: Plan, drones: int, redis_url: str, env: dict[str, str], timeo
         stack.start("coordinator", "coordinator")
         for i in range(drones):
             stack.start(f"bench-{i:02d}", "drone", {"SWARM_DRONE_NAME": f"bench-{i:02d}"})
-        _wait(lambda: sum(d["state"] == "online" for d in queries.fleet()) == drones, 120, stack)
+        _wait(lambda: sum(d.state == "online" for d in queries.fleet()) == drones, 120, stack)
         time.sleep(SETTLE)
         start = time.monotonic()
         app.send_task("swarm.control", args=[ControlRequest(Action.RESUME, request_id="bench").to_json()], queue=COORDINATOR_QUEUE)
-        _wait(lambda: (queries.session(session_id) or {}).get("state") == "complete", timeout, stack)
+        _wait(lambda: getattr(queries.session(session_id), "state", "") == "complete", timeout, stack)
         wall = time.monotonic() - start
     finally:
         stack.stop(grace=5)
     history = queries.history(session_id)
-    published = [h["published_at"] for h in history if h["published_at"]]
-    return Run(max(published) - min(h["dispatched_at"] for h in history), wall, len(published), home)
+    published = [h.published_at for h in history if h.published_at]
+    return Run(max(published) - min(h.dispatched_at for h in history), wall, len(published), home)
 
 
 def _wait(done: object, timeout: float, stack: LocalStack) -> None:

@@ -149,4 +149,4 @@ def make_world(tmp_path: Path) -> World:
 
 
 def states(store: SqlStore) -> dict[str, str]:
-    return {p["cpv"]: p["state"] for p in Queries(store.engine).packages("s1")}
+    return {p.cpv: p.state for p in Queries(store.engine).packages("s1")}

@@ -20,16 +20,16 @@ class RecordCollector(Collector):
         latest = self.queries.latest_session()
         info = self.queries.session(latest) if latest else None
         if info is not None:
-            for state, count in info["counts"].items():
-                packages.add_metric([info["session"], state], count)
+            for state, count in info.counts.items():
+                packages.add_metric([info.session, state], count)
         yield packages
         drones = GaugeMetricFamily("swarm_drone_online", "1 when the drone is online", labels=["drone", "arch"])
         slots = GaugeMetricFamily("swarm_drone_slots", "Build slots of each drone", labels=["drone"])
         busy = GaugeMetricFamily("swarm_drone_builds_in_flight", "Builds dispatched to or running on each drone", labels=["drone"])
         for d in self.queries.fleet():
-            drones.add_metric([d["name"], d["arch"]], 1.0 if d["state"] == "online" else 0.0)
-            slots.add_metric([d["name"]], d["slots"] or 0)
-            busy.add_metric([d["name"]], d["in_flight"])
+            drones.add_metric([d.name, d.arch], 1.0 if d.state == "online" else 0.0)
+            slots.add_metric([d.name], d.slots or 0)
+            busy.add_metric([d.name], d.in_flight)
         yield from (drones, slots, busy)
 
 

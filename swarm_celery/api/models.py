@@ -22,75 +22,9 @@ class HealthOut(BaseModel):
     version: str
 
 
-class SessionOut(BaseModel):
-    session: str
-    state: str
-    arch: str
-    profile: str | None
-    config_hash: str | None
-    simulated: bool
-    error: str | None
-    priority: int
-    created_at: float | None
-    planned_at: float | None
-    finished_at: float | None
-    planned: int
-    counts: dict[str, int]
 
 
-class PackageOut(BaseModel):
-    cpv: str
-    state: str
-    reason: str | None
-    slot: str | None
-    repo: str | None
 
-
-class AttemptOut(BaseModel):
-    attempt: str
-    cpv: str
-    drone: str | None
-    state: str
-    outcome: str | None
-    queue: str | None
-    dispatched_at: float | None
-    started_at: float | None
-    finished_at: float | None
-    published_at: float | None
-    artifact: str | None
-    sha256: str | None
-    error: str | None
-    failure_kind: str | None
-    infrastructure: bool | None
-    build_seconds: float | None
-
-
-class EventOut(BaseModel):
-    ts: float
-    kind: str
-    subject: str | None
-    message: str | None
-
-
-class DroneOut(BaseModel):
-    name: str
-    arch: str
-    state: str
-    first_seen: float | None
-    last_seen: float | None
-    builds: int | None
-    failures: int | None
-    cores: int | None
-    memory_mb: int | None
-    disk_free_mb: int | None
-    slots: int | None
-    in_flight: int
-    paused: bool | None
-    grounded_until: float | None
-    tree_timestamp: str
-    profile: str
-    payload_version: str
-    builder: str
 
 
 class QueueIn(BaseModel):
@@ -161,30 +95,6 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorOut} for code in codes}
 
 
-class ProfileOut(BaseModel):
-    name: str
-    mode: Literal["distribution", "user"]
-    arch: str
-    gentoo_profile: str
-    repos: list[str]
-    world: list[str]
-    portage_config: str
-    machine_root: str
-    machine_host: str
-    auto_rebuild: bool
-    description: str
-
-
-class SnapshotOut(BaseModel):
-    id: str
-    taken_at: float
-    tree: str
-    fingerprint: str
-    sha256: str
-    path: str
-    size: int
-    files: int
-    reason: str
 
 
 class SyncOut(BaseModel):

@@ -26,7 +26,7 @@ api = APIRouter(prefix="/api/v1", responses=errors(401))
 
 async def authorize(ctx: ApiContext, drone: str, attempt_id: str) -> None:
     found = await run_in_threadpool(ctx.queries.attempt, attempt_id)
-    check_uploader(drone, *(found[k] if found else None for k in ("state", "drone", "queue")))
+    check_uploader(drone, found.state if found else None, found.drone if found else None, found.queue if found else None)
 
 
 async def store(request: Request, dest: Path, limit: int, sha256: str | None, what: str) -> tuple[int, str]:

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
 from swarm_celery.api import auth
 from swarm_celery.api.auth import Ctx
-from swarm_celery.api.models import ProfileOut, SnapshotOut, SyncOut, errors
-from swarm_celery.domain.profiles import NAME
+from swarm_celery.api.models import SyncOut, errors
+from swarm_celery.domain.profiles import NAME, BuildProfile
+from swarm_celery.domain.snapshots import Snapshot
 from swarm_celery.errors import BrokerError, NotFoundError, UserError
 from swarm_celery.services.profiles import ProfileBusy
 
@@ -18,23 +19,23 @@ reads = APIRouter(prefix="/api/v1", dependencies=[Depends(auth.reader)], respons
 admin = APIRouter(prefix="/api/v1", dependencies=[Depends(auth.admin)], responses=errors(401))
 
 
-@reads.get("/profiles", response_model=list[ProfileOut], summary="Build profiles")
-def profiles(ctx: Ctx) -> list[ProfileOut]:
-    return [ProfileOut.model_validate(p.to_json()) for p in ctx.store.list_profiles()]
+@reads.get("/profiles", response_model=list[BuildProfile], summary="Build profiles")
+def profiles(ctx: Ctx) -> list[BuildProfile]:
+    return ctx.store.list_profiles()
 
 
-@reads.get("/profiles/{name}", response_model=ProfileOut, responses=errors(401, 404))
-def profile(ctx: Ctx, name: ProfileName) -> ProfileOut:
+@reads.get("/profiles/{name}", response_model=BuildProfile, responses=errors(401, 404))
+def profile(ctx: Ctx, name: ProfileName) -> BuildProfile:
     found = ctx.store.get_profile(name)
     if found is None:
         raise HTTPException(404, f"no build profile named {name}; list them at /api/v1/profiles")
-    return ProfileOut.model_validate(found.to_json())
+    return found
 
 
-@reads.get("/snapshots", response_model=list[SnapshotOut], summary="Tree snapshots, newest first")
+@reads.get("/snapshots", response_model=list[Snapshot], summary="Tree snapshots, newest first")
 def snapshots(ctx: Ctx, tree: Annotated[str, Query(max_length=4096, description="Only this tree's (its path)")] = "",
-              limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[SnapshotOut]:
-    return [SnapshotOut.model_validate(s.to_json()) for s in ctx.store.snapshots(tree, limit)]
+              limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[Snapshot]:
+    return ctx.store.snapshots(tree, limit)
 
 
 @admin.post("/profiles/{name}/sync", response_model=SyncOut, status_code=202, responses=errors(400, 401, 404, 409, 503),

@@ -17,6 +17,7 @@ from swarm_celery import bootstrap
 from swarm_celery.api.context import RequestMaker
 from swarm_celery.cli.options import current_settings, emit_json, request_from_options, world_options
 from swarm_celery.domain.config import ResolveRequest
+from swarm_celery.domain.views import as_json as views_json
 from swarm_celery.settings import Settings
 
 
@@ -121,9 +122,9 @@ def token_list(as_json: bool) -> None:
     """Drones that hold a token (the tokens themselves are not kept)."""
     rows = bootstrap.drone_tokens(current_settings()).list()
     if as_json:
-        emit_json(rows)
+        emit_json(views_json(rows))
         return
     for row in rows:
-        click.echo(f"{row['drone']}\tissued {time.strftime('%Y-%m-%d %H:%M', time.localtime(row['created_at']))}")
+        click.echo(f"{row.drone}\tissued {time.strftime('%Y-%m-%d %H:%M', time.localtime(row.created_at))}")
     if not rows:
         click.echo("no drone tokens yet: `build-swarm token issue DRONE`")

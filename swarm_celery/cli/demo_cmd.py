@@ -29,10 +29,10 @@ def demo(repos: tuple[Path, ...], world_file: Path | None, portage_config: Path 
     display.intro(tree, request, drones, time_scale, settings)
     with display:
         summary = run_demo(settings, request, DemoOptions(drones=drones, timeout=timeout), display.update)
-    if summary["state"] == "failed":
-        raise UserError(summary["error"] or "the session failed")
+    if summary.state == "failed":
+        raise UserError(summary.error or "the session failed")
     if as_json:
-        emit_json({k: summary[k] for k in _JSON_KEYS})
+        emit_json({k: getattr(summary, k) for k in _JSON_KEYS})
     else:
         display.summary(summary)
 

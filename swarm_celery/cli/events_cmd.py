@@ -8,6 +8,7 @@ import click
 
 from swarm_celery.cli.inspect_cmd import clock_time, read_queries
 from swarm_celery.cli.options import emit_json
+from swarm_celery.domain.views import as_json as views_json
 
 
 @click.command()
@@ -26,9 +27,9 @@ def events(session: str | None, kind: str, subject: str, since: float, limit: in
     """
     rows = read_queries().events(session, limit, kind=kind, since=time.time() - since if since else 0.0, subject=subject)
     if as_json:
-        emit_json(rows)
+        emit_json(views_json(rows))
         return
     for row in rows:
-        click.echo(f"{clock_time(row['ts'])}  {row['kind']:<20} {row['subject'] or '-':<14} {row['message']}")
+        click.echo(f"{clock_time(row.ts)}  {row.kind:<20} {row.subject or '-':<14} {row.message}")
     if not rows:
         click.echo("no events match" + ("" if not (session or kind or subject or since) else "; try fewer filters"))

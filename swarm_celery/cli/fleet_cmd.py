@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
 
 import click
 from rich.table import Table
@@ -13,6 +12,7 @@ from swarm_celery import bootstrap
 from swarm_celery.cli.options import current_settings, emit_json
 from swarm_celery.domain.fleet import DroneCheck
 from swarm_celery.domain.healing import Level
+from swarm_celery.domain.views import ProbeView
 
 
 @click.command()
@@ -45,24 +45,24 @@ def _one_line(check: DroneCheck) -> str:
     return f"{check.name}: {ping}, {ssh}" + (f"; {found}" if found else "") + (f"; healing: {done}" if done else "")
 
 
-def health_table(rows: Sequence[tuple[str, dict[str, Any]]]) -> Table:
+def health_table(rows: Sequence[tuple[str, ProbeView]]) -> Table:
     table = Table("drone", "probed", "ping", "ssh", "load", "mem avail", "build free", "PKGDIR free", "tree", "stuck", "healing", "notes")
     for name, h in rows:
-        load = " ".join(f"{x:.2f}" for x in h["load"]) if h["load"] else "-"
-        notes = "; ".join([*(f["message"] for f in h["findings"]), *([h["error"]] if h["error"] else [])])
-        table.add_row(name, dt.datetime.fromtimestamp(h["at"]).strftime("%H:%M:%S"), _yes(h["answered"]), _yes(h["reachable"]),
-                      load, _mib(h["mem_avail_mb"]), _mib(h["build_free_mb"]), _mib(h["pkgdir_free_mb"]),
-                      (h["tree"] or "-") + _hold(h), str(h["stuck"]), Level(h["level"]).label, notes)
+        load = " ".join(f"{x:.2f}" for x in h.load) if h.load else "-"
+        notes = "; ".join([*(f.message for f in h.findings), *([h.error] if h.error else [])])
+        table.add_row(name, dt.datetime.fromtimestamp(h.at).strftime("%H:%M:%S"), _yes(h.answered), _yes(h.reachable),
+                      load, _mib(h.mem_avail_mb), _mib(h.build_free_mb), _mib(h.pkgdir_free_mb),
+                      (h.tree or "-") + _hold(h), str(h.stuck), Level(h.level).label, notes)
     return table
 
 
-def _hold(health: dict[str, Any]) -> str:
+def _hold(health: ProbeView) -> str:
     """" (held)" for a drone held for its stale tree, with its sync when one is running or failed."""
-    if not health["tree_hold"]:
+    if not health.tree_hold:
         return ""
-    if health["sync"] == "running":
+    if health.sync == "running":
         return " (held, syncing)"
-    return f" (held, sync {health['sync']})" if health["sync"] not in ("", "exit 0") else " (held)"
+    return f" (held, sync {health.sync})" if health.sync not in ("", "exit 0") else " (held)"
 
 
 def _yes(value: bool | None) -> str:

@@ -14,6 +14,7 @@ from swarm_celery.cli.inspect_cmd import clock_time, read_queries, session_or_ne
 from swarm_celery.cli.options import current_settings, emit_json
 from swarm_celery.domain.emerge_log import parse_emerge_log
 from swarm_celery.domain.scheduling import history_key
+from swarm_celery.domain.views import as_json as views_json
 from swarm_celery.errors import ConfigError
 
 MAX_LOG_BYTES = 512 << 20  # emerge.log grows forever, but half a gigabyte is decades of builds
@@ -30,11 +31,12 @@ def history(ctx: click.Context, session: str | None, as_json: bool) -> None:
     queries = read_queries()
     rows = queries.history(session_or_newest(queries, session))
     if as_json:
-        emit_json(rows)
+        emit_json(views_json(rows))
         return
     table = Table("cpv", "drone", "state", "outcome", "dispatched", "started", "finished")
     for r in rows:
-        table.add_row(r["cpv"], r["drone"] or "-", r["state"], r["outcome"] or "-", clock_time(r["dispatched_at"]), clock_time(r["started_at"]), clock_time(r["finished_at"]))
+        table.add_row(r.cpv, r.drone or "-", r.state, r.outcome or "-", clock_time(r.dispatched_at), clock_time(r.started_at),
+                      clock_time(r.finished_at))
     Console().print(table)
 
 

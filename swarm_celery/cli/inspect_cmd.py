@@ -12,6 +12,8 @@ from rich.table import Table
 from swarm_celery import bootstrap
 from swarm_celery.cli import fleet_cmd, queue_cmd
 from swarm_celery.cli.options import current_settings, emit_json
+from swarm_celery.domain.views import SessionStatus
+from swarm_celery.domain.views import as_json as views_json
 from swarm_celery.errors import NotFoundError
 from swarm_celery.store.queries import Queries
 
@@ -42,17 +44,17 @@ def status(session: str | None, as_json: bool) -> None:
     session_id = session_or_newest(queries, session)
     info = queries.session(session_id)
     assert info is not None
-    info["running"] = queries.running(session_id)
+    found = SessionStatus(info, tuple(queries.running(session_id)))
     if as_json:
-        emit_json(info)
+        emit_json(found.to_json())
         return
     out = Console()
-    out.print(f"session {session_id}: [bold]{info['state']}[/] ({info['arch']}, {info['profile']}, simulated={info['simulated']})")
-    out.print("  ".join(f"{k} {v}" for k, v in info["counts"].items() if v) or "no packages planned yet")
-    for run in info["running"]:
-        out.print(f"  building {run['cpv']} on {run['drone']} since {clock_time(run['started_at'])}")
-    if info["error"]:
-        out.print(f"[red]error:[/] {info['error']}")
+    out.print(f"session {session_id}: [bold]{info.state}[/] ({info.arch}, {info.gentoo_profile}, simulated={info.simulated})")
+    out.print("  ".join(f"{k} {v}" for k, v in info.counts.items() if v) or "no packages planned yet")
+    for run in found.running:
+        out.print(f"  building {run.cpv} on {run.drone} since {clock_time(run.started_at)}")
+    if info.error:
+        out.print(f"[red]error:[/] {info.error}")
 
 
 @click.group(invoke_without_command=True)
@@ -64,7 +66,7 @@ def fleet(ctx: click.Context, as_json: bool) -> None:
         return
     rows = read_queries().fleet()
     if as_json:
-        emit_json(rows)
+        emit_json(views_json(rows))
         return
     console = Console() if sys.stdout.isatty() else Console(width=200)  # piped: whole rows, no wrapping
     if not rows:
@@ -72,16 +74,16 @@ def fleet(ctx: click.Context, as_json: bool) -> None:
         return
     table = Table("drone", "arch", "state", "slots", "busy", "cores", "memory", "free disk", "builds", "failures", "last seen")
     for d in rows:
-        state = d["state"] + (" paused" if d["paused"] else "") + (f" grounded→{clock_time(d['grounded_until'])}" if d["grounded_until"] else "")
-        table.add_row(d["name"], d["arch"], state, str(d["slots"]), str(d["in_flight"]), str(d["cores"]), f"{d['memory_mb']} MiB",
-                      f"{d['disk_free_mb']} MiB", str(d["builds"]), str(d["failures"]), clock_time(d["last_seen"]))
+        state = d.state + (" paused" if d.paused else "") + (f" grounded→{clock_time(d.grounded_until)}" if d.grounded_until else "")
+        table.add_row(d.name, d.arch, state, str(d.slots), str(d.in_flight), str(d.cores), f"{d.memory_mb} MiB",
+                      f"{d.disk_free_mb} MiB", str(d.builds), str(d.failures), clock_time(d.last_seen))
     console.print(table)
     for d in rows:
-        console.print(f"{d['name']}: {d['builder'] or '?'} builder, build-swarm {d['payload_version'] or '?'}, "
-                      f"profile {d['profile'] or 'unknown'}, tree {d['tree_timestamp'] or 'unknown'}", highlight=False)
-    probed = [d for d in rows if d["health"]]
+        console.print(f"{d.name}: {d.builder or '?'} builder, build-swarm {d.payload_version or '?'}, "
+                      f"profile {d.gentoo_profile or 'unknown'}, tree {d.tree_timestamp or 'unknown'}", highlight=False)
+    probed = [(d.name, d.health) for d in rows if d.health]
     if probed:
-        console.print(fleet_cmd.health_table([(d["name"], d["health"]) for d in probed]))
+        console.print(fleet_cmd.health_table(probed))
 
 
 fleet.add_command(fleet_cmd.probe)
@@ -99,11 +101,11 @@ def queue_list(session: str | None, as_json: bool) -> None:
     """Packages waiting, dispatched or building."""
     rows = read_queries().queue(session)
     if as_json:
-        emit_json(rows)
+        emit_json(views_json(rows))
         return
     table = Table("session", "cpv", "state")
     for r in rows:
-        table.add_row(r["session"], r["cpv"], r["state"])
+        table.add_row(r.session, r.cpv, r.state)
     Console().print(table if rows else "the queue is empty")
 
 

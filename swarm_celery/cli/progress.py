@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from swarm_celery.domain.config import ResolveRequest
+from swarm_celery.domain.views import RunningBuild, SessionView
+from swarm_celery.local.demo import DemoSummary
 from swarm_celery.settings import Settings
 
 
@@ -40,27 +41,26 @@ class DemoProgress:
         if self.enabled:
             self.progress.stop()
 
-    def update(self, status: dict[str, Any], running: list[dict[str, Any]]) -> None:
+    def update(self, status: SessionView, running: list[RunningBuild]) -> None:
         if not self.enabled or self.task is None:
             return
-        counts = status["counts"]
-        done = sum(counts[s] for s in ("published", "failed", "blocked", "skipped", "cancelled"))
-        per_drone = ", ".join(f"{r['drone']}: {r['cpv']}" for r in sorted(running, key=lambda r: str(r["drone"])))
-        description = "building" if status["state"] == "running" else status["state"]
-        if status["state"] == "planning":
+        done = sum(status.counts[s] for s in ("published", "failed", "blocked", "skipped", "cancelled"))
+        per_drone = ", ".join(f"{r.drone}: {r.cpv}" for r in sorted(running, key=lambda r: str(r.drone)))
+        description = "building" if status.state == "running" else status.state
+        if status.state == "planning":
             description = "resolving @world with portage"
-        total = status["planned"] or None
+        total = status.planned or None
         self.progress.update(self.task, description=description, total=total, completed=done, running=per_drone[:120])
 
-    def summary(self, summary: dict[str, Any]) -> None:
+    def summary(self, summary: DemoSummary) -> None:
         self.console.quiet = False
         c = self.console
-        c.print(f"\n[bold green]session {summary['session']} {summary['state']}[/] in {summary['wall_seconds']} s "
-                f"({summary['drones']} drones, broker: {summary['broker']}, builds simulated: {summary['simulated']})")
-        c.print(f"planned {summary['planned']}  published {summary['published']}  failed {summary['failed']}  "
-                f"blocked {summary['blocked']}  skipped {summary['skipped']}")
-        c.print(f"binhost: {summary['binhost']}  (Packages index + GPKGs)")
-        c.print(f"database: {summary['database_url']}")
-        c.print(f"next: build-swarm history --session {summary['session']}   build-swarm status --session {summary['session']}")
+        c.print(f"\n[bold green]session {summary.session} {summary.state}[/] in {summary.wall_seconds} s "
+                f"({summary.drones} drones, broker: {summary.broker}, builds simulated: {summary.simulated})")
+        c.print(f"planned {summary.planned}  published {summary.published}  failed {summary.failed}  "
+                f"blocked {summary.blocked}  skipped {summary.skipped}")
+        c.print(f"binhost: {summary.binhost}  (Packages index + GPKGs)")
+        c.print(f"database: {summary.database_url}")
+        c.print(f"next: build-swarm history --session {summary.session}   build-swarm status --session {summary.session}")
 
 

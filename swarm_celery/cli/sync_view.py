@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from dataclasses import asdict, dataclass
 
 import click
 from rich.console import Console
 
 from swarm_celery.cli.options import emit_json
+from swarm_celery.domain.views import PackageView, SessionView
 from swarm_celery.errors import SwarmError, UserError
 from swarm_celery.services.profiles import Synced
 from swarm_celery.store.queries import Queries
@@ -30,31 +31,46 @@ def follow_sync(queries: Queries | None, done: Synced, as_json: bool) -> None:
                        f"follow it with `build-swarm status --session {done.session}`")
         return
     session = _wait_for_plan(queries, done, quiet=as_json)
-    packages = queries.packages(done.session)
-    summary = summarize(session, packages)
+    summary = summarize(session, queries.packages(done.session))
     if as_json:
-        emit_json(_synced_json(done) | summary)
+        emit_json(_synced_json(done) | asdict(summary))
         return
-    click.echo(f"profile {done.build_profile}: session {done.session} builds {summary['to_build']} of {summary['planned']} packages "
-               f"({summary['reused']} unchanged, {len(summary['new'])} new, {len(summary['changed'])} changed)")
-    for item in summary["changed"][:50]:
-        click.echo(f"  changed {item['cpv']}: {item['why']}")
-    for cpv in summary["new"][:50]:
+    click.echo(f"profile {done.build_profile}: session {done.session} builds {summary.to_build} of {summary.planned} packages "
+               f"({summary.reused} unchanged, {len(summary.new)} new, {len(summary.changed)} changed)")
+    for item in summary.changed[:50]:
+        click.echo(f"  changed {item.cpv}: {item.why}")
+    for cpv in summary.new[:50]:
         click.echo(f"  new     {cpv}")
-    if summary["to_build"]:
+    if summary.to_build:
         click.echo(f"follow it with `build-swarm status --session {done.session}`")
 
 
-def summarize(session: dict[str, Any], packages: list[dict[str, Any]]) -> dict[str, Any]:
-    reused = [p for p in packages if str(p["change"]).startswith("unchanged")]
-    changed = [{"cpv": p["cpv"], "why": str(p["change"]).removeprefix("changed: ")} for p in packages
-               if str(p["change"]).startswith("changed: ")]
-    new = [p["cpv"] for p in packages if p["change"] == "new in this profile"]
-    return {"state": session["state"], "planned": len(packages), "to_build": len(packages) - len(reused),
-            "reused": len(reused), "new": new, "changed": changed}
+@dataclass(frozen=True)
+class Changed:
+    cpv: str
+    why: str
 
 
-def _wait_for_plan(queries: Queries, done: Synced, quiet: bool) -> dict[str, Any]:
+@dataclass(frozen=True)
+class SyncSummary:
+    """What a profile's session builds: everything but what it published already with the same identity."""
+
+    state: str
+    planned: int
+    to_build: int
+    reused: int
+    new: tuple[str, ...]
+    changed: tuple[Changed, ...]
+
+
+def summarize(session: SessionView, packages: list[PackageView]) -> SyncSummary:
+    reused = [p for p in packages if p.change.startswith("unchanged")]
+    changed = tuple(Changed(p.cpv, p.change.removeprefix("changed: ")) for p in packages if p.change.startswith("changed: "))
+    new = tuple(p.cpv for p in packages if p.change == "new in this profile")
+    return SyncSummary(session.state, len(packages), len(packages) - len(reused), len(reused), new, changed)
+
+
+def _wait_for_plan(queries: Queries, done: Synced, quiet: bool) -> SessionView:
     deadline = time.monotonic() + PLAN_TIMEOUT
     console = Console(stderr=True, quiet=quiet)
     with console.status(f"the coordinator resolves profile {done.build_profile} ({done.atoms} world atoms) with portage ..."):
@@ -62,9 +78,9 @@ def _wait_for_plan(queries: Queries, done: Synced, quiet: bool) -> dict[str, Any
             session = queries.session(done.session)
             if session is None:
                 raise UserError(f"session {done.session} vanished from the record")
-            if session["state"] == "failed":
-                raise PlanFailed(f"profile {done.build_profile}: {session['error']}")
-            if session["state"] != "planning":
+            if session.state == "failed":
+                raise PlanFailed(f"profile {done.build_profile}: {session.error}")
+            if session.state != "planning":
                 return session
             time.sleep(0.2)
     raise UserError(f"no plan after {PLAN_TIMEOUT:.0f} s: is a coordinator running (`build-swarm coordinator`)? "

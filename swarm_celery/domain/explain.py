@@ -10,7 +10,7 @@ from swarm_celery.domain.model import PackageState
 
 
 @dataclass(frozen=True, slots=True)
-class DroneView:
+class DroneAvailability:
     name: str
     unavailable: str = ""  # why it takes no work now ("" when it does): paused, grounded until T, offline
     free: int = 0  # free slots
@@ -27,7 +27,7 @@ class ExplainFacts:
     rank: float = 0.0
     not_before: float = 0.0
     dispatch_paused: bool = False
-    drones: tuple[DroneView, ...] = ()
+    drones: tuple[DroneAvailability, ...] = ()
     failed_on: frozenset[str] = frozenset()
     gates: Mapping[str, frozenset[str]] = field(default_factory=dict)  # the session's gates
     states: Mapping[str, PackageState] = field(default_factory=dict)  # every package of the session

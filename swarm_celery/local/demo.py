@@ -12,18 +12,39 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from swarm_celery import bootstrap
 from swarm_celery.domain.config import ResolveRequest
+from swarm_celery.domain.views import RunningBuild, SessionView
 from swarm_celery.errors import SwarmError, UserError
-from swarm_celery.local.broker import LocalBroker, choose_broker
+from swarm_celery.local.broker import choose_broker
 from swarm_celery.local.stack import LocalStack
 from swarm_celery.settings import Settings
 from swarm_celery.store.queries import Queries
 
 FINAL_SESSION_STATES = {"complete", "failed", "cancelled"}
-Progress = Callable[[dict[str, Any], list[dict[str, Any]]], None]
+Progress = Callable[[SessionView, list[RunningBuild]], None]
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    """How a demo ended (`build-swarm demo --json` prints the fields up to ``binhost``)."""
+
+    session: str
+    planned: int
+    published: int
+    failed: int
+    blocked: int
+    skipped: int
+    wall_seconds: float
+    database_url: str
+    binhost: str
+    state: str
+    error: str | None
+    broker: str
+    simulated: bool
+    drones: int
+    worker_restarts: int
 
 
 @dataclass(frozen=True)
@@ -37,7 +58,7 @@ class WorkerDied(SwarmError):
     pass
 
 
-def run_demo(settings: Settings, request: ResolveRequest, options: DemoOptions, progress: Progress) -> dict[str, Any]:
+def run_demo(settings: Settings, request: ResolveRequest, options: DemoOptions, progress: Progress) -> DemoSummary:
     started = time.monotonic()
     store = bootstrap.store(settings)  # migrates the schema
     queries = Queries(store.engine)
@@ -54,8 +75,10 @@ def run_demo(settings: Settings, request: ResolveRequest, options: DemoOptions, 
             stack.stop()
         broker.stop()
     restarts = sum(w.restarts for w in stack.workers) if stack else 0
-    return _summary(status, session_id, settings, broker, time.monotonic() - started) | {"drones": options.drones,
-                                                                                         "worker_restarts": restarts}
+    return DemoSummary(session_id, status.planned, status.counts["published"], status.counts["failed"], status.counts["blocked"],
+                       status.counts["skipped"], round(time.monotonic() - started, 2), settings.database,
+                       str(settings.binhost_dir / status.arch), status.state, status.error, broker.kind, status.simulated,
+                       options.drones, restarts)
 
 
 def _start_stack(settings: Settings, drones: int) -> LocalStack:
@@ -68,13 +91,13 @@ def _start_stack(settings: Settings, drones: int) -> LocalStack:
     return stack
 
 
-def _follow(queries: Queries, stack: LocalStack, session_id: str, options: DemoOptions, progress: Progress) -> dict[str, Any]:
+def _follow(queries: Queries, stack: LocalStack, session_id: str, options: DemoOptions, progress: Progress) -> SessionView:
     deadline = time.monotonic() + options.timeout if options.timeout else None
     while True:
         status = queries.session(session_id)
         assert status is not None
         progress(status, queries.running(session_id))
-        if status["state"] in FINAL_SESSION_STATES:
+        if status.state in FINAL_SESSION_STATES:
             return status
         _, hopeless = stack.revive()  # a worker that died (killed, or lost the broker) is started again
         if hopeless:
@@ -83,22 +106,3 @@ def _follow(queries: Queries, stack: LocalStack, session_id: str, options: DemoO
         if deadline is not None and time.monotonic() > deadline:
             raise UserError(f"the demo did not finish within {options.timeout:.0f} s; see `build-swarm status --session {session_id}`")
         time.sleep(options.poll)
-
-
-def _summary(status: dict[str, Any], session_id: str, settings: Settings, broker: LocalBroker, wall: float) -> dict[str, Any]:
-    counts = status["counts"]
-    return {
-        "session": session_id,
-        "state": status["state"],
-        "error": status["error"],
-        "planned": status["planned"],
-        "published": counts["published"],
-        "failed": counts["failed"],
-        "blocked": counts["blocked"],
-        "skipped": counts["skipped"],
-        "wall_seconds": round(wall, 2),
-        "database_url": settings.database,
-        "binhost": str(settings.binhost_dir / status["arch"]),
-        "broker": broker.kind,
-        "simulated": status["simulated"],
-    }

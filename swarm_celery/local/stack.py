@@ -92,9 +92,10 @@ class LocalStack:
         ordered = sorted(self.workers, key=lambda w: w.role == "coordinator")
         for worker in ordered:
             _signal(worker, signal.SIGTERM)
+        deadline = time.monotonic() + grace  # one grace for all: they stop in parallel
         for worker in ordered:
             try:
-                worker.process.wait(timeout=grace)
+                worker.process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 _signal(worker, signal.SIGKILL)
                 worker.process.wait()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from swarm_celery.domain.explain import DroneView, ExplainFacts, Explanation, explain
+from swarm_celery.domain.explain import DroneAvailability, ExplainFacts, Explanation, explain
 from swarm_celery.domain.policy import SchedulerConfig
 from swarm_celery.domain.records import DroneLoad, PackageInfo
 from swarm_celery.errors import NotFoundError
@@ -38,5 +38,5 @@ class Explainer:
             attempt_since=(attempt.started_at or attempt.dispatched_at) if attempt else 0.0,
         )
 
-    def _view(self, drone: DroneLoad, now: float) -> DroneView:
-        return DroneView(drone.name, self.config.unavailable(drone, now), max(0, drone.slots - len(drone.running)))
+    def _view(self, drone: DroneLoad, now: float) -> DroneAvailability:
+        return DroneAvailability(drone.name, self.config.unavailable(drone, now), max(0, drone.slots - len(drone.running)))

@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from typing import Any
 
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
+from swarm_celery.domain.views import TokenView
 from swarm_celery.store.models import DroneTokenRow
 from swarm_celery.store.rows import rows_matched
 
@@ -43,7 +43,7 @@ class DroneTokens:
         with Session(self.engine) as db:
             return db.scalar(select(DroneTokenRow.drone).where(DroneTokenRow.token_sha256 == token_hash(token)))
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> list[TokenView]:
         with Session(self.engine) as db:
             rows = db.execute(select(DroneTokenRow.drone, DroneTokenRow.created_at).order_by(DroneTokenRow.drone)).all()
-        return [{"drone": d, "created_at": c} for d, c in rows]
+        return [TokenView(d, c) for d, c in rows]

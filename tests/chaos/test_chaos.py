@@ -67,7 +67,7 @@ def start(swarm: Swarm, drones: list[str]) -> None:
 
 def running_on(swarm: Swarm, session: str) -> dict[str, str]:
     """drone -> an attempt it has started and not finished."""
-    return {str(a["drone"]): str(a["attempt"]) for a in swarm.queries.history(session) if a["state"] == "started"}
+    return {str(a.drone): str(a.attempt) for a in swarm.queries.history(session) if a.state == "started"}
 
 
 def worker(swarm: Swarm, name: str) -> object:
@@ -79,11 +79,11 @@ def check_exactly_once(swarm: Swarm, session: str) -> list[dict[str, object]]:
     swarm.wait(lambda: swarm.state(session) != "running", 600, "the session")
     assert swarm.state(session) == "complete", swarm.queries.events(session, limit=20)
     packages = swarm.packages(session)
-    assert {p["state"] for p in packages.values()} == {"published"}
+    assert {p.state for p in packages.values()} == {"published"}
     history = swarm.queries.history(session)
-    published = Counter(str(a["cpv"]) for a in history if a["outcome"] == Outcome.SUCCESS.value and a["published_at"])
+    published = Counter(str(a.cpv) for a in history if a.outcome == Outcome.SUCCESS.value and a.published_at)
     assert set(published) == set(packages) and set(published.values()) == {1}, published.most_common(3)
-    assert not [a for a in history if a["state"] in ("dispatched", "started")]  # nothing dangling
+    assert not [a for a in history if a.state in ("dispatched", "started")]  # nothing dangling
     _, entries = parse_index((swarm.settings.binhost_dir / "amd64" / "Packages").read_text())
     assert sorted(e.cpv for e in entries) == sorted(packages)
     assert all((swarm.settings.binhost_dir / "amd64" / e.path).is_file() for e in entries)
@@ -113,9 +113,9 @@ def test_drones_killed_mid_build_lose_nothing(swarm: Swarm) -> None:
         killed.append((name, running_on(swarm, session).get(name, "")))
         swarm.start_drones([f"r{n}"], SLOWER)  # the fleet keeps its size
     events = check_exactly_once(swarm, session)
-    reclaimed = [e for e in events if e["kind"] == "attempt.reclaimed"]
-    assert {name for name, _ in killed} <= {e["message"].split(" drone ")[1].split()[0] for e in reclaimed if " drone " in e["message"]}
-    assert {name for name, _ in killed} <= {e["subject"] for e in events if e["kind"] == "drone.offline"}
+    reclaimed = [e for e in events if e.kind == "attempt.reclaimed"]
+    assert {name for name, _ in killed} <= {e.message.split(" drone ")[1].split()[0] for e in reclaimed if " drone " in e.message}
+    assert {name for name, _ in killed} <= {e.subject for e in events if e.kind == "drone.offline"}
     shown = swarm.cli("events", "--kind", "attempt.reclaimed", "--limit", "1000", "--json")
     assert shown.code == 0 and len(json.loads(shown.stdout)) == len(reclaimed)
 
@@ -130,13 +130,13 @@ def test_a_frozen_drone_past_its_lease_reports_a_stale_completion_that_is_ignore
         target = worker(swarm, name)
         os.killpg(target.process.pid, signal.SIGSTOP)  # type: ignore[attr-defined]
         frozen.append(attempt)
-        swarm.wait(lambda: any(a["attempt"] == attempt and a["state"] == "stale" for a in swarm.queries.history(session)),  # noqa: B023
+        swarm.wait(lambda: any(a.attempt == attempt and a.state == "stale" for a in swarm.queries.history(session)),  # noqa: B023
                    60, "the frozen drone's work reclaimed")
         os.killpg(target.process.pid, signal.SIGCONT)  # type: ignore[attr-defined]
-        swarm.wait(lambda: any(e["kind"] == "attempt.stale" and e["subject"] == attempt  # noqa: B023
+        swarm.wait(lambda: any(e.kind == "attempt.stale" and e.subject == attempt  # noqa: B023
                                for e in swarm.queries.events(session, limit=1000)), 60, "its late report")
     events = check_exactly_once(swarm, session)
-    assert set(frozen) <= {e["subject"] for e in events if e["kind"] == "attempt.stale"}
+    assert set(frozen) <= {e.subject for e in events if e.kind == "attempt.stale"}
 
 
 def test_a_duplicate_completion_for_a_finished_attempt_changes_nothing(swarm: Swarm) -> None:
@@ -144,12 +144,12 @@ def test_a_duplicate_completion_for_a_finished_attempt_changes_nothing(swarm: Sw
     session = swarm.new_session()
     check_exactly_once(swarm, session)
     index = (swarm.settings.binhost_dir / "amd64" / "Packages").read_text()
-    done = [a for a in swarm.queries.history(session) if a["outcome"] == "success"][:DUPLICATES]
+    done = [a for a in swarm.queries.history(session) if a.outcome == "success"][:DUPLICATES]
     reporter = CeleryReporter(bootstrap.celery_app(swarm.settings))
     for attempt in done:
-        reporter.finished(BuildResult(str(attempt["attempt"]), str(attempt["drone"]), Outcome.SUCCESS, artifact_path=str(attempt["artifact"]),
+        reporter.finished(BuildResult(str(attempt.attempt), str(attempt.drone), Outcome.SUCCESS, artifact_path=str(attempt.artifact),
                                       sha256=str(attempt["sha256"]), started_at=1.0, finished_at=2.0, simulated=True))
-    swarm.wait(lambda: sum(e["kind"] == "attempt.stale" for e in swarm.queries.events(session, limit=1000)) >= len(done), 60,
+    swarm.wait(lambda: sum(e.kind == "attempt.stale" for e in swarm.queries.events(session, limit=1000)) >= len(done), 60,
                "the duplicates fenced")
     assert (swarm.settings.binhost_dir / "amd64" / "Packages").read_text() == index
     check_exactly_once(swarm, session)
@@ -159,7 +159,7 @@ def test_a_duplicate_completion_for_a_finished_attempt_changes_nothing(swarm: Sw
 def test_the_coordinator_stopped_mid_run_and_restarted_loses_nothing(swarm: Swarm, sig: signal.Signals) -> None:
     start(swarm, ["c1", "c2", "c3"])
     session = swarm.new_session()
-    swarm.wait(lambda: sum(p["state"] == "published" for p in swarm.packages(session).values()) >= 8, 120, "a few published")
+    swarm.wait(lambda: sum(p.state == "published" for p in swarm.packages(session).values()) >= 8, 120, "a few published")
     coordinator = worker(swarm, "coordinator")
     os.killpg(coordinator.process.pid, sig)  # type: ignore[attr-defined]  # reports pile up in Redis (or sit unacked)
     coordinator.process.wait()  # type: ignore[attr-defined]
@@ -177,17 +177,17 @@ def test_a_drone_whose_every_build_fails_on_infrastructure_is_grounded_and_its_w
     swarm.start_drones(["broken"], {"SWARM_SLOTS": "1", "SWARM_SIMULATE_FAIL": "infra:*"})  # every build ends on a full disk
     session = swarm.new_session()
     events = check_exactly_once(swarm, session)
-    failed = [a for a in swarm.queries.history(session) if a["outcome"] == "failed"]
-    assert {a["drone"] for a in failed} == {"broken"} and {a["failure_kind"] for a in failed} == {"disk_full"}
+    failed = [a for a in swarm.queries.history(session) if a.outcome == "failed"]
+    assert {a.drone for a in failed} == {"broken"} and {a.failure_kind for a in failed} == {"disk_full"}
     assert len(failed) == 8  # the default breaker: grounded at the 8th infrastructure failure, nothing more went to it
-    assert any(e["kind"] == "drone.grounded" and e["subject"] == "broken" for e in events)
+    assert any(e.kind == "drone.grounded" and e.subject == "broken" for e in events)
     control = bootstrap.celery_app(swarm.settings).control
     assert consumed(control, "broken") == set()  # cancel_consumer reached its worker, and only it
     assert consumed(control, "g1") == {"build.amd64", "drone.g1"}
     swarm.store.set_grounded("broken", time.time() - 1, "its grounding ran out (moved forward by the test)")
     swarm.wait(lambda: consumed(control, "broken") == {"build.amd64", "drone.broken"}, 30, "beat lifting the grounding")
-    lifted = [e for e in swarm.queries.events(None, limit=5000) if e["kind"] == "drone.ungrounded" and e["subject"] == "broken"]
-    assert [e["message"] for e in lifted] == ["broken: grounded for 300 s; it takes work again"]
+    lifted = [e for e in swarm.queries.events(None, limit=5000) if e.kind == "drone.ungrounded" and e.subject == "broken"]
+    assert [e.message for e in lifted] == ["broken: grounded for 300 s; it takes work again"]
 
 
 def consumed(control: Control, drone: str) -> set[str]:
@@ -208,7 +208,7 @@ def test_redis_restarted_mid_run_loses_nothing(tmp_path: Path, portage_cache: Pa
         start(swarm, ["x1", "x2", "x3"])
         session = swarm.new_session()
         for n in range(REDIS_RESTARTS):
-            swarm.wait(lambda: sum(p["state"] == "published" for p in swarm.packages(session).values()) >= 6 + 8 * n,  # noqa: B023
+            swarm.wait(lambda: sum(p.state == "published" for p in swarm.packages(session).values()) >= 6 + 8 * n,  # noqa: B023
                        120, "more published")
             port = int(broker.url.rsplit(":", 1)[1].split("/")[0])
             broker.stop()  # every queued build, every report on its way, every binding: gone
@@ -216,8 +216,8 @@ def test_redis_restarted_mid_run_loses_nothing(tmp_path: Path, portage_cache: Pa
             broker = start_redis(str(shutil.which("redis-server")), port=port)
             private_redis.append(broker)
         events = check_exactly_once(swarm, session)
-        kinds = Counter(str(e["kind"]) for e in events)
+        kinds = Counter(str(e.kind) for e in events)
         assert kinds["broker.restarted"] == REDIS_RESTARTS, kinds
         restarts = sum(w.restarts for w in swarm.stack.workers)
         print(f"\n{REDIS_RESTARTS} Redis restarts: {restarts} worker restarts; events {dict(kinds)}")
-        print("\n".join(str(e["message"]) for e in events if e["kind"] == "attempt.reclaimed"))
+        print("\n".join(str(e.message) for e in events if e.kind == "attempt.reclaimed"))

@@ -101,7 +101,7 @@ def profile_request(profile: BuildProfile) -> ResolveRequest:
     """A build profile's request as the API's syncer builds it (a user profile needs its machine's root)."""
     if profile.mode is Mode.USER and not Path(profile.machine_root).is_dir():
         raise ConfigError(f"profile {profile.name}: the machine root {profile.machine_root} does not exist")
-    return ResolveRequest(repos=profile.repos, profile=profile.gentoo_profile, arch=profile.arch, world=profile.world or ("app-misc/app",))
+    return ResolveRequest(repos=profile.repos, gentoo_profile=profile.gentoo_profile, arch=profile.arch, world=profile.world or ("app-misc/app",))
 
 
 def make_request(atoms: tuple[str, ...], arch: str) -> ResolveRequest:

@@ -11,11 +11,11 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import redis
 
 from swarm_celery import bootstrap
+from swarm_celery.domain.views import PackageView
 from swarm_celery.local.stack import LocalStack
 from swarm_celery.resolve.inputs import build_request, default_profile
 from swarm_celery.resolve.synthetic import synthetic_world, write_synthetic_repo
@@ -48,7 +48,7 @@ class Swarm:
     def start_drones(self, names: list[str], extra: dict[str, str] | None = None) -> None:
         for name in names:
             self.stack.start(name, "drone", {"SWARM_DRONE_NAME": name, **(extra or {})})
-        self.wait(lambda: {d["name"] for d in self.queries.fleet() if d["state"] == "online"} >= set(names), 30, "drones announced")
+        self.wait(lambda: {d.name for d in self.queries.fleet() if d.state == "online"} >= set(names), 30, "drones announced")
 
     def new_session(self) -> str:
         repo = write_synthetic_repo(self.settings.home / "synthetic-repo")
@@ -59,10 +59,10 @@ class Swarm:
 
     def state(self, session_id: str) -> str:
         info = self.queries.session(session_id)
-        return str(info["state"]) if info else "missing"
+        return info.state if info else "missing"
 
-    def packages(self, session_id: str) -> dict[str, dict[str, Any]]:
-        return {p["cpv"]: p for p in self.queries.packages(session_id)}
+    def packages(self, session_id: str) -> dict[str, PackageView]:
+        return {p.cpv: p for p in self.queries.packages(session_id)}
 
     def cli(self, *args: str) -> Run:
         return run_cli(list(args), self.env, timeout=120)

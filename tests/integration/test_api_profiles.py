@@ -39,7 +39,7 @@ def test_a_sync_queues_a_session_of_the_profile_and_a_second_waits_for_it(world:
     synced = client.post("/api/v1/profiles/desk/sync")
     assert synced.status_code == 202
     session = synced.json()["session"]
-    assert synced.json() == {"profile": "desk", "session": session, "full": False}
+    assert synced.json() == {"build_profile": "desk", "profile": "desk", "session": session, "full": False}  # profile: deprecated alias
     assert world.messenger.plans == [session]
     info = world.store.get_session(session)
     assert info is not None and info.build_profile == "desk" and info.reuse

@@ -51,7 +51,7 @@ def test_an_upload_is_published_by_the_coordinator_and_served_as_the_binhost(wor
     digest = hashlib.sha256(gpkg.read_bytes()).hexdigest()
     assert status == 201 and body == {"attempt": request.attempt_id, "name": gpkg.name, "size": gpkg.stat().st_size, "sha256": digest}
     world.coordinator.build_finished(replace(success(request, drone), artifact_path=upload_ref(request.attempt_id, gpkg.name), sha256=digest))
-    assert {p["cpv"]: p["state"] for p in world.queries.packages("5e5510")}[request.cpv] == "published"
+    assert {p.cpv: p.state for p in world.queries.packages("5e5510")}[request.cpv] == "published"
     with world.client(None) as anyone:
         index = anyone.get("/binhost/amd64/Packages")
         assert index.status_code == 200 and f"CPV: {request.cpv}" in index.text
@@ -110,9 +110,9 @@ def test_a_truncated_upload_stores_nothing_and_the_completion_fails_as_infrastru
     assert uploads(world) == [] and not list((world.home / "uploads").rglob(".*.part"))
     world.coordinator.build_finished(replace(success(request, drone), artifact_path=upload_ref(request.attempt_id, gpkg.name),
                                              sha256=hashlib.sha256(data).hexdigest()))
-    attempt = next(a for a in world.queries.history("5e5510") if a["attempt"] == request.attempt_id)
-    assert (attempt["outcome"], attempt["failure_kind"], attempt["infrastructure"]) == ("failed", "artifact", True)
-    assert "never arrived whole" in str(attempt["error"])
+    attempt = next(a for a in world.queries.history("5e5510") if a.attempt == request.attempt_id)
+    assert (attempt.outcome, attempt.failure_kind, attempt.infrastructure) == ("failed", "artifact", True)
+    assert "never arrived whole" in str(attempt.error)
     assert not (world.home / "binhost" / "amd64" / "Packages").exists()  # nothing published
 
 
@@ -124,8 +124,8 @@ def test_a_gpkg_naming_another_package_is_refused_at_publication(world: ApiWorld
     digest = hashlib.sha256(impostor.read_bytes()).hexdigest()
     world.coordinator.build_finished(replace(success(request, drone), artifact_path=upload_ref(request.attempt_id, impostor.name),
                                              sha256=digest))
-    attempt = next(a for a in world.queries.history("5e5510") if a["attempt"] == request.attempt_id)
-    assert attempt["failure_kind"] == "artifact" and f"holds app-misc/evil-1, but {request.cpv} was asked for" in str(attempt["error"])
+    attempt = next(a for a in world.queries.history("5e5510") if a.attempt == request.attempt_id)
+    assert attempt.failure_kind == "artifact" and f"holds app-misc/evil-1, but {request.cpv} was asked for" in str(attempt.error)
     assert not (world.home / "binhost" / "amd64" / "Packages").exists()
 
 

@@ -47,8 +47,8 @@ def test_check_shows_the_identity_and_the_emerge_settings(tmp_path: Path) -> Non
     shown = json.loads(run.stdout)
     assert shown["identity"] | {"cores": 0, "memory_mb": 0, "disk_free_mb": 0} == {
         "name": "nas", "arch": "arm64", "cores": 0, "memory_mb": 0, "disk_free_mb": 0, "slots": 2, "paused": False,
-        "tree_timestamp": TIMESTAMP, "profile": "default/linux/arm64/23.0/systemd", "payload_version": "0.1.0", "builder": "emerge",
-        "running": []}
+        "tree_timestamp": TIMESTAMP, "gentoo_profile": "default/linux/arm64/23.0/systemd", "profile": "default/linux/arm64/23.0/systemd",
+        "payload_version": "0.1.0", "builder": "emerge", "running": []}
     assert shown["queues"] == ["build.arm64", "drone.nas"] and shown["binhost"] == "http://coordinator:8080/binhost/arm64"
 
 
@@ -87,7 +87,7 @@ def test_a_running_drone_announces_its_tree_profile_and_version(swarm: Swarm, tm
     proc = subprocess.Popen([sys.executable, "-m", "swarm_celery", "drone", "--config", str(conf)], env=env, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        swarm.wait(lambda: any(d["name"] == "hall-nas" for d in swarm.queries.fleet()), 60, "the drone's hello")
+        swarm.wait(lambda: any(d.name == "hall-nas" for d in swarm.queries.fleet()), 60, "the drone's hello")
         fleet = swarm.cli("fleet", "--json")
         drone = next(d for d in json.loads(fleet.stdout) if d["name"] == "hall-nas")
         assert (drone["arch"], drone["slots"], drone["state"]) == ("arm64", 2, "online")

@@ -48,7 +48,7 @@ def drone_env(tmp_path: Path, slots: int) -> dict[str, str]:
 
 
 def attempts_of(swarm: Swarm, session: str, atom: str) -> list[dict[str, object]]:
-    return [a for a in swarm.queries.history(session) if str(a["cpv"]).startswith(atom + "-")]
+    return [a for a in swarm.queries.history(session) if str(a.cpv).startswith(atom + "-")]
 
 
 def build_log(swarm: Swarm, attempt: str) -> Path:
@@ -58,38 +58,38 @@ def build_log(swarm: Swarm, attempt: str) -> Path:
 def test_emerge_drones_build_the_plan_and_portage_reads_the_binhost(swarm: Swarm, tmp_path: Path) -> None:
     swarm.start_drones(["emerge-a", "emerge-b"], drone_env(tmp_path, 2))
     session = swarm.new_session()
-    swarm.wait(lambda: bool(attempts_of(swarm, session, HANGS)) and build_log(swarm, str(attempts_of(swarm, session, HANGS)[0]["attempt"])).exists()
-               and "x86_64-pc-linux-gnu-gcc" in build_log(swarm, str(attempts_of(swarm, session, HANGS)[0]["attempt"])).read_text(),
+    swarm.wait(lambda: bool(attempts_of(swarm, session, HANGS)) and build_log(swarm, str(attempts_of(swarm, session, HANGS)[0].attempt)).exists()
+               and "x86_64-pc-linux-gnu-gcc" in build_log(swarm, str(attempts_of(swarm, session, HANGS)[0].attempt)).read_text(),
                120, f"{HANGS} compiling")
-    hung = str(attempts_of(swarm, session, HANGS)[0]["attempt"])
+    hung = str(attempts_of(swarm, session, HANGS)[0].attempt)
     bootstrap.celery_app(swarm.settings).control.revoke(hung, terminate=True)  # an operator's `celery control revoke --terminate`
     swarm.wait(lambda: swarm.state(session) != "running", 300, "the session")
     assert swarm.state(session) == "complete"
     packages = swarm.packages(session)
-    assert {p["state"] for p in packages.values()} == {"published"}
+    assert {p.state for p in packages.values()} == {"published"}
 
     # the revoked build: its whole process group is gone, its attempt ended cancelled, the package was built again
     log = build_log(swarm, hung).read_text()
     pgid = int(re.search(r"build revoked \(signal 15\): process group (\d+) stopped", log).group(1))  # type: ignore[union-attr]
     assert not group_alive(pgid)
-    outcomes = [(a["attempt"] == hung, a["outcome"]) for a in attempts_of(swarm, session, HANGS)]
+    outcomes = [(a.attempt == hung, a.outcome) for a in attempts_of(swarm, session, HANGS)]
     assert (True, "cancelled") in outcomes and (False, "success") in outcomes
     assert any(e["kind"] == "attempt.cancelled" for e in swarm.queries.events(session))
 
     # every attempt ran the real command line, and portage reads the binhost and every package in it
-    assert all("--usepkg-exclude=" in build_log(swarm, str(a["attempt"])).read_text() for a in swarm.queries.history(session))
+    assert all("--usepkg-exclude=" in build_log(swarm, str(a.attempt)).read_text() for a in swarm.queries.history(session))
     binhost = swarm.settings.binhost_dir / "amd64"
     got = portage_run(tmp_path, {"op": "bintree", "pkgdir": str(binhost), "keys": ["SLOT", "repository", "BUILD_ID"]})
     assert got["invalids"] == []
-    assert set(got["cpvs"]) == {p["cpv"] for p in packages.values()}
+    assert set(got["cpvs"]) == {p.cpv for p in packages.values()}
     assert all(v["repository"] == "swarm-synthetic" for v in got["aux"].values())
 
 
 def test_cancelling_a_session_stops_running_emerge_builds(swarm: Swarm, tmp_path: Path) -> None:
     swarm.start_drones(["emerge-c"], drone_env(tmp_path, 1))
     session = swarm.new_session()
-    swarm.wait(lambda: any(a["state"] == "started" for a in attempts_of(swarm, session, HANGS)), 120, f"{HANGS} started")
-    hung = str(attempts_of(swarm, session, HANGS)[0]["attempt"])
+    swarm.wait(lambda: any(a.state == "started" for a in attempts_of(swarm, session, HANGS)), 120, f"{HANGS} started")
+    hung = str(attempts_of(swarm, session, HANGS)[0].attempt)
     swarm.wait(lambda: build_log(swarm, hung).exists() and "gcc" in build_log(swarm, hung).read_text(), 60, "compiling")
     run = swarm.cli("control", "cancel", "--session", session, "--json")
     assert run.code == 0, run.output
@@ -97,8 +97,8 @@ def test_cancelling_a_session_stops_running_emerge_builds(swarm: Swarm, tmp_path
     pgid = int(re.search(r"process group (\d+) stopped", build_log(swarm, hung).read_text()).group(1))  # type: ignore[union-attr]
     assert not group_alive(pgid)
     time.sleep(1)  # the drone's late "cancelled" report is fenced: the attempt stays taken back
-    attempt = next(a for a in swarm.queries.history(session) if a["attempt"] == hung)
-    assert attempt["state"] == "stale" and swarm.state(session) == "cancelled"
+    attempt = next(a for a in swarm.queries.history(session) if a.attempt == hung)
+    assert attempt.state == "stale" and swarm.state(session) == "cancelled"
 
 
 def test_drones_upload_over_http_and_the_api_serves_what_portage_reads(swarm: Swarm, tmp_path: Path) -> None:
@@ -119,9 +119,9 @@ def test_drones_upload_over_http_and_the_api_serves_what_portage_reads(swarm: Sw
         swarm.wait(lambda: swarm.state(session) != "running", 300, "the session")
         assert swarm.state(session) == "complete"
         history = swarm.queries.history(session)
-        assert {a["outcome"] for a in history} == {"success"} and all(a["artifact"] for a in history)
+        assert {a.outcome for a in history} == {"success"} and all(a.artifact for a in history)
         with httpx.Client(base_url=url, headers={"Authorization": "Bearer stack-admin"}) as client:
-            logs = [client.get(f"/api/v1/logs/{a['attempt']}") for a in history]
+            logs = [client.get(f"/api/v1/logs/{a.attempt}") for a in history]
             assert all(r.status_code == 200 and "--usepkg-exclude=" in r.text for r in logs)  # every build log reached the coordinator
             index = client.get("/binhost/amd64/Packages")
             assert index.status_code == 200 and index.text.count("\nCPV: ") == len(history)
@@ -129,7 +129,7 @@ def test_drones_upload_over_http_and_the_api_serves_what_portage_reads(swarm: Sw
         binhost = swarm.settings.binhost_dir / "amd64"
         got = portage_run(tmp_path, {"op": "bintree", "pkgdir": str(tmp_path / "empty-pkgdir"), "binhost": str(binhost),
                                      "keys": ["SLOT", "BUILD_ID"]})
-        assert got["invalids"] == [] and set(got["cpvs"]) == {a["cpv"] for a in history}
+        assert got["invalids"] == [] and set(got["cpvs"]) == {a.cpv for a in history}
     finally:
         os.killpg(api.pid, signal.SIGTERM)
         api.wait(timeout=30)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from swarm_celery.domain.views import as_json
 from tests.integration.sshd_kit import Sshd, sshd  # noqa: F401
 from tests.integration.swarm_kit import live_swarm
 
@@ -58,7 +59,7 @@ def test_beat_probes_the_fleet_and_restarts_a_silent_drone(tmp_path: Path, porta
         swarm.stack.start("beat", "beat")
 
         def health() -> dict[str, object]:
-            return next((d["health"] or {} for d in swarm.queries.fleet() if d["name"] == "d1"), {})
+            return next((as_json(d.health) if d.health else {} for d in swarm.queries.fleet() if d.name == "d1"), {})
 
         swarm.wait(lambda: health().get("answered") is True and health().get("reachable") is True, 40, "a probe of d1")
         assert "emerge --sync" in str(health()["tree_hold"])  # its tree is two days behind the coordinator's
@@ -73,7 +74,7 @@ def test_beat_probes_the_fleet_and_restarts_a_silent_drone(tmp_path: Path, porta
         swarm.wait(lambda: health().get("level") == 1, 40, "the ladder's first level")  # recorded after its step
         assert sshd.recorded() == ["emerge --sync", "rc-service build-swarm-drone restart"]  # told once: sync_retry is 1 h
         [event] = swarm.queries.events(None, 50, kind="heal.restart")
-        assert event["subject"] == "d1"
+        assert event.subject == "d1"
         assert health()["answered"] is False
         run = swarm.cli("fleet", "--json")
         assert run.code == 0, run.stderr

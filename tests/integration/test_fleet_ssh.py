@@ -67,7 +67,7 @@ class Fleet:
                            config=config, coordinator_tree=lambda: FRESH, alerter=alerter)
 
     def events(self, kind: str) -> list[str]:
-        return [e["message"] for e in self.queries.events(None, 200, kind=kind)]
+        return [e.message for e in self.queries.events(None, 200, kind=kind)]
 
 
 @pytest.fixture
@@ -180,7 +180,7 @@ def test_an_emerge_older_than_the_longest_build_is_stuck(fleet: Fleet) -> None:
     assert check.probe is not None and process.pid in [e.pid for e in check.probe.emerges]
     [event] = fleet.events("drone.emerge_stuck")
     assert f"pid {process.pid}" in event
-    assert fleet.queries.fleet()[0]["health"]["stuck"] == 1
+    assert fleet.queries.fleet()[0].health.stuck  # type: ignore[union-attr] == 1
 
 
 def _group_of_two(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:

@@ -40,7 +40,7 @@ def sync(swarm: Swarm, *extra: str) -> dict[str, object]:
 def built(swarm: Swarm, session: str) -> list[str]:
     """What the session built and published (reused packages have no attempt)."""
     history = swarm.queries.history(session)
-    done = Counter(str(a["cpv"]) for a in history if a["outcome"] == "success" and a["published_at"])
+    done = Counter(str(a.cpv) for a in history if a.outcome == "success" and a.published_at)
     assert set(done.values()) <= {1}, done.most_common(3)  # each once
     return sorted(done)
 
@@ -75,13 +75,13 @@ def test_a_profile_builds_once_then_only_what_changed_and_follows_the_tree(swarm
     assert third["changed"] == [{"cpv": "app-misc/tmux-3.5a", "why": "USE +debug"}]
     assert built(swarm, str(third["session"])) == ["app-misc/tmux-3.5a"]
 
-    binders = sorted(str(p["cpv"]) for p in swarm.queries.packages(str(first["session"]))
+    binders = sorted(str(p.cpv) for p in swarm.queries.packages(str(first["session"]))
                      if any(dep.startswith("sys-libs/zlib:") for dep in str(p.get("slot_deps", "")).split()))
     set_zlib_subslot(repo, "2")  # what `emaint sync` brings when zlib's ABI changes
-    swarm.wait(lambda: any(e["kind"] == "profile.auto_rebuild" for e in swarm.queries.events(None, limit=1000)), 60,
+    swarm.wait(lambda: any(e.kind == "profile.auto_rebuild" for e in swarm.queries.events(None, limit=1000)), 60,
                "beat's tree check")
-    (auto,) = [e for e in swarm.queries.events(None, limit=1000) if e["kind"] == "profile.auto_rebuild"]
-    session = str(auto["message"]).split(" session ")[1].split()[0]
+    (auto,) = [e for e in swarm.queries.events(None, limit=1000) if e.kind == "profile.auto_rebuild"]
+    session = str(auto.message).split(" session ")[1].split()[0]
     swarm.wait(lambda: swarm.state(session) == "complete", 180, "the auto-rebuild")
     rebuilt = built(swarm, session)
     assert rebuilt == sorted(["sys-libs/zlib-1.3.1-r1", *binders]) and len(binders) >= 2

@@ -40,7 +40,7 @@ def test_profiles_are_created_once_changed_listed_and_deleted(store: SqlStore) -
     assert store.list_profiles(auto_rebuild_only=True) == [server]
     assert store.delete_profile("desk") and not store.delete_profile("desk")
     assert store.get_profile("desk") is None
-    kinds = [e["kind"] for e in Queries(store.engine).events(None)]
+    kinds = [e.kind for e in Queries(store.engine).events(None)]
     assert kinds == ["profile.created", "profile.created", "profile.changed", "profile.deleted"]
 
 
@@ -72,4 +72,4 @@ def test_snapshots_are_listed_newest_first_per_tree_and_forgotten(store: SqlStor
     assert [s.id for s in store.snapshots()] == ["s3", "s2", "s1"]
     assert store.snapshots("/repo") == [snaps[2], snaps[0]]
     assert store.forget_snapshots(["s1", "s9"]) == 1 and [s.id for s in store.snapshots("/repo")] == ["s3"]
-    assert [e["kind"] for e in Queries(store.engine).events(None)] == ["tree.snapshot"] * 3
+    assert [e.kind for e in Queries(store.engine).events(None)] == ["tree.snapshot"] * 3

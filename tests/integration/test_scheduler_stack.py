@@ -46,18 +46,18 @@ def test_always_failing_package_is_blocked_after_exactly_two_drones(fast: Swarm)
     packages = fast.packages(session)
     by_state: dict[str, set[str]] = {}
     for cpv, pkg in packages.items():
-        by_state.setdefault(pkg["state"], set()).add(name(cpv))
+        by_state.setdefault(pkg.state, set()).add(name(cpv))
     assert by_state["blocked"] == {"dev-libs/gmp"}
     assert by_state["skipped"] == GMP_DEPENDENTS
     assert len(by_state["published"]) == len(packages) - 5 == 43
     gmp = next(cpv for cpv in packages if name(cpv) == "dev-libs/gmp")
-    attempts = [h for h in fast.queries.history(session) if h["cpv"] == gmp]
-    assert len(attempts) == 2 and {h["outcome"] for h in attempts} == {"failed"}
-    assert len({h["drone"] for h in attempts}) == 2  # retried on a different drone
-    assert packages[gmp]["reason"].startswith("failed on 2 drones")
+    attempts = [h for h in fast.queries.history(session) if h.cpv == gmp]
+    assert len(attempts) == 2 and {h.outcome for h in attempts} == {"failed"}
+    assert len({h.drone for h in attempts}) == 2  # retried on a different drone
+    assert packages[gmp].reason.startswith("failed on 2 drones")
     for cpv in packages:
         if name(cpv) in GMP_DEPENDENTS:
-            assert packages[cpv]["reason"] == f"needs {gmp}, which is blocked"
+            assert packages[cpv].reason == f"needs {gmp}, which is blocked"
     assert len(parse_index(fast.settings.binhost_dir / "amd64" / "Packages")) == 43
     why = fast.cli("explain", "dev-libs/mpc", "--json")
     assert why.code == 0 and why.json()[0]["code"] == "skipped" and gmp in why.json()[0]["summary"]
@@ -66,9 +66,9 @@ def test_always_failing_package_is_blocked_after_exactly_two_drones(fast: Swarm)
     fast.cli("control", "clear_failures")
     out = fast.cli("control", "unblock", "dev-libs/gmp", "--json")
     assert out.code == 0 and out.json()["ok"] and "4 that were skipped" in out.json()["outcome"], out.stdout + out.stderr
-    fast.wait(lambda: len([h for h in fast.queries.history(session) if h["cpv"] == gmp]) == 4 and fast.state(session) == "complete",
+    fast.wait(lambda: len([h for h in fast.queries.history(session) if h.cpv == gmp]) == 4 and fast.state(session) == "complete",
               60, "gmp to fail twice more")
-    assert fast.packages(session)[gmp]["state"] == "blocked"
+    assert fast.packages(session)[gmp].state == "blocked"
     again = fast.cli("control", "reset", "sys-devel/flex")
     assert again.code == 0 and "published already" in again.stdout
 
@@ -78,10 +78,10 @@ def test_always_failing_package_is_blocked_after_exactly_two_drones(fast: Swarm)
     app.send_task("swarm.build_finished", args=["not a result"], queue=COORDINATOR_QUEUE)
     app.send_task("swarm.build_started", args=["only-an-id"], queue=COORDINATOR_QUEUE)
     app.send_task("swarm.build_started", args=["f" * 32, "d1", "amd64", 1.0], queue=COORDINATOR_QUEUE)  # well-formed, unknown
-    fast.wait(lambda: sum(e["kind"] == "report.invalid" for e in fast.queries.events(None, 500)) == 3, 20, "the malformed reports")
-    fast.wait(lambda: any(e["kind"] == "attempt.unknown" and e["subject"] == "f" * 32 for e in fast.queries.events(None, 500)), 20,
+    fast.wait(lambda: sum(e.kind == "report.invalid" for e in fast.queries.events(None, 500)) == 3, 20, "the malformed reports")
+    fast.wait(lambda: any(e.kind == "attempt.unknown" and e.subject == "f" * 32 for e in fast.queries.events(None, 500)), 20,
               "the unknown attempt")
-    messages = [e["message"] for e in fast.queries.events(None, 500) if e["kind"] == "report.invalid"]
+    messages = [e.message for e in fast.queries.events(None, 500) if e.kind == "report.invalid"]
     assert any("malformed completion report dropped: KeyError" in m for m in messages)
     assert any("malformed start report dropped: TypeError" in m for m in messages)
 
@@ -107,21 +107,21 @@ def test_pause_resume_and_per_drone_pause(quiet: Swarm) -> None:
     assert ready["code"] == "paused", ready
     assert slow.cli("control", "resume").code == 0
     slow.wait(lambda: len(slow.queries.history(session)) >= 2, 10, "dispatch after resume")
-    resumed = [e for e in slow.queries.events(None, 500, kind="control.resume") if e["message"] == "dispatch resumed"]
+    resumed = [e for e in slow.queries.events(None, 500, kind="control.resume") if e.message == "dispatch resumed"]
     assert len(resumed) == 1, resumed
-    first = min(h["dispatched_at"] for h in slow.queries.history(session))
+    first = min(h.dispatched_at for h in slow.queries.history(session))
     # the coordinator dispatches in the task that records the resume (no heartbeat or beat tick could have): timed
     # from its own event, so a slow CLI start on a loaded machine does not count
-    assert resumed[0]["ts"] <= first < resumed[0]["ts"] + 2.0, (resumed, first)
+    assert resumed[0].ts <= first < resumed[0].ts + 2.0, (resumed, first)
 
     out = slow.cli("control", "pause", "--drone", "d1", "--json")
     assert out.json()["ok"], out.stdout
     paused_at = time.time()
-    slow.wait(lambda: any(h["dispatched_at"] > paused_at + 1 for h in slow.queries.history(session)), 20, "more dispatches")
-    later = [h for h in slow.queries.history(session) if h["dispatched_at"] > paused_at + 0.5]
-    assert later and {h["drone"] for h in later} == {"d2"}
-    fleet = {d["name"]: d for d in slow.queries.fleet()}
-    assert fleet["d1"]["paused"] and fleet["d1"]["slots"] == 1 and fleet["d1"]["cores"] >= 1
+    slow.wait(lambda: any(h.dispatched_at > paused_at + 1 for h in slow.queries.history(session)), 20, "more dispatches")
+    later = [h for h in slow.queries.history(session) if h.dispatched_at > paused_at + 0.5]
+    assert later and {h.drone for h in later} == {"d2"}
+    fleet = {d.name: d for d in slow.queries.fleet()}
+    assert fleet["d1"].paused and fleet["d1"].slots == 1 and fleet["d1"].cores >= 1
 
     nope = slow.cli("control", "pause", "--drone", "nope")
     assert nope.code == 1 and "no drone named nope" in nope.stdout
@@ -134,19 +134,19 @@ def test_pause_resume_and_per_drone_pause(quiet: Swarm) -> None:
     cancelled_at = time.time()
     time.sleep(1.5)
     history = slow.queries.history(session)
-    assert not [h for h in history if h["dispatched_at"] > cancelled_at]
-    assert {p["state"] for p in slow.packages(session).values()} <= {"published", "cancelled"}
+    assert not [h for h in history if h.dispatched_at > cancelled_at]
+    assert {p.state for p in slow.packages(session).values()} <= {"published", "cancelled"}
 
 
 def test_rebalance_moves_queued_work_off_a_drone(slow: Swarm) -> None:
     slow.start_drones(["d1"])
     # d2 is slow, claims 3 slots but runs one build at a time: two builds wait in its queue, not started
     slow.stack.start("d2", "drone", {"SWARM_DRONE_NAME": "d2", "SWARM_SLOTS": "3", "SWARM_SIMULATE_SPEED": "10"}, ("--concurrency", "1"))
-    slow.wait(lambda: {d["name"] for d in slow.queries.fleet()} == {"d1", "d2"}, 30, "d2 announced")
+    slow.wait(lambda: {d.name for d in slow.queries.fleet()} == {"d1", "d2"}, 30, "d2 announced")
     session = slow.new_session()
 
     def queued_on_d2() -> list[str]:
-        return [h["attempt"] for h in slow.queries.history(session) if h["drone"] == "d2" and h["state"] == "dispatched"]
+        return [h.attempt for h in slow.queries.history(session) if h.drone == "d2" and h.state == "dispatched"]
 
     slow.wait(lambda: len(queued_on_d2()) >= 2, 20, "work queued on d2")
     assert slow.cli("control", "pause", "--drone", "d2").code == 0
@@ -155,12 +155,12 @@ def test_rebalance_moves_queued_work_off_a_drone(slow: Swarm) -> None:
     taken = int(out.json()["outcome"].split(": ")[1].split()[0])
     slow.wait(lambda: slow.state(session) == "complete", 120, "the session to complete")
     history = slow.queries.history(session)
-    stale = [h for h in history if h["state"] == "stale"]
+    stale = [h for h in history if h.state == "stale"]
     assert len(stale) == taken >= 2
     for old in stale:  # placed again, on d1 (d2 is paused), and published from there
-        assert any(h["cpv"] == old["cpv"] and h["drone"] == "d1" and h["outcome"] == "success" for h in history)
-    published = [h for h in history if h["outcome"] == "success"]
-    assert len(published) == len({h["cpv"] for h in published}) == len(slow.packages(session))  # each exactly once
+        assert any(h.cpv == old.cpv and h.drone == "d1" and h.outcome == "success" for h in history)
+    published = [h for h in history if h.outcome == "success"]
+    assert len(published) == len({h.cpv for h in published}) == len(slow.packages(session))  # each exactly once
     assert len(parse_index(slow.settings.binhost_dir / "amd64" / "Packages")) == len(slow.packages(session))
 
 
@@ -174,9 +174,9 @@ def test_queue_add_with_priority_jumps_the_queue(slow: Swarm) -> None:
     assert second.code == 0 and second.json()["priority"] == 10, second.stderr
     b = second.json()["session"]
     slow.wait(lambda: slow.state(b) == "complete", 90, "session B to complete")
-    planned_b = slow.queries.session(b)["planned_at"]  # type: ignore[index]
-    after = sorted((h["dispatched_at"], s) for s in (a, b) for h in slow.queries.history(s) if h["dispatched_at"] > planned_b)
-    b_done = max(h["dispatched_at"] for h in slow.queries.history(b))
+    planned_b = slow.queries.session(b).planned_at  # type: ignore[union-attr]
+    after = sorted((h.dispatched_at, s) for s in (a, b) for h in slow.queries.history(s) if h.dispatched_at > planned_b)
+    b_done = max(h.dispatched_at for h in slow.queries.history(b))
     a_meanwhile = [t for t, s in after if s == a and t < b_done]
     assert after and after[0][1] == b  # the next free slot went to the priority session
     assert len(a_meanwhile) <= len(slow.packages(b))  # A only got slots while B's packages waited for their dependencies
@@ -195,16 +195,16 @@ def test_a_drone_failing_on_infrastructure_is_grounded_and_its_work_finishes_els
     breaker.start_drones(["bad"], {"SWARM_SIMULATE_FAIL": "infra:*"})  # every build ends on a full disk
     session = breaker.new_session()
     breaker.wait(lambda: breaker.state(session) == "complete", 120, "the session to complete")
-    assert {p["state"] for p in breaker.packages(session).values()} == {"published"}
-    failed = [h for h in breaker.queries.history(session) if h["outcome"] == "failed"]
-    assert {h["drone"] for h in failed} == {"bad"}
-    assert {(h["failure_kind"], h["infrastructure"]) for h in failed} == {("disk_full", True)}
+    assert {p.state for p in breaker.packages(session).values()} == {"published"}
+    failed = [h for h in breaker.queries.history(session) if h.outcome == "failed"]
+    assert {h.drone for h in failed} == {"bad"}
+    assert {(h.failure_kind, h.infrastructure) for h in failed} == {("disk_full", True)}
     assert len(failed) == 2  # grounded after the second: nothing more went to it
-    bad = next(d for d in breaker.queries.fleet() if d["name"] == "bad")
-    assert bad["grounded_until"] and bad["grounded_until"] > time.time()
+    bad = next(d for d in breaker.queries.fleet() if d.name == "bad")
+    assert bad.grounded_until and bad.grounded_until > time.time()
     out = breaker.cli("control", "unground", "--drone", "bad", "--json")
     assert out.json()["ok"], out.stdout
-    assert next(d for d in breaker.queries.fleet() if d["name"] == "bad")["grounded_until"] is None
+    assert next(d for d in breaker.queries.fleet() if d.name == "bad").grounded_until is None
     assert breaker.cli("control", "retry_failures").stdout.strip() == "no blocked or failed packages"
-    kinds = {e["kind"] for e in breaker.queries.events(None, limit=500)}
+    kinds = {e.kind for e in breaker.queries.events(None, limit=500)}
     assert {"drone.grounded", "drone.ungrounded", "package.retry", "control.unground"} <= kinds

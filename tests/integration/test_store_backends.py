@@ -55,10 +55,10 @@ def test_full_coordinator_run(database_url: str) -> None:
     session = store.get_session("s1")
     assert session is not None and session.state is SessionState.COMPLETE
     queries = Queries(engine)
-    assert queries.session("s1")["counts"]["published"] == 5  # type: ignore[index]
+    assert queries.session("s1").counts["published"] == 5  # type: ignore[union-attr]
     history = queries.history("s1")
-    assert len(history) == 5 and all(h["drone"] == "drone-9" and h["outcome"] == "success" for h in history)
-    assert queries.fleet()[0]["builds"] == 5 and queries.fleet()[0]["slots"] == 2
+    assert len(history) == 5 and all(h.drone == "drone-9" and h.outcome == "success" for h in history)
+    assert queries.fleet()[0].builds == 5 and queries.fleet()[0].slots == 2
     engine.dispose()
 
 

@@ -99,7 +99,7 @@ def test_a_changed_tree_is_snapshotted_pruned_and_its_auto_rebuild_profiles_sync
     (third,) = kit.watcher.check()
     assert third.pruned == (first.snapshot.id,) and not Path(first.snapshot.path).exists()  # type: ignore[union-attr]
     assert [s.id for s in kit.store.snapshots()] == [third.snapshot.id, second.snapshot.id]  # type: ignore[union-attr]
-    kinds = [e["kind"] for e in Queries(kit.store.engine).events(None, limit=100)]
+    kinds = [e.kind for e in Queries(kit.store.engine).events(None, limit=100)]
     assert kinds.count("tree.snapshot") == 3 and kinds.count("profile.auto_rebuild") == 2
 
 
@@ -112,15 +112,15 @@ def test_a_profile_that_cannot_be_read_is_an_event_and_the_others_still_sync(kit
     assert [s.build_profile for s in check.synced] == ["auto"]
     assert check.errors == (f"gone: profile gone: the machine root {tmp_path / 'unmounted'} does not exist; mount or copy the "
                             "machine there, or point the profile elsewhere with `build-swarm profile edit gone --machine PATH`",)
-    assert any(e["kind"] == "profile.sync_failed" for e in Queries(kit.store.engine).events(None, limit=100))
+    assert any(e.kind == "profile.sync_failed" for e in Queries(kit.store.engine).events(None, limit=100))
 
 
 def test_a_tree_that_vanished_is_an_event_not_a_crash(kit: Kit) -> None:
     shutil.rmtree(kit.repo)
     (check,) = kit.watcher.check()
     assert check.snapshot is None and check.errors == (f"the tree {kit.repo} does not exist",)
-    (event,) = [e for e in Queries(kit.store.engine).events(None, limit=100) if e["kind"] == "tree.unreadable"]
-    assert event["message"].startswith(f"{kit.repo}: the tree {kit.repo} does not exist; profiles auto, manual wait")
+    (event,) = [e for e in Queries(kit.store.engine).events(None, limit=100) if e.kind == "tree.unreadable"]
+    assert event.message.startswith(f"{kit.repo}: the tree {kit.repo} does not exist; profiles auto, manual wait")
 
 
 def test_a_profile_still_building_is_synced_once_its_session_ended(kit: Kit) -> None:
@@ -131,8 +131,8 @@ def test_a_profile_still_building_is_synced_once_its_session_ended(kit: Kit) -> 
     touch_cache(kit.repo, "app-arch/xz-utils")
     (second,) = kit.watcher.check()
     assert second.snapshot is not None and second.synced == ()
-    (postponed,) = [e for e in Queries(kit.store.engine).events(None, limit=100) if e["kind"] == "profile.sync_postponed"]
-    assert postponed["message"] == (f"auto: the tree changed (snapshot {second.snapshot.id}), but session {busy} is still "
+    (postponed,) = [e for e in Queries(kit.store.engine).events(None, limit=100) if e.kind == "profile.sync_postponed"]
+    assert postponed.message == (f"auto: the tree changed (snapshot {second.snapshot.id}), but session {busy} is still "
                                     "running: synced once it ended")
     (third,) = kit.watcher.check()
     assert third.snapshot is None and third.synced == ()  # still running: still waiting

@@ -26,7 +26,7 @@ def ground_drone_1(world: World) -> list[BuildRequest]:
 
 
 def events(world: World, kind: str) -> list[str]:
-    return [str(e["message"]) for e in Queries(world.store.engine).events(None) if e["kind"] == kind]
+    return [str(e.message) for e in Queries(world.store.engine).events(None) if e.kind == kind]
 
 
 def test_grounding_cancels_the_drones_consumers_and_places_its_queued_work_elsewhere(world: World) -> None:

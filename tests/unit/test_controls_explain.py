@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from swarm_celery.domain.controls import Action, ControlRequest, matches_atom, validate
-from swarm_celery.domain.explain import DroneView, ExplainFacts, Explanation, explain, first_blockers
+from swarm_celery.domain.explain import DroneAvailability, ExplainFacts, Explanation, explain, first_blockers
 from swarm_celery.domain.model import PackageState
 from swarm_celery.domain.policy import SchedulerConfig
 
@@ -292,7 +292,7 @@ def test_waiting_shows_at_most_five_first_blockers_and_unknown_state_as_needed()
 
 
 def test_published_gates_do_not_hold_it_back() -> None:
-    got = explain(facts(gates=g(**{"app-misc/app-1": "dev-libs/x-1"}), states={"dev-libs/x-1": P}, drones=(DroneView("nas", free=1),)))
+    got = explain(facts(gates=g(**{"app-misc/app-1": "dev-libs/x-1"}), states={"dev-libs/x-1": P}, drones=(DroneAvailability("nas", free=1),)))
     assert got.code == "ready"
 
 
@@ -303,13 +303,13 @@ def test_paused_wins_over_backoff_and_placement() -> None:
 
 @pytest.mark.usefixtures("utc")
 def test_backoff_says_until_when_and_why() -> None:
-    got = explain(facts(not_before=T0 + 600, reason="compile failed on nas", drones=(DroneView("nas", free=1),)))
+    got = explain(facts(not_before=T0 + 600, reason="compile failed on nas", drones=(DroneAvailability("nas", free=1),)))
     assert got == Explanation("backoff", "ready, retry after a failure not before 2023-11-14 22:23:20", ("compile failed on nas",))
     assert explain(facts(not_before=T0 + 1)).details == ()
 
 
 def test_backoff_over_once_not_before_is_reached() -> None:
-    assert explain(facts(not_before=T0, drones=(DroneView("nas", free=1),))).code == "ready"
+    assert explain(facts(not_before=T0, drones=(DroneAvailability("nas", free=1),))).code == "ready"
 
 
 def test_no_drone() -> None:
@@ -318,14 +318,14 @@ def test_no_drone() -> None:
 
 
 def test_all_drones_failed_lists_them_sorted() -> None:
-    got = explain(facts(drones=(DroneView("zeta", free=2), DroneView("alpha", "paused")), failed_on=frozenset({"zeta", "alpha"})))
+    got = explain(facts(drones=(DroneAvailability("zeta", free=2), DroneAvailability("alpha", "paused")), failed_on=frozenset({"zeta", "alpha"})))
     assert got == Explanation("all_drones_failed", "ready, but every amd64 drone has failed it (alpha, zeta)",
                               ("`build-swarm control clear_failures` lets them try again",))
 
 
 def test_no_online_drone_gives_each_eligible_drones_reason() -> None:
-    drones = (DroneView("a", free=3), DroneView("b", "paused", free=1), DroneView("c", "grounded for 120 s more"),
-              DroneView("d", "not heard from for 300 s"))
+    drones = (DroneAvailability("a", free=3), DroneAvailability("b", "paused", free=1), DroneAvailability("c", "grounded for 120 s more"),
+              DroneAvailability("d", "not heard from for 300 s"))
     got = explain(facts(drones=drones, failed_on=frozenset({"a"})))
     assert got.code == "no_online_drone"
     assert got.summary == "ready, but no amd64 drone that may build it takes work now"
@@ -333,13 +333,13 @@ def test_no_online_drone_gives_each_eligible_drones_reason() -> None:
 
 
 def test_ready_all_slots_busy() -> None:
-    drones = (DroneView("x"), DroneView("off", "paused", free=4), DroneView("y"), DroneView("bad", free=2))
+    drones = (DroneAvailability("x"), DroneAvailability("off", "paused", free=4), DroneAvailability("y"), DroneAvailability("bad", free=2))
     got = explain(facts(drones=drones, failed_on=frozenset({"bad"}), rank=3600.4))
     assert got == Explanation("ready", "ready: every slot of x, y is busy; it goes when one frees (by remaining path: 3600 s)")
 
 
 def test_ready_with_free_slot_names_only_free_usable_drones() -> None:
-    drones = (DroneView("x"), DroneView("y", free=2), DroneView("bad", free=2), DroneView("off", "paused", free=1), DroneView("z", free=1))
+    drones = (DroneAvailability("x"), DroneAvailability("y", free=2), DroneAvailability("bad", free=2), DroneAvailability("off", "paused", free=1), DroneAvailability("z", free=1))
     got = explain(facts(drones=drones, failed_on=frozenset({"bad"}), rank=90.0))
     assert got == Explanation("ready", "ready: placed at the next dispatch on y, z (remaining path 90 s)")
 

@@ -69,7 +69,7 @@ def test_failure_retries_on_another_drone_then_blocks_and_skips_dependents(world
     assert final["sys-libs/base-1"] == PackageState.BLOCKED
     assert final["dev-libs/lib-1"] == final["app-misc/app-1"] == PackageState.SKIPPED
     assert final["app-misc/tool-1"] == PackageState.PUBLISHED
-    reasons = {p["cpv"]: p["reason"] for p in Queries(world.store.engine).packages("s1")}
+    reasons = {p.cpv: p.reason for p in Queries(world.store.engine).packages("s1")}
     assert reasons["app-misc/app-1"] == "needs sys-libs/base-1, which is blocked"
     assert reasons["sys-libs/base-1"].startswith("failed on 2 drones (drone-1, drone-2); last: compile phase failed")
     session = world.store.get_session("s1")
@@ -84,10 +84,10 @@ def test_infrastructure_failures_never_block_and_ground_a_drone(world: World) ->
     for request in sent[:2]:
         result = replace(failure(request, "drone-1"), log_tail="ld: final link failed: No space left on device")
         world.coordinator.build_finished(result)
-    packages = {p["cpv"]: p for p in Queries(world.store.engine).packages("s1")}
-    assert {packages[r.cpv]["state"] for r in sent[:2]} == {"needed"}
-    drone = next(d for d in Queries(world.store.engine).fleet() if d["name"] == "drone-1")
-    assert drone["grounded_until"] == pytest.approx(world.clock.t + 300)
+    packages = {p.cpv: p for p in Queries(world.store.engine).packages("s1")}
+    assert {packages[r.cpv].state for r in sent[:2]} == {"needed"}
+    drone = next(d for d in Queries(world.store.engine).fleet() if d.name == "drone-1")
+    assert drone.grounded_until == pytest.approx(world.clock.t + 300)
     world.clock.t += 100  # backoff over, drone-1 still grounded: everything goes to drone-2
     world.store.touch_drone("drone-1", "amd64")
     world.store.touch_drone("drone-2", "amd64")
@@ -104,7 +104,7 @@ def test_duplicate_and_unknown_completions_are_fenced(world: World) -> None:
     assert world.publisher.published.count("app-misc/tool-1") == 1
     assert states(world.store)["app-misc/tool-1"] == "published"
     world.coordinator.build_finished(replace(success(request), attempt_id="f" * 32))
-    kinds = [e["kind"] for e in Queries(world.store.engine).events(None)]
+    kinds = [e.kind for e in Queries(world.store.engine).events(None)]
     assert "attempt.stale" in kinds and "attempt.unknown" in kinds
 
 
@@ -113,9 +113,9 @@ def test_rejected_artifact_fails_the_attempt(world: World) -> None:
     world.coordinator.plan("s1")
     request = next(r for r in world.dispatcher.take() if r.cpv == "app-misc/tool-1")
     world.coordinator.build_finished(success(request))
-    packages = {p["cpv"]: p for p in Queries(world.store.engine).packages("s1")}
-    assert packages["app-misc/tool-1"]["state"] == "needed"  # an infrastructure failure: retried elsewhere
-    assert "artifact rejected" in packages["app-misc/tool-1"]["reason"]
+    packages = {p.cpv: p for p in Queries(world.store.engine).packages("s1")}
+    assert packages["app-misc/tool-1"].state == "needed"  # an infrastructure failure: retried elsewhere
+    assert "artifact rejected" in packages["app-misc/tool-1"].reason
 
 
 def test_resolve_error_fails_session_and_writes_no_packages(world: World) -> None:
@@ -160,12 +160,12 @@ def test_a_batch_of_completions_is_one_publication_and_one_placement(world: Worl
     assert world.publisher.published == ["sys-libs/base-1", "sys-libs/rt-1"]
     assert placements == ["amd64"]  # one placement for the whole batch
     assert [r.cpv for r in world.dispatcher.take()] == ["dev-libs/lib-1"]
-    packages = {p["cpv"]: p for p in Queries(world.store.engine).packages("s1")}
-    assert packages["app-misc/tool-1"]["state"] == "needed" and "artifact rejected" in packages["app-misc/tool-1"]["reason"]
+    packages = {p.cpv: p for p in Queries(world.store.engine).packages("s1")}
+    assert packages["app-misc/tool-1"].state == "needed" and "artifact rejected" in packages["app-misc/tool-1"].reason
     events = Queries(world.store.engine).events(None)
-    assert any(e["kind"] == "attempt.stale" and "duplicate completion for sys-libs/rt-1" in e["message"] for e in events)
-    assert any(e["kind"] == "attempt.unknown" for e in events)
-    assert sum(e["kind"] == "package.published" for e in events) == 2
+    assert any(e.kind == "attempt.stale" and "duplicate completion for sys-libs/rt-1" in e.message for e in events)
+    assert any(e.kind == "attempt.unknown" for e in events)
+    assert sum(e.kind == "package.published" for e in events) == 2
 
 
 def test_a_batch_of_start_reports_marks_the_current_ones_and_fences_the_rest(world: World) -> None:
@@ -175,10 +175,10 @@ def test_a_batch_of_start_reports_marks_the_current_ones_and_fences_the_rest(wor
     world.coordinator.build_finished(success(done))
     reports = [StartReport(r.attempt_id, "drone-1", "amd64", 5.0) for r in sent] + [StartReport("e" * 32, "drone-1", "amd64", 5.0)]
     world.coordinator.builds_started(reports)
-    packages = {p["cpv"]: p for p in Queries(world.store.engine).packages("s1")}
-    assert packages[done.cpv]["state"] == "published"  # its completion overtook the start: nothing changes
-    assert {packages[r.cpv]["state"] for r in sent[1:]} == {"building"}
-    kinds = [e["kind"] for e in Queries(world.store.engine).events(None)]
+    packages = {p.cpv: p for p in Queries(world.store.engine).packages("s1")}
+    assert packages[done.cpv].state == "published"  # its completion overtook the start: nothing changes
+    assert {packages[r.cpv].state for r in sent[1:]} == {"building"}
+    kinds = [e.kind for e in Queries(world.store.engine).events(None)]
     assert kinds.count("attempt.unknown") == 1 and "attempt.stale" not in kinds
 
 
@@ -216,10 +216,10 @@ def test_a_build_revoked_on_the_drone_is_placed_again_and_counts_against_nobody(
     world.coordinator.build_finished(cancelled)
     again = [r for r in world.dispatcher.take() if r.cpv == "sys-libs/base-1"]
     assert len(again) == 1 and again[0].attempt_id != base.attempt_id  # at once, no backoff, and on the same drone if it is free
-    history = {a["attempt"]: a for a in Queries(world.store.engine).history("s1")}
-    assert (history[base.attempt_id]["state"], history[base.attempt_id]["outcome"]) == ("finished", "cancelled")
+    history = {a.attempt: a for a in Queries(world.store.engine).history("s1")}
+    assert (history[base.attempt_id].state, history[base.attempt_id].outcome) == ("finished", "cancelled")
     assert world.store.failures(world.store.find_packages("sys-libs/base", "s1")[0].id) == []  # no retry budget spent
-    assert any(e["kind"] == "attempt.cancelled" for e in Queries(world.store.engine).events("s1"))
+    assert any(e.kind == "attempt.cancelled" for e in Queries(world.store.engine).events("s1"))
     world.coordinator.build_finished(cancelled)  # the same report again: fenced, nothing moves
     assert world.dispatcher.take() == []
 
@@ -237,12 +237,12 @@ def test_reclaim_takes_back_a_silent_drones_work_and_fences_its_late_report(worl
     assert base.attempt_id in world.dispatcher.revoked
     again = [r for r in world.dispatcher.take() if r.cpv == "sys-libs/base-1"]
     assert len(again) == 1 and again[0].attempt_id != base.attempt_id
-    assert {d["name"]: d["state"] for d in Queries(world.store.engine).fleet()}["drone-1"] == "offline"
+    assert {d.name: d.state for d in Queries(world.store.engine).fleet()}["drone-1"] == "offline"
     world.coordinator.build_finished(success(base, "drone-1"))  # drone-1 was only frozen: its completion is stale
-    history = {a["attempt"]: a for a in Queries(world.store.engine).history("s1")}
-    assert history[base.attempt_id]["state"] == "stale" and history[base.attempt_id]["outcome"] is None
+    history = {a.attempt: a for a in Queries(world.store.engine).history("s1")}
+    assert history[base.attempt_id].state == "stale" and history[base.attempt_id].outcome is None
     assert states(world.store)["sys-libs/base-1"] == "dispatched"  # the new attempt stands
-    kinds = [e["kind"] for e in Queries(world.store.engine).events("s1", limit=200)]
+    kinds = [e.kind for e in Queries(world.store.engine).events("s1", limit=200)]
     assert "attempt.reclaimed" in kinds and "attempt.stale" in kinds
     assert world.coordinator.reclaim() == 0
 
@@ -289,10 +289,10 @@ def test_reclaim_places_again_what_the_broker_lost_and_only_that(world: World) -
     again = world.dispatcher.take()
     assert [r.cpv for r in again] == [lost.cpv] and again[0].attempt_id != lost.attempt_id
     assert lost.attempt_id in world.dispatcher.revoked
-    events = [e for e in Queries(world.store.engine).events("s1", limit=200) if e["kind"] == "attempt.reclaimed"]
-    assert [(e["subject"], e["message"]) for e in events] == [
+    events = [e for e in Queries(world.store.engine).events("s1", limit=200) if e.kind == "attempt.reclaimed"]
+    assert [(e.subject, e.message) for e in events] == [
         (lost.attempt_id, f"{lost.cpv}: its message to drone-1 is in no broker queue (the broker restarted or was flushed)")]
-    (restart,) = [e["message"] for e in Queries(world.store.engine).events(None, limit=200) if e["kind"] == "broker.restarted"]
+    (restart,) = [e.message for e in Queries(world.store.engine).events(None, limit=200) if e.kind == "broker.restarted"]
     assert restart == "the broker restarted (run id run-1 → run-2); it holds 1 messages of attempts: what it lost is placed again"
     census.ids = None  # a transport that cannot tell: nothing is taken back on its account
     assert world.coordinator.reclaim() == 0 and world.coordinator.reclaim() == 0

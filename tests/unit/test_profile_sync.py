@@ -26,34 +26,34 @@ def run_session(world: World, session: str, plan: Plan, reuse: bool = True) -> d
     while sent := world.dispatcher.take():
         for request in sent:
             world.coordinator.build_finished(success(request))
-    return {str(p["cpv"]): p for p in Queries(world.store.engine).packages(session)}
+    return {str(p.cpv): p for p in Queries(world.store.engine).packages(session)}
 
 
 def test_the_first_sync_builds_everything_the_next_nothing_then_only_what_changed(world: World) -> None:
     first = run_session(world, "p1", with_identities(PLAN))
-    assert {p["change"] for p in first.values()} == {"new in this profile"}
+    assert {p.change for p in first.values()} == {"new in this profile"}
     assert len(world.publisher.published) == 5
     second = run_session(world, "p2", with_identities(PLAN))
-    assert {p["change"] for p in second.values()} == {"unchanged: published already with the same identity"}
-    assert {p["state"] for p in second.values()} == {"published"} and len(world.publisher.published) == 5
-    assert Queries(world.store.engine).session("p2")["state"] == "complete"  # type: ignore[index]
+    assert {p.change for p in second.values()} == {"unchanged: published already with the same identity"}
+    assert {p.state for p in second.values()} == {"published"} and len(world.publisher.published) == 5
+    assert Queries(world.store.engine).session("p2").state == "complete"  # type: ignore[union-attr]
     lib = replace(next(p for p in PLAN.packages if p.cpv == "dev-libs/lib-1"), use=("ssl", "zstd"), identity="id-lib-2")
     changed = with_identities(replace(PLAN, packages=tuple(lib if p.cpv == lib.cpv else p for p in PLAN.packages)),
                               lib="id-lib-2", app="id-app-2")  # app binds lib with := : its identity moved with lib's
     third = run_session(world, "p3", changed)
-    built = {cpv for cpv, p in third.items() if p["change"] != "unchanged: published already with the same identity"}
+    built = {cpv for cpv, p in third.items() if p.change != "unchanged: published already with the same identity"}
     assert built == {"dev-libs/lib-1", "app-misc/app-1"}
-    assert third["dev-libs/lib-1"]["change"] == "changed: USE +zstd"
+    assert third["dev-libs/lib-1"].change == "changed: USE +zstd"
     assert world.publisher.published[5:] == ["dev-libs/lib-1", "app-misc/app-1"]  # lib first: app waited for it
 
 
 def test_a_full_sync_builds_everything_but_still_says_why(world: World) -> None:
     run_session(world, "p1", with_identities(PLAN))
     again = run_session(world, "p2", with_identities(PLAN, tool="id-tool-2"), reuse=False)
-    assert {str(p["state"]) for p in again.values()} == {"published"} and len(world.publisher.published) == 10
-    assert again["app-misc/tool-1"]["change"] == "changed: identity inputs differ in a way this version does not record " \
+    assert {str(p.state) for p in again.values()} == {"published"} and len(world.publisher.published) == 10
+    assert again["app-misc/tool-1"].change == "changed: identity inputs differ in a way this version does not record " \
                                                  "(identity scheme changed?)"
-    assert again["sys-libs/base-1"]["change"] == ""
+    assert again["sys-libs/base-1"].change == ""
 
 
 def test_sessions_of_other_profiles_or_none_are_not_compared(world: World) -> None:
@@ -61,5 +61,5 @@ def test_sessions_of_other_profiles_or_none_are_not_compared(world: World) -> No
     world.store.create_session("other", REQUEST, simulated=True, build_profile="server", reuse=True)
     world.resolver.plan = with_identities(PLAN)
     world.coordinator.plan("other")
-    reasons = {p["change"] for p in Queries(world.store.engine).packages("other")}
+    reasons = {p.change for p in Queries(world.store.engine).packages("other")}
     assert reasons == {"new in this profile"}
