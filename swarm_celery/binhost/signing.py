@@ -56,6 +56,18 @@ class GpgSigner:
         """The key's fingerprint (asked of gpg once); ConfigError when this home holds no such secret key."""
         return self._fingerprint
 
+    @classmethod
+    def create(cls, home: Path, uid: str, gpg: str = "gpg") -> GpgSigner:
+        """A new signing key (ed25519, no passphrase, never expires) in ``home``; ConfigError with gpg's words if it fails."""
+        home.mkdir(parents=True, exist_ok=True)
+        home.chmod(0o700)
+        signer = cls(home, uid, gpg)
+        run = subprocess.run([*signer._base(), "--quick-gen-key", uid, "ed25519", "sign", "never"], capture_output=True, text=True,
+                             check=False)
+        if run.returncode != 0:
+            raise ConfigError(f"gpg could not create the key in {home}: {run.stderr.strip()[-300:]}")
+        return signer
+
     def public_key(self) -> bytes:
         run = subprocess.run([*self._base(), "--armor", "--export", self.key], capture_output=True, check=False)
         if run.returncode != 0 or not run.stdout:

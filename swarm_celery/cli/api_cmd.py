@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import subprocess
 import sys
@@ -11,27 +10,10 @@ import time
 from pathlib import Path
 
 import click
-import uvicorn
 
 from swarm_celery import bootstrap
-from swarm_celery.api.context import RequestMaker
-from swarm_celery.cli.options import current_settings, emit_json, request_from_options, world_options
-from swarm_celery.domain.config import ResolveRequest
+from swarm_celery.cli.options import current_settings, emit_json, world_options
 from swarm_celery.domain.views import as_json as views_json
-from swarm_celery.settings import Settings
-
-
-def _request_maker(settings: Settings, repos: tuple[Path, ...], portage_config: Path | None,
-                   gentoo_profile: str | None) -> RequestMaker:
-    def make(atoms: tuple[str, ...], arch: str) -> ResolveRequest:
-        world = settings.home / "api-world" / f"{os.getpid()}-{time.monotonic_ns()}"
-        world.parent.mkdir(parents=True, exist_ok=True)
-        world.write_text("".join(f"{atom}\n" for atom in atoms))  # read and validated like any world file
-        try:
-            return request_from_options(settings, repos, world, portage_config, gentoo_profile, arch)[0]
-        finally:
-            world.unlink(missing_ok=True)
-    return make
 
 
 @click.command()
@@ -46,8 +28,7 @@ def api(repos: tuple[Path, ...], world_file: Path | None, portage_config: Path |
     """
     del world_file, arch  # a queue request brings its own atoms and arch
     settings = current_settings()
-    app = bootstrap.api_app(settings, _request_maker(settings, repos, portage_config, gentoo_profile))
-    uvicorn.run(app, host=host or settings.api_host, port=port or settings.api_port, log_level="info", proxy_headers=False)
+    bootstrap.serve_api(settings, bootstrap.request_maker(settings, repos, portage_config, gentoo_profile), host, port)
 
 
 @click.command(context_settings={"ignore_unknown_options": True})

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import socket
-import subprocess
 
 import click
 
 from swarm_celery import bootstrap
-from swarm_celery.binhost.publisher import SIGNING_KEY_FILE
-from swarm_celery.binhost.signing import GpgSigner
 from swarm_celery.cli.options import current_settings, emit_json
-from swarm_celery.errors import ConfigError
 
 
 @click.group()
@@ -26,14 +22,8 @@ def keygen(name: str | None, as_json: bool) -> None:
     """Create the binhost's signing key (ed25519, no passphrase: the coordinator signs unattended) in SWARM_GPG_HOME."""
     settings = current_settings()
     home = settings.gnupg
-    home.mkdir(parents=True, exist_ok=True)
-    home.chmod(0o700)
     uid = name or f"build-swarm binhost <swarm@{socket.gethostname()}>"
-    run = subprocess.run(["gpg", "--homedir", str(home), "--batch", "--no-tty", "--pinentry-mode", "loopback", "--passphrase", "",
-                          "--quick-gen-key", uid, "ed25519", "sign", "never"], capture_output=True, text=True, check=False)
-    if run.returncode != 0:
-        raise ConfigError(f"gpg could not create the key in {home}: {run.stderr.strip()[-300:]}")
-    fingerprint = GpgSigner(home, uid).fingerprint()
+    fingerprint = bootstrap.create_signing_key(settings, uid).fingerprint()
     if as_json:
         emit_json({"fingerprint": fingerprint, "uid": uid, "gpg_home": str(home)})
         return
@@ -52,18 +42,19 @@ def client_config(url: str | None, arch: str, as_json: bool) -> None:
     base = (url or settings.binhost_url or f"http://{socket.getfqdn()}:{settings.api_port}/binhost").rstrip("/")
     base = base.removesuffix(f"/{arch}")
     found = bootstrap.signer(settings)
+    key_file = bootstrap.signing_key_file()
     fingerprint = found.fingerprint() if found else ""
     conf = (f"[build-swarm]\npriority = 9999\nsync-uri = {base}/{arch}\nverify-signature = {'true' if found else 'false'}\n")
     steps = [] if not found else [
         "mkdir -p /etc/portage/gnupg",
-        f"curl -fsS {base}/{SIGNING_KEY_FILE} | gpg --homedir /etc/portage/gnupg --batch --import",
+        f"curl -fsS {base}/{key_file} | gpg --homedir /etc/portage/gnupg --batch --import",
         f"echo '{fingerprint}:6:' | gpg --homedir /etc/portage/gnupg --batch --import-ownertrust",
         "gpg --homedir /etc/portage/gnupg --batch --check-trustdb  # portage verifies with --no-auto-check-trustdb",
         "chmod 0755 /etc/portage/gnupg && chmod 0644 /etc/portage/gnupg/pubring.kbx /etc/portage/gnupg/trustdb.gpg"
         "  # portage verifies as nobody (GPG_VERIFY_USER_DROP), as getuto sets it up",
     ]
     if as_json:
-        emit_json({"binrepos_conf": conf, "signed": bool(found), "fingerprint": fingerprint, "key_url": f"{base}/{SIGNING_KEY_FILE}"
+        emit_json({"binrepos_conf": conf, "signed": bool(found), "fingerprint": fingerprint, "key_url": f"{base}/{key_file}"
                    if found else None, "key_steps": steps})
         return
     click.echo("# /etc/portage/binrepos.conf/build-swarm.conf")

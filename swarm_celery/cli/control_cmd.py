@@ -16,7 +16,7 @@ from swarm_celery import bootstrap
 from swarm_celery.cli.options import current_settings, emit_json
 from swarm_celery.domain.controls import Action, ControlRequest, validate
 from swarm_celery.errors import UserError
-from swarm_celery.store.queries import Queries
+from swarm_celery.ports import RecordReader
 
 
 @click.command()
@@ -40,7 +40,7 @@ def control(action: str, atom: str, drone: str, session: str, wait: float, as_js
     except ValueError as exc:
         raise UserError(str(exc)) from None
     settings = current_settings()
-    queries = Queries(bootstrap.engine(settings))
+    queries = bootstrap.queries(settings)
     bootstrap.messenger(settings).send_control(request)
     outcome = _wait_for(queries, request.request_id, wait)
     if outcome is None:
@@ -55,7 +55,7 @@ def control(action: str, atom: str, drone: str, session: str, wait: float, as_js
         raise SystemExit(1)
 
 
-def _wait_for(queries: Queries, request_id: str, wait: float) -> str | None:
+def _wait_for(queries: RecordReader, request_id: str, wait: float) -> str | None:
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         found = queries.event_for(request_id)

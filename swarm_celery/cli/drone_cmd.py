@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from kombu.utils.url import maybe_sanitize_url
 
 from swarm_celery import bootstrap
 from swarm_celery.cli.options import emit_json, invocation
-from swarm_celery.cli.worker_cmd import run_drone
+from swarm_celery.cli.worker_cmd import start_drone
 from swarm_celery.domain.model import build_queue, drone_queue
+from swarm_celery.domain.urls import without_password
 from swarm_celery.settings import DRONE_CONF, Settings, read_conf
 
 
@@ -38,17 +38,19 @@ def drone(config_path: Path | None, name: str | None, check: bool, as_json: bool
     settings = invocation().settings_with(values).with_(database_url="", sql_database_url="", api_token="")
     if name:
         settings = settings.with_(drone_name=name)
-    app = bootstrap.drone_app(settings)  # a bad builder setting (no emerge, no binhost URL) fails here, before the worker
+    bootstrap.builder(settings)  # a bad builder or upload setting (no emerge, no binhost URL, no token) fails here
+    bootstrap.drone_transport(settings)
     if check:
         _show(settings, conf, as_json)
         return
-    run_drone(app, settings, loglevel)
+    start_drone(settings, loglevel)
 
 
 def _show(settings: Settings, conf: Path | None, as_json: bool) -> None:
     me = bootstrap.drone_identity(settings)
-    report = {"identity": me.to_json(), "queues": [build_queue(me.arch), drone_queue(me.name)], "config": str(conf) if conf else None,
-              "broker": maybe_sanitize_url(settings.broker_url), "builder": settings.builder}
+    queues = [build_queue(me.arch), drone_queue(me.name)]
+    report: dict[str, object] = {"identity": me.to_json(), "queues": queues, "config": str(conf) if conf else None,
+                                 "broker": without_password(settings.broker_url), "builder": settings.builder}
     if settings.builder == "emerge":
         report |= {"binhost": settings.binhost_url, "pkgdir": str(settings.pkgdir), "build_timeout": settings.build_timeout,
                    "min_free_mb": settings.min_free_mb, "logs": str(settings.logs_dir / "builds")}
@@ -58,7 +60,7 @@ def _show(settings: Settings, conf: Path | None, as_json: bool) -> None:
     click.echo(f"drone {me.name} ({me.arch}): {me.cores} cores, {me.memory_mb} MiB memory, {me.disk_free_mb} MiB free, {me.slots} slots")
     click.echo(f"  tree {me.tree_timestamp or 'unknown (no metadata/timestamp.chk)'}; profile {me.gentoo_profile or 'unknown (no make.profile)'}; "
                f"build-swarm {me.payload_version}")
-    click.echo(f"  queues {', '.join(report['queues'])} on {report['broker']}; config {report['config'] or 'environment only'}")
+    click.echo(f"  queues {', '.join(queues)} on {report['broker']}; config {report['config'] or 'environment only'}")
     click.echo(f"  builder {settings.builder}" + (f": binhost {settings.binhost_url}, PKGDIR {settings.pkgdir}, timeout "
                                                   f"{settings.build_timeout:.0f} s, needs {settings.min_free_mb} MiB free"
                                                   if settings.builder == "emerge" else ""))

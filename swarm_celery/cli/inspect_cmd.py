@@ -15,14 +15,14 @@ from swarm_celery.cli.options import current_settings, emit_json
 from swarm_celery.domain.views import SessionStatus
 from swarm_celery.domain.views import as_json as views_json
 from swarm_celery.errors import NotFoundError
-from swarm_celery.store.queries import Queries
+from swarm_celery.ports import RecordReader
 
 
-def read_queries() -> Queries:
-    return Queries(bootstrap.engine(current_settings()))
+def read_queries() -> RecordReader:
+    return bootstrap.queries(current_settings())
 
 
-def session_or_newest(queries: Queries, session: str | None) -> str:
+def session_or_newest(queries: RecordReader, session: str | None) -> str:
     found = session or queries.latest_session()
     if not found:
         raise NotFoundError("no sessions yet: start one with `build-swarm demo`")

@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 
 import click
 
+from swarm_celery import bootstrap
 from swarm_celery.domain.config import ResolveRequest
-from swarm_celery.resolve.inputs import DEFAULT_GENTOO_REPO, build_request, check_repo, default_profile, read_baseline, read_world
 from swarm_celery.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -77,27 +77,8 @@ def baseline_option(func: F) -> F:
 
 def request_from_options(settings: Settings, repos: tuple[Path, ...], world_file: Path | None, portage_config: Path | None,
                          gentoo_profile: str | None, arch: str, baseline_file: Path | None = None) -> tuple[ResolveRequest, str]:
-    """The ResolveRequest and a one-line description of which tree it uses."""
-    chosen = list(repos)
-    tree = ""
-    if not chosen and settings.repo is not None:
-        chosen = [settings.repo]
-    if not chosen and DEFAULT_GENTOO_REPO.is_dir():
-        chosen = [DEFAULT_GENTOO_REPO]
-    if chosen:
-        chosen = [check_repo(p) for p in chosen]  # a missing --repo is named before anything else
-        world = read_world(world_file) if world_file else read_world(Path("/var/lib/portage/world"))
-        tree = "Gentoo tree " + ", ".join(str(p) for p in chosen)
-    else:
-        from swarm_celery.resolve.synthetic import SYNTHETIC_REPO_NAME, synthetic_world, write_synthetic_repo
-
-        synthetic = write_synthetic_repo(settings.home / "synthetic-repo")
-        chosen = [synthetic]
-        world = read_world(world_file) if world_file else tuple(synthetic_world())
-        tree = f"the shipped synthetic tree ::{SYNTHETIC_REPO_NAME} (no --repo, no SWARM_REPO, no /var/db/repos/gentoo)"
-    baseline = read_baseline(baseline_file, chosen) if baseline_file is not None else ()
-    request = build_request(chosen, gentoo_profile or default_profile(arch), arch, tuple(world), portage_config, baseline)
-    return request, tree
+    """The ResolveRequest of the world options, and a one-line description of which tree it uses."""
+    return bootstrap.request_from_options(settings, repos, world_file, portage_config, gentoo_profile, arch, baseline_file)
 
 
 def emit_json(value: object) -> None:

@@ -12,11 +12,10 @@ import click
 from swarm_celery import bootstrap
 from swarm_celery.cli.options import current_settings, emit_json
 from swarm_celery.cli.sync_view import follow_sync
+from swarm_celery.domain.config import default_profile
 from swarm_celery.domain.profiles import ARCHES, BuildProfile, Mode
 from swarm_celery.errors import UserError
-from swarm_celery.resolve.inputs import DEFAULT_GENTOO_REPO, check_repo, default_profile, read_world
 from swarm_celery.settings import Settings
-from swarm_celery.store.queries import Queries
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -145,7 +144,7 @@ def fresh(name: str, wait: bool, as_json: bool) -> None:
 def _sync(name: str, full: bool, wait: bool, as_json: bool) -> None:
     settings = current_settings()
     done = bootstrap.profile_sync(settings).sync(name, full=full)
-    follow_sync(Queries(bootstrap.engine(settings)) if wait else None, done, as_json)
+    follow_sync(bootstrap.queries(settings) if wait else None, done, as_json)
 
 
 def _apply(base: BuildProfile, repos: tuple[Path, ...], gentoo_profile: str | None, atoms: tuple[str, ...],
@@ -153,7 +152,7 @@ def _apply(base: BuildProfile, repos: tuple[Path, ...], gentoo_profile: str | No
            auto_rebuild: bool | None, description: str | None) -> BuildProfile:
     changes: dict[str, Any] = {}
     if repos or not base.repos:
-        changes["repos"] = tuple(str(check_repo(r)) for r in (repos or _default_repos()))
+        changes["repos"] = tuple(str(bootstrap.check_repo(r)) for r in (repos or _default_repos()))
     if gentoo_profile or not base.gentoo_profile:
         changes["gentoo_profile"] = gentoo_profile or default_profile(base.arch)
     if atoms and world_file:
@@ -161,7 +160,7 @@ def _apply(base: BuildProfile, repos: tuple[Path, ...], gentoo_profile: str | No
     if atoms:
         changes["world"] = tuple(dict.fromkeys(atoms))
     elif world_file is not None:
-        changes["world"] = read_world(world_file)
+        changes["world"] = bootstrap.read_world(world_file)
     if portage_config is not None:
         changes["portage_config"] = str(portage_config.expanduser().resolve()) if str(portage_config) else ""
     changes |= _machine_changes(base, machine, machine_host)
@@ -198,8 +197,8 @@ def _default_repos() -> list[Path]:
     repo = current_settings().repo
     if repo is not None:
         return [repo]
-    if DEFAULT_GENTOO_REPO.is_dir():
-        return [DEFAULT_GENTOO_REPO]
+    if bootstrap.DEFAULT_GENTOO_REPO.is_dir():
+        return [bootstrap.DEFAULT_GENTOO_REPO]
     raise UserError("no repository: pass --repo PATH (the main tree first), or set SWARM_REPO")
 
 

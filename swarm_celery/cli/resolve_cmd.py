@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import click
 from rich.console import Console
 
+from swarm_celery import bootstrap
 from swarm_celery.cli.options import baseline_option, current_settings, emit_json, request_from_options, world_options
 from swarm_celery.domain.graph import dispatch_gates, waves
 from swarm_celery.domain.identity import PlanDiff, diff_plans, package_key
 from swarm_celery.domain.model import Plan
-from swarm_celery.errors import ConfigError
-from swarm_celery.resolve.adapter import PortageResolver, plan_from_resolve_output, plan_to_json
-from swarm_celery.resolve.inputs import read_text
-
-_AGAIN = "pass a file written by `build-swarm resolve --json`"
 
 
 @click.command()
@@ -30,35 +25,20 @@ _AGAIN = "pass a file written by `build-swarm resolve --json`"
 def resolve(repos: tuple[Path, ...], world_file: Path | None, portage_config: Path | None, gentoo_profile: str | None,
             arch: str, baseline_file: Path | None, allow_missing: bool, old_file: Path | None, as_json: bool) -> None:
     """Resolve @world with real portage (--emptytree) into a build plan."""
-    old = read_old_plan(old_file) if old_file is not None else None  # a bad OLD.json fails before a long resolve
+    old = bootstrap.read_saved_plan(old_file) if old_file is not None else None  # a bad OLD.json fails before a long resolve
     settings = current_settings().with_(arch=arch)
     request, tree = request_from_options(settings, repos, world_file, portage_config, gentoo_profile, arch, baseline_file)
     console = Console(stderr=True, quiet=as_json)
     started = time.perf_counter()
     with console.status(f"resolving {len(request.world)} atoms with portage against {tree}"):
-        # the one adapter this command needs, wired here: importing bootstrap (Celery, FastAPI, SQLAlchemy) costs
-        # about 3 s, as long as portage's own resolution of a small world
-        plan = PortageResolver(settings.cache_dir).resolve(request, allow_missing=allow_missing)
+        plan = bootstrap.resolver(settings).resolve(request, allow_missing=allow_missing)  # loads no broker, record or web code
     elapsed = time.perf_counter() - started
     if old is not None and old_file is not None:
         show_diff(diff_plans(old, plan), old, plan, old_file, as_json)
     elif as_json:
-        emit_json(plan_to_json(plan) | {"seconds": round(elapsed, 2)})
+        emit_json(bootstrap.plan_json(plan) | {"seconds": round(elapsed, 2)})
     else:
         show_plan(plan, elapsed)
-
-
-def read_old_plan(path: Path) -> Plan:
-    """An earlier `resolve --json` output; a one-line ConfigError saying what is wrong otherwise."""
-    text = read_text(path, "", _AGAIN)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path} is not JSON ({exc.msg}, line {exc.lineno}); {_AGAIN}") from None
-    try:
-        return plan_from_resolve_output(data)
-    except ValueError as exc:
-        raise ConfigError(f"{path}: {exc}; {_AGAIN}") from None
 
 
 def show_plan(plan: Plan, elapsed: float) -> None:

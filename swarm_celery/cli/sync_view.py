@@ -11,8 +11,8 @@ from rich.console import Console
 from swarm_celery.cli.options import emit_json
 from swarm_celery.domain.views import PackageView, SessionView
 from swarm_celery.errors import SwarmError, UserError
+from swarm_celery.ports import RecordReader
 from swarm_celery.services.profiles import Synced
-from swarm_celery.store.queries import Queries
 
 PLAN_TIMEOUT = 600.0  # seconds: a resolve of a large world on a busy coordinator
 
@@ -21,7 +21,7 @@ class PlanFailed(SwarmError):
     pass
 
 
-def follow_sync(queries: Queries | None, done: Synced, as_json: bool) -> None:
+def follow_sync(queries: RecordReader | None, done: Synced, as_json: bool) -> None:
     what = "everything" if done.full else "what changed"
     if queries is None:
         if as_json:
@@ -70,7 +70,7 @@ def summarize(session: SessionView, packages: list[PackageView]) -> SyncSummary:
     return SyncSummary(session.state, len(packages), len(packages) - len(reused), len(reused), new, changed)
 
 
-def _wait_for_plan(queries: Queries, done: Synced, quiet: bool) -> SessionView:
+def _wait_for_plan(queries: RecordReader, done: Synced, quiet: bool) -> SessionView:
     deadline = time.monotonic() + PLAN_TIMEOUT
     console = Console(stderr=True, quiet=quiet)
     with console.status(f"the coordinator resolves profile {done.build_profile} ({done.atoms} world atoms) with portage ..."):

@@ -13,8 +13,16 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 
 from swarm_celery.domain.baseline import InstalledPackage
+
+DEFAULT_GENTOO_REPO = PurePosixPath("/var/db/repos/gentoo")  # where Gentoo keeps its tree
+
+
+def default_profile(arch: str) -> str:
+    """The Gentoo profile a world is resolved with when none is named."""
+    return f"default/linux/{arch}/23.0/systemd"
 
 
 @dataclass(frozen=True, slots=True)

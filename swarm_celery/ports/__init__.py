@@ -20,6 +20,7 @@ from swarm_celery.ports.adapters import (
     Resolver,
     TreeFiles,
 )
+from swarm_celery.ports.reads import RecordReader
 from swarm_celery.ports.store import (
     AttemptContext,
     CompletionStore,
@@ -41,5 +42,5 @@ from swarm_celery.ports.store import (
 
 __all__ = ["Alerter", "AttemptContext", "Broker", "BrokerCensus", "Clock", "CompletionStore", "ControlQueue", "ControlStore",
            "CoordinatorStore", "DispatchStore", "EventLog", "ExplainStore", "Fencing", "Flags", "FleetStore", "HealthStore",
-           "LeaseStore", "MachineFiles", "Pinger", "PlanQueue", "PlanStore", "ProfileStore", "Publisher", "RemoteShell",
+           "LeaseStore", "MachineFiles", "Pinger", "PlanQueue", "PlanStore", "ProfileStore", "Publisher", "RecordReader", "RemoteShell",
            "RequestBuilder", "Resolver", "SessionEnd", "SessionStore", "TreeFiles"]

@@ -10,18 +10,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from swarm_celery.domain.baseline import InstalledPackage, parse_baseline
-from swarm_celery.domain.config import ResolveRequest, foreign_keywords, parse_world
+from swarm_celery.domain.config import DEFAULT_GENTOO_REPO as GENTOO_TREE
+from swarm_celery.domain.config import ResolveRequest, default_profile, foreign_keywords, parse_world
 from swarm_celery.domain.cpv import split_cpv
 from swarm_celery.domain.profiles import PORTAGE_DIR, WORLD_FILE, BuildProfile, Mode
 from swarm_celery.errors import ConfigError
 from swarm_celery.ports import MachineFiles
 from swarm_celery.resolve.root import CONFIG_FILE_NAMES, repo_name
 
-DEFAULT_GENTOO_REPO = Path("/var/db/repos/gentoo")
-
-
-def default_profile(arch: str) -> str:
-    return f"default/linux/{arch}/23.0/systemd"
+DEFAULT_GENTOO_REPO = Path(GENTOO_TREE)
 
 
 def check_repo(path: Path) -> Path:
@@ -164,3 +161,7 @@ def _remote_request(profile: BuildProfile, repos: Sequence[Path], machines: Mach
                           "(fix it with --machine PATH)?")
     atoms = world_atoms(found.world, world_path)
     return _request(checked, profile.gentoo_profile, profile.arch, atoms, found.files, f"{base}/{PORTAGE_DIR}")
+
+
+__all__ = ["DEFAULT_GENTOO_REPO", "build_request", "check_repo", "config_files", "default_profile", "read_baseline", "read_config_dir",
+           "read_text", "read_world", "request_for_profile", "world_atoms"]

@@ -1,0 +1,119 @@
+"""The record, the broker and the shared adapters every role builds on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from celery import Celery
+from sqlalchemy import Engine
+
+from swarm_celery.app import create_app
+from swarm_celery.binhost.publisher import SIGNING_KEY_FILE
+from swarm_celery.binhost.signing import GpgSigner
+from swarm_celery.clock import SystemClock
+from swarm_celery.domain.durations import Durations, parse_durations
+from swarm_celery.domain.fleet import DroneHost, parse_hosts
+from swarm_celery.domain.policy import SchedulerConfig
+from swarm_celery.domain.scheduling import RetryPolicy
+from swarm_celery.errors import ConfigError
+from swarm_celery.ports import RecordReader
+from swarm_celery.settings import Settings
+from swarm_celery.store.engine import make_engine, migrate
+from swarm_celery.store.queries import Queries
+from swarm_celery.store.repository import SqlStore
+from swarm_celery.store.token_repo import DroneTokens
+from swarm_celery.tasks.messaging import CeleryMessenger
+
+SHIPPED_DURATIONS = Path(__file__).resolve().parents[1] / "data" / "build-durations.csv"
+
+
+def celery_app(settings: Settings) -> Celery:
+    if not settings.broker_url:
+        raise ConfigError("no broker: set SWARM_BROKER_URL (e.g. redis://127.0.0.1:6379/0)")
+    return create_app(settings.broker_url, settings.visibility_timeout, settings.home / "broker")
+
+
+def messenger(settings: Settings) -> CeleryMessenger:
+    """The coordinator queue (plans, controls, hellos)."""
+    return CeleryMessenger(celery_app(settings))
+
+
+def engine(settings: Settings, upgrade: bool = True) -> Engine:
+    eng = make_engine(settings.database)
+    if upgrade:
+        migrate(eng)
+    return eng
+
+
+def store(settings: Settings, upgrade: bool = True) -> SqlStore:
+    return SqlStore(engine(settings, upgrade), SystemClock())
+
+
+def queries(settings: Settings) -> RecordReader:
+    """The query side of the record (what `status`, `history`, `fleet`, ... read)."""
+    return Queries(engine(settings))
+
+
+def drone_tokens(settings: Settings) -> DroneTokens:
+    return DroneTokens(engine(settings))
+
+
+def scheduler_config(settings: Settings) -> SchedulerConfig:
+    retry = RetryPolicy(tries=settings.retry_tries, backoff=settings.retry_backoff, factor=settings.retry_factor)
+    return SchedulerConfig(retry=retry, offline_after=settings.offline_after, breaker_failures=settings.breaker_failures,
+                           breaker_window=settings.breaker_window, ground_for=settings.ground_for, lookahead=settings.lookahead,
+                           lease=settings.lease)
+
+
+def durations(settings: Settings) -> Durations:
+    path = Path(settings.durations_csv) if settings.durations_csv else SHIPPED_DURATIONS
+    try:
+        return Durations(parse_durations(path.read_text()))
+    except OSError as exc:
+        raise ConfigError(f"cannot read the durations CSV {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ConfigError(f"durations CSV {path}: {exc}") from None
+
+
+def signer(settings: Settings) -> GpgSigner | None:
+    """The binhost's signing key when SWARM_SIGNING_KEY is set (checked now: a missing key stops the coordinator)."""
+    if not settings.signing_key:
+        return None
+    found = GpgSigner(settings.gnupg, settings.signing_key)
+    found.fingerprint()
+    return found
+
+
+def create_signing_key(settings: Settings, uid: str) -> GpgSigner:
+    """A new binhost signing key in the coordinator's GnuPG home (SWARM_GPG_HOME)."""
+    return GpgSigner.create(settings.gnupg, uid)
+
+
+def signing_key_file() -> str:
+    """The name the binhost serves the public signing key under, next to the arch directories."""
+    return SIGNING_KEY_FILE
+
+
+def uploads_dir(settings: Settings) -> Path:
+    """Where the API puts drones' uploads, ``<dir>/<attempt>/<name>``: the publisher takes them from here."""
+    return settings.home / "uploads"
+
+
+def inventory(settings: Settings) -> dict[str, DroneHost]:
+    """The drone hosts of SWARM_FLEET_FILE (none when unset: the fleet probe only pings)."""
+    return hosts(settings)[0]
+
+
+def hosts(settings: Settings) -> tuple[dict[str, DroneHost], dict[str, DroneHost]]:
+    """The drones and the other machines of SWARM_FLEET_FILE (none when unset)."""
+    path = settings.fleet_file
+    if path is None:
+        return {}, {}
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the fleet inventory {path}: {exc.strerror} (fix or unset SWARM_FLEET_FILE)") from None
+    try:
+        return parse_hosts(text, str(path))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None

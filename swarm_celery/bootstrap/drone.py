@@ -1,0 +1,74 @@
+"""A drone's side: its builder (simulate or emerge), its Celery app, its uploads, what it announces."""
+
+from __future__ import annotations
+
+import functools
+import shutil
+
+from celery import Celery
+
+from swarm_celery.bootstrap.core import celery_app, durations
+from swarm_celery.domain.emerge_cmd import EmergeConfig
+from swarm_celery.domain.model import DroneIdentity
+from swarm_celery.drone.builders import Builder, SimulateBuilder
+from swarm_celery.drone.emerge import EmergeBuilder
+from swarm_celery.drone.identity import Capacity, collect_identity
+from swarm_celery.drone.runner import DroneRunner
+from swarm_celery.drone.upload import HttpUploader
+from swarm_celery.errors import ConfigError
+from swarm_celery.settings import Settings
+from swarm_celery.tasks import drone as drone_tasks
+from swarm_celery.tasks.messaging import CeleryReporter
+
+
+def builder(settings: Settings) -> Builder:
+    if settings.builder == "simulate":
+        return SimulateBuilder(durations(settings), settings.time_scale, frozenset(settings.simulate_fail), settings.simulate_speed)
+    if settings.builder == "emerge":
+        return emerge_builder(settings)
+    raise ConfigError(f"unknown builder {settings.builder!r}: set SWARM_BUILDER to simulate or emerge")
+
+
+def emerge_builder(settings: Settings) -> EmergeBuilder:
+    emerge = shutil.which(settings.emerge)
+    if emerge is None:
+        raise ConfigError(f"{settings.emerge!r} is not an executable on PATH: the emerge builder runs on a Gentoo host "
+                          "(set SWARM_EMERGE, or SWARM_BUILDER=simulate)")
+    me = drone_identity(settings)
+    cores = min(me.cores, settings.core_limit or me.cores)
+    try:
+        config = EmergeConfig(settings.binhost_url, str(settings.pkgdir), cores, me.slots)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return EmergeBuilder(config, settings.logs_dir / "builds", timeout=settings.build_timeout, min_free_mb=settings.min_free_mb,
+                         tmpdir=settings.portage_tmpdir, emerge=emerge, run_dir=settings.run_dir)
+
+
+def drone_app(settings: Settings) -> Celery:
+    """The app a drone worker runs: the build task only, no database."""
+    app = celery_app(settings)
+    app.conf.task_send_sent_event = False  # a drone only sends reports, taken in batches: Flower lists no task for them
+    build = builder(settings)  # fail fast on bad builder settings, before the worker starts
+    reporter = CeleryReporter(app)
+    transport = drone_transport(settings)
+    drone_tasks.register(app, functools.cache(lambda: DroneRunner(settings.name, build, settings.staging_dir, reporter, transport)))
+    drone_tasks.Announcer(reporter, lambda: drone_identity(settings), settings.heartbeat).connect()
+    return app
+
+
+def drone_transport(settings: Settings) -> HttpUploader | None:
+    """Uploads over HTTP when the drone knows the coordinator's URL; else the coordinator reads the staging directory."""
+    if not settings.coordinator_url:
+        return None
+    if not settings.coordinator_url.startswith(("http://", "https://")):
+        raise ConfigError(f"SWARM_COORDINATOR_URL={settings.coordinator_url!r} is not an http(s):// URL")
+    if not settings.drone_token:
+        raise ConfigError("SWARM_COORDINATOR_URL is set but SWARM_DRONE_TOKEN is not: run `build-swarm token issue "
+                          f"{settings.name}` on the coordinator and put the line it prints in drone.conf")
+    return HttpUploader(settings.coordinator_url, settings.drone_token)
+
+
+def drone_identity(settings: Settings) -> DroneIdentity:
+    capacity = Capacity(settings.cores_per_slot, settings.slots, settings.core_limit)
+    return collect_identity(settings.name, settings.arch, settings.home, capacity, paused=settings.start_paused, tree=settings.tree,
+                            config_root=settings.portage_config_root, builder=settings.builder)

@@ -1,0 +1,47 @@
+"""Running a role in the foreground: a coordinator or drone Celery worker, or beat (what services and `demo` start)."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from swarm_celery.bootstrap.coordinator import beat_app, coordinator_app
+from swarm_celery.bootstrap.drone import drone_app, drone_identity
+from swarm_celery.domain.model import COORDINATOR_QUEUE, PERIODIC_QUEUE, build_queue, drone_queue
+from swarm_celery.drone.process import reap_orphans
+from swarm_celery.settings import Settings
+from swarm_celery.tasks.batches import REPORT_BATCH
+
+
+def run_coordinator_worker(settings: Settings, loglevel: str) -> None:
+    """The one writer of the store: one task at a time; reports are taken in batches (tasks.batches)."""
+    app = coordinator_app(settings)
+    argv = ["-Q", f"{COORDINATOR_QUEUE},{PERIODIC_QUEUE}", "--pool", "solo", "-c", "1", "--prefetch-multiplier", str(2 * REPORT_BATCH)]
+    _run(app, settings, argv, loglevel)
+
+
+def stop_orphans(settings: Settings) -> list[int]:
+    """Stop the builds a crash of an earlier run of this drone left running; their process groups."""
+    return reap_orphans(settings.run_dir)
+
+
+def run_drone(settings: Settings, loglevel: str, concurrency: int | None = None, app: Celery | None = None) -> None:
+    """A drone worker: its arch's queue and its own, one process per build slot."""
+    app = app or drone_app(settings)
+    queues = f"{build_queue(settings.arch)},{drone_queue(settings.name)}"
+    concurrency = concurrency or drone_identity(settings).slots
+    # the coordinator sends a drone at most slots + SWARM_LOOKAHEAD builds (ADR 0003); holding the queued one in the
+    # worker rather than in Redis lets a slot start it the moment the previous build ends
+    prefetch = 2 if settings.lookahead else 1
+    _run(app, settings, ["-Q", queues, "--pool", "prefork", "-c", str(concurrency), "--prefetch-multiplier", str(prefetch)], loglevel)
+
+
+def run_beat(settings: Settings, loglevel: str) -> None:
+    """Celery beat: the periodic jobs. Run exactly one per swarm."""
+    app = beat_app(settings)
+    schedule = settings.home / "beat-schedule"
+    schedule.parent.mkdir(parents=True, exist_ok=True)
+    app.Beat(loglevel=loglevel, schedule=str(schedule), max_interval=min(5.0, settings.reclaim_every)).run()
+
+
+def _run(app: Celery, settings: Settings, argv: list[str], loglevel: str) -> None:
+    app.worker_main(["worker", *argv, "-n", f"{settings.name}@%h", "--loglevel", loglevel, "-E", "--without-gossip", "--without-mingle"])
