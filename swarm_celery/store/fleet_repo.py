@@ -30,11 +30,11 @@ class FleetRepo(RepoBase):
                 db.add(event_row(now, "drone.changed", what, None, identity.name))
             row.arch, row.state, row.last_seen = identity.arch, "online", now
             row.cores, row.memory_mb, row.disk_free_mb, row.slots = identity.cores, identity.memory_mb, identity.disk_free_mb, identity.slots
-            if (row.tree_timestamp or "", row.profile or "") != (identity.tree_timestamp, identity.gentoo_profile) and row.tree_timestamp:
+            if (row.tree_timestamp or "", row.gentoo_profile or "") != (identity.tree_timestamp, identity.gentoo_profile) and row.tree_timestamp:
                 db.add(event_row(now, "drone.tree", f"{identity.name}: tree {identity.tree_timestamp or '?'}, profile "
-                                                    f"{identity.gentoo_profile or '?'} (was {row.tree_timestamp}, {row.profile or '?'})",
+                                                    f"{identity.gentoo_profile or '?'} (was {row.tree_timestamp}, {row.gentoo_profile or '?'})",
                                  None, identity.name))
-            row.tree_timestamp, row.profile = identity.tree_timestamp, identity.gentoo_profile
+            row.tree_timestamp, row.gentoo_profile = identity.tree_timestamp, identity.gentoo_profile
             row.payload_version, row.builder = identity.payload_version, identity.builder
             if identity.paused and not row.paused:
                 row.paused = True

@@ -21,7 +21,7 @@ class SessionRow(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     state: Mapped[str] = mapped_column(String(16), index=True)
     arch: Mapped[str] = mapped_column(String(32))
-    profile: Mapped[str] = mapped_column(String(255))
+    gentoo_profile: Mapped[str] = mapped_column(String(255))
     request_json: Mapped[str] = mapped_column(Text)
     config_hash: Mapped[str] = mapped_column(String(64), default="")
     simulated: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -134,7 +134,7 @@ class DroneRow(Base):
     paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     grounded_until: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     tree_timestamp: Mapped[str] = mapped_column(String(64), default="", server_default="")  # metadata/timestamp.chk of its tree
-    profile: Mapped[str] = mapped_column(String(255), default="", server_default="")  # its Gentoo profile
+    gentoo_profile: Mapped[str] = mapped_column(String(255), default="", server_default="")  # its Gentoo profile
     payload_version: Mapped[str] = mapped_column(String(32), default="", server_default="")  # the build-swarm version it runs
     builder: Mapped[str] = mapped_column(String(16), default="", server_default="")  # emerge | simulate
 

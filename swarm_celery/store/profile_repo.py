@@ -68,7 +68,7 @@ class ProfileRepo(RepoBase):
     def published_plan(self, build_profile: str) -> Plan:
         """What the profile's sessions published, as a plan: per ``cat/pkg:slot`` the package of the latest session
         (its identity and ``:=`` bindings). A sync diffs its new plan against this one (domain.identity)."""
-        query = (select(PackageRow, SessionRow.arch, SessionRow.profile)
+        query = (select(PackageRow, SessionRow.arch, SessionRow.gentoo_profile)
                  .join(SessionRow, SessionRow.id == PackageRow.session_id)
                  .where(SessionRow.build_profile == build_profile, PackageRow.state == PackageState.PUBLISHED.value,
                         PackageRow.identity != "")

@@ -104,7 +104,7 @@ class Queries:
     @staticmethod
     def _drones(rows: Sequence[DroneRow], busy: dict[Any, Any], health: dict[str, ProbeView]) -> list[DroneView]:
         return [DroneView(d.name, d.arch, d.state, d.first_seen, d.last_seen, d.builds, d.failures, d.cores, d.memory_mb, d.disk_free_mb,
-                          d.slots, int(busy.get(d.name, 0)), d.paused, d.grounded_until or None, d.tree_timestamp or "", d.profile or "",
+                          d.slots, int(busy.get(d.name, 0)), d.paused, d.grounded_until or None, d.tree_timestamp or "", d.gentoo_profile or "",
                           d.payload_version or "", d.builder or "", health.get(d.name)) for d in rows]
 
     def packages(self, session_id: str) -> list[PackageView]:
@@ -137,7 +137,7 @@ class Queries:
 
 
 def _session_view(row: SessionRow, counts: dict[str, int]) -> SessionView:
-    return SessionView(session=row.id, state=row.state, arch=row.arch, gentoo_profile=row.profile, config_hash=row.config_hash,
+    return SessionView(session=row.id, state=row.state, arch=row.arch, gentoo_profile=row.gentoo_profile, config_hash=row.config_hash,
                        simulated=row.simulated, error=row.error, priority=row.priority, created_at=row.created_at,
                        planned_at=row.planned_at, finished_at=row.finished_at, planned=sum(counts.values()),
                        counts={s.value: counts.get(s.value, 0) for s in PackageState}, build_profile=row.build_profile or "")

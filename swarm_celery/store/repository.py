@@ -41,7 +41,7 @@ class SqlStore(CompletionRepo, DispatchRepo, FleetRepo, ControlRepo, LeaseRepo, 
         of a build profile with ``reuse`` builds only what the profile has not published with the same identity."""
         with self._sessions.begin() as db:
             db.add(SessionRow(
-                id=session_id, state=SessionState.PLANNING.value, arch=request.arch, profile=request.gentoo_profile,
+                id=session_id, state=SessionState.PLANNING.value, arch=request.arch, gentoo_profile=request.gentoo_profile,
                 request_json=json.dumps(request.to_json()), config_hash=request.config_hash(), simulated=simulated,
                 error="", created_at=self.clock.now(), priority=priority, build_profile=build_profile, reuse=reuse,
             ))

@@ -27,7 +27,7 @@ def event_row(ts: float, kind: str, message: str, session_id: str | None, subjec
 
 def session_info(row: SessionRow | Any) -> SessionInfo:
     return SessionInfo(
-        id=row.id, state=SessionState(row.state), arch=row.arch, gentoo_profile=row.profile, request_json=row.request_json,
+        id=row.id, state=SessionState(row.state), arch=row.arch, gentoo_profile=row.gentoo_profile, request_json=row.request_json,
         error=row.error, created_at=row.created_at, planned_at=row.planned_at, finished_at=row.finished_at,
         simulated=row.simulated, config_hash=row.config_hash, build_profile=row.build_profile or "", reuse=bool(row.reuse),
     )

@@ -74,7 +74,7 @@ def test_emerge_drones_build_the_plan_and_portage_reads_the_binhost(swarm: Swarm
     assert not group_alive(pgid)
     outcomes = [(a.attempt == hung, a.outcome) for a in attempts_of(swarm, session, HANGS)]
     assert (True, "cancelled") in outcomes and (False, "success") in outcomes
-    assert any(e["kind"] == "attempt.cancelled" for e in swarm.queries.events(session))
+    assert any(e.kind == "attempt.cancelled" for e in swarm.queries.events(session))
 
     # every attempt ran the real command line, and portage reads the binhost and every package in it
     assert all("--usepkg-exclude=" in build_log(swarm, str(a.attempt)).read_text() for a in swarm.queries.history(session))

@@ -92,3 +92,28 @@ def test_duplicate_package_in_session_is_refused_by_the_database(database_url: s
         store.save_plan("s1", doubled, {}, {}, {})
     assert Queries(engine).packages("s1") == []  # nothing half-written
     engine.dispose()
+
+
+def test_upgrading_a_record_with_sessions_keeps_every_package(database_url: str) -> None:
+    """Renaming a column of `sessions` must not copy the table: dropping the old one would cascade to its packages."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from swarm_celery.store.engine import alembic_config
+
+    engine = make_engine(database_url)
+    config = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0009")
+    with engine.begin() as db:
+        db.execute(text("INSERT INTO sessions (id, state, arch, profile, request_json, config_hash, simulated, priority, error, "
+                        "created_at) VALUES ('s1', 'running', 'amd64', 'default/linux/amd64/23.0', '{}', '', true, 0, '', 1.0)"))
+        db.execute(text("INSERT INTO packages (session_id, cpv, slot, sub_slot, repo, use, merge_index, state, reason) "
+                        "VALUES ('s1', 'app-misc/a-1', '0', '0', 'gentoo', '', 0, 'needed', '')"))
+    migrate(engine)
+    store = SqlStore(engine, SystemClock())
+    session = store.get_session("s1")
+    assert session is not None and session.gentoo_profile == "default/linux/amd64/23.0"
+    assert [p.cpv for p in store.find_packages("app-misc/a", "s1")] == ["app-misc/a-1"]
+    engine.dispose()
