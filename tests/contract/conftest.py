@@ -7,21 +7,20 @@ the Postgres cases fail instead of skipping under CI, like every real-service fi
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 
 from swarm_celery.domain.model import DroneIdentity, PackageState, Plan, PlannedPackage
 from swarm_celery.store.engine import make_engine, migrate
 from swarm_celery.store.memory import MemoryStore
 from swarm_celery.store.models import Base
 from swarm_celery.store.repository import SqlStore
-from tests.conftest import PG_ADMIN_URL, unavailable
+from tests.conftest import temporary_database
 from tests.coordinator_kit import REQUEST, FakeClock
 
 Store = MemoryStore | SqlStore
@@ -29,22 +28,11 @@ Store = MemoryStore | SqlStore
 
 @pytest.fixture(scope="session")
 def pg_engine() -> Iterator[Engine]:
-    from sqlalchemy.exc import OperationalError
-
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"swarm_contract_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except OperationalError as exc:
-        unavailable(f"Postgres at {PG_ADMIN_URL}: {exc.orig}")
-    engine = make_engine(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
-    migrate(engine)
-    yield engine
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with temporary_database("swarm_contract") as url:
+        engine = make_engine(url)
+        migrate(engine)
+        yield engine
+        engine.dispose()
 
 
 @pytest.fixture
