@@ -12,12 +12,13 @@ from swarm_celery import bootstrap
 from swarm_celery.cli.options import emit_json
 from swarm_celery.cli.worker_cmd import run_drone
 from swarm_celery.domain.model import build_queue, drone_queue
-from swarm_celery.settings import DRONE_CONF, Settings, read_conf
+from swarm_celery.settings import DRONE_CONF, Settings, drone_conf_path, read_conf
 
 
 @click.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help=f"drone.conf with SWARM_*=value lines (default: $SWARM_DRONE_CONF, else {DRONE_CONF} when it exists).")
+              help=f"drone.conf with SWARM_*=value lines (default: $SWARM_DRONE_CONF, else {DRONE_CONF.parent}/drone-NAME.conf, "
+                   f"else {DRONE_CONF}, the first that exists).")
 @click.option("--name", default=None, help="Drone name (default: SWARM_DRONE_NAME, else the host name).")
 @click.option("--check", is_flag=True, help="Show what this drone would announce and how it would build, then exit.")
 @click.option("--json", "as_json", is_flag=True, help="With --check: one JSON object.")
@@ -32,8 +33,8 @@ def drone(config_path: Path | None, name: str | None, check: bool, as_json: bool
     build-swarm drone --config ./drone.conf   # run in the foreground (an OpenRC/systemd service runs this)
     """
     conf = config_path or (Path(os.environ["SWARM_DRONE_CONF"]) if os.environ.get("SWARM_DRONE_CONF") else None)
-    if conf is None and DRONE_CONF.is_file():
-        conf = DRONE_CONF
+    if conf is None:
+        conf = drone_conf_path(name or os.environ.get("SWARM_DRONE_NAME", ""))
     values = read_conf(conf) if conf else {}
     # nothing on a drone can reach the store or act as the admin
     settings = Settings.from_env({**values, **os.environ}).with_(database_url="", sql_database_url="", api_token="")
