@@ -160,8 +160,11 @@ def test_the_service_runs_as_its_user_with_the_environment_file_and_no_secret_in
         assert dict(line.split("=", 1) for line in report[4:]) == example_env(hostile) | {"SWARM_HOME": str(home)}
         assert not (rc.root / "ran").exists()  # the file is read, never run
         assert rc.run(script, "status").returncode == 0
+        child = rc.value(script, "child_pid")
+        flags = re.search(r"flags:\s+(\d+)", Path(f"/proc/{child}/fdinfo/1").read_text())
+        assert flags is not None and int(flags[1], 8) & os.O_APPEND  # what logrotate's copytruncate relies on
         argv = b" ".join(Path(f"/proc/{pid}/cmdline").read_bytes() for pid in ours(rc.root))
-        assert b"CHANGE-ME" not in argv and b"CHANGE-ME" in Path(f"/proc/{rc.value(script, 'child_pid')}/environ").read_bytes()
+        assert b"CHANGE-ME" not in argv and b"CHANGE-ME" in Path(f"/proc/{child}/environ").read_bytes()
         log = rc.root / "log" / "coordinator.log"
         assert (log.owner(), log.read_text()) == ("nobody", "stand-in started\n") and (home.owner(), home.stat().st_mode & 0o777) == ("nobody", 0o750)
         assert rc.run(script, "stop").returncode == 0 and rc.run(script, "status").returncode == 3
