@@ -36,7 +36,7 @@ UNITS = {
     "build-swarm-coordinator.service": ("build-swarm-coordinator.service", 1.3),
     "build-swarm-beat.service": ("build-swarm-beat.service", 1.2),
     "build-swarm-flower.service": ("build-swarm-flower.service", 1.2),
-    "build-swarm-drone@.service": ("build-swarm-drone@box1.service", 9.0),  # emerge as root: see the unit's comments
+    "build-swarm-drone@.service": ("build-swarm-drone@box1.service", 9.3),  # emerge as root: see the unit's comments
 }
 SERVICES = ("build-swarm-coordinator", "build-swarm-beat", "build-swarm-flower")  # as build-swarm, with coordinator.env
 SECRET = re.compile(r"SWARM_\w*(TOKEN|DATABASE_URL|BROKER_URL|SIGNING_KEY)=|FLOWER_BASIC_AUTH=|://[^/\s:@]*:[^/\s@]+@")
