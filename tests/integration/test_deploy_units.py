@@ -193,6 +193,7 @@ def real_env(rc: OpenRc, broker: str, **extra: str) -> Path:
     return env
 
 
+@pytest.mark.slow  # a real service: 5-20 s
 def test_the_real_coordinator_serves_its_api_refuses_a_second_beat_and_stops_with_everything() -> None:
     with openrc_root() as rc, private_redis(rc.root) as broker:
         port = free_port()
@@ -219,6 +220,7 @@ def _healthy(port: int) -> bool:
         return False
 
 
+@pytest.mark.slow  # a real service: 5-20 s
 def test_beat_runs_for_real_and_stops() -> None:
     with openrc_root() as rc, private_redis(rc.root) as broker:
         log = rc.root / "log" / "beat.log"
@@ -231,6 +233,7 @@ def test_beat_runs_for_real_and_stops() -> None:
         wait_for(lambda: not ours(rc.root), 20, "beat to end")
 
 
+@pytest.mark.slow  # a real service: 5-20 s
 def test_flower_runs_for_real_and_stops() -> None:
     if "flower" not in COMMANDS:
         pytest.skip("`build-swarm flower` does not exist yet: deploy/ has its services, this test runs them once it does")
@@ -252,6 +255,7 @@ def _answers_http(url: str) -> bool:
         return False
 
 
+@pytest.mark.slow  # a real service: 5-20 s
 def test_a_drone_killed_with_sigkill_is_respawned_and_its_pid_file_follows() -> None:
     with openrc_root() as rc, private_redis(rc.root) as broker:
         conf = rc.root / "drone.conf"
