@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Start the services the integration tests use (Redis, PostgreSQL) when they are not running.
-# Installs them (and gpg, and sshd for the fleet tests) from Debian's packages on a machine that lacks them.
+# Installs them (and gpg, sshd for the fleet tests, openrc, systemd-analyze, nginx and logrotate for the deploy tests)
+# from Debian's packages on a machine that lacks them.
 set -uo pipefail
 
 need_apt=()
@@ -8,6 +9,11 @@ command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v pg_ctlcluster >/dev/null || need_apt+=(postgresql)
 command -v gpg >/dev/null || need_apt+=(gnupg)  # signing the binhost, and the tests that verify it with portage
 command -v sshd >/dev/null || [[ -x /usr/sbin/sshd ]] || need_apt+=(openssh-server)  # the fleet tests run a private sshd on 127.0.0.1
+# the deploy tests (tests/integration/test_deploy_*.py): OpenRC services run for real, units verified, nginx and logrotate run
+command -v openrc-run >/dev/null || [[ -x /usr/sbin/openrc-run ]] || need_apt+=(openrc)
+command -v systemd-analyze >/dev/null || need_apt+=(systemd)
+command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need_apt+=(nginx-light)
+command -v logrotate >/dev/null || [[ -x /usr/sbin/logrotate ]] || need_apt+=(logrotate)
 if ((${#need_apt[@]})); then
   echo "installing ${need_apt[*]} from Debian's packages" >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null

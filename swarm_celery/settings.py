@@ -221,6 +221,14 @@ def settings_table() -> str:
 
 
 DRONE_CONF = Path("/etc/build-swarm/drone.conf")
+_DRONE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # what may stand in drone-NAME.conf
+
+
+def drone_conf_path(name: str, directory: Path = DRONE_CONF.parent) -> Path | None:
+    """The drone.conf drone ``name`` reads when none is named: ``drone-NAME.conf`` when it exists (several drones on
+    one host, e.g. the systemd instances ``build-swarm-drone@NAME``), else ``drone.conf`` when it exists, else None."""
+    candidates = [directory / f"drone-{name}.conf"] if _DRONE_NAME.fullmatch(name) else []
+    return next((path for path in [*candidates, directory / DRONE_CONF.name] if path.is_file()), None)
 _ASSIGNMENT = re.compile(r"^(?:export\s+)?(SWARM_[A-Z0-9_]+)=(.*)$")
 _NOT_FOR_DRONES = {
     "SWARM_DATABASE_URL": "a drone holds no database credentials: remove SWARM_DATABASE_URL (only the coordinator needs it)",

@@ -11,12 +11,13 @@ from swarm_celery.cli.options import emit_json, invocation
 from swarm_celery.cli.worker_cmd import start_drone
 from swarm_celery.domain.model import build_queue, drone_queue
 from swarm_celery.domain.urls import without_password
-from swarm_celery.settings import DRONE_CONF, Settings, read_conf
+from swarm_celery.settings import DRONE_CONF, Settings, drone_conf_path, read_conf
 
 
 @click.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None, envvar="SWARM_DRONE_CONF",
-              help=f"drone.conf with SWARM_*=value lines (default: $SWARM_DRONE_CONF, else {DRONE_CONF} when it exists).")
+              help=f"drone.conf with SWARM_*=value lines (default: $SWARM_DRONE_CONF, else {DRONE_CONF.parent}/drone-NAME.conf, "
+                   f"else {DRONE_CONF}, the first that exists).")
 @click.option("--name", default=None, help="Drone name (default: SWARM_DRONE_NAME, else the host name).")
 @click.option("--check", is_flag=True, help="Show what this drone would announce and how it would build, then exit.")
 @click.option("--json", "as_json", is_flag=True, help="With --check: one JSON object.")
@@ -30,9 +31,7 @@ def drone(config_path: Path | None, name: str | None, check: bool, as_json: bool
     build-swarm drone --check                 # what it would announce, and its builder settings
     build-swarm drone --config ./drone.conf   # run in the foreground (an OpenRC/systemd service runs this)
     """
-    conf = config_path
-    if conf is None and DRONE_CONF.is_file():
-        conf = DRONE_CONF
+    conf = config_path or drone_conf_path(name or invocation().environ.get("SWARM_DRONE_NAME", ""))
     values = read_conf(conf) if conf else {}
     # nothing on a drone can reach the store or act as the admin
     settings = invocation().settings_with(values).with_(database_url="", sql_database_url="", api_token="")

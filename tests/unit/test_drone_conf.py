@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from swarm_celery.errors import ConfigError
-from swarm_celery.settings import Settings, read_conf
+from swarm_celery.settings import Settings, drone_conf_path, read_conf
 
 
 def conf(tmp_path: Path, text: str) -> Path:
@@ -53,3 +53,15 @@ def test_mistakes_name_the_line(tmp_path: Path, text: str, message: str) -> None
 def test_a_missing_file_says_so(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"cannot read .*nope.conf: No such file or directory"):
         read_conf(tmp_path / "nope.conf")
+
+
+def test_a_named_drone_reads_its_own_conf_first_then_the_shared_one(tmp_path: Path) -> None:
+    assert drone_conf_path("box2", tmp_path) is None  # neither exists: the environment alone
+    (tmp_path / "drone.conf").write_text("SWARM_ARCH=amd64\n")
+    assert drone_conf_path("box2", tmp_path) == tmp_path / "drone.conf"
+    (tmp_path / "drone-box2.conf").write_text("SWARM_ARCH=arm64\n")
+    assert drone_conf_path("box2", tmp_path) == tmp_path / "drone-box2.conf"  # build-swarm-drone@box2
+    assert drone_conf_path("box3", tmp_path) == tmp_path / "drone.conf"
+    (tmp_path / "drone-.conf").write_text("SWARM_ARCH=arm64\n")
+    assert drone_conf_path("", tmp_path) == tmp_path / "drone.conf"  # no name: the host's name is not guessed here
+    assert drone_conf_path("../drone-box2", tmp_path) == tmp_path / "drone.conf"  # a name is never a path
