@@ -161,14 +161,14 @@ def test_logrotate_accepts_the_file_and_rotates_a_log_still_being_written(tmp_pa
 # --- the environment examples ---------------------------------------------------------------------------------------
 
 KNOWN = set(Settings().to_env())
-DRONE_ONLY = {"SWARM_ARCH", "SWARM_BUILDER", "SWARM_COORDINATOR_URL", "SWARM_CORES_PER_SLOT", "SWARM_CORE_LIMIT", "SWARM_DRONE_PAUSED",
+DRONE_ONLY = {"SWARM_ARCH", "SWARM_BUILDER", "SWARM_DRONE_NAME", "SWARM_COORDINATOR_URL", "SWARM_CORES_PER_SLOT", "SWARM_CORE_LIMIT", "SWARM_DRONE_PAUSED",
               "SWARM_DRONE_TOKEN", "SWARM_EMERGE", "SWARM_HEARTBEAT", "SWARM_PKGDIR", "SWARM_PORTAGE_CONFIGROOT", "SWARM_PORTAGE_TMPDIR",
               "SWARM_SIMULATE_FAIL", "SWARM_SIMULATE_SPEED", "SWARM_SLOTS", "SWARM_TIME_SCALE"}
 COORDINATOR_ONLY = {"SWARM_ALERT_WEBHOOK", "SWARM_API_HOST", "SWARM_API_PORT", "SWARM_BREAKER_FAILURES", "SWARM_BREAKER_WINDOW",
                     "SWARM_FLEET_FILE", "SWARM_GPG_HOME", "SWARM_GROUND_FOR", "SWARM_HEAL_COOLDOWN", "SWARM_HEAL_GRACE", "SWARM_LEASE",
                     "SWARM_OFFLINE_AFTER", "SWARM_PROBE_EVERY", "SWARM_PUBLIC_STATUS", "SWARM_RECLAIM_EVERY", "SWARM_RETRY_BACKOFF",
                     "SWARM_RETRY_FACTOR", "SWARM_RETRY_TRIES", "SWARM_SNAPSHOT_KEEP", "SWARM_SSH_TIMEOUT", "SWARM_STUCK_AFTER",
-                    "SWARM_TREE_CHECK_EVERY", "SWARM_TREE_SLACK"}
+                    "SWARM_TREE_CHECK_EVERY", "SWARM_TREE_SLACK", "SWARM_REPO"}
 NOT_FOR_DRONES = {"SWARM_DATABASE_URL", "SWARM_SQL_DATABASE_URL", "SWARM_API_TOKEN", "SWARM_SIGNING_KEY"}  # read_conf refuses them
 SUBSET = re.compile(r'[A-Z][A-Z0-9_]*=("[^"$`\\]*"|[^"\'$`\\\s]*)')  # what systemd and the OpenRC services read alike
 
@@ -192,7 +192,7 @@ def test_the_coordinator_env_example_keeps_to_the_subset_both_managers_read_and_
     assert [line for line in lines if not SUBSET.fullmatch(line)] == []
     names = [line.split("=")[0] for line in lines]
     assert [n for n in names if not n.startswith("SWARM_") and not is_flower_envvar(n)] == []
-    assert {n for n in names if n.startswith("SWARM_")} == KNOWN - DRONE_ONLY | {"SWARM_REPO"}  # every setting of the role
+    assert {n for n in names if n.startswith("SWARM_")} == KNOWN - DRONE_ONLY  # every setting of the role
     active = assignments(path, defaults=False)
     assert Settings.from_env(assignments(path, defaults=True)).to_env() == Settings.from_env(active).to_env()
 
@@ -204,4 +204,4 @@ def test_the_drone_conf_example_passes_read_conf_and_shows_true_defaults(tmp_pat
     everything = tmp_path / "drone.conf"
     everything.write_text("".join(line.removeprefix("#") + "\n" for line in path.read_text().splitlines() if line.startswith(("#SWARM_", "SWARM_"))))
     assert Settings.from_env(read_conf(everything)).to_env() == Settings.from_env(active).to_env()
-    assert set(read_conf(everything)) == KNOWN - COORDINATOR_ONLY - NOT_FOR_DRONES | {"SWARM_DRONE_NAME"}  # every setting of the role
+    assert set(read_conf(everything)) == KNOWN - COORDINATOR_ONLY - NOT_FOR_DRONES  # every setting of the role
