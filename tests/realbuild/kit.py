@@ -13,6 +13,8 @@ The recipe is ``/work/shared/REAL-EMERGE-FACTS.md``, followed exactly:
 * :func:`make_client` is a binhost client: ``binrepos.conf`` and the signing key trusted exactly as
   ``build-swarm binhost client-config`` prints them (with ``/etc/portage`` read as ``<EPREFIX>/etc/portage``).
 * :func:`serve` serves a binhost directory over HTTP from a thread.
+* :func:`drone_builder`, :func:`build_request` and :func:`publish` are the drone's own builder
+  (``emerge_argv`` + ``emerge_environment``) in a prefix and the coordinator's publisher.
 
 **Prefix length.** A binary built in one prefix and merged into another is relocated by portage's
 ``chpathtool``, which pads a *shorter* EPREFIX with ``/`` but overwrites what follows a *longer* one in
@@ -20,6 +22,14 @@ compiled files. So every prefix this kit makes has an EPREFIX of exactly :data:`
 characters (its directory name is padded with ``_``): drones all share one length, clients are never
 longer than the drones, and relocation between any two of them replaces equal-length strings.
 The programs find ``libgreet`` through an RPATH under EPREFIX, so a relocation gone wrong shows at run time.
+One thing relocation does not fix: the installed package's ``NEEDED.ELF.2`` (in ``var/db/pkg``) keeps the
+*build* prefix's paths, so preserve-libs cannot see that a relocated binary uses a library; when that library
+changes soname in the installing prefix, the old one is removed and the binary breaks (a source-built consumer
+keeps it: measured). Drones never face this in a swarm (same EPREFIX everywhere, usually ``""``); use
+``--root`` with one EPREFIX, not relocation, where preserve-libs matters.
+
+Drones and clients both trust the signing key: a drone's ``PORTAGE_BINHOST`` packages are verified
+whenever they carry signatures (portage's default), and the swarm signs every published package.
 """
 
 from __future__ import annotations
@@ -36,6 +46,13 @@ from dataclasses import dataclass
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from swarm_celery.binhost.publisher import BinhostPublisher
+from swarm_celery.domain.emerge_cmd import EmergeConfig
+from swarm_celery.domain.model import BuildRequest, PackageState
+from swarm_celery.domain.records import PackageInfo, PublishedArtifact
+from swarm_celery.drone.builders import BuildOutput
+from swarm_celery.drone.emerge import EmergeBuilder
 
 HERE = Path(__file__).resolve().parent
 OVERLAY_SOURCE = HERE / "overlay"
@@ -216,12 +233,22 @@ def make_prefix(dest: Path, overlay: Path, *, binhost_url: str | None = None, ma
     (prefix.config / "make.profile").symlink_to(prefix.overlay / "profiles" / PROFILE)
     (prefix.config / "make.conf").write_text(make_conf(prefix, make_conf_extra))
     (prefix.tools / "gtar").symlink_to("/usr/bin/tar")
+    link_host_tools(prefix)
     if distdir(prefix.overlay).is_dir():
         for tarball in distdir(prefix.overlay).iterdir():
             shutil.copyfile(tarball, prefix.distdir / tarball.name)
     if binhost_url is not None:
         write_binrepos(prefix, f"[{REPO_NAME}-binhost]\npriority = 9999\nsync-uri = {binhost_url}\nverify-signature = true\n")
     return prefix
+
+
+def link_host_tools(prefix: Prefix) -> None:
+    """``<EPREFIX>/usr/bin/scanelf`` → the host's (pax-utils), where portage's preserve-libs looks for it in a prefix
+    (else "Disabling preserve-libs due to error: Command Not Found: <EPREFIX>/usr/bin/scanelf")."""
+    scanelf = shutil.which("scanelf", path=BASE_PATH)
+    if scanelf is not None:
+        (prefix.root / "usr" / "bin").mkdir(parents=True, exist_ok=True)
+        (prefix.root / "usr" / "bin" / "scanelf").symlink_to(scanelf)
 
 
 def write_binrepos(prefix: Prefix, text: str, name: str = "build-swarm") -> Path:
@@ -327,3 +354,27 @@ def serve(directory: Path) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+# ----------------------------------------------------------------------------------------- drones
+
+
+def drone_builder(prefix: Prefix, binhost_tree: str, *, cores: int = 2, slots: int = 2, timeout: float = 600.0) -> EmergeBuilder:
+    """The drone's own builder in ``prefix``: ``emerge_argv`` and ``emerge_environment`` over :meth:`Prefix.env`, its
+    dependencies from ``binhost_tree`` (``PORTAGE_BINHOST``, e.g. ``<url>/amd64``), logs in ``<EPREFIX>/logs``."""
+    config = EmergeConfig(binhost_tree, str(prefix.pkgdir), cores=cores, slots=slots)
+    return EmergeBuilder(config, prefix.root / "logs", timeout=timeout, min_free_mb=16, tmpdir=prefix.tmpdir, emerge=str(EMERGE),
+                         environ=prefix.env(), kill_grace=2.0)
+
+
+def build_request(cpv: str, slot: str = "0") -> BuildRequest:
+    """What the coordinator would send for ``cpv`` of the swarm-test repository (attempt id from the CPV)."""
+    return BuildRequest(f"att-{cpv.replace('/', '-')}", "realbuild", cpv, "amd64", slot, REPO_NAME, ())
+
+
+def publish(publisher: BinhostPublisher, built: BuildOutput, request: BuildRequest) -> PublishedArtifact:
+    """Publish a drone's GPKG the way the coordinator does after a successful build (verified, signed, indexed)."""
+    slot, _, sub_slot = request.slot.partition("/")
+    package = PackageInfo(1, request.session_id, request.cpv, slot, sub_slot or slot, request.repo, request.use, 0,
+                          PackageState.BUILDING, request.attempt_id)
+    return publisher.publish("amd64", built.artifact, built.sha256, package, simulated_ok=False)
