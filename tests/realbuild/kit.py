@@ -25,8 +25,8 @@ The programs find ``libgreet`` through an RPATH under EPREFIX, so a relocation g
 One thing relocation does not fix: the installed package's ``NEEDED.ELF.2`` (in ``var/db/pkg``) keeps the
 *build* prefix's paths, so preserve-libs cannot see that a relocated binary uses a library; when that library
 changes soname in the installing prefix, the old one is removed and the binary breaks (a source-built consumer
-keeps it: measured). Drones never face this in a swarm (same EPREFIX everywhere, usually ``""``); use
-``--root`` with one EPREFIX, not relocation, where preserve-libs matters.
+keeps it: measured). Drones never face this in a swarm (same EPREFIX everywhere, usually ``""``); where
+preserve-libs matters in a test, install with one EPREFIX and ``--root`` instead of relocating (not done here).
 
 Drones and clients both trust the signing key: a drone's ``PORTAGE_BINHOST`` packages are verified
 whenever they carry signatures (portage's default), and the swarm signs every published package.
