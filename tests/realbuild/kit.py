@@ -165,8 +165,10 @@ class Prefix:
         return self.root / "usr" / "lib" / "swarm-test-kit" / "bin"
 
     def env(self) -> dict[str, str]:
-        """A clean environment for emerge/ebuild in this prefix: nothing of the caller's PORTAGE_*, USE or FEATURES."""
-        return {"PORTAGE_OVERRIDE_EPREFIX": str(self.root), "PATH": f"{self.tools}:{VENV_BIN}:{BASE_PATH}",
+        """A clean environment for emerge/ebuild in this prefix: nothing of the caller's PORTAGE_*, USE or FEATURES.
+        ``<EPREFIX>/usr/bin`` is on PATH, as in a Gentoo Prefix: portage takes the ebuilds' PATH from here, and eclasses
+        run installed tools by name (distutils-r1 runs ``python3.12``)."""
+        return {"PORTAGE_OVERRIDE_EPREFIX": str(self.root), "PATH": f"{self.tools}:{self.root}/usr/bin:{VENV_BIN}:{BASE_PATH}",
                 "HOME": str(self.root / "root"), "LANG": "C.UTF-8", "TERM": "dumb"}
 
     def emerge(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
