@@ -34,6 +34,7 @@ whenever they carry signatures (portage's default), and the swarm signs every pu
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import subprocess
@@ -270,9 +271,14 @@ class SigningKey:
     home: Path
     fingerprint: str
 
-    def cli_env(self, swarm_home: Path) -> dict[str, str]:
+    @property
+    def swarm_home(self) -> Path:
+        """SWARM_HOME of the coordinator holding this key (``build-swarm`` writes nothing there for keygen/client-config)."""
+        return self.home.with_name(f"{self.home.name}-swarm")
+
+    def cli_env(self) -> dict[str, str]:
         """The environment ``build-swarm`` runs with on the coordinator holding this key."""
-        return {"PATH": BASE_PATH, "HOME": str(swarm_home), "LANG": "C.UTF-8", "SWARM_HOME": str(swarm_home),
+        return {"PATH": BASE_PATH, "HOME": str(self.swarm_home), "LANG": "C.UTF-8", "SWARM_HOME": str(self.swarm_home),
                 "SWARM_GPG_HOME": str(self.home), "SWARM_SIGNING_KEY": self.fingerprint}
 
     def stop_agent(self) -> None:
@@ -292,14 +298,16 @@ def build_swarm(args: list[str], env: dict[str, str]) -> str:
 def make_signing_key(home: Path) -> SigningKey:
     """A throwaway key made by ``build-swarm binhost keygen`` in ``home`` (keep it short: gpg-agent's socket path is limited)."""
     home.mkdir(mode=0o700, parents=True)
-    env = SigningKey(home, "").cli_env(home.parent / f"{home.name}-swarm") | {"SWARM_SIGNING_KEY": ""}
+    env = SigningKey(home, "").cli_env() | {"SWARM_SIGNING_KEY": ""}
     out = build_swarm(["binhost", "keygen", "--name", f"swarm-test binhost <{home.name}@localhost>", "--json"], env)
     return SigningKey(home, str(json.loads(out)["fingerprint"]))
 
 
-def client_config(key: SigningKey, base_url: str, swarm_home: Path) -> dict[str, object]:
-    """What ``build-swarm binhost client-config --url BASE --json`` tells a client (binrepos.conf, the key steps)."""
-    return dict(json.loads(build_swarm(["binhost", "client-config", "--url", base_url, "--json"], key.cli_env(swarm_home))))
+@functools.cache
+def client_config(key: SigningKey, base_url: str) -> dict[str, object]:
+    """What ``build-swarm binhost client-config --url BASE --json`` tells a client (binrepos.conf, the key steps);
+    asked once per key and URL (the answer does not depend on the client)."""
+    return dict(json.loads(build_swarm(["binhost", "client-config", "--url", base_url, "--json"], key.cli_env())))
 
 
 def trust_binhost(prefix: Prefix, steps: list[str]) -> None:
@@ -317,7 +325,7 @@ def trust_key(prefix: Prefix, key: SigningKey, binhost_url: str) -> dict[str, ob
     prints (the key is fetched from the binhost, which must be served); returns the whole client-config answer.
 
     A drone needs this as much as a client: its ``PORTAGE_BINHOST`` packages are verified when they are signed."""
-    advice = client_config(key, binhost_url, prefix.root / "root" / "swarm-home")
+    advice = client_config(key, binhost_url)
     steps = advice["key_steps"]
     if not isinstance(steps, list) or not steps:
         raise RuntimeError(f"client-config printed no key steps: {advice}")
