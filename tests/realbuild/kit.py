@@ -172,9 +172,10 @@ class Prefix:
         return {"PORTAGE_OVERRIDE_EPREFIX": str(self.root), "PATH": f"{self.tools}:{self.root}/usr/bin:{VENV_BIN}:{BASE_PATH}",
                 "HOME": str(self.root / "root"), "LANG": "C.UTF-8", "TERM": "dumb"}
 
-    def emerge(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    def emerge(self, *args: str, extra_env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         """``emerge --color=n --nospinner ARGS`` here (NOCOLOR for the ebuild helpers too); stdout and stderr in ``.stdout``."""
-        return subprocess.run([str(EMERGE), "--color=n", "--nospinner", *args], env=self.env() | {"NOCOLOR": "true"}, stdin=subprocess.DEVNULL,
+        env = self.env() | {"NOCOLOR": "true"} | (extra_env or {})
+        return subprocess.run([str(EMERGE), "--color=n", "--nospinner", *args], env=env, stdin=subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout, check=False)
 
     def installed(self) -> list[str]:

@@ -147,6 +147,10 @@ def test_drone_a_built_with_the_swarm_command_line(swarm: Swarm) -> None:
 
 def test_drone_b_takes_libgreet_from_the_binhost_and_a_client_installs_what_the_swarm_built(swarm: Swarm) -> None:
     drone_b = swarm.drone("drone-b")
+    plan = drone_b.emerge("--pretend", "--verbose", "--usepkg=y", "--getbinpkg=y", "--usepkg-exclude=swarm-test/hello", "=swarm-test/hello-1",
+                          extra_env={"PORTAGE_BINHOST": swarm.tree})
+    assert re.search(r"^\[binary +N[^]]*\] swarm-test/libgreet-1-1:0/1::swarm-test ", plan.stdout, re.MULTILINE), plan.stdout
+    assert re.search(r"^\[ebuild +N +\] swarm-test/hello-1::swarm-test ", plan.stdout, re.MULTILINE), plan.stdout
     swarm.build(drone_b, "swarm-test/hello-1")
     log = log_of(drone_b, "swarm-test/hello-1")
     assert ">>> Emerging binary (1 of 2) swarm-test/libgreet-1::swarm-test\n" in log  # fetched, verified, not compiled
