@@ -257,7 +257,7 @@ def check_fixture(name: str, failure: BuildFailed, tail: str, expected: Classifi
     ("missing-distfile", "swarm-test/missing-1", FailureKind.FETCH, None, "!!! Couldn't download 'missing-1.tar.gz'. Aborting."),
     ("unsatisfiable-dependency", "swarm-test/needs-ghost-1", FailureKind.BINHOST, None,
      'emerge: there are no ebuilds to satisfy "swarm-test/ghost".'),
-])
+], ids=["compile-error", "missing-distfile", "unsatisfiable-dependency"])
 def test_package_failures_of_real_emerge(swarm: Swarm, name: str, cpv: str, kind: FailureKind, phase: str | None, line: str) -> None:
     prefix = swarm.drone(name, trusted=False)  # none of them fetches a binary package
     failure = build_fails(prefix, swarm.tree, cpv)
