@@ -116,12 +116,14 @@ class BinhostPublisher:
         os.replace(tmp, dest)
         entry = IndexEntry(
             cpv=package.cpv, path=rel, sha1=sha1, size=size,
+            mtime=int(dest.stat().st_mtime),  # MTIME: without it portage finds no digests for a fetched package and refuses it
             build_time=int(metadata.get("BUILD_TIME", "0") or 0), slot=metadata.get("SLOT", package.slot),
             repo=package.repo, use=tuple(metadata.get("USE", "").split()), eapi=metadata.get("EAPI", "8"),
             build_id=int(metadata.get("BUILD_ID", "1") or 1),
             iuse=metadata.get("IUSE", ""), keywords=metadata.get("KEYWORDS", ""),
             depend=metadata.get("DEPEND", ""), rdepend=metadata.get("RDEPEND", ""),
             bdepend=metadata.get("BDEPEND", ""), pdepend=metadata.get("PDEPEND", ""),
+            provides=metadata.get("PROVIDES", ""), requires=metadata.get("REQUIRES", ""),  # else "blank PROVIDES!" on clients
         )
         return entry, PublishedArtifact(path=rel, sha256=digest, size=size), metadata.get("CHOST", "")
 

@@ -106,8 +106,12 @@ _OOM = _rx(r"virtual memory exhausted", r"cannot allocate memory", r"out of memo
            r"llvm error: out of memory", r"runtime: out of memory", r"javascript heap out of memory", r"outofmemoryerror",
            r"memory allocation of \d+ bytes failed", r"killed signal terminated program", r"internal compiler error: killed",
            r"terminated with signal 9 \[killed\]")
+# A binary package fetched before the merge (portage 3.0.83 "pre-merge checks", FEATURES=parallel-fetch) only says
+# "Fetch of CPV failed, see <EPREFIX>/var/log/emerge-fetch.log" (the 404 is in that log); one that fails verification
+# (an untrusted or missing signing key, a bad signature) says "Binary package is not usable" / "Invalid binary package".
 _BINHOST = _rx(r"fetching binary failed", r"tried to use non-existent binary", r"there are no binary packages to satisfy",
-               r"all binary packages that could satisfy", r"binhost's packages index lacks")
+               r"all binary packages that could satisfy", r"binhost's packages index lacks", r"fetch of \S+ failed, see ",
+               r"binary package is not usable", r"invalid binary package: ")
 # Package-side fetch problems: they fail the same way on every drone, so they count against the package.
 _PACKAGE_FETCH = _rx(r"has fetch restriction turned on", r"due to invalid src_uri")
 _FETCH = _rx(r"couldn't download '", r"fetch failed for", r"verify failed!", r"unable to establish ssl connection",
