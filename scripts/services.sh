@@ -9,6 +9,7 @@ command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v pg_ctlcluster >/dev/null || need_apt+=(postgresql)
 command -v gpg >/dev/null || need_apt+=(gnupg)  # signing the binhost, and the tests that verify it with portage
 command -v sshd >/dev/null || [[ -x /usr/sbin/sshd ]] || need_apt+=(openssh-server)  # the fleet tests run a private sshd on 127.0.0.1
+command -v scanelf >/dev/null || need_apt+=(pax-utils)  # real emerge builds: scanelf reads what a binary package provides and needs
 # the deploy tests (tests/integration/test_deploy_*.py): OpenRC services run for real, units verified, nginx and logrotate run
 command -v openrc-run >/dev/null || [[ -x /usr/sbin/openrc-run ]] || need_apt+=(openrc)
 command -v systemd-analyze >/dev/null || need_apt+=(systemd)
