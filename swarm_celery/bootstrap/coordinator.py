@@ -14,6 +14,7 @@ from swarm_celery.bootstrap.core import (
     inventory,
     scheduler_config,
     signer,
+    signing,
     store,
     uploads_dir,
 )
@@ -52,7 +53,7 @@ def coordinator(settings: Settings, app: Celery) -> Coordinator:
 def coordinator_services(settings: Settings, app: Celery) -> tuple[Coordinator, Controller]:
     """The coordinator and the controls, sharing one store, broker and dispatcher (one writer)."""
     the_store, broker, clock = store(settings), CeleryBroker(app), SystemClock()
-    publisher = BinhostPublisher(settings.binhost_dir, uploads_dir(settings), signer(settings))
+    publisher = BinhostPublisher(settings.binhost_dir, uploads_dir(settings), signer(settings), staging=settings.staging_dir)
     coord = Coordinator(the_store, PortageResolver(settings.cache_dir), broker, publisher, prior=durations(settings), clock=clock,
                         config=scheduler_config(settings), census=RedisCensus(app))
     return coord, Controller(the_store, broker, coord.dispatcher, clock)
@@ -63,10 +64,11 @@ def coordinator_app(settings: Settings) -> Celery:
     app = celery_app(settings)
     signer(settings)  # a configured signing key that is not there stops the worker before it takes work
     services = functools.cache(lambda: coordinator_services(settings, app))
-    coordinator_tasks.register(app, lambda: services()[0], lambda: services()[1])
-    tree_tasks.register(app, functools.cache(lambda: tree_watcher(settings, app)))
+    signed = signing(settings)
+    coordinator_tasks.register(app, lambda: services()[0], lambda: services()[1], signed)
+    tree_tasks.register(app, functools.cache(lambda: tree_watcher(settings, app)), signed)
     inventory(settings)  # a malformed fleet inventory stops the worker before it takes work
-    fleet_tasks.register(app, functools.cache(lambda: fleet_doctor(settings, app)))
+    fleet_tasks.register(app, functools.cache(lambda: fleet_doctor(settings, app)), signed)
     return app
 
 

@@ -7,7 +7,7 @@ import shutil
 
 from celery import Celery
 
-from swarm_celery.bootstrap.core import celery_app, durations
+from swarm_celery.bootstrap.core import celery_app, durations, signing
 from swarm_celery.domain.emerge_cmd import EmergeConfig
 from swarm_celery.domain.model import DroneIdentity
 from swarm_celery.drone.builders import Builder, SimulateBuilder
@@ -46,12 +46,13 @@ def emerge_builder(settings: Settings) -> EmergeBuilder:
 
 def drone_app(settings: Settings) -> Celery:
     """The app a drone worker runs: the build task only, no database."""
-    app = celery_app(settings)
+    app = celery_app(settings, signer=settings.name)
     app.conf.task_send_sent_event = False  # a drone only sends reports, taken in batches: Flower lists no task for them
     build = builder(settings)  # fail fast on bad builder settings, before the worker starts
     reporter = CeleryReporter(app)
     transport = drone_transport(settings)
-    drone_tasks.register(app, functools.cache(lambda: DroneRunner(settings.name, build, settings.staging_dir, reporter, transport)))
+    drone_tasks.register(app, functools.cache(lambda: DroneRunner(settings.name, build, settings.staging_dir, reporter, transport)),
+                         signing(settings))
     drone_tasks.Announcer(reporter, lambda: drone_identity(settings), settings.heartbeat).connect()
     return app
 
