@@ -12,6 +12,7 @@ no message says anything about a file outside these areas.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from swarm_celery.domain.uploads import ARTIFACT_NAME, UPLOAD_SCHEME, UploadRefused, parse_upload_ref
-from swarm_celery.errors import ArtifactError
+from swarm_celery.errors import ArtifactError, CoordinatorFault
 
 CHUNK = 1 << 20
 
@@ -69,6 +70,13 @@ def take(area: Path, attempt_id: str, name: str, into: Path, limit: int) -> Take
         os.close(source)
 
 
+def fault(exc: OSError, what: str) -> ArtifactError:
+    """An OSError as the artifact's failure, or — when the coordinator's own disk is full — as the coordinator's."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return CoordinatorFault(f"{what}: the coordinator's disk is full ({exc.strerror})")
+    return ArtifactError(f"{what}: {exc.strerror}")
+
+
 def _open_below(area: Path, attempt_id: str, name: str) -> int:
     """The file's descriptor, reached from ``area`` one component at a time, never through a symbolic link."""
     top = os.open(area, os.O_RDONLY | os.O_DIRECTORY)
@@ -97,7 +105,7 @@ def _copy(source: int, into: Path, limit: int, attempt_id: str) -> Taken:
                 out.write(block)
     except OSError as exc:
         Path(name).unlink(missing_ok=True)
-        raise ArtifactError(f"the artifact of attempt {attempt_id} could not be copied: {exc.strerror}") from None
+        raise fault(exc, f"the artifact of attempt {attempt_id} could not be copied") from None
     except BaseException:
         Path(name).unlink(missing_ok=True)
         raise

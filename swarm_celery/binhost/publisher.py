@@ -20,7 +20,7 @@ from pathlib import Path
 from swarm_celery.binhost.gpkg import InvalidBinpkg
 from swarm_celery.binhost.gpkg_read import read_gpkg_metadata
 from swarm_celery.binhost.index import IndexEntry, upsert_index
-from swarm_celery.binhost.intake import Taken, take, where
+from swarm_celery.binhost.intake import Taken, fault, take, where
 from swarm_celery.binhost.signing import GpgSigner, sign_gpkg
 from swarm_celery.domain.cpv import split_cpv
 from swarm_celery.domain.records import PackageInfo, PublishedArtifact
@@ -76,8 +76,8 @@ class BinhostPublisher:
             except ArtifactError as exc:
                 outcomes.append(exc)
                 continue
-            except OSError as exc:  # the tree's disk, not the artifact: still this artifact's failure, never the batch's
-                outcomes.append(ArtifactError(f"{package.cpv} could not be placed in the binhost: {exc.strerror}"))
+            except OSError as exc:  # the tree's disk, not the artifact: this artifact's outcome, never the batch's
+                outcomes.append(fault(exc, f"{package.cpv} could not be placed in the binhost"))
                 continue
             if area == self.uploads:  # its copy is in the tree now
                 shutil.rmtree(area / attempt, ignore_errors=True)

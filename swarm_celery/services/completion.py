@@ -19,7 +19,7 @@ from swarm_celery.domain.model import AttemptState, BuildResult, Outcome
 from swarm_celery.domain.policy import SchedulerConfig
 from swarm_celery.domain.records import AttemptInfo, PackageInfo, SessionInfo, StartReport
 from swarm_celery.domain.scheduling import Retry, after_failure
-from swarm_celery.errors import ArtifactError
+from swarm_celery.errors import ArtifactError, CoordinatorFault
 from swarm_celery.ports import AttemptContext, Clock, CompletionStore, Publisher
 from swarm_celery.services.breaker import Breaker
 from swarm_celery.services.dispatch import Dispatcher
@@ -95,11 +95,16 @@ class Completions:
         self.store.mark_published_many([(r, out, p) for (r, _, p), out in zip(built, outcomes, strict=True)
                                         if not isinstance(out, ArtifactError)])
         for (result, attempt, _), out in zip(built, outcomes, strict=True):
-            if isinstance(out, ArtifactError):
-                self._fail(result, attempt, Classification(FailureKind.ARTIFACT, None, f"artifact rejected: {out}"))
+            if isinstance(out, CoordinatorFault):
+                self._fail(result, attempt, Classification(FailureKind.COORDINATOR, None, str(out)))
+            elif isinstance(out, ArtifactError):
+                self._fail(result, attempt, Classification(FailureKind.ARTIFACT, None, str(out)))
 
     def _fail(self, result: BuildResult, attempt: AttemptInfo, why: Classification) -> None:
         """Record the failure, then retry elsewhere after a backoff or block the package and skip its dependents."""
+        if why.kind is FailureKind.COORDINATOR:
+            self._coordinator_fault(result, attempt, why)
+            return
         self.store.mark_failed(result, why.summary(), why.kind.value, why.infrastructure)
         if why.infrastructure:
             self.breaker.after_infrastructure_failure(result.drone)
@@ -112,6 +117,14 @@ class Completions:
         self.store.block_package(attempt.package_id, f"{decision.reason}; last: {why.summary()}")
         dependents = dependents_closure(attempt.cpv, self.store.session_gates(attempt.session_id))
         self.store.skip_packages(attempt.session_id, sorted(dependents), f"needs {attempt.cpv}, which is blocked")
+
+    def _coordinator_fault(self, result: BuildResult, attempt: AttemptInfo, why: Classification) -> None:
+        """The coordinator could not take a good build (its own disk is full): counted against neither the drone nor the
+        package; the package is built again once the backoff has passed, and the event says what to free."""
+        self.store.mark_cancelled(result, why.summary())
+        self.store.requeue(attempt.package_id, self.clock.now() + self.config.retry.backoff, f"built again later: {why.summary()}")
+        self.store.add_event("coordinator.disk_full", f"{attempt.cpv} built by {result.drone} could not be taken: {why.line}; free "
+                             "space on the coordinator (SWARM_HOME)", attempt.session_id, attempt.cpv)
 
     def _checked(self, context: AttemptContext | None, attempt_id: str, what: str, drone: str) -> AttemptContext | None:
         """The report's context when it answers its package's current attempt from the drone it was given to; else None
