@@ -56,6 +56,12 @@ class RecordError(SwarmError):
 
     exit_code = 4
 
+    @classmethod
+    def damaged(cls, problem: str, where: str = "") -> RecordError:
+        """The one message for a record that does not read whole, saying what to do about it."""
+        record = f"the record {where}" if where else "the record"
+        return cls(f"{record} is damaged ({problem}): restore it from a backup, or try `sqlite3 FILE .recover` into a new file")
+
 
 class RecordFull(RecordError):
     """The record cannot be written: its disk is full."""

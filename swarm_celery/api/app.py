@@ -36,6 +36,7 @@ class IntegrityCheck:
         if self._last is None or now - self._last[0] > self.every or self._last[1]:
             try:
                 found = self.queries.integrity()
+                found = str(RecordError.damaged(found)) if found else ""
             except Exception as exc:  # any driver error means the same to a load balancer
                 found = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
             self._last = (now, found)

@@ -4,7 +4,7 @@ Not a string check. On SQLite a fresh connection (no pool: nothing one query set
 opens the file with ``mode=ro`` and an authorizer that allows reading the record's tables and a fixed
 list of functions and nothing else — no ATTACH (so no ``VACUUM INTO``, no second, writable database),
 no PRAGMA, no write of any kind, no ``randomblob``/``zeroblob``; a value is at most ``value_bytes``
-long (SQLite's length limit: ``printf('%.*c', 999999999, 'x')`` fails at once), a progress handler
+long (SQLite's length limit; ``printf``, whose huge widths no limit stops, is not on the list), a progress handler
 stops the query at its deadline. On Postgres the query runs as a role that may only read
 (SWARM_SQL_DATABASE_URL, see docs/api.md for the two GRANT lines), in a READ ONLY transaction with a
 statement timeout, wrapped so that at most ``limit + 1`` rows come back and a value over
@@ -23,13 +23,59 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.pool import NullPool
 
-SQLITE_FUNCTIONS = frozenset({
-    "abs", "avg", "char", "coalesce", "count", "date", "datetime", "format", "glob", "group_concat", "hex", "ifnull", "iif",
-    "instr", "json", "json_array", "json_array_length", "json_extract", "json_group_array", "json_group_object", "json_object",
-    "json_type", "json_valid", "julianday", "length", "like", "lower", "ltrim", "max", "min", "nullif", "printf", "quote",
-    "replace", "round", "rtrim", "sign", "sqlite_version", "strftime", "string_agg", "substr", "substring", "sum", "time",
-    "total", "trim", "typeof", "unicode", "unixepoch", "upper",
-})
+# not printf/format: a width of 999999999 runs for seconds in one step no progress handler can stop
+SQLITE_FUNCTIONS = frozenset(
+    {
+        "abs",
+        "avg",
+        "char",
+        "coalesce",
+        "count",
+        "date",
+        "datetime",
+        "glob",
+        "group_concat",
+        "hex",
+        "ifnull",
+        "iif",
+        "instr",
+        "json",
+        "json_array",
+        "json_array_length",
+        "json_extract",
+        "json_group_array",
+        "json_group_object",
+        "json_object",
+        "json_type",
+        "json_valid",
+        "julianday",
+        "length",
+        "like",
+        "lower",
+        "ltrim",
+        "max",
+        "min",
+        "nullif",
+        "quote",
+        "replace",
+        "round",
+        "rtrim",
+        "sign",
+        "sqlite_version",
+        "strftime",
+        "string_agg",
+        "substr",
+        "substring",
+        "sum",
+        "time",
+        "total",
+        "trim",
+        "typeof",
+        "unicode",
+        "unixepoch",
+        "upper",
+    }
+)
 ALLOWED = frozenset({sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_RECURSIVE})
 
 
@@ -131,8 +177,11 @@ def _capped(conn: Any, query: str, limit: int, value_bytes: int) -> str:
     probe.close()
     if not columns:
         return f"SELECT * FROM ({body}) AS swarm_query LIMIT {limit + 1}"
-    capped = ", ".join(f'CASE WHEN pg_column_size(swarm_query."{_quoted(c)}") > {value_bytes} THEN NULL '
-                       f'ELSE swarm_query."{_quoted(c)}" END AS "{_quoted(c)}"' for c in columns)
+    capped = ", ".join(
+        f'CASE WHEN pg_column_size(swarm_query."{_quoted(c)}") > {value_bytes} THEN NULL '
+        f'ELSE swarm_query."{_quoted(c)}" END AS "{_quoted(c)}"'
+        for c in columns
+    )
     return f"SELECT {capped} FROM ({body}) AS swarm_query LIMIT {limit + 1}"
 
 

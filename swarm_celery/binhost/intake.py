@@ -57,6 +57,9 @@ def take(area: Path, attempt_id: str, name: str, into: Path, limit: int) -> Take
     """Copy ``<area>/<attempt_id>/<name>`` into a new private file under ``into`` while hashing it (see the module)."""
     try:
         source = _open_below(area, attempt_id, name)
+    except FileNotFoundError:
+        raise ArtifactError(f"the artifact of attempt {attempt_id} never arrived whole: there is no {name} for it "
+                            "(an upload cut short stores nothing)") from None
     except OSError as exc:
         raise ArtifactError(f"the artifact of attempt {attempt_id} cannot be opened: {exc.strerror}") from None
     try:

@@ -26,8 +26,7 @@ def whole(queries: RecordReader) -> RecordReader:
     """The record, once it reads whole: a damaged one is one line, not a half-true answer."""
     problem = queries.integrity()
     if problem:
-        raise RecordError(f"the record is damaged ({problem}): restore it from a backup, or try `sqlite3 FILE .recover` "
-                          "into a new file")
+        raise RecordError.damaged(problem)
     return queries
 
 

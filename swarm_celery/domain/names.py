@@ -36,8 +36,10 @@ def check_drone_name(name: object) -> str:
 
 def check(pattern: re.Pattern[str], value: object, what: str) -> str:
     """``value`` if it is a string of ``pattern``'s shape, else ValueError naming ``what``."""
+    if value is None:
+        raise ValueError(f"{what} is missing")
     if not isinstance(value, str) or not pattern.fullmatch(value):
-        shown = repr(value)[:70] if isinstance(value, str) else type(value).__name__
+        shown = repr(value)[:70] if isinstance(value, str) else f"of type {type(value).__name__}"
         raise ValueError(f"{what} {shown} is not valid")
     return value
 

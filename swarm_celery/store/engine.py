@@ -39,8 +39,7 @@ def _explained(context: Any) -> Exception | None:
     lowered = message.lower()
     where = context.engine.url.render_as_string(hide_password=True) if context.engine is not None else "the record"
     if any(text in lowered for text in DAMAGED):
-        return RecordError(f"the record {where} is damaged ({message}): restore it from a backup, or try "
-                           "`sqlite3 FILE .recover` into a new file")
+        return RecordError.damaged(message, where)
     if any(text in lowered for text in FULL):
         return RecordFull(f"the record {where} cannot be written: its disk is full ({message}); free space there")
     return None

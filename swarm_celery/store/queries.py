@@ -37,7 +37,10 @@ class Queries:
                 db.execute(select(1))
                 return ""
             found = [str(row[0]) for row in db.exec_driver_sql("PRAGMA quick_check(5)")]
-        return "" if found == ["ok"] else "; ".join(found)[:500]
+        if found == ["ok"]:
+            return ""
+        lines = [line for row in found for line in row.splitlines() if line.strip() and not line.startswith("***")]
+        return "; ".join(lines)[:500]  # one line: SQLite's report spans several
 
     def latest_session(self) -> str | None:
         with Session(self.engine) as db:

@@ -16,6 +16,7 @@ signed, never one another drone forged.
 from __future__ import annotations
 
 import datetime
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ class NamingSerializer(SecureSerializer):  # type: ignore[misc]
         return body
 
 
+@functools.lru_cache(maxsize=256)  # one per certificate in the store: asked for every message
 def common_name(certificate: Certificate) -> str:
     names = certificate._cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     return str(names[0].value) if names else ""

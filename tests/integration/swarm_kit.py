@@ -78,7 +78,8 @@ class Swarm:
                 dead = self.stack.dead()
             assert not dead, f"worker died: {[(w.name, w.log.read_text()[-2000:]) for w in dead]}"
             time.sleep(0.05)
-        raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        recent = "\n".join(f"  {e.kind} {e.subject}: {e.message}" for e in reversed(self.queries.events(None, 25)))
+        raise AssertionError(f"timed out after {timeout} s waiting for {what}; the newest events:\n{recent}")
 
 
 def live_swarm(home: Path, portage_cache: Path, redis_base: str, **settings_env: str) -> Iterator[Swarm]:

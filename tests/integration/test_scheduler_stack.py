@@ -82,7 +82,8 @@ def test_always_failing_package_is_blocked_after_exactly_two_drones(fast: Swarm)
     fast.wait(lambda: any(e.kind == "attempt.unknown" and e.subject == "f" * 32 for e in fast.queries.events(None, 500)), 20,
               "the unknown attempt")
     messages = [e.message for e in fast.queries.events(None, 500) if e.kind == "report.invalid"]
-    assert any("malformed completion report dropped: KeyError" in m for m in messages)
+    assert any("malformed completion report dropped: ValueError: attempt id is missing" in m for m in messages)
+    assert any("malformed completion report dropped: ValueError: the build result is not a JSON object" in m for m in messages)
     assert any("malformed start report dropped: TypeError" in m for m in messages)
 
 

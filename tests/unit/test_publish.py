@@ -77,7 +77,7 @@ def test_publish_places_file_and_index_entry(tmp_path: Path) -> None:
     ("mutate", "message"),
     [
         (lambda p, s: (p, "0" * 64), "sha256 mismatch"),
-        (lambda p, s: (p.with_name("missing-1.gpkg.tar"), s), "cannot be opened: No such file"),
+        (lambda p, s: (p.with_name("missing-1.gpkg.tar"), s), "never arrived whole"),
         (lambda p, s: _corrupt(p), "not a valid GPKG"),
         (lambda p, s: _garbage(p), "not a valid GPKG"),
     ],
@@ -159,7 +159,7 @@ def test_an_uploaded_artifact_is_taken_from_the_upload_area_and_the_upload_remov
 
 
 @pytest.mark.parametrize(("ref", "uploads", "message"), [
-    (f"upload://{'a' * 32}/tmux-3.5a-1.gpkg.tar", True, "cannot be opened: No such file"),
+    (f"upload://{'a' * 32}/tmux-3.5a-1.gpkg.tar", True, "never arrived whole"),
     (f"upload://{'b' * 32}/tmux-3.5a-1.gpkg.tar", True, "names the upload of another attempt"),
     (f"upload://{'a' * 32}/../../swarm.db", True, "malformed upload reference"),
     (f"upload://{'a' * 32}/.hidden.gpkg.tar", True, "is not a GPKG file name"),
