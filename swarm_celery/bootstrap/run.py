@@ -6,7 +6,7 @@ from celery import Celery
 
 from swarm_celery.bootstrap.coordinator import beat_app, coordinator_app
 from swarm_celery.bootstrap.drone import drone_app, drone_identity
-from swarm_celery.domain.model import COORDINATOR_QUEUE, PERIODIC_QUEUE, build_queue, drone_queue
+from swarm_celery.domain.model import COORDINATOR_NODE, COORDINATOR_QUEUE, PERIODIC_QUEUE, build_queue, drone_node, drone_queue
 from swarm_celery.drone.process import reap_orphans
 from swarm_celery.settings import Settings
 from swarm_celery.tasks.batches import REPORT_BATCH
@@ -16,7 +16,7 @@ def run_coordinator_worker(settings: Settings, loglevel: str) -> None:
     """The one writer of the store: one task at a time; reports are taken in batches (tasks.batches)."""
     app = coordinator_app(settings)
     argv = ["-Q", f"{COORDINATOR_QUEUE},{PERIODIC_QUEUE}", "--pool", "solo", "-c", "1", "--prefetch-multiplier", str(2 * REPORT_BATCH)]
-    _run(app, settings, argv, loglevel)
+    _run(app, COORDINATOR_NODE, argv, loglevel)
 
 
 def stop_orphans(settings: Settings) -> list[int]:
@@ -32,7 +32,8 @@ def run_drone(settings: Settings, loglevel: str, concurrency: int | None = None,
     # the coordinator sends a drone at most slots + SWARM_LOOKAHEAD builds (ADR 0003); holding the queued one in the
     # worker rather than in Redis lets a slot start it the moment the previous build ends
     prefetch = 2 if settings.lookahead else 1
-    _run(app, settings, ["-Q", queues, "--pool", "prefork", "-c", str(concurrency), "--prefetch-multiplier", str(prefetch)], loglevel)
+    _run(app, drone_node(settings.name), ["-Q", queues, "--pool", "prefork", "-c", str(concurrency), "--prefetch-multiplier", str(prefetch)],
+         loglevel)
 
 
 def run_beat(settings: Settings, loglevel: str) -> None:
@@ -43,5 +44,7 @@ def run_beat(settings: Settings, loglevel: str) -> None:
     app.Beat(loglevel=loglevel, schedule=str(schedule), max_interval=min(5.0, settings.reclaim_every)).run()
 
 
-def _run(app: Celery, settings: Settings, argv: list[str], loglevel: str) -> None:
-    app.worker_main(["worker", *argv, "-n", f"{settings.name}@%h", "--loglevel", loglevel, "-E", "--without-gossip", "--without-mingle"])
+def _run(app: Celery, node: str, argv: list[str], loglevel: str) -> None:
+    """A worker named ``node@<host>``: the role is in the node name (``coordinator``, ``drone.<name>``), so a drone named
+    after its host never shares the coordinator's node name, and pings and broadcasts reach the worker meant."""
+    app.worker_main(["worker", *argv, "-n", f"{node}@%h", "--loglevel", loglevel, "-E", "--without-gossip", "--without-mingle"])

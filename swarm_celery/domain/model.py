@@ -289,10 +289,24 @@ def drone_queue(name: str) -> str:
     return f"drone.{name}"
 
 
+def drone_node(name: str) -> str:
+    """A drone worker's Celery node name before ``@host``: ``drone.<name>``. The role is in the name, so no drone
+    (whatever it is called, e.g. after its host) shares a node name with the coordinator's ``coordinator@host``."""
+    return f"{DRONE_NODE_PREFIX}{name}"
+
+
+def drone_of_node(node: str) -> str | None:
+    """The drone a worker node name (``drone.<name>@host``) belongs to; None for any other worker."""
+    name = node.split("@", 1)[0]
+    return name.removeprefix(DRONE_NODE_PREFIX) if name.startswith(DRONE_NODE_PREFIX) and "@" in node else None
+
+
 def drone_queues(name: str, arch: str) -> tuple[str, ...]:
     """Every queue a drone's worker consumes (what grounding cancels)."""
     return (build_queue(arch), drone_queue(name)) if arch else (drone_queue(name),)
 
 
 COORDINATOR_QUEUE = "coordinator"
+COORDINATOR_NODE = "coordinator"  # the coordinator worker's node name is coordinator@<host>
+DRONE_NODE_PREFIX = "drone."
 PERIODIC_QUEUE = "periodic"  # beat's jobs; the coordinator worker consumes it too (the one writer)

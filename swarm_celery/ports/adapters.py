@@ -68,8 +68,8 @@ class RemoteShell(Protocol):
 
 
 class Pinger(Protocol):
-    # names of the drones whose workers answered a ping within ``timeout`` (it may stop waiting after ``expect`` replies)
-    def answering(self, timeout: float, expect: int) -> frozenset[str]: ...
+    # which of the drones ``names`` answered a ping within ``timeout`` (it stops waiting once all of them did)
+    def answering(self, timeout: float, names: Sequence[str]) -> frozenset[str]: ...
 
 
 class Alerter(Protocol):
