@@ -90,6 +90,10 @@ class Accepted(BaseModel):
     accepted: bool
 
 
+class TokenOut(BaseModel):
+    drone: str  # the drone the token belongs to
+
+
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for these error statuses, each an :class:`ErrorOut`."""
     return {code: {"model": ErrorOut} for code in codes}

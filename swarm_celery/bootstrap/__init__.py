@@ -52,7 +52,7 @@ if TYPE_CHECKING:
         store,
         uploads_dir,
     )
-    from swarm_celery.bootstrap.drone import builder, drone_app, drone_identity, drone_transport, emerge_builder
+    from swarm_celery.bootstrap.drone import builder, drone_app, drone_identity, drone_preflight, drone_transport, emerge_builder
     from swarm_celery.bootstrap.inputs import (
         DEFAULT_GENTOO_REPO,
         check_repo,
@@ -93,6 +93,7 @@ _HOMES = {
     "builder": "drone",
     "drone_app": "drone",
     "drone_identity": "drone",
+    "drone_preflight": "drone",
     "drone_transport": "drone",
     "emerge_builder": "drone",
     "api_app": "api",
@@ -137,6 +138,7 @@ __all__ = [
     "create_signing_key",
     "drone_app",
     "drone_identity",
+    "drone_preflight",
     "drone_tokens",
     "drone_transport",
     "durations",

@@ -8,11 +8,13 @@ import shutil
 from celery import Celery
 
 from swarm_celery.bootstrap.core import celery_app, durations
+from swarm_celery.domain.audit import Check
 from swarm_celery.domain.emerge_cmd import EmergeConfig
 from swarm_celery.domain.model import DroneIdentity
 from swarm_celery.drone.builders import Builder, SimulateBuilder
 from swarm_celery.drone.emerge import EmergeBuilder
-from swarm_celery.drone.identity import Capacity, collect_identity
+from swarm_celery.drone.identity import Capacity, collect_identity, payload_version
+from swarm_celery.drone.preflight import broker_check, coordinator_checks
 from swarm_celery.drone.runner import DroneRunner
 from swarm_celery.drone.upload import HttpUploader
 from swarm_celery.errors import ConfigError
@@ -72,3 +74,9 @@ def drone_identity(settings: Settings) -> DroneIdentity:
     capacity = Capacity(settings.cores_per_slot, settings.slots, settings.core_limit)
     return collect_identity(settings.name, settings.arch, settings.home, capacity, paused=settings.start_paused, tree=settings.tree,
                             config_root=settings.portage_config_root, builder=settings.builder)
+
+
+def drone_preflight(settings: Settings) -> list[Check]:
+    """Over the network: the broker (and its password), the coordinator's URL, and this drone's token there."""
+    return [broker_check(settings.broker_url),
+            *coordinator_checks(settings.coordinator_url, settings.drone_token, settings.name, payload_version())]

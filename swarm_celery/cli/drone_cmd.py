@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from swarm_celery import bootstrap
 from swarm_celery.cli.options import emit_json, invocation
 from swarm_celery.cli.worker_cmd import start_drone
-from swarm_celery.domain.model import build_queue, drone_queue
+from swarm_celery.domain.audit import Status
+from swarm_celery.domain.model import DroneIdentity, build_queue, drone_queue
 from swarm_celery.domain.urls import without_password
+from swarm_celery.errors import CheckFailed
 from swarm_celery.settings import DRONE_CONF, Settings, drone_conf_path, read_conf
 
 
@@ -19,7 +22,8 @@ from swarm_celery.settings import DRONE_CONF, Settings, drone_conf_path, read_co
               help=f"drone.conf with SWARM_*=value lines (default: $SWARM_DRONE_CONF, else {DRONE_CONF.parent}/drone-NAME.conf, "
                    f"else {DRONE_CONF}, the first that exists).")
 @click.option("--name", default=None, help="Drone name (default: SWARM_DRONE_NAME, else the host name).")
-@click.option("--check", is_flag=True, help="Show what this drone would announce and how it would build, then exit.")
+@click.option("--check", is_flag=True, help="Show what this drone would announce and how it would build, check the broker, the "
+                                             "coordinator's URL and this drone's token over the network, then exit (1 if one fails).")
 @click.option("--json", "as_json", is_flag=True, help="With --check: one JSON object.")
 @click.option("--loglevel", default="INFO", show_default=True)
 def drone(config_path: Path | None, name: str | None, check: bool, as_json: bool, loglevel: str) -> None:
@@ -28,7 +32,7 @@ def drone(config_path: Path | None, name: str | None, check: bool, as_json: bool
     Variables in the environment override drone.conf. A drone holds no database credentials.
 
     \b
-    build-swarm drone --check                 # what it would announce, and its builder settings
+    build-swarm drone --check                 # what it would announce, its builder, and broker, coordinator and token checked
     build-swarm drone --config ./drone.conf   # run in the foreground (an OpenRC/systemd service runs this)
     """
     conf = config_path or drone_conf_path(name or invocation().environ.get("SWARM_DRONE_NAME", ""))
@@ -48,18 +52,30 @@ def drone(config_path: Path | None, name: str | None, check: bool, as_json: bool
 def _show(settings: Settings, conf: Path | None, as_json: bool) -> None:
     me = bootstrap.drone_identity(settings)
     queues = [build_queue(me.arch), drone_queue(me.name)]
+    checks = bootstrap.drone_preflight(settings)
+    failed = [c for c in checks if c.status == Status.FAIL]
     report: dict[str, object] = {"identity": me.to_json(), "queues": queues, "config": str(conf) if conf else None,
-                                 "broker": without_password(settings.broker_url), "builder": settings.builder}
+                                 "broker": without_password(settings.broker_url), "builder": settings.builder,
+                                 "checks": [c.to_json() for c in checks], "ok": not failed}
     if settings.builder == "emerge":
         report |= {"binhost": settings.binhost_url, "pkgdir": str(settings.pkgdir), "build_timeout": settings.build_timeout,
                    "min_free_mb": settings.min_free_mb, "logs": str(settings.logs_dir / "builds")}
     if as_json:
         emit_json(report)
-        return
+    else:
+        _describe(settings, me, report)
+    if failed:
+        raise CheckFailed(f"{len(failed)} of {len(checks)} checks failed ({', '.join(c.name for c in failed)}): fix what they say, "
+                        "then run `build-swarm drone --check` again")
+
+
+def _describe(settings: Settings, me: DroneIdentity, report: dict[str, Any]) -> None:
     click.echo(f"drone {me.name} ({me.arch}): {me.cores} cores, {me.memory_mb} MiB memory, {me.disk_free_mb} MiB free, {me.slots} slots")
     click.echo(f"  tree {me.tree_timestamp or 'unknown (no metadata/timestamp.chk)'}; profile {me.gentoo_profile or 'unknown (no make.profile)'}; "
                f"build-swarm {me.payload_version}")
-    click.echo(f"  queues {', '.join(queues)} on {report['broker']}; config {report['config'] or 'environment only'}")
+    click.echo(f"  queues {', '.join(report['queues'])} on {report['broker']}; config {report['config'] or 'environment only'}")
     click.echo(f"  builder {settings.builder}" + (f": binhost {settings.binhost_url}, PKGDIR {settings.pkgdir}, timeout "
                                                   f"{settings.build_timeout:.0f} s, needs {settings.min_free_mb} MiB free"
                                                   if settings.builder == "emerge" else ""))
+    for check in report["checks"]:
+        click.echo(f"  {check['check']:<12} {check['status']}  {check['message']}")
