@@ -62,7 +62,14 @@ if TYPE_CHECKING:
         request_from_options,
         resolver,
     )
-    from swarm_celery.bootstrap.run import run_beat, run_coordinator_worker, run_drone, stop_orphans
+    from swarm_celery.bootstrap.run import (
+        celery_command_config,
+        celery_command_tasks,
+        run_beat,
+        run_coordinator_worker,
+        run_drone,
+        stop_orphans,
+    )
 
 _HOMES = {
     "SHIPPED_DURATIONS": "core",
@@ -106,6 +113,8 @@ _HOMES = {
     "read_world": "inputs",
     "request_from_options": "inputs",
     "resolver": "inputs",
+    "celery_command_config": "run",
+    "celery_command_tasks": "run",
     "run_beat": "run",
     "run_coordinator_worker": "run",
     "run_drone": "run",
@@ -131,6 +140,8 @@ __all__ = [
     "beat_app",
     "builder",
     "celery_app",
+    "celery_command_config",
+    "celery_command_tasks",
     "check_repo",
     "coordinator",
     "coordinator_app",

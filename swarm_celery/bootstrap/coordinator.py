@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from celery import Celery
 
@@ -62,19 +63,30 @@ def coordinator_app(settings: Settings) -> Celery:
     """The app a coordinator worker runs: coordinator tasks, services built lazily in the worker process."""
     app = celery_app(settings)
     signer(settings)  # a configured signing key that is not there stops the worker before it takes work
+    inventory(settings)  # a malformed fleet inventory stops the worker before it takes work
+    coordinator_tasks_on(app, settings)
+    return app
+
+
+def coordinator_tasks_on(app: Celery, settings: Settings) -> None:
+    """The coordinator's and beat's tasks on ``app``; their services are built when a task first runs."""
     services = functools.cache(lambda: coordinator_services(settings, app))
     coordinator_tasks.register(app, lambda: services()[0], lambda: services()[1])
     tree_tasks.register(app, functools.cache(lambda: tree_watcher(settings, app)))
-    inventory(settings)  # a malformed fleet inventory stops the worker before it takes work
     fleet_tasks.register(app, functools.cache(lambda: fleet_doctor(settings, app)))
-    return app
 
 
 def beat_app(settings: Settings) -> Celery:
     """The app `build-swarm beat` runs: only the schedule; every job is a task on the periodic queue."""
     app = celery_app(settings)
+    app.conf.beat_schedule = beat_schedule(settings)
+    return app
+
+
+def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Beat's jobs, each a task on the periodic queue that expires when its next run is due."""
     every = settings.reclaim_every
-    app.conf.beat_schedule = {
+    return {
         "reclaim": {"task": "swarm.reclaim", "schedule": every, "options": {"queue": PERIODIC_QUEUE, "expires": every}},
         "breaker": {"task": "swarm.breaker", "schedule": every, "options": {"queue": PERIODIC_QUEUE, "expires": every}},
         "check_tree": {"task": "swarm.check_tree", "schedule": settings.tree_check_every,
@@ -82,7 +94,6 @@ def beat_app(settings: Settings) -> Celery:
         "probe_fleet": {"task": "swarm.probe_fleet", "schedule": settings.probe_every,
                         "options": {"queue": PERIODIC_QUEUE, "expires": settings.probe_every}},
     }
-    return app
 
 
 def session_queue(settings: Settings, app: Celery | None = None) -> SessionQueue:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from celery import Celery
 from sqlalchemy import Engine
 
-from swarm_celery.app import create_app
+from swarm_celery.app import celery_config, create_app
 from swarm_celery.binhost.publisher import SIGNING_KEY_FILE
 from swarm_celery.binhost.signing import GpgSigner
 from swarm_celery.clock import SystemClock
@@ -28,9 +29,19 @@ SHIPPED_DURATIONS = Path(__file__).resolve().parents[1] / "data" / "build-durati
 
 
 def celery_app(settings: Settings) -> Celery:
+    _need_broker(settings)
+    return create_app(settings.broker_url, settings.visibility_timeout, settings.home / "broker")
+
+
+def celery_config_of(settings: Settings) -> dict[str, Any]:
+    """Every Celery setting of these settings' apps (the broker, routing, delivery, transport options)."""
+    _need_broker(settings)
+    return celery_config(settings.broker_url, settings.visibility_timeout, settings.home / "broker")
+
+
+def _need_broker(settings: Settings) -> None:
     if not settings.broker_url:
         raise ConfigError("no broker: set SWARM_BROKER_URL (e.g. redis://127.0.0.1:6379/0)")
-    return create_app(settings.broker_url, settings.visibility_timeout, settings.home / "broker")
 
 
 def messenger(settings: Settings) -> CeleryMessenger:

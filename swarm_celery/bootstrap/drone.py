@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import shutil
+from collections.abc import Callable
 
 from celery import Celery
 
@@ -51,11 +52,18 @@ def drone_app(settings: Settings) -> Celery:
     app = celery_app(settings)
     app.conf.task_send_sent_event = False  # a drone only sends reports, taken in batches: Flower lists no task for them
     build = builder(settings)  # fail fast on bad builder settings, before the worker starts
-    reporter = CeleryReporter(app)
     transport = drone_transport(settings)
-    drone_tasks.register(app, functools.cache(lambda: DroneRunner(settings.name, build, settings.staging_dir, reporter, transport)))
-    drone_tasks.Announcer(reporter, lambda: drone_identity(settings), settings.heartbeat).connect()
+    drone_tasks_on(app, settings, lambda: build, lambda: transport)
     return app
+
+
+def drone_tasks_on(app: Celery, settings: Settings, build: Callable[[], Builder], transport: Callable[[], HttpUploader | None],
+                   only_if: Callable[[object], bool] | None = None) -> None:
+    """The build task on ``app`` (its runner made on first use), and the hello, heartbeats and goodbye of drone
+    ``settings.name`` (with ``only_if``: for a worker it says yes to, given Celery's consumer)."""
+    reporter = CeleryReporter(app)
+    drone_tasks.register(app, functools.cache(lambda: DroneRunner(settings.name, build(), settings.staging_dir, reporter, transport())))
+    drone_tasks.Announcer(reporter, lambda: drone_identity(settings), settings.heartbeat, only_if).connect()
 
 
 def drone_transport(settings: Settings) -> HttpUploader | None:

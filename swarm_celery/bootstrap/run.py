@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 from celery import Celery
 
-from swarm_celery.bootstrap.coordinator import beat_app, coordinator_app
-from swarm_celery.bootstrap.drone import drone_app, drone_identity
+from swarm_celery.bootstrap.coordinator import beat_app, beat_schedule, coordinator_app, coordinator_tasks_on
+from swarm_celery.bootstrap.core import celery_config_of
+from swarm_celery.bootstrap.drone import builder, drone_app, drone_identity, drone_tasks_on, drone_transport
 from swarm_celery.domain.model import COORDINATOR_NODE, COORDINATOR_QUEUE, PERIODIC_QUEUE, build_queue, drone_node, drone_queue
 from swarm_celery.drone.process import reap_orphans
 from swarm_celery.settings import Settings
 from swarm_celery.tasks.batches import REPORT_BATCH
+from swarm_celery.tasks.drone import consumes_drone_queues
 
 
 def run_coordinator_worker(settings: Settings, loglevel: str) -> None:
@@ -48,3 +53,18 @@ def _run(app: Celery, node: str, argv: list[str], loglevel: str) -> None:
     """A worker named ``node@<host>``: the role is in the node name (``coordinator``, ``drone.<name>``), so a drone named
     after its host never shares the coordinator's node name, and pings and broadcasts reach the worker meant."""
     app.worker_main(["worker", *argv, "-n", f"{node}@%h", "--loglevel", loglevel, "-E", "--without-gossip", "--without-mingle"])
+
+
+def celery_command_config(settings: Settings) -> dict[str, Any]:
+    """The configuration of the module-level app Celery's own command line uses (``swarm_celery.celeryconfig``): the
+    same broker, routing and delivery settings as the workers build-swarm starts, and beat's schedule."""
+    return {**celery_config_of(settings), "beat_schedule": beat_schedule(settings),
+            "beat_schedule_filename": str(settings.home / "beat-schedule")}
+
+
+def celery_command_tasks(app: Celery, settings: Settings) -> None:
+    """The module-level app's tasks (``celery -A swarm_celery worker ...``): the coordinator's and a drone's, each built
+    when first used; a worker that consumes a build or drone queue announces itself as drone ``settings.name``."""
+    coordinator_tasks_on(app, settings)
+    drone_tasks_on(app, settings, functools.cache(lambda: builder(settings)), functools.cache(lambda: drone_transport(settings)),
+                   only_if=consumes_drone_queues)
