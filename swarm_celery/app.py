@@ -32,6 +32,7 @@ CELERY_DEFAULTS: dict[str, Any] = {
         "swarm.control": {"queue": COORDINATOR_QUEUE},
         "swarm.reclaim": {"queue": PERIODIC_QUEUE},
         "swarm.probe_fleet": {"queue": PERIODIC_QUEUE},
+        "swarm.audit_fleet": {"queue": PERIODIC_QUEUE},
         "swarm.breaker": {"queue": PERIODIC_QUEUE},
         "swarm.check_tree": {"queue": PERIODIC_QUEUE},
     },

@@ -76,3 +76,7 @@ class CheckFailed(SwarmError):
     def __init__(self, message: str, exit_code: int = 1) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class ProvisionError(SwarmError):
+    """Provisioning or deploying a drone stopped: the message names the drone, the step, and what to do."""

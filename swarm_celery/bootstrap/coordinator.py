@@ -18,6 +18,7 @@ from swarm_celery.bootstrap.core import (
     store,
     uploads_dir,
 )
+from swarm_celery.bootstrap.fleet import drift_watch
 from swarm_celery.clock import SystemClock
 from swarm_celery.domain.config import ResolveRequest
 from swarm_celery.domain.fleet import ProbeLimits
@@ -74,6 +75,7 @@ def coordinator_tasks_on(app: Celery, settings: Settings) -> None:
     coordinator_tasks.register(app, lambda: services()[0], lambda: services()[1])
     tree_tasks.register(app, functools.cache(lambda: tree_watcher(settings, app)))
     fleet_tasks.register(app, functools.cache(lambda: fleet_doctor(settings, app)))
+    fleet_tasks.register_audit(app, functools.cache(lambda: drift_watch(settings)))
 
 
 def beat_app(settings: Settings) -> Celery:
@@ -93,6 +95,8 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
                        "options": {"queue": PERIODIC_QUEUE, "expires": settings.tree_check_every}},
         "probe_fleet": {"task": "swarm.probe_fleet", "schedule": settings.probe_every,
                         "options": {"queue": PERIODIC_QUEUE, "expires": settings.probe_every}},
+        "audit_fleet": {"task": "swarm.audit_fleet", "schedule": settings.audit_every,
+                        "options": {"queue": PERIODIC_QUEUE, "expires": settings.audit_every}},
     }
 
 

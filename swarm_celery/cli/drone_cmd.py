@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from swarm_celery import bootstrap
+from swarm_celery.cli import fleet_ops_cmd
 from swarm_celery.cli.options import emit_json, invocation
 from swarm_celery.cli.worker_cmd import start_drone
 from swarm_celery.domain.audit import Status
@@ -17,7 +18,7 @@ from swarm_celery.errors import CheckFailed
 from swarm_celery.settings import DRONE_CONF, Settings, drone_conf_path, read_conf
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None, envvar="SWARM_DRONE_CONF",
               help=f"drone.conf with SWARM_*=value lines (default: $SWARM_DRONE_CONF, else {DRONE_CONF.parent}/drone-NAME.conf, "
                    f"else {DRONE_CONF}, the first that exists).")
@@ -26,15 +27,20 @@ from swarm_celery.settings import DRONE_CONF, Settings, drone_conf_path, read_co
                                              "coordinator's URL and this drone's token over the network, then exit (1 if one fails).")
 @click.option("--json", "as_json", is_flag=True, help="With --check: one JSON object.")
 @click.option("--loglevel", default="INFO", show_default=True)
-def drone(config_path: Path | None, name: str | None, check: bool, as_json: bool, loglevel: str) -> None:
+@click.pass_context
+def drone(ctx: click.Context, config_path: Path | None, name: str | None, check: bool, as_json: bool, loglevel: str) -> None:
     """Run this machine as a drone: a Celery worker on build.<arch> and drone.<name>, one process per build slot.
 
-    Variables in the environment override drone.conf. A drone holds no database credentials.
+    Variables in the environment override drone.conf. A drone holds no database credentials. On the coordinator,
+    `provision`, `deploy` and `audit` act on drone hosts over SSH (SWARM_FLEET_FILE).
 
     \b
     build-swarm drone --check                 # what it would announce, its builder, and broker, coordinator and token checked
     build-swarm drone --config ./drone.conf   # run in the foreground (an OpenRC/systemd service runs this)
+    build-swarm drone provision 10.0.0.11 --name box1    # on the coordinator: make that host a drone
     """
+    if ctx.invoked_subcommand is not None:
+        return
     conf = config_path or drone_conf_path(name or invocation().environ.get("SWARM_DRONE_NAME", ""))
     values = read_conf(conf) if conf else {}
     # nothing on a drone can reach the store or act as the admin
@@ -79,3 +85,8 @@ def _describe(settings: Settings, me: DroneIdentity, report: dict[str, Any]) -> 
                                                   if settings.builder == "emerge" else ""))
     for check in report["checks"]:
         click.echo(f"  {check['check']:<12} {check['status']}  {check['message']}")
+
+
+drone.add_command(fleet_ops_cmd.provision)
+drone.add_command(fleet_ops_cmd.deploy)
+drone.add_command(fleet_ops_cmd.audit)

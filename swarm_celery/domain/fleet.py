@@ -84,6 +84,11 @@ def parse_hosts(text: str, source: str) -> tuple[dict[str, DroneHost], dict[str,
             {name: _host(name, defaults, entry, source, "machines") for name, entry in machines.items()})
 
 
+def host_from(name: str, defaults: Mapping[str, object], entry: Mapping[str, object], source: str) -> DroneHost:
+    """Drone ``name`` of an inventory whose [defaults] are ``defaults``, with ``entry`` as its own table (checked alike)."""
+    return _host(name, defaults, dict(entry), source, "drones")
+
+
 def _host(name: str, defaults: Mapping[str, object], entry: object, source: str, table: str) -> DroneHost:
     where = f"{source}: {table[:-1]} {name!r}"
     if not isinstance(entry, dict):

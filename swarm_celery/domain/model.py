@@ -241,12 +241,13 @@ class DroneIdentity:
     payload_version: str = ""  # the build-swarm version the drone runs
     builder: str = ""  # emerge | simulate
     running: tuple[str, ...] = ()  # attempt ids its worker is running now: each heartbeat renews their leases
+    payload_hash: str = ""  # the digest of the build-swarm code it runs (domain.payload): what a deploy waits for
 
     def to_json(self) -> dict[str, object]:
         return {"name": self.name, "arch": self.arch, "cores": self.cores, "memory_mb": self.memory_mb,
                 "disk_free_mb": self.disk_free_mb, "slots": self.slots, "paused": self.paused, "tree_timestamp": self.tree_timestamp,
                 "gentoo_profile": self.gentoo_profile, "profile": self.gentoo_profile, "payload_version": self.payload_version, "builder": self.builder,
-                "running": list(self.running)}
+                "running": list(self.running), "payload_hash": self.payload_hash}
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> DroneIdentity:
@@ -256,7 +257,7 @@ class DroneIdentity:
         return cls(str(data["name"]), str(data["arch"]), _as_int(data.get("cores", 0)), _as_int(data.get("memory_mb", 0)),
                    _as_int(data.get("disk_free_mb", 0)), slots, bool(data.get("paused", False)),
                    _short(data.get("tree_timestamp"), 64), _short(data.get("gentoo_profile", data.get("profile")), 255), _short(data.get("payload_version"), 32),
-                   _short(data.get("builder"), 16), _ids(data.get("running")))
+                   _short(data.get("builder"), 16), _ids(data.get("running")), _short(data.get("payload_hash"), 64))
 
 
 def _ids(value: object) -> tuple[str, ...]:

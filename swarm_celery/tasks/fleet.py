@@ -1,4 +1,5 @@
-"""Fleet task (queue ``periodic``, beat): ``swarm.probe_fleet``, a shim over services.fleet.FleetDoctor,
+"""Fleet tasks (queue ``periodic``, beat): ``swarm.probe_fleet``, a shim over services.fleet.FleetDoctor, ``swarm.audit_fleet``
+over services.audit.DriftWatch,
 and the :class:`~swarm_celery.ports.Pinger` port on Celery's ``inspect ping``."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Callable, Sequence
 from celery import Celery
 
 from swarm_celery.domain.model import drone_node, drone_of_node
+from swarm_celery.services.audit import DriftWatch
 from swarm_celery.services.fleet import FleetDoctor
 from swarm_celery.tasks.batches import one_writer
 
@@ -43,3 +45,14 @@ def register(app: Celery, doctor: Callable[[], FleetDoctor]) -> None:
         """Beat: probe every drone, hold stale trees, walk the healing ladder (services.fleet.FleetDoctor)."""
         with one_writer():
             return [check.to_json() for check in doctor().probe_round()]
+
+
+def register_audit(app: Celery, watch: Callable[[], DriftWatch]) -> None:
+    @app.task(name="swarm.audit_fleet")  # type: ignore[untyped-decorator]
+    def audit_fleet() -> list[dict[str, object]]:
+        """Beat, daily: every drone host against the golden spec over SSH (outside the writer's lock), then drift recorded
+        as an event and, with SWARM_AUDIT_HOLD, the drone held (services.audit.DriftWatch)."""
+        audits = watch().auditor.audit()
+        with one_writer():
+            watch().record(audits)
+        return [audit.to_json() for audit in audits]
