@@ -75,7 +75,7 @@ def coordinator_tasks_on(app: Celery, settings: Settings) -> None:
     coordinator_tasks.register(app, lambda: services()[0], lambda: services()[1])
     tree_tasks.register(app, functools.cache(lambda: tree_watcher(settings, app)))
     fleet_tasks.register(app, functools.cache(lambda: fleet_doctor(settings, app)))
-    fleet_tasks.register_audit(app, functools.cache(lambda: drift_watch(settings)))
+    fleet_tasks.register_audit(app, lambda: drift_watch(settings))  # each round reads the inventory and the spec again
 
 
 def beat_app(settings: Settings) -> Celery:

@@ -7,6 +7,7 @@ builds its own wheel into the wheelhouse when the one there is missing or holds 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import shutil
 import subprocess
@@ -48,6 +49,12 @@ def _adopt(wheel: Path, wheelhouse: Path) -> Path:
 
 
 def _own(wheelhouse: Path, version: str, digest: str, checkout: Path | None) -> Path:
+    with (wheelhouse / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two provisionings at once build the wheel once, one after the other
+        return _own_locked(wheelhouse, version, digest, checkout)
+
+
+def _own_locked(wheelhouse: Path, version: str, digest: str, checkout: Path | None) -> Path:
     found = [p for p in sorted(wheelhouse.glob("*.whl")) if wheel_version(p.name) == version]
     current = next((p for p in found if wheel_digest(p) == digest), None)
     if current is not None:

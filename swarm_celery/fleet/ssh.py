@@ -44,7 +44,11 @@ class FabricShell:
     @staticmethod
     def _put(sftp: paramiko.SFTPClient, read: Callable[[int], bytes], remote: str, mode: int) -> None:
         partial = f"{remote}.partial"
-        with sftp.open(partial, "wb") as target:
+        try:
+            target_file = sftp.open(partial, "wb")
+        except FileNotFoundError:
+            raise RemoteError(f"cannot write {remote}: its directory does not exist there") from None
+        with target_file as target:
             target.chmod(mode)
             target.set_pipelined(True)
             while chunk := read(1 << 20):

@@ -189,6 +189,7 @@ class Provisioner:
             return []
         token = token if valid else self.tokens.issue(order.name)
         assert order.host is not None
+        self.installer.run(order.host, "install -d -m 0755 /etc/build-swarm", "making /etc/build-swarm")
         self.installer.files.write(order.host, drone_conf_text({**wanted, TOKEN: token}).encode(), CONF, 0o600)
         return [CONF + ("" if valid else " (a new token)")]
 

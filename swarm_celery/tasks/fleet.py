@@ -52,7 +52,8 @@ def register_audit(app: Celery, watch: Callable[[], DriftWatch]) -> None:
     def audit_fleet() -> list[dict[str, object]]:
         """Beat, daily: every drone host against the golden spec over SSH (outside the writer's lock), then drift recorded
         as an event and, with SWARM_AUDIT_HOLD, the drone held (services.audit.DriftWatch)."""
-        audits = watch().auditor.audit()
+        found = watch()
+        audits = found.auditor.audit()
         with one_writer():
-            watch().record(audits)
+            found.record(audits)
         return [audit.to_json() for audit in audits]
