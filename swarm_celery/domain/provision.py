@@ -196,6 +196,6 @@ def with_table(text: str, name: str, table: str) -> str:
     if start is None:
         return text + ("" if text.endswith("\n") or not text else "\n") + ("\n" if text.strip() else "") + table
     end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
-    while end > start + 1 and not lines[end - 1].strip():
-        end -= 1  # keep the blank lines before the next table
+    while end > start + 1 and (not lines[end - 1].strip() or lines[end - 1].lstrip().startswith("#")):
+        end -= 1  # the blank lines and comments before the next table stay with it
     return "".join(lines[:start]) + table + "".join(lines[end:])

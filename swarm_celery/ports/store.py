@@ -148,6 +148,7 @@ class ControlStore(EventLog, Flags, Fencing, Protocol):
 class AuditStore(EventLog, Protocol):
     """Beat's daily audit of the drone hosts: drift is an event, and (by setting) holds the drone."""
 
+    def drone_loads(self, arch: str) -> list[DroneLoad]: ...  # which drones are paused already
     def set_drone_paused(self, name: str, paused: bool) -> bool: ...
 
 

@@ -71,8 +71,14 @@ class FleetAuditor:
         return DroneAudit(host.name, tuple(checks))
 
 
+UNREAD = {"ssh", "facts"}  # checks that fail when the host could not be read: not a drift
+
+
 class DriftWatch:
-    """Beat's side: audit every drone, record drift as an event, and hold a drifted drone when told to."""
+    """Beat's side: audit every drone, record drift as an event, and hold a drifted drone when told to.
+
+    A drone that is paused (by a person, by a deploy upgrading it, or held already) is left out: its service may be
+    restarting, and it takes no work anyway. A host that could not be read is ``drone.audit_failed``, never a hold."""
 
     def __init__(self, auditor: FleetAuditor, store: AuditStore, hold: bool) -> None:
         self.auditor = auditor
@@ -85,14 +91,21 @@ class DriftWatch:
         return audits
 
     def record(self, audits: Sequence[DroneAudit]) -> None:
+        paused = {load.name for load in self.store.drone_loads(self.auditor.spec.arch) if load.paused}
         for found in audits:
-            if found.failed:
-                self._drifted(found)
+            drift = [c for c in found.failed if c.name not in UNREAD]
+            if found.drone in paused:
+                continue
+            if drift:
+                self._drifted(found.drone, drift)
+            elif found.failed:
+                self.store.add_event("drone.audit_failed", f"{found.drone}: the audit could not read the host: "
+                                                           f"{found.failed[0].message}"[:1500], None, found.drone)
 
-    def _drifted(self, found: DroneAudit) -> None:
-        what = "; ".join(f"{c.name}: {c.message}" for c in found.failed)[:1500]
-        self.store.add_event("drone.drift", f"{found.drone} does not match the golden drone: {what}", None, found.drone)
-        if self.hold and self.store.set_drone_paused(found.drone, True):
-            self.store.add_event("drone.held", f"{found.drone} is held (no new work) for its drift: fix it, check with "
-                                               f"`build-swarm drone audit {found.drone}`, then `build-swarm control resume "
-                                               f"--drone {found.drone}`", None, found.drone)
+    def _drifted(self, drone: str, failed: list[Check]) -> None:
+        what = "; ".join(f"{c.name}: {c.message}" for c in failed)[:1500]
+        self.store.add_event("drone.drift", f"{drone} does not match the golden drone: {what}", None, drone)
+        if self.hold and self.store.set_drone_paused(drone, True):
+            self.store.add_event("drone.held", f"{drone} is held (no new work) for its drift: fix it, check with "
+                                               f"`build-swarm drone audit {drone}`, then `build-swarm control resume "
+                                               f"--drone {drone}`", None, drone)

@@ -137,10 +137,10 @@ class Hosts:
     key: Path
     known_hosts: Path
 
-    def ssh(self, host: Host, command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def ssh(self, host: Host, command: str, timeout: float = 60, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["ssh", "-i", str(self.key), "-o", f"UserKnownHostsFile={self.known_hosts}", "-o", "StrictHostKeyChecking=yes",
                                "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", f"root@{host.address}", command],
-                              capture_output=True, text=True, timeout=timeout, check=False)
+                              capture_output=True, text=True, timeout=timeout, check=False, input=stdin)
 
     def inventory(self, path: Path) -> Path:
         path.write_text(f'# written by the test: drones are added by `build-swarm drone provision`\n[defaults]\nuser = "root"\n'

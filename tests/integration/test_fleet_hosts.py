@@ -87,7 +87,7 @@ def _pings(port: int) -> bool:
 
 @pytest.fixture
 def coordinator(tmp_path: Path, portage_cache: Path) -> Iterator[Coordinator]:
-    with hosts(tmp_path / "hosts", ["h1", "h2", "h3"]) as fleet:
+    with hosts(tmp_path / "hosts", ["h1", "h2", "h3", "h4"]) as fleet:
         broker, api = free_port(), free_port()
         server = _redis(fleet.gateway, broker)
         wheels = tmp_path / "wheelhouse"
@@ -145,8 +145,9 @@ def test_provision_build_deploy_and_audit_a_fleet_of_real_hosts(coordinator: Coo
     timings: dict[str, float] = {}
     started = time.monotonic()
     fleet = coordinator.hosts
+    provisioned = fleet.hosts[:3]  # h4 is for `bootstrap-script`, by hand
     with ThreadPoolExecutor(max_workers=3) as pool:  # three admins' shells at once
-        first = dict(zip([h.name for h in fleet.hosts], pool.map(lambda h: _provision(coordinator, h.name, h.address), fleet.hosts),
+        first = dict(zip([h.name for h in provisioned], pool.map(lambda h: _provision(coordinator, h.name, h.address), provisioned),
                          strict=True))
     timings["provision 3 hosts"] = time.monotonic() - started
     _provisioned_as_promised(coordinator, first)
@@ -169,6 +170,9 @@ def test_provision_build_deploy_and_audit_a_fleet_of_real_hosts(coordinator: Coo
     mark = time.monotonic()
     _drift_fails_the_audit_and_holds_the_drone(coordinator)
     timings["drift"] = time.monotonic() - mark
+    mark = time.monotonic()
+    _a_host_out_of_reach_runs_the_bootstrap_script(coordinator)
+    timings["bootstrap-script"] = time.monotonic() - mark
     print("timings:", {k: round(v) for k, v in timings.items()}, "total", round(time.monotonic() - started))
 
 
@@ -189,7 +193,7 @@ def _provisioned_as_promised(coordinator: Coordinator, first: dict[str, dict[str
     assert token and token[1] not in argv and PASSWORD not in argv, argv
     assert fleet.ssh(host, "rc-update show default").stdout.count("build-swarm-drone") == 1  # it comes back after a reboot
     inventory = Path(coordinator.env["SWARM_FLEET_FILE"]).read_text()
-    assert all(f'[drones.{n}]\nhost = "{h.address}"\ntype = "lxc"' in inventory for n, h in zip(first, fleet.hosts, strict=True))
+    assert all(f'[drones.{n}]\nhost = "{h.address}"\ntype = "lxc"' in inventory for n, h in zip(first, fleet.hosts[:3], strict=True))
 
 
 def _rolling_deploy_while_building(coordinator: Coordinator, tmp_path: Path) -> None:
@@ -243,3 +247,18 @@ def _drift_fails_the_audit_and_holds_the_drone(coordinator: Coordinator) -> None
     assert any("fix it" in m for m in coordinator.events("drone.held"))
     assert not coordinator.fleet()["h1"]["paused"] and not coordinator.fleet()["h3"]["paused"]
     print(json.dumps({n: d["paused"] for n, d in coordinator.fleet().items()}))
+
+
+def _a_host_out_of_reach_runs_the_bootstrap_script(coordinator: Coordinator) -> None:
+    """The admin prints the script on the coordinator, carries it to h4 and runs it there as root."""
+    run = coordinator.cli("bootstrap-script", "--name", "h4", "--builder", "simulate", "--set", f"SWARM_TIME_SCALE={TIME_SCALE}")
+    assert run.code == 0 and run.stdout.startswith("#!/bin/sh\n") and "keep it like a password" in run.stderr, run.stderr
+    assert subprocess.run(["sh", "-n"], input=run.stdout, text=True, check=False).returncode == 0
+    h4 = coordinator.hosts.hosts[3]
+    ran = coordinator.hosts.ssh(h4, "cat > /root/h4.sh && sh /root/h4.sh && rm /root/h4.sh", timeout=300, stdin=run.stdout)
+    assert ran.returncode == 0 and "== done: drone h4" in ran.stdout, ran.stdout + ran.stderr
+    wait_for(lambda: coordinator.fleet().get("h4", {}).get("state") == "online", 60, "h4's hello")
+    h4_view = coordinator.fleet()["h4"]
+    assert h4_view["payload_version"] == "0.1.0" and len(str(h4_view["payload_hash"])) == 64, h4_view
+    mode = coordinator.hosts.ssh(h4, "stat -c %a /etc/build-swarm/drone.conf; readlink /opt/build-swarm/venv").stdout.split()
+    assert mode[0] == "600" and mode[1].startswith("releases/0.1.0-"), mode
