@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from swarm_celery.domain.payload import Payload
-from swarm_celery.domain.provision import CONF, WHEELS, install_command, service_plan, switch_command
+from swarm_celery.domain.provision import CONF, DIRECTORIES, WHEELS, install_command, service_plan, switch_command
 
 END = "BUILD_SWARM_END_OF_FILE"
 
@@ -30,7 +30,7 @@ def bootstrap_script(name: str, payload: Payload, wheel: bytes, conf: str, units
         "emerge dev-lang/python\" >&2; exit 1; }",
         "if command -v rc-service >/dev/null 2>&1; then manager=openrc; elif command -v systemctl >/dev/null 2>&1; then "
         "manager=systemd; else echo \"neither OpenRC nor systemd: install the service by hand (deploy/README.md)\" >&2; exit 1; fi",
-        f"mkdir -p {WHEELS} /etc/build-swarm",
+        f"mkdir -p {WHEELS} && {DIRECTORIES}",
         f"echo '== build-swarm {payload.short}'",
         *_file(f"{WHEELS}/{payload.wheel}", base64.encodebytes(wheel).decode(), decode=True),
         f"echo '{payload.wheels[0].sha256}  {WHEELS}/{payload.wheel}' | sha256sum -c --quiet -",

@@ -28,6 +28,8 @@ VENV = f"{ROOT}/venv"
 WHEELS = f"{ROOT}/wheels"
 RELEASES = f"{ROOT}/releases"
 CONF = "/etc/build-swarm/drone.conf"
+HOME = "/var/lib/build-swarm"  # the drone's SWARM_HOME: its build logs, the builds it runs, staging
+DIRECTORIES = f"install -d -m 0755 /etc/build-swarm && install -d -m 0750 {HOME}"
 MIN_PYTHON = (3, 11)
 _SECTION = re.compile(r"@@ (\w+)")
 _CONF_LINE = re.compile(r"(SWARM_[A-Z0-9_]+)=(.*)")

@@ -23,6 +23,8 @@ from swarm_celery.domain.fleet import DroneHost
 from swarm_celery.domain.payload import Payload
 from swarm_celery.domain.provision import (
     CONF,
+    DIRECTORIES,
+    HOME,
     MIN_PYTHON,
     WHEELS,
     HostState,
@@ -161,6 +163,7 @@ class Provisioner:
             self.installer.install(host)
             self.installer.switch(host, payload.release)
             done.changed.append(f"build-swarm {payload.short}")
+        self.installer.run(host, DIRECTORIES, f"making /etc/build-swarm and {HOME}")
         done.changed += self._conf(order, state) + self._units(host, plan, state)
         self.installer.run(host, plan.enable, f"enabling {plan.service}")
         self._start(order.name, host, plan, restart=bool(done.changed), progress=progress)
@@ -177,7 +180,7 @@ class Provisioner:
     def _wanted(self, order: DroneOrder) -> dict[str, str]:
         return {"SWARM_BROKER_URL": self.reach.broker_url, "SWARM_COORDINATOR_URL": self.reach.coordinator_url,
                 "SWARM_DRONE_NAME": order.name, "SWARM_ARCH": order.arch, "SWARM_BUILDER": order.builder,
-                "SWARM_BINHOST_URL": f"{self.reach.binhost_url.rstrip('/')}/{order.arch}", "SWARM_HOME": "/var/lib/build-swarm",
+                "SWARM_BINHOST_URL": f"{self.reach.binhost_url.rstrip('/')}/{order.arch}", "SWARM_HOME": HOME,
                 **dict(order.settings)}
 
     def _conf(self, order: DroneOrder, state: HostState) -> list[str]:
@@ -189,7 +192,6 @@ class Provisioner:
             return []
         token = token if valid else self.tokens.issue(order.name)
         assert order.host is not None
-        self.installer.run(order.host, "install -d -m 0755 /etc/build-swarm", "making /etc/build-swarm")
         self.installer.files.write(order.host, drone_conf_text({**wanted, TOKEN: token}).encode(), CONF, 0o600)
         return [CONF + ("" if valid else " (a new token)")]
 

@@ -63,7 +63,8 @@ class Coordinator:
         try:
             wait_for(lambda: self.status(session)["state"] == "complete", timeout, what)
         except AssertionError as exc:
-            raise AssertionError(f"{exc}: {self.status(session)}; {self.fleet()}; {self.cli('events', '--json').stdout[-3000:]}") from None
+            events = [(e["kind"], e["subject"], (e["message"] or "")[:300]) for e in self.cli("events", "--json", "--limit", "40").json()]
+            raise AssertionError(f"{exc}: {self.status(session)['counts']}; {events}") from None
 
     def status(self, session: str) -> dict[str, object]:
         run = self.cli("status", "--session", session, "--json")
@@ -255,6 +256,12 @@ def _a_host_out_of_reach_runs_the_bootstrap_script(coordinator: Coordinator) -> 
     assert run.code == 0 and run.stdout.startswith("#!/bin/sh\n") and "keep it like a password" in run.stderr, run.stderr
     assert subprocess.run(["sh", "-n"], input=run.stdout, text=True, check=False).returncode == 0
     h4 = coordinator.hosts.hosts[3]
+    # h4 has no package index: its admin stages the dependencies' wheels there and names them in pip.conf, pip's own way
+    staged = subprocess.run(f"tar -C {wheelhouse()} -c . | ssh -i {coordinator.hosts.key} -o UserKnownHostsFile={coordinator.hosts.known_hosts} "
+                            f"-o BatchMode=yes root@{h4.address} 'mkdir -p /root/wheels && tar -C /root/wheels -x && printf "
+                            f"\"[global]\\nno-index = true\\nfind-links = /root/wheels\\n\" > /etc/pip.conf'", shell=True, check=False,
+                            capture_output=True, text=True, timeout=120)
+    assert staged.returncode == 0, staged.stderr
     ran = coordinator.hosts.ssh(h4, "cat > /root/h4.sh && sh /root/h4.sh && rm /root/h4.sh", timeout=300, stdin=run.stdout)
     assert ran.returncode == 0 and "== done: drone h4" in ran.stdout, ran.stdout + ran.stderr
     wait_for(lambda: coordinator.fleet().get("h4", {}).get("state") == "online", 60, "h4's hello")
