@@ -33,6 +33,7 @@ from swarm_celery.ports import RequestBuilder
 from swarm_celery.resolve.adapter import PortageResolver
 from swarm_celery.resolve.inputs import request_for_profile
 from swarm_celery.resolve.snapshot import TreeSnapshots
+from swarm_celery.services.audit import DriftWatch
 from swarm_celery.services.control import Controller
 from swarm_celery.services.coordinator import Coordinator
 from swarm_celery.services.explain import Explainer
@@ -74,8 +75,18 @@ def coordinator_tasks_on(app: Celery, settings: Settings) -> None:
     services = functools.cache(lambda: coordinator_services(settings, app))
     coordinator_tasks.register(app, lambda: services()[0], lambda: services()[1])
     tree_tasks.register(app, functools.cache(lambda: tree_watcher(settings, app)))
-    fleet_tasks.register(app, functools.cache(lambda: fleet_doctor(settings, app)))
-    fleet_tasks.register_audit(app, lambda: drift_watch(settings))  # each round reads the inventory and the spec again
+    doctor, watch = functools.cache(lambda: fleet_doctor(settings, app)), functools.cache(lambda: drift_watch(settings))
+
+    def probing() -> FleetDoctor:
+        doctor().inventory = inventory(settings)  # read again each round: drones `drone provision` added join
+        return doctor()
+
+    def auditing() -> DriftWatch:
+        watch().auditor.inventory = inventory(settings)
+        return watch()
+
+    fleet_tasks.register(app, probing)
+    fleet_tasks.register_audit(app, auditing)
 
 
 def beat_app(settings: Settings) -> Celery:

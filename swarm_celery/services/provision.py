@@ -70,9 +70,11 @@ class Provisioned:
     manager: str = ""
     release: str = ""
     changed: list[str] = field(default_factory=list)
+    pushed: list[str] = field(default_factory=list)  # the wheels copied there
 
     def to_json(self) -> dict[str, object]:
-        return {"drone": self.name, "host": self.host, "manager": self.manager, "release": self.release, "changed": self.changed}
+        return {"drone": self.name, "host": self.host, "manager": self.manager, "release": self.release, "changed": self.changed,
+                "pushed": self.pushed}
 
 
 class Installer:
@@ -157,7 +159,9 @@ class Provisioner:
         except ValueError as exc:
             raise ProvisionError(f"{order.name}: {exc}") from None
         done.manager = state.manager
-        done.changed += [f"wheel {name}" for name in self.installer.push(host, state)]
+        done.pushed = self.installer.push(host, state)
+        if done.pushed:
+            done.changed.append(f"{len(done.pushed)} wheels copied to {WHEELS}")
         if state.release_name != payload.release:
             progress(f"{order.name}: installing build-swarm {payload.short} (a venv in {payload.release})")
             self.installer.install(host)
