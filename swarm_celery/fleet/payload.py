@@ -49,14 +49,21 @@ def _adopt(wheel: Path, wheelhouse: Path) -> Path:
 
 
 def _own(wheelhouse: Path, version: str, digest: str, checkout: Path | None) -> Path:
+    current = _current(wheelhouse, version, digest)
+    if current is not None or checkout is None:
+        return current or _own_locked(wheelhouse, version, digest, None)
     with (wheelhouse / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two provisionings at once build the wheel once, one after the other
         return _own_locked(wheelhouse, version, digest, checkout)
 
 
+def _current(wheelhouse: Path, version: str, digest: str) -> Path | None:
+    return next((p for p in sorted(wheelhouse.glob("*.whl")) if wheel_version(p.name) == version and wheel_digest(p) == digest), None)
+
+
 def _own_locked(wheelhouse: Path, version: str, digest: str, checkout: Path | None) -> Path:
     found = [p for p in sorted(wheelhouse.glob("*.whl")) if wheel_version(p.name) == version]
-    current = next((p for p in found if wheel_digest(p) == digest), None)
+    current = _current(wheelhouse, version, digest)
     if current is not None:
         return current
     if checkout is None:

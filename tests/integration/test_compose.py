@@ -106,6 +106,7 @@ def test_the_stack_builds_the_synthetic_world_through_the_api_and_down_v_leaves_
         _builds_and_serves_the_world(f"http://127.0.0.1:{api}")
         _flower_sees_the_workers(f"http://127.0.0.1:{flower}")
         _no_password_in_a_process_list(docker, project)
+        _the_coordinator_image_carries_what_provisioning_needs(docker, project)
     finally:
         logs = compose(conf, "logs", "--no-color", "--tail", "40", project=project, env=docker.env).stdout
         down = compose(conf, "down", "-v", project=project, env=docker.env)
@@ -163,3 +164,11 @@ def _no_password_in_a_process_list(docker: Engine, project: str) -> None:
         argv = docker.docker("exec", f"{project}_{service}_1", "sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '").stdout
         assert SECRET not in argv, f"{service}: {argv}"
 
+
+
+def _the_coordinator_image_carries_what_provisioning_needs(docker: Engine, project: str) -> None:
+    """Installed from its wheel, the coordinator finds deploy/'s units and the drone spec (share/build-swarm) and its own wheel."""
+    run = docker.docker("exec", f"{project}_coordinator_1", "build-swarm", "bootstrap-script", "--name", "box9", "--json", check=False)
+    assert run.returncode == 0, run.stderr
+    script = json.loads(run.stdout)["script"]
+    assert "swarm_celery-0.1.0-py3-none-any.whl" in script and "/etc/init.d/build-swarm-drone" in script and "SWARM_DRONE_TOKEN=" in script
