@@ -108,10 +108,14 @@ def engine() -> Iterator[Engine]:
 
 
 def _wait_ready(it: Engine, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Until the engine answers; when it cannot start here (no privileges for namespaces, no overlayfs), the test is
+    skipped, or fails under CI, with dockerd's own last words."""
     deadline = time.monotonic() + 60
     while it.docker("info", check=False, timeout=30).returncode != 0:
-        assert process.poll() is None, f"dockerd exited {process.returncode}: {log.read_text()[-2000:]}"
-        assert time.monotonic() < deadline, f"dockerd did not answer within 60 s: {log.read_text()[-2000:]}"
+        if process.poll() is not None:
+            unavailable(f"a Docker engine cannot be started here: dockerd exited {process.returncode}: {log.read_text()[-600:]}")
+        if time.monotonic() > deadline:
+            unavailable(f"dockerd did not answer within 60 s: {log.read_text()[-600:]}")
         time.sleep(0.2)
 
 
