@@ -47,6 +47,20 @@ class ArtifactError(SwarmError):
     """An uploaded or staged binary package failed verification."""
 
 
+class CoordinatorFault(ArtifactError):
+    """The coordinator, not the artifact, could not take it (its disk is full): counted against neither drone nor package."""
+
+
+class RecordError(SwarmError):
+    """The record (the database) cannot be used: damaged, full, or unreachable; the message says which and what to do."""
+
+    exit_code = 4
+
+
+class RecordFull(RecordError):
+    """The record cannot be written: its disk is full."""
+
+
 class ControlFailed(UserError):
     """An operator control names something that does not exist; the message says what to do."""
 

@@ -134,6 +134,12 @@ class Settings:
     # signing the binhost
     signing_key: str = setting("SWARM_SIGNING_KEY", "", "fingerprint of the key that signs every published GPKG", "signing", shown="unsigned")
     gpg_home: Path | None = setting("SWARM_GPG_HOME", None, "the coordinator's GnuPG home holding it", "signing", shown="$SWARM_HOME/gnupg")
+    message_key: Path | None = setting("SWARM_MESSAGE_KEY", None, "sign every broker message with this RSA key (PEM; "
+                                       "`build-swarm cert create NAME`)", "signing", shown="unsigned")
+    message_cert: Path | None = setting("SWARM_MESSAGE_CERT", None, "its certificate: common name `coordinator` for the coordinator, "
+                                        "beat, the API and the CLI, the drone's name for a drone", "signing")
+    message_certs: Path | None = setting("SWARM_MESSAGE_CERTS", None, "the directory of certificates whose messages are accepted "
+                                         "(the coordinator: its own and every drone's; a drone: the coordinator's)", "signing")
 
     @property
     def database(self) -> str:

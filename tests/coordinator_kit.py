@@ -50,9 +50,15 @@ class FakeDispatcher:
     revoked: list[str] = field(default_factory=list)
     wakes: list[tuple[str, float]] = field(default_factory=list)
     consuming: dict[str, set[str]] = field(default_factory=dict)  # drone → queues it consumes (None: never told)
+    drones: dict[str, str] = field(default_factory=dict)  # attempt id → the drone it was sent to
+
+    def drone(self, request: BuildRequest) -> str:
+        """The drone an attempt was sent to: only its reports count."""
+        return self.drones[request.attempt_id]
 
     def send_builds(self, builds: Sequence[tuple[BuildRequest, str]]) -> None:
         self.sent.extend(builds)
+        self.drones.update({request.attempt_id: queue.removeprefix("drone.") for request, queue in builds})
 
     def revoke(self, attempt_ids: Sequence[str], terminate: bool = True) -> None:
         self.revoked.extend(attempt_ids)

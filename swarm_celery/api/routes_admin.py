@@ -8,6 +8,7 @@ import uuid
 
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 
 from swarm_celery.api import auth
 from swarm_celery.api.auth import Ctx
@@ -36,9 +37,11 @@ def queue(ctx: Ctx, body: QueueIn) -> QueueOut:
     return QueueOut(session=session_id, atoms=list(request.world), priority=body.priority, arch=request.arch)
 
 
-@api.post("/control", response_model=ControlOut, responses=errors(400, 401, 503, 504),
+@api.post("/control", response_model=ControlOut, responses={202: {"model": ControlOut}, **errors(400, 401, 503)},
           summary="Pause, resume, unblock, unground, reset, rebalance, clear_failures, retry_failures or cancel")
-async def control(ctx: Ctx, body: ControlIn) -> ControlOut:
+async def control(ctx: Ctx, body: ControlIn) -> ControlOut | JSONResponse:
+    """The coordinator's answer within ``wait`` seconds (200); 202 when it has not answered yet (``wait: 0`` never waits):
+    the request stays queued and applies when the coordinator takes it."""
     try:
         request = validate(ControlRequest(body.action, body.drone, body.session, body.atom, uuid.uuid4().hex))
     except ValueError as exc:
@@ -54,8 +57,10 @@ async def control(ctx: Ctx, body: ControlIn) -> ControlOut:
             return ControlOut(action=body.action.value, request_id=request.request_id, ok=not outcome.startswith("error:"),
                               outcome=outcome)
         if time.monotonic() >= deadline:
-            raise HTTPException(504, f"the coordinator did not answer within {body.wait:.0f} s; the request stays queued "
-                                     f"({request.request_id}) and applies when it runs")
+            queued = ControlOut(action=body.action.value, request_id=request.request_id, ok=True,
+                                outcome=f"queued: the coordinator applies it when it takes it (its answer: GET /api/v1/events?"
+                                        f"kind=control and subject {request.request_id})")
+            return JSONResponse(queued.model_dump(), status_code=202)
         await asyncio.sleep(0.05)
 
 

@@ -16,7 +16,7 @@ from swarm_celery.api.uploads import receive
 from swarm_celery.domain.model import DroneIdentity
 from swarm_celery.domain.uploads import UploadRefused, check_artifact, check_attempt_id, check_uploader
 
-REFUSED = errors(400, 401, 403, 404, 409, 411, 413)  # 422 stays FastAPI's request-validation answer
+REFUSED = errors(400, 401, 403, 404, 409, 411, 413, 500, 507)  # 422 stays FastAPI's request-validation answer
 BODY = {"requestBody": {"required": True, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}
 Sha256 = Annotated[str, Header(alias="X-Swarm-Sha256", description="sha256 of the body, 64 lower-case hex digits")]
 

@@ -7,6 +7,7 @@ leaves nothing behind.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import secrets
@@ -38,6 +39,11 @@ async def receive(chunks: AsyncIterator[bytes], dest: Path, *, limit: int, decla
         if sha256 is not None and digest.hexdigest() != sha256:
             raise UploadRefused(400, f"sha256 mismatch: the upload hashes to {digest.hexdigest()}, the drone said {sha256}")
         os.replace(part, dest)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # the coordinator's fault: the drone counts it against no one
+            raise UploadRefused(507, f"the coordinator's disk is full ({exc.strerror}): the upload is kept on the drone and tried "
+                                     "again; free space in SWARM_HOME") from None
+        raise UploadRefused(500, f"the coordinator could not store the upload: {exc.strerror}") from None
     finally:
         part.unlink(missing_ok=True)
     return size, digest.hexdigest()

@@ -20,10 +20,10 @@ from pathlib import Path
 from swarm_celery.binhost.gpkg import InvalidBinpkg
 from swarm_celery.binhost.gpkg_read import read_gpkg_metadata
 from swarm_celery.binhost.index import IndexEntry, upsert_index
+from swarm_celery.binhost.intake import Taken, fault, take, where
 from swarm_celery.binhost.signing import GpgSigner, sign_gpkg
 from swarm_celery.domain.cpv import split_cpv
 from swarm_celery.domain.records import PackageInfo, PublishedArtifact
-from swarm_celery.domain.uploads import UploadRefused, parse_upload_ref
 from swarm_celery.errors import ArtifactError
 
 MAX_ARTIFACT_BYTES = 8 * 1024**3
@@ -32,29 +32,17 @@ SIGNING_KEY_FILE = "build-swarm-signing-key.asc"  # beside the arch trees: GET /
 
 
 class BinhostPublisher:
-    def __init__(self, root: Path, uploads: Path | None = None, signer: GpgSigner | None = None) -> None:
+    def __init__(self, root: Path, uploads: Path | None = None, signer: GpgSigner | None = None, staging: Path | None = None,
+                 limit: int = MAX_ARTIFACT_BYTES) -> None:
         self.root = root  # SWARM_HOME/binhost; one tree per arch below it
         self.uploads = uploads  # where the API put drones' uploads: an artifact_path "upload://<attempt>/<name>" is found here
+        self.staging = staging  # where drones on this host (or a shared filesystem) leave "<staging>/<attempt>/<name>"
+        self.limit = limit
         self.signer = signer  # sign every published GPKG (portage's binpkg-signing scheme), and serve the public key
         if signer is not None:
             root.mkdir(parents=True, exist_ok=True)
             key = root / SIGNING_KEY_FILE
             key.write_bytes(signer.public_key())  # what `binhost client-config` tells clients to import
-
-    def locate(self, artifact: Path) -> Path:
-        """The file a reported artifact path names: a local path as it is, an ``upload://`` reference in the upload area."""
-        try:
-            ref = parse_upload_ref(str(artifact))
-        except UploadRefused as exc:
-            raise ArtifactError(str(exc)) from None
-        if ref is None:
-            return artifact
-        if self.uploads is None:
-            raise ArtifactError(f"{artifact} names an upload, but this coordinator takes no uploads (no API)")
-        found = self.uploads / ref[0] / ref[1]
-        if not found.is_file():
-            raise ArtifactError(f"the upload of {ref[1]} for attempt {ref[0]} never arrived whole (lost or refused)")
-        return found
 
     def tree(self, arch: str) -> Path:
         return self.root / arch
@@ -77,14 +65,22 @@ class BinhostPublisher:
         entries: list[IndexEntry] = []
         header = {"ARCH": arch, "ACCEPT_KEYWORDS": arch}
         for artifact, sha256, package in items:
+            attempt = package.current_attempt or ""
             try:
-                located = self.locate(artifact)
-                entry, published, chost = self._place(arch, located, sha256, package, simulated_ok)
+                area, name = where(str(artifact), attempt, self.uploads, self.staging)
+                taken = take(area, attempt, name, self.tree(arch), self.limit)
+                try:
+                    entry, published, chost = self._place(arch, taken, name, sha256, package, simulated_ok)
+                finally:
+                    taken.path.unlink(missing_ok=True)
             except ArtifactError as exc:
                 outcomes.append(exc)
                 continue
-            if located != artifact:  # an upload: its copy is in the tree now
-                shutil.rmtree(located.parent, ignore_errors=True)
+            except OSError as exc:  # the tree's disk, not the artifact: this artifact's outcome, never the batch's
+                outcomes.append(fault(exc, f"{package.cpv} could not be placed in the binhost"))
+                continue
+            if area == self.uploads:  # its copy is in the tree now
+                shutil.rmtree(area / attempt, ignore_errors=True)
             entries.append(entry)
             outcomes.append(published)
             if chost:
@@ -93,27 +89,23 @@ class BinhostPublisher:
             upsert_index(self.tree(arch) / "Packages", entries, header)
         return outcomes
 
-    def _place(self, arch: str, artifact: Path, sha256: str, package: PackageInfo,
+    def _place(self, arch: str, taken: Taken, name: str, sha256: str, package: PackageInfo,
                simulated_ok: bool) -> tuple[IndexEntry, PublishedArtifact, str]:
-        """Verify one artifact and move it into the tree (not yet in the index): its entry, record and CHOST."""
-        size, digest, sha1 = _check_file(artifact, sha256)
-        metadata = _check_metadata(artifact, package)
+        """Verify the coordinator's copy of one artifact and move it into the tree (not yet in the index)."""
+        if taken.sha256 != sha256:
+            raise ArtifactError(f"sha256 mismatch for {name}: drone said {sha256[:12]}…, file is {taken.sha256[:12]}…")
+        metadata = _check_metadata(taken.path, name, package)
         if metadata.get(SIMULATED_KEY) and not simulated_ok:
-            raise ArtifactError(f"{artifact.name} is a simulated build ({SIMULATED_KEY}): refused for a session of real builds")
+            raise ArtifactError(f"{name} is a simulated build ({SIMULATED_KEY}): refused for a session of real builds")
         cpv = split_cpv(package.cpv)
-        rel = f"{cpv.category}/{cpv.package}/{artifact.name}"  # binpkg-multi-instance layout: <PF>-<BUILD_ID>.gpkg.tar
+        rel = f"{cpv.category}/{cpv.package}/{name}"  # binpkg-multi-instance layout: <PF>-<BUILD_ID>.gpkg.tar
         dest = self.tree(arch) / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-        shutil.copyfile(artifact, tmp)
+        size, digest, sha1 = taken.size, taken.sha256, taken.sha1
         if self.signer is not None:
-            try:
-                sign_gpkg(tmp, self.signer)
-                size, digest, sha1 = _digests(tmp)  # the index describes the signed file
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
-        os.replace(tmp, dest)
+            sign_gpkg(taken.path, self.signer)
+            size, digest, sha1 = _digests(taken.path)  # the index describes the signed file
+        os.replace(taken.path, dest)
         entry = IndexEntry(
             cpv=package.cpv, path=rel, sha1=sha1, size=size,
             mtime=int(dest.stat().st_mtime),  # MTIME: without it portage finds no digests for a fetched package and refuses it
@@ -128,19 +120,6 @@ class BinhostPublisher:
         return entry, PublishedArtifact(path=rel, sha256=digest, size=size), metadata.get("CHOST", "")
 
 
-def _check_file(artifact: Path, sha256: str) -> tuple[int, str, str]:
-    try:
-        size = artifact.stat().st_size
-    except OSError:
-        raise ArtifactError(f"staged artifact {artifact} is missing") from None
-    if size > MAX_ARTIFACT_BYTES:
-        raise ArtifactError(f"staged artifact {artifact} is {size} bytes, over the {MAX_ARTIFACT_BYTES} limit")
-    size, digest, sha1 = _digests(artifact)
-    if digest != sha256:
-        raise ArtifactError(f"sha256 mismatch for {artifact.name}: drone said {sha256[:12]}…, file is {digest[:12]}…")
-    return size, digest, sha1
-
-
 def _digests(path: Path) -> tuple[int, str, str]:
     """Size, sha256 and sha1 of a file, in one read."""
     h256, h1, size = hashlib.sha256(), hashlib.sha1(), 0
@@ -152,18 +131,18 @@ def _digests(path: Path) -> tuple[int, str, str]:
     return size, h256.hexdigest(), h1.hexdigest()
 
 
-def _check_metadata(artifact: Path, package: PackageInfo) -> dict[str, str]:
+def _check_metadata(artifact: Path, name: str, package: PackageInfo) -> dict[str, str]:
     try:
         metadata = read_gpkg_metadata(artifact)
     except InvalidBinpkg as exc:
-        raise ArtifactError(f"{artifact.name} is not a valid GPKG: {exc}") from None
+        raise ArtifactError(f"{name} is not a valid GPKG: {exc}") from None
     found = f"{metadata.get('CATEGORY', '')}/{metadata.get('PF', '')}"
     if found != package.cpv:
-        raise ArtifactError(f"{artifact.name} holds {found}, but {package.cpv} was asked for")
+        raise ArtifactError(f"{name} holds {found}, but {package.cpv} was asked for")
     slot = metadata.get("SLOT", "").split("/", 1)[0]
     if slot and slot != package.slot:
-        raise ArtifactError(f"{artifact.name} has SLOT {slot}, but the plan says {package.slot}")
+        raise ArtifactError(f"{name} has SLOT {slot}, but the plan says {package.slot}")
     repo = metadata.get("repository", "")
     if repo and repo != package.repo:
-        raise ArtifactError(f"{artifact.name} comes from ::{repo}, but the plan says ::{package.repo}")
+        raise ArtifactError(f"{name} comes from ::{repo}, but the plan says ::{package.repo}")
     return metadata

@@ -15,6 +15,7 @@ from swarm_celery.bootstrap.core import (
     inventory,
     scheduler_config,
     signer,
+    signing,
     store,
     uploads_dir,
 )
@@ -55,7 +56,7 @@ def coordinator(settings: Settings, app: Celery) -> Coordinator:
 def coordinator_services(settings: Settings, app: Celery) -> tuple[Coordinator, Controller]:
     """The coordinator and the controls, sharing one store, broker and dispatcher (one writer)."""
     the_store, broker, clock = store(settings), CeleryBroker(app), SystemClock()
-    publisher = BinhostPublisher(settings.binhost_dir, uploads_dir(settings), signer(settings))
+    publisher = BinhostPublisher(settings.binhost_dir, uploads_dir(settings), signer(settings), staging=settings.staging_dir)
     coord = Coordinator(the_store, PortageResolver(settings.cache_dir), broker, publisher, prior=durations(settings), clock=clock,
                         config=scheduler_config(settings), census=RedisCensus(app))
     return coord, Controller(the_store, broker, coord.dispatcher, clock)
@@ -73,8 +74,9 @@ def coordinator_app(settings: Settings) -> Celery:
 def coordinator_tasks_on(app: Celery, settings: Settings) -> None:
     """The coordinator's and beat's tasks on ``app``; their services are built when a task first runs."""
     services = functools.cache(lambda: coordinator_services(settings, app))
-    coordinator_tasks.register(app, lambda: services()[0], lambda: services()[1])
-    tree_tasks.register(app, functools.cache(lambda: tree_watcher(settings, app)))
+    signed = signing(settings)
+    coordinator_tasks.register(app, lambda: services()[0], lambda: services()[1], signed)
+    tree_tasks.register(app, functools.cache(lambda: tree_watcher(settings, app)), signed)
     doctor, watch = functools.cache(lambda: fleet_doctor(settings, app)), functools.cache(lambda: drift_watch(settings))
 
     def probing() -> FleetDoctor:
@@ -85,8 +87,8 @@ def coordinator_tasks_on(app: Celery, settings: Settings) -> None:
         watch().auditor.inventory = inventory(settings)
         return watch()
 
-    fleet_tasks.register(app, probing)
-    fleet_tasks.register_audit(app, auditing)
+    fleet_tasks.register(app, probing, signed)
+    fleet_tasks.register_audit(app, auditing, signed)
 
 
 def beat_app(settings: Settings) -> Celery:

@@ -24,24 +24,42 @@ from swarm_celery.store.queries import Queries
 from swarm_celery.store.repository import SqlStore
 from swarm_celery.store.token_repo import DroneTokens
 from swarm_celery.tasks.messaging import CeleryMessenger
+from swarm_celery.tasks.signing import COORDINATOR_NAME, create_certificate, enable_signing
 
 SHIPPED_DURATIONS = Path(__file__).resolve().parents[1] / "data" / "build-durations.csv"
 
 
-def celery_app(settings: Settings) -> Celery:
-    _need_broker(settings)
-    return create_app(settings.broker_url, settings.visibility_timeout, settings.home / "broker")
+def celery_app(settings: Settings, signer: str = COORDINATOR_NAME) -> Celery:
+    """The swarm's Celery app; with SWARM_MESSAGE_KEY every message it sends is signed and every one it takes must be,
+    by a certificate of SWARM_MESSAGE_CERTS. ``signer``: whom this process's certificate must name."""
+    if not settings.broker_url:
+        raise ConfigError("no broker: set SWARM_BROKER_URL (e.g. redis://127.0.0.1:6379/0)")
+    app = create_app(settings.broker_url, settings.visibility_timeout, settings.home / "broker")
+    if signing(settings):
+        assert settings.message_key and settings.message_cert and settings.message_certs
+        enable_signing(app, settings.message_key, settings.message_cert, settings.message_certs, signer)
+    return app
+
+
+def create_message_certificate(directory: Path, name: str) -> tuple[Path, Path]:
+    """A key and certificate for signing broker messages as ``name`` (a drone, or ``coordinator``)."""
+    return create_certificate(directory, name)
+
+
+def signing(settings: Settings) -> bool:
+    """Whether broker messages are signed (all three settings, or none)."""
+    given = [settings.message_key, settings.message_cert, settings.message_certs]
+    if any(given) and not all(given):
+        raise ConfigError("message signing needs SWARM_MESSAGE_KEY, SWARM_MESSAGE_CERT and SWARM_MESSAGE_CERTS together "
+                          "(see docs/security.md)")
+    return all(given)
 
 
 def celery_config_of(settings: Settings) -> dict[str, Any]:
     """Every Celery setting of these settings' apps (the broker, routing, delivery, transport options)."""
-    _need_broker(settings)
-    return celery_config(settings.broker_url, settings.visibility_timeout, settings.home / "broker")
-
-
-def _need_broker(settings: Settings) -> None:
     if not settings.broker_url:
         raise ConfigError("no broker: set SWARM_BROKER_URL (e.g. redis://127.0.0.1:6379/0)")
+    return celery_config(settings.broker_url, settings.visibility_timeout, settings.home / "broker")
 
 
 def messenger(settings: Settings) -> CeleryMessenger:

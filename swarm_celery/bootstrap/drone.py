@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from celery import Celery
 
-from swarm_celery.bootstrap.core import celery_app, durations
+from swarm_celery.bootstrap.core import celery_app, durations, signing
 from swarm_celery.domain.audit import Check
 from swarm_celery.domain.emerge_cmd import EmergeConfig
 from swarm_celery.domain.model import DroneIdentity
@@ -49,7 +49,7 @@ def emerge_builder(settings: Settings) -> EmergeBuilder:
 
 def drone_app(settings: Settings) -> Celery:
     """The app a drone worker runs: the build task only, no database."""
-    app = celery_app(settings)
+    app = celery_app(settings, signer=settings.name)
     app.conf.task_send_sent_event = False  # a drone only sends reports, taken in batches: Flower lists no task for them
     build = builder(settings)  # fail fast on bad builder settings, before the worker starts
     transport = drone_transport(settings)
@@ -62,7 +62,8 @@ def drone_tasks_on(app: Celery, settings: Settings, build: Callable[[], Builder]
     """The build task on ``app`` (its runner made on first use), and the hello, heartbeats and goodbye of drone
     ``settings.name`` (with ``only_if``: for a worker it says yes to, given Celery's consumer)."""
     reporter = CeleryReporter(app)
-    drone_tasks.register(app, functools.cache(lambda: DroneRunner(settings.name, build(), settings.staging_dir, reporter, transport())))
+    drone_tasks.register(app, functools.cache(lambda: DroneRunner(settings.name, build(), settings.staging_dir, reporter, transport())),
+                         signing(settings))
     drone_tasks.Announcer(reporter, lambda: drone_identity(settings), settings.heartbeat, only_if).connect()
 
 

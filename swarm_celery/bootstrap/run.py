@@ -8,10 +8,11 @@ from typing import Any
 from celery import Celery
 
 from swarm_celery.bootstrap.coordinator import beat_app, beat_schedule, coordinator_app, coordinator_tasks_on
-from swarm_celery.bootstrap.core import celery_config_of
+from swarm_celery.bootstrap.core import celery_config_of, signing
 from swarm_celery.bootstrap.drone import builder, drone_app, drone_identity, drone_tasks_on, drone_transport
 from swarm_celery.domain.model import COORDINATOR_NODE, COORDINATOR_QUEUE, PERIODIC_QUEUE, build_queue, drone_node, drone_queue
 from swarm_celery.drone.process import reap_orphans
+from swarm_celery.errors import ConfigError
 from swarm_celery.settings import Settings
 from swarm_celery.tasks.batches import REPORT_BATCH
 from swarm_celery.tasks.drone import consumes_drone_queues
@@ -65,6 +66,9 @@ def celery_command_config(settings: Settings) -> dict[str, Any]:
 def celery_command_tasks(app: Celery, settings: Settings) -> None:
     """The module-level app's tasks (``celery -A swarm_celery worker ...``): the coordinator's and a drone's, each built
     when first used; a worker that consumes a build or drone queue announces itself as drone ``settings.name``."""
+    if signing(settings):
+        raise ConfigError("SWARM_MESSAGE_KEY is set: every message must be signed, and `celery -A swarm_celery` workers do not sign: "
+                          "run `build-swarm worker --role coordinator` or `build-swarm drone` instead")
     coordinator_tasks_on(app, settings)
     drone_tasks_on(app, settings, functools.cache(lambda: builder(settings)), functools.cache(lambda: drone_transport(settings)),
                    only_if=consumes_drone_queues)

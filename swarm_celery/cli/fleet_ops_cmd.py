@@ -9,12 +9,20 @@ import click
 from swarm_celery import bootstrap
 from swarm_celery.cli.options import current_settings, emit_json
 from swarm_celery.domain.fleet import DRONE_TYPES
+from swarm_celery.domain.names import check_drone_name
 from swarm_celery.errors import CheckFailed, UserError
 from swarm_celery.services.audit import DroneAudit
 
 WHEEL = click.option("--wheel", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
                      help="The build-swarm wheel to install (default: this coordinator's own version, from SWARM_WHEELHOUSE).")
 WAIT = click.option("--wait", default=120.0, show_default=True, help="Seconds to wait for the drone's hello after its start.")
+
+
+def _name(name: str) -> str:
+    try:
+        return check_drone_name(name)
+    except ValueError as exc:
+        raise UserError(f"--name: {exc}") from None
 
 
 def _settings_pairs(values: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -56,6 +64,7 @@ def provision(host: str, name: str, arch: str, builder: str, extra: tuple[str, .
     the drone there. Run it again and nothing changes.
     """
     settings = current_settings()
+    name = _name(name)
     provisioner = bootstrap.provisioner(settings, wheel, hello_timeout=wait)
     order = bootstrap.drone_order(settings, name, host, port=port, kind=kind, arch=arch, builder=builder, extra=_settings_pairs(extra))
     done = provisioner.provision(order, progress=lambda line: click.echo(line, err=True))
@@ -129,7 +138,7 @@ def bootstrap_script(name: str, arch: str, builder: str, extra: tuple[str, ...],
     \b
     build-swarm bootstrap-script --name box9 > box9.sh    # copy box9.sh to the host; there: sh box9.sh
     """
-    script = bootstrap.bootstrap_script(current_settings(), name, arch, builder, _settings_pairs(extra), wheel)
+    script = bootstrap.bootstrap_script(current_settings(), _name(name), arch, builder, _settings_pairs(extra), wheel)
     if as_json:
         emit_json({"drone": name, "script": script})
     else:

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from swarm_celery import bootstrap
-from swarm_celery.cli.inspect_cmd import clock_time, read_queries, session_or_newest
+from swarm_celery.cli.inspect_cmd import clock_time, read_queries, session_or_newest, whole
 from swarm_celery.cli.options import current_settings, emit_json
 from swarm_celery.domain.emerge_log import parse_emerge_log
 from swarm_celery.domain.scheduling import history_key
@@ -28,7 +28,7 @@ def history(ctx: click.Context, session: str | None, as_json: bool) -> None:
     """Every attempt of a session: package, drone, state, timestamps (`history import` adds builds done elsewhere)."""
     if ctx.invoked_subcommand:
         return
-    queries = read_queries()
+    queries = whole(read_queries())
     rows = queries.history(session_or_newest(queries, session))
     if as_json:
         emit_json(views_json(rows))

@@ -14,12 +14,21 @@ from swarm_celery.cli import fleet_cmd, queue_cmd
 from swarm_celery.cli.options import current_settings, emit_json
 from swarm_celery.domain.views import DroneView, SessionStatus
 from swarm_celery.domain.views import as_json as views_json
-from swarm_celery.errors import NotFoundError
+from swarm_celery.errors import NotFoundError, RecordError
 from swarm_celery.ports import RecordReader
 
 
 def read_queries() -> RecordReader:
     return bootstrap.queries(current_settings())
+
+
+def whole(queries: RecordReader) -> RecordReader:
+    """The record, once it reads whole: a damaged one is one line, not a half-true answer."""
+    problem = queries.integrity()
+    if problem:
+        raise RecordError(f"the record is damaged ({problem}): restore it from a backup, or try `sqlite3 FILE .recover` "
+                          "into a new file")
+    return queries
 
 
 def session_or_newest(queries: RecordReader, session: str | None) -> str:
@@ -40,7 +49,7 @@ def clock_time(value: float | None) -> str:
 @click.option("--json", "as_json", is_flag=True)
 def status(session: str | None, as_json: bool) -> None:
     """State of a session: packages per state, what is building where."""
-    queries = read_queries()
+    queries = whole(read_queries())
     session_id = session_or_newest(queries, session)
     info = queries.session(session_id)
     assert info is not None

@@ -85,17 +85,22 @@ def _digest(value: object) -> str:
 
 
 def parse_world(text: str) -> tuple[str, ...]:
-    """World-file lines: one atom per line, ``#`` comments and blank lines ignored, order kept, duplicates dropped."""
-    atoms: list[str] = []
+    """World-file lines: one atom per line, ``#`` comments and blank lines ignored, order kept, duplicates dropped (in
+    linear time: a machine's world may hold tens of thousands of lines)."""
+    atoms: dict[str, None] = {}
     for raw in text.splitlines():
         line = raw.split("#", 1)[0].strip()
-        if line and line not in atoms:
-            atoms.append(line)
+        if line:
+            atoms.setdefault(line)
     return tuple(atoms)
 
 
 _ATOM_SHAPE = re.compile(r"^(?:[<>]=?|=|~|!{1,2})?[A-Za-z0-9_][A-Za-z0-9+_.-]*/[A-Za-z0-9_][A-Za-z0-9+_.*-]*"
                          r"(?::[A-Za-z0-9_*=/.+-]*)?(?:::[A-Za-z0-9_-]+)?(?:\[[A-Za-z0-9_,=!?()+-]+\])?$")
+
+
+def is_atom_shaped(atom: str) -> bool:
+    return len(atom) <= 256 and _ATOM_SHAPE.match(atom) is not None
 
 
 def check_atom_shape(atom: str) -> str:

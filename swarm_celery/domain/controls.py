@@ -11,6 +11,7 @@ import enum
 from dataclasses import dataclass
 
 from swarm_celery.domain.cpv import split_cpv
+from swarm_celery.domain.names import SESSION_ID, check_drone_name
 
 
 class Action(enum.StrEnum):
@@ -45,12 +46,21 @@ class ControlRequest:
                 "request_id": self.request_id}
 
     @classmethod
-    def from_json(cls, data: dict[str, object]) -> ControlRequest:
-        def text(key: str) -> str:
-            value = data.get(key)
-            return "" if value is None else str(value)
+    def from_json(cls, data: object) -> ControlRequest:
+        """A control request from the coordinator queue, checked (ValueError naming what is wrong)."""
+        if not isinstance(data, dict):
+            raise ValueError("the control request is not a JSON object")
 
-        return validate(cls(Action(str(data["action"])), text("drone"), text("session"), text("atom"), text("request_id")))
+        def field(key: str, limit: int) -> str:
+            value = data.get(key)
+            if (value is not None and not isinstance(value, str)) or len(value or "") > limit:
+                raise ValueError(f"{key} is not text of at most {limit} characters")
+            return value or ""
+
+        if "action" not in data:
+            raise ValueError("the control request names no action")
+        return validate(cls(Action(field("action", 32)), field("drone", 64), field("session", 32), field("atom", 256),
+                            field("request_id", 64)))
 
 
 def validate(request: ControlRequest) -> ControlRequest:
@@ -68,6 +78,10 @@ def validate(request: ControlRequest) -> ControlRequest:
         raise ValueError(f"{action} does not take --session")
     if request.atom and action not in NEEDS_ATOM:
         raise ValueError(f"{action} does not take an ATOM")
+    if request.drone:
+        check_drone_name(request.drone)
+    if request.session and not SESSION_ID.fullmatch(request.session):
+        raise ValueError(f"session {request.session[:40]!r} is not a session id (hex digits; see `build-swarm history`)")
     return request
 
 

@@ -45,6 +45,7 @@ class FailureKind(enum.StrEnum):
     INSTALL = "install"  # install, preinst, postinst phases
     PHASE = "phase"  # any other ebuild phase (setup, unpack, prepare, pretend, ...), or a package-side fetch problem
     UNKNOWN = "unknown"  # nothing recognised: counted against the package
+    COORDINATOR = "coordinator"  # the coordinator could not take the artifact (its disk is full): counted against no one
 
     @property
     def infrastructure(self) -> bool:
@@ -62,7 +63,9 @@ _LABELS = {
     FailureKind.ARTIFACT: "artifact rejected", FailureKind.DEPENDENCY: "dependencies unresolvable on the drone",
     FailureKind.CONFIGURE: "configure failed", FailureKind.COMPILE: "compile failed", FailureKind.TEST: "tests failed",
     FailureKind.INSTALL: "install failed", FailureKind.PHASE: "ebuild failed", FailureKind.UNKNOWN: "build failed",
+    FailureKind.COORDINATOR: "the coordinator could not take it",
 }
+COORDINATOR_FULL = "build-swarm: the coordinator's disk is full"  # what a drone's report says when its upload got a 507
 
 _PHASE_KINDS = {"configure": FailureKind.CONFIGURE, "compile": FailureKind.COMPILE, "test": FailureKind.TEST,
                 "install": FailureKind.INSTALL, "preinst": FailureKind.INSTALL, "postinst": FailureKind.INSTALL}
@@ -99,6 +102,7 @@ _PHASE = re.compile(r"ERROR: \S+ failed(?: \((\w+) phase\))?:")  # portage's own
 
 # None of these may cross a newline: they run over the whole cleaned tail, one log line per line.
 _TIMEOUT = _rx(r"build-swarm: build timed out")
+_COORDINATOR = _rx(r"build-swarm: the coordinator's disk is full")
 _DISK_FULL = _rx(r"no space left on device", r"enospc", r"disk quota exceeded", r"\[errno 28\]", r"insufficient space to store",
                  r"build-swarm: not enough free disk")
 _ARTIFACT = _rx(r"build-swarm: no binary package", r"build-swarm: upload failed")
@@ -192,6 +196,7 @@ def _unresolvable(line: str, after: list[str]) -> bool:
 
 # (kind, rule) in precedence order; within a rule the last matching line decides.
 _INFRA_RULES: tuple[tuple[FailureKind, Rule], ...] = (
+    (FailureKind.COORDINATOR, _last_line(_COORDINATOR)),
     (FailureKind.TIMEOUT, _last_line(_TIMEOUT)),
     (FailureKind.ARTIFACT, _last_line(_ARTIFACT)),
     (FailureKind.DISK_FULL, _last_line(_DISK_FULL)),

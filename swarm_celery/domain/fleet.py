@@ -8,11 +8,14 @@ Pure: the Fabric adapter (:mod:`swarm_celery.fleet.ssh`) runs the commands built
 from __future__ import annotations
 
 import email.utils
+import re
 import shlex
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import PurePosixPath
+
+from swarm_celery.domain.names import check_drone_name
 
 DRONE_TYPES = ("bare-metal", "lxc", "qemu")
 MANAGERS = ("openrc", "systemd")
@@ -85,6 +88,9 @@ def parse_hosts(text: str, source: str) -> tuple[dict[str, DroneHost], dict[str,
             {name: _host(name, defaults, entry, source, "machines") for name, entry in machines.items()})
 
 
+HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|[0-9A-Fa-f:.]{2,45}")  # a DNS name, IPv4 or IPv6 (no user@, :port)
+
+
 def host_from(name: str, defaults: Mapping[str, object], entry: Mapping[str, object], source: str) -> DroneHost:
     """Drone ``name`` of an inventory whose [defaults] are ``defaults``, with ``entry`` as its own table (checked alike)."""
     return _host(name, defaults, dict(entry), source, "drones")
@@ -92,6 +98,10 @@ def host_from(name: str, defaults: Mapping[str, object], entry: Mapping[str, obj
 
 def _host(name: str, defaults: Mapping[str, object], entry: object, source: str, table: str) -> DroneHost:
     where = f"{source}: {table[:-1]} {name!r}"
+    try:
+        check_drone_name(name)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
     if not isinstance(entry, dict):
         raise ValueError(f"{where}: expected a table [{table}.{name}] with host = \"...\"")
     _check_keys(entry, where)
@@ -100,8 +110,16 @@ def _host(name: str, defaults: Mapping[str, object], entry: object, source: str,
         wanted = int if key in _INT_KEYS else bool if key in _BOOL_KEYS else str
         if not isinstance(value, wanted) or (wanted is int and isinstance(value, bool)):
             raise ValueError(f"{where}: {key} = {value!r} should be {_KIND[wanted]}")
+    _check_values(values, where)
+    return DroneHost(name=name, **values)
+
+
+def _check_values(values: Mapping[str, object], where: str) -> None:
     if not values.get("host"):
         raise ValueError(f"{where}: no host: add host = \"name or address\"")
+    if not HOST.fullmatch(str(values["host"])):
+        raise ValueError(f"{where}: host = {str(values['host'])[:80]!r} is not a host name or an address: the user goes in "
+                         "user = \"...\" and the port in port = N")
     if values.get("type", "bare-metal") not in DRONE_TYPES:
         raise ValueError(f"{where}: type = {values['type']!r} is not one of {', '.join(DRONE_TYPES)}")
     port = values.get("port", 22)
@@ -110,7 +128,6 @@ def _host(name: str, defaults: Mapping[str, object], entry: object, source: str,
     for key in ("build_dir", "pkgdir", "tree", "pidfile", "sync_log"):
         if key in values and not str(values[key]).startswith("/"):
             raise ValueError(f"{where}: {key} = {values[key]!r} should be an absolute path")
-    return DroneHost(name=name, **values)
 
 
 def _check_keys(table: Mapping[str, object], where: str) -> None:

@@ -8,7 +8,28 @@ them. Nothing in here knows about Celery, SQL or portage.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
+
+from swarm_celery.domain.names import (
+    ARCH,
+    ATTEMPT_ID,
+    REPO,
+    SESSION_ID,
+    SHA256,
+    SLOT,
+    USE_FLAG,
+    check,
+    check_cpv,
+    check_drone_name,
+    finite,
+    tail,
+    text,
+    whole,
+)
+
+LOG_TAIL_CHARS = 64 * 1024  # of a report's log tail, the end is kept (the failure classifier reads the end)
+MAX_USE_FLAGS = 4096
 
 
 class PackageState(enum.StrEnum):
@@ -71,6 +92,9 @@ class Outcome(enum.StrEnum):
     SUCCESS = "success"
     FAILED = "failed"
     CANCELLED = "cancelled"  # the task was revoked on the drone and the build stopped: neither the package's nor the drone's fault
+
+
+_OUTCOME = re.compile("|".join(o.value for o in Outcome))
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,17 +182,23 @@ class BuildRequest:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, object]) -> BuildRequest:
-        use = data.get("use", [])
+    def from_json(cls, data: object) -> BuildRequest:
+        """What the coordinator sent, checked field by field (ValueError naming the first wrong one): every name
+        here becomes part of a path or a command line on the drone."""
+        fields = _object(data, "build request")
+        cpv = check_cpv(fields.get("cpv"))
+        use = fields.get("use", [])
+        if not isinstance(use, list) or len(use) > MAX_USE_FLAGS:
+            raise ValueError(f"use is not a list of at most {MAX_USE_FLAGS} flags")
         return cls(
-            attempt_id=str(data["attempt_id"]),
-            session_id=str(data["session_id"]),
-            cpv=str(data["cpv"]),
-            arch=str(data["arch"]),
-            slot=str(data["slot"]),
-            repo=str(data["repo"]),
-            use=tuple(str(u) for u in use) if isinstance(use, list) else (),
-            urgency=min(9, max(0, _as_int(data.get("urgency", 5)))),
+            attempt_id=check(ATTEMPT_ID, fields.get("attempt_id"), "attempt id"),
+            session_id=check(SESSION_ID, fields.get("session_id"), "session id"),
+            cpv=cpv,
+            arch=check(ARCH, fields.get("arch"), "arch"),
+            slot=check(SLOT, fields.get("slot"), "slot"),
+            repo=check(REPO, fields.get("repo"), "repository"),
+            use=tuple(check(USE_FLAG, flag, "USE flag") for flag in use),
+            urgency=whole(fields.get("urgency", 5), "urgency", 0, 9),
         )
 
 
@@ -207,21 +237,24 @@ class BuildResult:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, object]) -> BuildResult:
-        exit_code = data.get("exit_code")
+    def from_json(cls, data: object) -> BuildResult:
+        """A drone's report, checked field by field (ValueError naming the first wrong one); a long log is cut to its end."""
+        fields = _object(data, "build result")
+        exit_code = fields.get("exit_code")
+        sha256 = fields.get("sha256") or ""
         return cls(
-            attempt_id=str(data["attempt_id"]),
-            drone=str(data["drone"]),
-            outcome=Outcome(str(data["outcome"])),
-            artifact_path=str(data.get("artifact_path", "")),
-            sha256=str(data.get("sha256", "")),
-            size=_as_int(data.get("size", 0)),
-            log_tail=str(data.get("log_tail", "")),
-            started_at=_as_float(data.get("started_at", 0.0)),
-            finished_at=_as_float(data.get("finished_at", 0.0)),
-            simulated=bool(data.get("simulated", False)),
-            build_seconds=_as_float(data.get("build_seconds", 0.0)),
-            exit_code=_as_int(exit_code) if exit_code is not None else None,
+            attempt_id=check(ATTEMPT_ID, fields.get("attempt_id"), "attempt id"),
+            drone=check_drone_name(fields.get("drone")),
+            outcome=Outcome(check(_OUTCOME, fields.get("outcome"), "outcome")),
+            artifact_path=text(fields.get("artifact_path"), "artifact path", 4096),
+            sha256=check(SHA256, sha256, "sha256") if sha256 else "",
+            size=whole(fields.get("size", 0), "size"),
+            log_tail=tail(fields.get("log_tail"), "log tail", LOG_TAIL_CHARS),
+            started_at=finite(fields.get("started_at", 0.0), "started_at"),
+            finished_at=finite(fields.get("finished_at", 0.0), "finished_at"),
+            simulated=fields.get("simulated", False) is True,
+            build_seconds=finite(fields.get("build_seconds", 0.0), "build_seconds"),
+            exit_code=whole(exit_code, "exit code", -255, 65535) if exit_code is not None else None,
         )
 
 
@@ -250,34 +283,39 @@ class DroneIdentity:
                 "running": list(self.running), "payload_hash": self.payload_hash}
 
     @classmethod
-    def from_json(cls, data: dict[str, object]) -> DroneIdentity:
-        slots = _as_int(data.get("slots", 1))
-        if slots < 1:
-            raise ValueError(f"a drone needs at least one slot, not {slots}")
-        return cls(str(data["name"]), str(data["arch"]), _as_int(data.get("cores", 0)), _as_int(data.get("memory_mb", 0)),
-                   _as_int(data.get("disk_free_mb", 0)), slots, bool(data.get("paused", False)),
-                   _short(data.get("tree_timestamp"), 64), _short(data.get("gentoo_profile", data.get("profile")), 255), _short(data.get("payload_version"), 32),
-                   _short(data.get("builder"), 16), _ids(data.get("running")), _short(data.get("payload_hash"), 64))
+    def from_json(cls, data: object) -> DroneIdentity:
+        """A drone's hello, checked (ValueError naming the first wrong field); what it says about itself is cut to size."""
+        fields = _object(data, "drone identity")
+        return cls(check_drone_name(fields.get("name")), check(ARCH, fields.get("arch"), "arch"),
+                   whole(fields.get("cores", 0), "cores", 0, 100_000), whole(fields.get("memory_mb", 0), "memory_mb"),
+                   whole(fields.get("disk_free_mb", 0), "disk_free_mb"), whole(fields.get("slots", 1), "slots", 1, 256),
+                   fields.get("paused", False) is True, _short(fields.get("tree_timestamp"), 64),
+                   _short(fields.get("gentoo_profile", fields.get("profile")), 255), _short(fields.get("payload_version"), 32),
+                   _short(fields.get("builder"), 16), _ids(fields.get("running")), _digest(fields.get("payload_hash")))
+
+
+def _object(data: object, what: str) -> dict[str, object]:
+    if not isinstance(data, dict):
+        raise ValueError(f"the {what} is not a JSON object")
+    return data
+
+
+def _digest(value: object) -> str:
+    """A sha256 in hex (the payload digest a drone announces), else "" (a drone's text is not trusted)."""
+    return value if isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value) else ""
 
 
 def _ids(value: object) -> tuple[str, ...]:
-    """Attempt ids a drone reports (at most 1,024, each at most 64 characters; anything else dropped)."""
+    """Attempt ids a drone reports (at most 1,024 of the attempt id shape; anything else is dropped)."""
     if not isinstance(value, list):
         return ()
-    return tuple(str(v)[:64] for v in value[:1024] if isinstance(v, str))
+    return tuple(v for v in value[:1024] if isinstance(v, str) and ATTEMPT_ID.fullmatch(v))
 
 
 def _short(value: object, limit: int) -> str:
-    """An optional announced string, cut to what the record holds (a drone's text is not trusted to be short)."""
-    return str(value)[:limit] if isinstance(value, (str, int, float)) else ""
-
-
-def _as_int(value: object) -> int:
-    return int(value) if isinstance(value, (int, float, str)) else 0
-
-
-def _as_float(value: object) -> float:
-    return float(value) if isinstance(value, (int, float, str)) else 0.0
+    """An optional announced string, cut to what the record holds, printable only (a drone's text is not trusted)."""
+    shown = str(value) if isinstance(value, str | int | float) else ""
+    return "".join(c for c in shown[:limit] if c.isprintable())
 
 
 def build_queue(arch: str) -> str:

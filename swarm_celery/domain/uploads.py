@@ -17,7 +17,7 @@ UPLOAD_SCHEME = "upload:"  # a reported artifact_path "upload://<attempt>/<name>
 
 
 class UploadRefused(ValueError):
-    """The request names something it may not (a 4xx, not a 5xx): ``status`` says which."""
+    """The upload is refused: a bad request (4xx), or the coordinator cannot store it (5xx; 507 when its disk is full)."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)

@@ -15,11 +15,12 @@ from urllib.parse import quote
 
 import httpx
 
+from swarm_celery.domain.failures import COORDINATOR_FULL
 from swarm_celery.domain.uploads import upload_ref
 from swarm_celery.errors import UploadFailed
 
 log = logging.getLogger(__name__)
-RETRIED = frozenset({429, 500, 502, 503, 504})
+RETRIED = frozenset({429, 500, 502, 503, 504, 507})  # 507: the coordinator's disk is full, perhaps for a moment
 
 
 class HttpUploader:
@@ -40,7 +41,7 @@ class HttpUploader:
         self._put(f"{self.base_url}/api/v1/logs/{quote(attempt_id, safe='')}", path, {"Content-Type": "application/octet-stream"})
 
     def _put(self, url: str, path: Path, headers: dict[str, str]) -> None:
-        last = ""
+        last, status = "", 0
         for attempt in range(1, self.tries + 1):
             try:
                 with path.open("rb") as body:
@@ -50,13 +51,15 @@ class HttpUploader:
             else:
                 if response.status_code < 300:
                     return
-                last = f"HTTP {response.status_code}: {_error(response)}"
+                status, last = response.status_code, f"HTTP {response.status_code}: {_error(response)}"
                 if response.status_code not in RETRIED:
                     raise UploadFailed(f"{path.name} refused by {self.base_url}: {last}")
             if attempt < self.tries:
                 wait = self.backoff * 2 ** (attempt - 1)
                 log.warning("upload of %s failed (%s); try %d of %d in %.0f s", path.name, last, attempt + 1, self.tries, wait)
                 time.sleep(wait)
+        if status == 507:  # the coordinator's fault, and the report says so: it counts against neither this drone nor the package
+            raise UploadFailed(f"{COORDINATOR_FULL} (HTTP 507): {path.name} could not be uploaded after {self.tries} tries")
         raise UploadFailed(f"{path.name} could not be uploaded to {self.base_url} after {self.tries} tries: {last}")
 
 

@@ -28,9 +28,15 @@ NO_ROOT = 3  # the command's exit status when the root is not there
 
 
 def read_command(root: str) -> str:
+    """The one command that reads a machine: from its root, each file the resolver reads (a package.* directory's own
+    files one by one) whose real path stays inside the root — a symbolic link out of it is left out — as a tar, at most
+    MAX_BYTES of it, base64 on stdout."""
     names = " ".join(shlex.quote(n) for n in (WORLD_FILE, *(f"{PORTAGE_DIR}/{n}" for n in CONFIG_FILE_NAMES)))
-    return (f"cd {shlex.quote(root)} 2>/dev/null || exit {NO_ROOT}; "
-            f'for f in {names}; do [ -e "$f" ] && printf \'%s\\n\' "$f"; done | tar -chf - -T - | base64')
+    inside = 'case "$(readlink -f "$1")" in "$top"/*) printf \'%s\\n\' "$1";; esac'
+    return (f"cd {shlex.quote(root)} 2>/dev/null || exit {NO_ROOT}; top=$(pwd -P); top=${{top%/}}; "
+            f"keep() {{ {inside}; }}; "
+            f'for f in {names}; do if [ -d "$f" ]; then for g in "$f"/*; do [ -f "$g" ] && keep "$g"; done; '
+            f'elif [ -f "$f" ]; then keep "$f"; fi; done | tar -chf - -T - | head -c {MAX_BYTES + 1} | base64')
 
 
 def decode(output: str, where: str) -> MachineConfig:
@@ -49,7 +55,7 @@ def decode(output: str, where: str) -> MachineConfig:
         with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as archive:
             for member in archive:
                 name = member.name.removeprefix("./")
-                if not member.isfile() or not (name == WORLD_FILE or name.startswith(PORTAGE_DIR + "/")):
+                if not (member.isfile() or member.islnk()) or not (name == WORLD_FILE or name.startswith(PORTAGE_DIR + "/")):
                     continue
                 text = _text(archive, member, f"{where}: {name}")
                 if name == WORLD_FILE:

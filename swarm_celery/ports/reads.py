@@ -18,6 +18,7 @@ from swarm_celery.domain.views import (
 
 
 class RecordReader(Protocol):
+    def integrity(self) -> str: ...  # "" when the record reads whole, else what is wrong (RecordError when it cannot be read)
     def latest_session(self) -> str | None: ...
     def session(self, session_id: str) -> SessionView | None: ...
     def sessions(self, limit: int = 50) -> list[SessionView]: ...  # newest first

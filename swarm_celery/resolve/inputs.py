@@ -6,12 +6,14 @@ Nothing here imports portage: atoms are validated by portage's parser in the res
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from swarm_celery.domain.baseline import InstalledPackage, parse_baseline
 from swarm_celery.domain.config import DEFAULT_GENTOO_REPO as GENTOO_TREE
-from swarm_celery.domain.config import ResolveRequest, default_profile, foreign_keywords, parse_world
+from swarm_celery.domain.config import ResolveRequest, default_profile, foreign_keywords, is_atom_shaped, parse_world
 from swarm_celery.domain.cpv import split_cpv
 from swarm_celery.domain.profiles import PORTAGE_DIR, WORLD_FILE, BuildProfile, Mode
 from swarm_celery.errors import ConfigError
@@ -19,6 +21,9 @@ from swarm_celery.ports import MachineFiles
 from swarm_celery.resolve.root import CONFIG_FILE_NAMES, repo_name
 
 DEFAULT_GENTOO_REPO = Path(GENTOO_TREE)
+WORLD_BYTES = 4 << 20  # a world file of 100,000 atoms is about 3 MiB
+CONFIG_BYTES = 4 << 20  # one make.conf or package.* file
+TEXT_BYTES = 16 << 20  # any other text file a user names (a baseline, a saved plan)
 
 
 def check_repo(path: Path) -> Path:
@@ -30,8 +35,9 @@ def check_repo(path: Path) -> Path:
     return resolved
 
 
-def read_config_dir(path: Path) -> tuple[tuple[str, str], ...]:
-    """make.conf and package.* files (or directories of files, concatenated in name order)."""
+def read_config_dir(path: Path, within: Path | None = None) -> tuple[tuple[str, str], ...]:
+    """make.conf and package.* files (or directories of files, concatenated in name order); with ``within`` (a machine's
+    root) a file whose real path leaves it is refused, whatever symlink leads there."""
     directory = path.expanduser()
     if not directory.is_dir():
         raise ConfigError(f"portage config directory {path} does not exist: pass a directory holding make.conf, package.use, ...")
@@ -39,10 +45,33 @@ def read_config_dir(path: Path) -> tuple[tuple[str, str], ...]:
     for name in CONFIG_FILE_NAMES:
         entry = directory / name
         if entry.is_file():
-            parts[name] = [("", entry.read_text())]
+            parts[name] = [("", read_bounded(entry, CONFIG_BYTES, within))]
         elif entry.is_dir():
-            parts[name] = [(p.name, p.read_text()) for p in entry.iterdir() if p.is_file() and not p.name.startswith(".")]
+            parts[name] = [(p.name, read_bounded(p, CONFIG_BYTES, within)) for p in sorted(entry.iterdir())
+                           if p.is_file() and not p.name.startswith(".")]
     return config_files(parts)
+
+
+def read_bounded(path: Path, limit: int, within: Path | None = None) -> str:
+    """A text file from outside (a user's, a machine's): a regular file of at most ``limit`` bytes, inside ``within`` when
+    given; a ConfigError naming the path otherwise. Nothing of its content is ever put in the message."""
+    if within is not None and not os.path.realpath(path).startswith(os.path.realpath(within).rstrip("/") + "/"):
+        raise ConfigError(f"{path} leads outside the machine root {within} (a symbolic link?): refused; make it a file there")
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the reader
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    with os.fdopen(descriptor, "rb") as handle:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"{path} is not a regular file (a device, a FIFO?): pass a file")
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise ConfigError(f"{path} is over {limit // 1024} KiB: that is not what a world or a portage configuration file holds")
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not text (UTF-8): fix it or pass another file") from None
 
 
 def config_files(parts: Mapping[str, Sequence[tuple[str, str]]]) -> tuple[tuple[str, str], ...]:
@@ -56,22 +85,27 @@ def config_files(parts: Mapping[str, Sequence[tuple[str, str]]]) -> tuple[tuple[
     return tuple(joined)
 
 
-def read_text(path: Path, what: str, fix: str) -> str:
+def read_text(path: Path, what: str, fix: str, limit: int = TEXT_BYTES) -> str:
     """A text file the user named, or a ConfigError: "cannot read <what> <path>: <why>; <fix>"."""
     try:
-        return path.expanduser().read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not text"
-        raise ConfigError(f"cannot read {what + ' ' if what else ''}{path}: {reason}; {fix}") from None
+        return read_bounded(path.expanduser(), limit)
+    except ConfigError as exc:
+        raise ConfigError(f"{what + ': ' if what else ''}{exc}; {fix}") from None
 
 
-def read_world(path: Path) -> tuple[str, ...]:
-    return world_atoms(read_text(path, "the world file", "pass one atom per line with --world"), str(path))
+def read_world(path: Path, within: Path | None = None) -> tuple[str, ...]:
+    if within is not None:
+        return world_atoms(read_bounded(path, WORLD_BYTES, within), str(path))
+    return world_atoms(read_text(path, "the world file", "pass one atom per line with --world", WORLD_BYTES), str(path))
 
 
 def world_atoms(text: str, where: str) -> tuple[str, ...]:
-    """A world file's atoms; a ConfigError naming ``where`` when it lists none."""
+    """A world file's atoms, each of an atom's shape; a ConfigError naming ``where`` and the line (never its text) when one is
+    not, or when it lists none."""
     atoms = parse_world(text)
+    bad = next((number for number, atom in enumerate(atoms, 1) if not is_atom_shaped(atom)), 0)
+    if bad:
+        raise ConfigError(f"the world file {where}: entry {bad} is not a package atom (category/package, one per line); fix it there")
     if not atoms:
         raise ConfigError(f"the world file {where} lists no atoms: add one atom per line (e.g. app-misc/tmux)")
     return atoms
@@ -142,9 +176,11 @@ def request_for_profile(profile: BuildProfile, machines: MachineFiles | None = N
     if not root.is_dir():
         raise ConfigError(f"profile {profile.name}: the machine root {root} does not exist; mount or copy the machine "
                           f"there, or point the profile elsewhere with `build-swarm profile edit {profile.name} --machine PATH`")
-    world = read_world(root / WORLD_FILE)
+    world = read_world(root / WORLD_FILE, within=root)
     config = root / PORTAGE_DIR
-    return build_request(repos, profile.gentoo_profile, profile.arch, world, config if config.is_dir() else None)
+    checked = _checked_repos(repos, profile.gentoo_profile)
+    files = read_config_dir(config, within=root) if config.is_dir() else ()
+    return _request(checked, profile.gentoo_profile, profile.arch, world, files, str(config) if config.is_dir() else "")
 
 
 def _remote_request(profile: BuildProfile, repos: Sequence[Path], machines: MachineFiles | None) -> ResolveRequest:

@@ -19,13 +19,18 @@ from swarm_celery.domain.model import AttemptState, BuildResult, Outcome
 from swarm_celery.domain.policy import SchedulerConfig
 from swarm_celery.domain.records import AttemptInfo, PackageInfo, SessionInfo, StartReport
 from swarm_celery.domain.scheduling import Retry, after_failure
-from swarm_celery.errors import ArtifactError
+from swarm_celery.errors import ArtifactError, CoordinatorFault
 from swarm_celery.ports import AttemptContext, Clock, CompletionStore, Publisher
 from swarm_celery.services.breaker import Breaker
 from swarm_celery.services.dispatch import Dispatcher
 from swarm_celery.services.planning import finish_if_done
 
 Current = tuple[BuildResult, AttemptInfo, PackageInfo, SessionInfo]
+
+
+def given_to(attempt: AttemptInfo, drone: str) -> bool:
+    """Whether ``drone`` is the drone the attempt was dispatched to (its own queue, or the drone placement chose)."""
+    return attempt.drone == drone if attempt.drone else attempt.queue == f"drone.{drone}"
 
 
 class Completions:
@@ -46,9 +51,10 @@ class Completions:
         for report in rest:
             self.store.touch_drone(report.drone, report.arch)
             context = contexts.get(report.attempt_id)
-            if context is not None and context[0].state == AttemptState.FINISHED and context[1].current_attempt == report.attempt_id:
+            if context is not None and context[0].state == AttemptState.FINISHED and context[1].current_attempt == report.attempt_id \
+                    and context[0].drone == report.drone:
                 continue  # the completion overtook the start report (it travels at a higher priority): nothing to do
-            self._checked(context, report.attempt_id, "start")  # records why: unknown or stale
+            self._checked(context, report.attempt_id, "start", report.drone)  # records why: unknown, another drone's, or stale
 
     def builds_finished(self, results: Sequence[BuildResult]) -> None:
         """Fence checks, then publish the successes (one index rewrite per arch) and record the failures,
@@ -73,7 +79,7 @@ class Completions:
         current: list[Current] = []
         seen: set[str] = set()
         for result in results:
-            context = self._checked(contexts.get(result.attempt_id), result.attempt_id, "completion")
+            context = self._checked(contexts.get(result.attempt_id), result.attempt_id, "completion", result.drone)
             if context is not None and result.attempt_id in seen:  # a redelivered report in the same batch
                 self.store.note_stale_report(result.attempt_id, f"duplicate completion for {context[0].cpv} ignored")
             elif context is not None:
@@ -89,11 +95,16 @@ class Completions:
         self.store.mark_published_many([(r, out, p) for (r, _, p), out in zip(built, outcomes, strict=True)
                                         if not isinstance(out, ArtifactError)])
         for (result, attempt, _), out in zip(built, outcomes, strict=True):
-            if isinstance(out, ArtifactError):
-                self._fail(result, attempt, Classification(FailureKind.ARTIFACT, None, f"artifact rejected: {out}"))
+            if isinstance(out, CoordinatorFault):
+                self._fail(result, attempt, Classification(FailureKind.COORDINATOR, None, str(out)))
+            elif isinstance(out, ArtifactError):
+                self._fail(result, attempt, Classification(FailureKind.ARTIFACT, None, str(out)))
 
     def _fail(self, result: BuildResult, attempt: AttemptInfo, why: Classification) -> None:
         """Record the failure, then retry elsewhere after a backoff or block the package and skip its dependents."""
+        if why.kind is FailureKind.COORDINATOR:
+            self._coordinator_fault(result, attempt, why)
+            return
         self.store.mark_failed(result, why.summary(), why.kind.value, why.infrastructure)
         if why.infrastructure:
             self.breaker.after_infrastructure_failure(result.drone)
@@ -107,11 +118,25 @@ class Completions:
         dependents = dependents_closure(attempt.cpv, self.store.session_gates(attempt.session_id))
         self.store.skip_packages(attempt.session_id, sorted(dependents), f"needs {attempt.cpv}, which is blocked")
 
-    def _checked(self, context: AttemptContext | None, attempt_id: str, what: str) -> AttemptContext | None:
+    def _coordinator_fault(self, result: BuildResult, attempt: AttemptInfo, why: Classification) -> None:
+        """The coordinator could not take a good build (its own disk is full): counted against neither the drone nor the
+        package; the package is built again once the backoff has passed, and the event says what to free."""
+        self.store.mark_cancelled(result, why.summary())
+        self.store.requeue(attempt.package_id, self.clock.now() + self.config.retry.backoff, f"built again later: {why.summary()}")
+        self.store.add_event("coordinator.disk_full", f"{attempt.cpv} built by {result.drone} could not be taken: {why.line}; free "
+                             "space on the coordinator (SWARM_HOME)", attempt.session_id, attempt.cpv)
+
+    def _checked(self, context: AttemptContext | None, attempt_id: str, what: str, drone: str) -> AttemptContext | None:
+        """The report's context when it answers its package's current attempt from the drone it was given to; else None
+        and an event saying why (unknown attempt, another drone's attempt, a stale or duplicate report)."""
         if context is None:
             self.store.add_event("attempt.unknown", f"{what} for unknown attempt {attempt_id} ignored", None, attempt_id)
             return None
         attempt, package, _ = context
+        if not given_to(attempt, drone):
+            self.store.add_event("report.invalid", f"{what} for {attempt.cpv} from {drone}, but attempt {attempt_id} was given to "
+                                 f"{attempt.drone or attempt.queue}: ignored", attempt.session_id, attempt_id)
+            return None
         if package.current_attempt != attempt_id or attempt.state in (AttemptState.FINISHED, AttemptState.STALE):
             self.store.note_stale_report(attempt_id, f"stale {what} for {attempt.cpv} (attempt {attempt_id}, {attempt.state}) ignored")
             return None

@@ -28,7 +28,7 @@ from swarm_celery.ports import Broker, BrokerCensus, Clock, CoordinatorStore, Pu
 from swarm_celery.services.breaker import Breaker
 from swarm_celery.services.completion import Completions
 from swarm_celery.services.dispatch import Dispatcher
-from swarm_celery.services.drones import Drones
+from swarm_celery.services.drones import Drones, Heard
 from swarm_celery.services.planning import Planner
 from swarm_celery.services.reclaim import BROKER_EPOCH_FLAG, Reclaimer
 
@@ -43,8 +43,9 @@ class Coordinator:
         self.planner = Planner(store, resolver, self.dispatcher, prior)
         self.breaker = Breaker(store, broker, self.dispatcher, clock, self.config)
         self.completions = Completions(store, publisher, self.dispatcher, self.breaker, clock, self.config)
-        self.reclaimer = Reclaimer(store, broker, self.dispatcher, clock, self.config, census)
-        self.drones = Drones(store, broker, self.dispatcher, clock)
+        heard = Heard()  # heartbeats the record could not take, shared by the two that need them
+        self.reclaimer = Reclaimer(store, broker, self.dispatcher, clock, self.config, census, heard)
+        self.drones = Drones(store, broker, self.dispatcher, clock, heard)
 
     def plan(self, session_id: str) -> int:
         return self.planner.plan(session_id)

@@ -103,6 +103,8 @@ class FleetDoctor:
             return self.shell.run(host, probe_command(host), self.config.command_timeout)
         except RemoteError as exc:
             return exc
+        except Exception as exc:  # whatever else one host's SSH raises is that host's unreachable row, not the round's end
+            return RemoteError(f"{host.name}: the probe failed ({type(exc).__name__}: {str(exc)[:200]})")
 
     def _probe(self, host: DroneHost, check: DroneCheck, answer: Answer, coordinator_tree: str, before: DroneHealth) -> DroneCheck:
         if isinstance(answer, RemoteError):

@@ -11,26 +11,28 @@ from swarm_celery.domain.leases import expired, lost_in_broker
 from swarm_celery.domain.policy import SchedulerConfig
 from swarm_celery.ports import Broker, BrokerCensus, Clock, LeaseStore
 from swarm_celery.services.dispatch import Dispatcher
+from swarm_celery.services.drones import Heard
 
 BROKER_EPOCH_FLAG = "broker_epoch"  # the broker's run id at the last census
 
 
 class Reclaimer:
     def __init__(self, store: LeaseStore, broker: Broker, dispatcher: Dispatcher, clock: Clock, config: SchedulerConfig,
-                 census: BrokerCensus | None = None) -> None:
+                 census: BrokerCensus | None = None, heard: Heard | None = None) -> None:
         self.store = store
         self.broker = broker
         self.dispatcher = dispatcher
         self.clock = clock
         self.config = config
         self.census = census
+        self.heard = heard or Heard()  # heartbeats the record could not take (services.drones)
         self._suspects: frozenset[str] = frozenset()  # attempts the previous census did not find in the broker
 
     def reclaim(self) -> int:
         """Take back the attempts whose leases expired or whose messages the broker lost, fence them, and place their
         packages again. Silent drones are marked offline. Returns how many were taken back."""
         held = self._broker_census()  # the broker first, then the record
-        leases, seen = self.store.leases()
+        leases, seen = self.heard.renewed(*self.store.leases())
         found = expired(leases, seen, self.clock.now(), lease=self.config.lease, offline_after=self.config.offline_after)
         if held is not None:
             lost, self._suspects = lost_in_broker(leases, held, self._suspects)

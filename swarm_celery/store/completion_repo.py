@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, exists, func, insert, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
 
 from swarm_celery.domain.model import AttemptState, BuildResult, Outcome, PackageState
 from swarm_celery.domain.records import AttemptInfo, NewAttempt, PackageInfo, PublishedArtifact, SessionInfo, StartReport
@@ -38,14 +38,16 @@ class CompletionRepo(RepoBase):
                 for a in attempts}
 
     def mark_started_many(self, reports: Sequence[StartReport]) -> set[str]:
-        """Record each start that names its package's current, dispatched attempt; returns those attempt ids."""
+        """Record each start that names its package's current, dispatched attempt, from the drone it was given to; returns
+        those attempt ids."""
         applied: set[str] = set()
         now = self.clock.now()
         with self.engine.begin() as db:
             for report in reports:
                 current = exists().where(PackageRow.id == AttemptRow.package_id, PackageRow.current_attempt == report.attempt_id)
+                given = or_(AttemptRow.drone == report.drone, and_(AttemptRow.drone.is_(None), AttemptRow.queue == f"drone.{report.drone}"))
                 started = db.execute(update(AttemptRow).where(
-                    AttemptRow.id == report.attempt_id, AttemptRow.state == AttemptState.DISPATCHED.value, current).values(
+                    AttemptRow.id == report.attempt_id, AttemptRow.state == AttemptState.DISPATCHED.value, current, given).values(
                     state=AttemptState.STARTED.value, drone=report.drone, started_at=report.started_at)
                     .returning(AttemptRow.package_id)).first()
                 if started is not None:

@@ -10,6 +10,8 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from swarm_celery.errors import RecordError, RecordFull
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -21,8 +23,27 @@ def make_engine(url: str) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(url, pool_pre_ping=True)
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    event.listen(engine, "handle_error", _explained)
+    return engine
+
+
+DAMAGED = ("database disk image is malformed", "file is not a database", "file is encrypted or is not a database")
+FULL = ("database or disk is full", "no space left on device", "disk full")
+
+
+def _explained(context: Any) -> Exception | None:
+    """The record's own failures as one RecordError each (the CLI prints one line, the API answers 503/507)."""
+    message = str(context.original_exception).strip().splitlines()[0] if str(context.original_exception).strip() else ""
+    lowered = message.lower()
+    where = context.engine.url.render_as_string(hide_password=True) if context.engine is not None else "the record"
+    if any(text in lowered for text in DAMAGED):
+        return RecordError(f"the record {where} is damaged ({message}): restore it from a backup, or try "
+                           "`sqlite3 FILE .recover` into a new file")
+    if any(text in lowered for text in FULL):
+        return RecordFull(f"the record {where} cannot be written: its disk is full ({message}); free space there")
+    return None
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -5,7 +5,7 @@ A mixin of :class:`~swarm_celery.store.repository.SqlStore`.
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from swarm_celery.domain.model import DroneIdentity, Outcome
 from swarm_celery.domain.records import DroneLoad
@@ -41,15 +41,11 @@ class FleetRepo(RepoBase):
                 db.add(event_row(now, "drone.paused", f"{identity.name} started paused (its settings)", None, identity.name))
 
     def touch_drone(self, name: str, arch: str) -> None:
-        now = self.clock.now()
+        """A known drone reported: it is online. A report never makes a drone known (only its hello does): a forged
+        report naming a new drone must not bring a worker nobody runs into placement."""
         with self._sessions.begin() as db:
-            row = db.get(DroneRow, name)
-            if row is None:
-                db.add(DroneRow(name=name, arch=arch, state="online", first_seen=now, last_seen=now, builds=0, failures=0,
-                                slots=1, paused=False, grounded_until=0.0, cores=0, memory_mb=0, disk_free_mb=0))
-                db.add(event_row(now, "drone.joined", f"{name} ({arch}) joined", None, name))
-            else:
-                row.last_seen, row.arch, row.state = now, arch, "online"
+            db.execute(update(DroneRow).where(DroneRow.name == name, DroneRow.arch == arch).values(last_seen=self.clock.now(),
+                                                                                                  state="online"))
 
     def drone_offline(self, name: str, why: str) -> None:
         with self._sessions.begin() as db:

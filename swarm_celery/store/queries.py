@@ -29,6 +29,16 @@ class Queries:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
+    def integrity(self) -> str:
+        """"" when the record reads whole; else what is wrong. SQLite checks every page (``PRAGMA quick_check``), so a
+        damaged page anywhere shows here, not only in the query that happens to touch it."""
+        with self.engine.connect() as db:
+            if db.dialect.name != "sqlite":
+                db.execute(select(1))
+                return ""
+            found = [str(row[0]) for row in db.exec_driver_sql("PRAGMA quick_check(5)")]
+        return "" if found == ["ok"] else "; ".join(found)[:500]
+
     def latest_session(self) -> str | None:
         with Session(self.engine) as db:
             return db.scalar(select(SessionRow.id).order_by(SessionRow.created_at.desc()).limit(1))

@@ -19,16 +19,27 @@ from celery.signals import worker_ready, worker_shutdown
 from celery.worker import state as worker_state
 
 from swarm_celery.domain.model import BuildRequest, DroneIdentity, build_queue, drone_queue
+from swarm_celery.domain.trust import refusal
 from swarm_celery.drone.runner import DroneRunner
 from swarm_celery.tasks.messaging import CeleryReporter
 
 log = logging.getLogger(__name__)
 
 
-def register(app: Celery, runner: Callable[[], DroneRunner]) -> None:
+def register(app: Celery, runner: Callable[[], DroneRunner], signing: bool = False) -> None:
     @app.task(name="swarm.build")  # type: ignore[untyped-decorator]
-    def build(request: dict[str, object]) -> str:
-        return runner().build(BuildRequest.from_json(request)).outcome.value
+    def build(request: object, signed_by: str = "") -> str:
+        """One build. A request that breaks its rules (an attempt id that is no id, a package name that is no name) or
+        that the coordinator did not sign is logged and dropped: its fields become paths and a command line here."""
+        why = refusal("swarm.build", signed_by, signing)
+        try:
+            parsed = BuildRequest.from_json(request)
+        except ValueError as exc:
+            why = why or str(exc)
+        if why:
+            log.error("build request refused and dropped: %s", why)
+            return "refused"
+        return runner().build(parsed).outcome.value
 
 
 class Announcer:

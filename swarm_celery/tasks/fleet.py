@@ -4,6 +4,7 @@ and the :class:`~swarm_celery.ports.Pinger` port on Celery's ``inspect ping``.""
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -11,9 +12,12 @@ from collections.abc import Callable, Sequence
 from celery import Celery
 
 from swarm_celery.domain.model import drone_node, drone_of_node
+from swarm_celery.domain.trust import refusal
 from swarm_celery.services.audit import DriftWatch
 from swarm_celery.services.fleet import FleetDoctor
 from swarm_celery.tasks.batches import one_writer
+
+log = logging.getLogger(__name__)
 
 
 class CeleryPinger:
@@ -39,19 +43,25 @@ class CeleryPinger:
         return frozenset(found)
 
 
-def register(app: Celery, doctor: Callable[[], FleetDoctor]) -> None:
+def register(app: Celery, doctor: Callable[[], FleetDoctor], signing: bool = False) -> None:
     @app.task(name="swarm.probe_fleet")  # type: ignore[untyped-decorator]
-    def probe_fleet() -> list[dict[str, object]]:
+    def probe_fleet(signed_by: str = "") -> list[dict[str, object]]:
         """Beat: probe every drone, hold stale trees, walk the healing ladder (services.fleet.FleetDoctor)."""
+        if refusal("swarm.probe_fleet", signed_by, signing):
+            log.warning("swarm.probe_fleet from %r refused: only the coordinator's certificate may send it", signed_by)
+            return []
         with one_writer():
             return [check.to_json() for check in doctor().probe_round()]
 
 
-def register_audit(app: Celery, watch: Callable[[], DriftWatch]) -> None:
+def register_audit(app: Celery, watch: Callable[[], DriftWatch], signing: bool = False) -> None:
     @app.task(name="swarm.audit_fleet")  # type: ignore[untyped-decorator]
-    def audit_fleet() -> list[dict[str, object]]:
+    def audit_fleet(signed_by: str = "") -> list[dict[str, object]]:
         """Beat, daily: every drone host against the golden spec over SSH (outside the writer's lock), then drift recorded
         as an event and, with SWARM_AUDIT_HOLD, the drone held (services.audit.DriftWatch)."""
+        if refusal("swarm.audit_fleet", signed_by, signing):
+            log.warning("swarm.audit_fleet from %r refused: only the coordinator's certificate may send it", signed_by)
+            return []
         found = watch()
         audits = found.auditor.audit()
         with one_writer():

@@ -148,7 +148,7 @@ def test_a_duplicate_completion_for_a_finished_attempt_changes_nothing(swarm: Sw
     reporter = CeleryReporter(bootstrap.celery_app(swarm.settings))
     for attempt in done:
         reporter.finished(BuildResult(str(attempt.attempt), str(attempt.drone), Outcome.SUCCESS, artifact_path=str(attempt.artifact),
-                                      sha256=str(attempt["sha256"]), started_at=1.0, finished_at=2.0, simulated=True))
+                                      sha256=str(attempt.sha256), started_at=1.0, finished_at=2.0, simulated=True))
     swarm.wait(lambda: sum(e.kind == "attempt.stale" for e in swarm.queries.events(session, limit=1000)) >= len(done), 60,
                "the duplicates fenced")
     assert (swarm.settings.binhost_dir / "amd64" / "Packages").read_text() == index

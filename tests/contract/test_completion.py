@@ -40,6 +40,10 @@ def test_a_start_counts_only_for_the_current_dispatched_attempt(store: Store, cl
     assert attempt is not None and (attempt.state, attempt.started_at) == (AttemptState.STARTED, 1001.0)
     assert {p.cpv: p.state for p in store.packages_in_state([PackageState.BUILDING], "s1")} == {"sys-libs/base-1": PackageState.BUILDING}
     assert store.mark_started_many([StartReport(a["sys-libs/base-1"], "d1", "amd64", 1.0)]) == set()  # started already
+    other = dispatched(store, ids, "sys-libs/rt-1", to="d2")
+    assert store.mark_started_many([StartReport(other["sys-libs/rt-1"], "d1", "amd64", 1.0)]) == set()  # given to d2, not d1
+    attempt = store.get_attempt(other["sys-libs/rt-1"])
+    assert attempt is not None and (attempt.state, attempt.drone) == (AttemptState.DISPATCHED, "d2")
     (load,) = store.drone_loads("amd64")
     assert load.last_seen == clock.t
 

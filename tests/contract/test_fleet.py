@@ -22,10 +22,11 @@ def test_a_drone_joins_changes_and_leaves(store: Store, clock: FakeClock) -> Non
     store.drone_offline("d1", "silent")
     assert store.drone_loads("amd64") == [] and len(events(store, "drone.offline")) == 1
     store.touch_drone("d1", "amd64")  # a report brings it back
-    store.touch_drone("d9", "arm64")  # a report from a drone never seen: it joins
-    assert [d.name for d in store.drone_loads("amd64")] == ["d1"] and [d.name for d in store.drone_loads("arm64")] == ["d9"]
-    assert events(store, "drone.joined")[-1].message == "d9 (arm64) joined"
-    assert store.arches() == ["amd64", "arm64"]
+    store.touch_drone("d9", "arm64")  # a report naming a drone never seen does not make it one (only a hello does)
+    store.touch_drone("d1", "arm64")  # nor does one naming another arch move it
+    assert [(d.name, d.arch) for d in store.drone_loads("amd64")] == [("d1", "amd64")] and store.drone_loads("arm64") == []
+    assert [e.subject for e in events(store, "drone.joined")] == ["d1"]
+    assert store.arches() == ["amd64"]
 
 
 def test_pause_ground_and_lift(store: Store, clock: FakeClock) -> None:

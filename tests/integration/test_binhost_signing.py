@@ -57,8 +57,8 @@ def keygen(home: Path) -> str:
 
 
 def publish(tmp_path: Path, signer: GpgSigner | None) -> tuple[Path, Path]:
-    out = SimulateBuilder(Durations({}), 0.0).build(REQUEST, tmp_path / "staging")
-    publisher = BinhostPublisher(tmp_path / "binhost", signer=signer)
+    out = SimulateBuilder(Durations({}), 0.0).build(REQUEST, tmp_path / "staging" / REQUEST.attempt_id)  # where a drone leaves it
+    publisher = BinhostPublisher(tmp_path / "binhost", signer=signer, staging=tmp_path / "staging")
     published = publisher.publish("amd64", out.artifact, out.sha256, PACKAGE)
     return tmp_path / "binhost", tmp_path / "binhost" / "amd64" / published.path
 
@@ -120,9 +120,12 @@ def test_portage_refuses_unsigned_and_untrusted_packages(tmp_path: Path, homes: 
 
 def test_resigning_replaces_a_drones_own_signatures(tmp_path: Path, homes: dict[str, Path]) -> None:
     fingerprint, stranger = keygen(homes["swarm"]), keygen(homes["stranger"])
-    _, by_drone = publish(tmp_path / "drone", GpgSigner(homes["stranger"], stranger))  # a drone that signs with its own key
+    _, signed = publish(tmp_path / "drone", GpgSigner(homes["stranger"], stranger))  # a drone that signs with its own key
+    by_drone = tmp_path / "staging" / REQUEST.attempt_id / signed.name
+    by_drone.parent.mkdir(parents=True)
+    shutil.copyfile(signed, by_drone)  # staged for the coordinator, as the drone leaves it
     digest = hashlib.sha256(by_drone.read_bytes()).hexdigest()
-    publisher = BinhostPublisher(tmp_path / "binhost", signer=GpgSigner(homes["swarm"], fingerprint))
+    publisher = BinhostPublisher(tmp_path / "binhost", signer=GpgSigner(homes["swarm"], fingerprint), staging=tmp_path / "staging")
     resigned = tmp_path / "binhost" / "amd64" / publisher.publish("amd64", by_drone, digest, PACKAGE).path
     trust(homes["client"], tmp_path / "binhost", fingerprint)
     assert "error" not in verify(tmp_path, homes["client"], [resigned])[str(resigned)]

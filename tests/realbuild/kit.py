@@ -388,4 +388,8 @@ def publish(publisher: BinhostPublisher, built: BuildOutput, request: BuildReque
     slot, _, sub_slot = request.slot.partition("/")
     package = PackageInfo(1, request.session_id, request.cpv, slot, sub_slot or slot, request.repo, request.use, 0,
                           PackageState.BUILDING, request.attempt_id)
-    return publisher.publish("amd64", built.artifact, built.sha256, package, simulated_ok=False)
+    assert publisher.staging is not None
+    staged = publisher.staging / request.attempt_id / built.artifact.name  # where a drone on the coordinator's host leaves it
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(built.artifact, staged)
+    return publisher.publish("amd64", staged, built.sha256, package, simulated_ok=False)

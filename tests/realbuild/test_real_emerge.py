@@ -77,7 +77,7 @@ def swarm() -> Iterator[Swarm]:
     key = kit.make_signing_key(base / "k")
     try:
         overlay = kit.make_overlay(base / "overlay")
-        publisher = BinhostPublisher(base / "binhost", signer=GpgSigner(key.home, key.fingerprint))
+        publisher = BinhostPublisher(base / "binhost", signer=GpgSigner(key.home, key.fingerprint), staging=base / "staging")
         (base / "binhost" / "amd64").mkdir(parents=True)
         with kit.serve(base / "binhost") as url:
             swarm = Swarm(base, overlay, key, publisher, url)

@@ -43,10 +43,10 @@ VALID = [
     *MINIMAL.values(),
     ControlRequest(Action.PAUSE, drone="nas", request_id="r1"),
     ControlRequest(Action.RESUME, drone="nas"),
-    ControlRequest(Action.UNBLOCK, atom="dev-libs/foo", session="s1"),
-    ControlRequest(Action.RESET, atom="dev-libs/foo", session="s1", request_id="r2"),
+    ControlRequest(Action.UNBLOCK, atom="dev-libs/foo", session="5e5510"),
+    ControlRequest(Action.RESET, atom="dev-libs/foo", session="5e5510", request_id="r2"),
     ControlRequest(Action.CLEAR_FAILURES, drone="nas"),
-    ControlRequest(Action.RETRY_FAILURES, session="s1"),
+    ControlRequest(Action.RETRY_FAILURES, session="5e5510"),
 ]
 
 
@@ -61,7 +61,7 @@ def test_valid_requests_are_returned_unchanged(request_: ControlRequest) -> None
         # what an action needs
         (ControlRequest(Action.UNGROUND), "unground needs --drone NAME (see `build-swarm fleet`)"),
         (ControlRequest(Action.UNBLOCK), f"unblock {NEEDS_ATOM_MSG}"),
-        (ControlRequest(Action.UNBLOCK, session="s1"), f"unblock {NEEDS_ATOM_MSG}"),
+        (ControlRequest(Action.UNBLOCK, session="5e5510"), f"unblock {NEEDS_ATOM_MSG}"),
         (ControlRequest(Action.RESET), f"reset {NEEDS_ATOM_MSG}"),
         (ControlRequest(Action.CANCEL), "cancel needs --session ID (see `build-swarm history`)"),
         # --drone where it does not apply
@@ -69,13 +69,13 @@ def test_valid_requests_are_returned_unchanged(request_: ControlRequest) -> None
         (ControlRequest(Action.RESET, atom="dev-libs/foo", drone="nas"), "reset does not take --drone"),
         (ControlRequest(Action.REBALANCE, drone="nas"), "rebalance does not take --drone"),
         (ControlRequest(Action.RETRY_FAILURES, drone="nas"), "retry_failures does not take --drone"),
-        (ControlRequest(Action.CANCEL, session="s1", drone="nas"), "cancel does not take --drone"),
+        (ControlRequest(Action.CANCEL, session="5e5510", drone="nas"), "cancel does not take --drone"),
         # --session where it does not apply
-        (ControlRequest(Action.PAUSE, session="s1"), "pause does not take --session"),
-        (ControlRequest(Action.RESUME, session="s1"), "resume does not take --session"),
-        (ControlRequest(Action.UNGROUND, drone="nas", session="s1"), "unground does not take --session"),
-        (ControlRequest(Action.REBALANCE, session="s1"), "rebalance does not take --session"),
-        (ControlRequest(Action.CLEAR_FAILURES, session="s1"), "clear_failures does not take --session"),
+        (ControlRequest(Action.PAUSE, session="5e5510"), "pause does not take --session"),
+        (ControlRequest(Action.RESUME, session="5e5510"), "resume does not take --session"),
+        (ControlRequest(Action.UNGROUND, drone="nas", session="5e5510"), "unground does not take --session"),
+        (ControlRequest(Action.REBALANCE, session="5e5510"), "rebalance does not take --session"),
+        (ControlRequest(Action.CLEAR_FAILURES, session="5e5510"), "clear_failures does not take --session"),
         # an ATOM where it does not apply
         (ControlRequest(Action.PAUSE, atom="dev-libs/foo"), "pause does not take an ATOM"),
         (ControlRequest(Action.RESUME, atom="dev-libs/foo"), "resume does not take an ATOM"),
@@ -83,13 +83,13 @@ def test_valid_requests_are_returned_unchanged(request_: ControlRequest) -> None
         (ControlRequest(Action.REBALANCE, atom="dev-libs/foo"), "rebalance does not take an ATOM"),
         (ControlRequest(Action.CLEAR_FAILURES, atom="dev-libs/foo"), "clear_failures does not take an ATOM"),
         (ControlRequest(Action.RETRY_FAILURES, atom="dev-libs/foo"), "retry_failures does not take an ATOM"),
-        (ControlRequest(Action.CANCEL, session="s1", atom="dev-libs/foo"), "cancel does not take an ATOM"),
+        (ControlRequest(Action.CANCEL, session="5e5510", atom="dev-libs/foo"), "cancel does not take an ATOM"),
         # precedence: what is missing is reported before what does not apply; then --drone, --session, ATOM
-        (ControlRequest(Action.UNGROUND, session="s1", atom="dev-libs/foo"), "unground needs --drone NAME (see `build-swarm fleet`)"),
+        (ControlRequest(Action.UNGROUND, session="5e5510", atom="dev-libs/foo"), "unground needs --drone NAME (see `build-swarm fleet`)"),
         (ControlRequest(Action.CANCEL, drone="nas"), "cancel needs --session ID (see `build-swarm history`)"),
         (ControlRequest(Action.RESET, drone="nas"), f"reset {NEEDS_ATOM_MSG}"),
-        (ControlRequest(Action.REBALANCE, drone="nas", session="s1", atom="dev-libs/foo"), "rebalance does not take --drone"),
-        (ControlRequest(Action.PAUSE, session="s1", atom="dev-libs/foo"), "pause does not take --session"),
+        (ControlRequest(Action.REBALANCE, drone="nas", session="5e5510", atom="dev-libs/foo"), "rebalance does not take --drone"),
+        (ControlRequest(Action.PAUSE, session="5e5510", atom="dev-libs/foo"), "pause does not take --session"),
     ],
 )
 def test_invalid_requests_say_what_is_wrong(request_: ControlRequest, message: str) -> None:
@@ -100,8 +100,8 @@ def test_invalid_requests_say_what_is_wrong(request_: ControlRequest, message: s
 
 # controls: JSON ----------------------------------------------------------------------------------------------------
 def test_to_json_is_plain_strings() -> None:
-    request = ControlRequest(Action.RESET, session="s1", atom="=dev-libs/foo-1.2", request_id="abc")
-    assert request.to_json() == {"action": "reset", "drone": "", "session": "s1", "atom": "=dev-libs/foo-1.2", "request_id": "abc"}
+    request = ControlRequest(Action.RESET, session="5e5510", atom="=dev-libs/foo-1.2", request_id="abc")
+    assert request.to_json() == {"action": "reset", "drone": "", "session": "5e5510", "atom": "=dev-libs/foo-1.2", "request_id": "abc"}
 
 
 @pytest.mark.parametrize("request_", VALID, ids=lambda r: f"{r.action}-{r.drone or '_'}-{r.session or '_'}-{r.atom or '_'}")
@@ -112,7 +112,7 @@ def test_from_json_round_trips_to_json(request_: ControlRequest) -> None:
 
 
 def test_from_json_defaults_missing_fields_to_empty() -> None:
-    assert ControlRequest.from_json({"action": "cancel", "session": "s9"}) == ControlRequest(Action.CANCEL, session="s9")
+    assert ControlRequest.from_json({"action": "cancel", "session": "5e5519"}) == ControlRequest(Action.CANCEL, session="5e5519")
 
 
 def test_from_json_rejects_unknown_action() -> None:
@@ -121,7 +121,7 @@ def test_from_json_rejects_unknown_action() -> None:
 
 
 def test_from_json_rejects_missing_action() -> None:
-    with pytest.raises(KeyError, match="action"):
+    with pytest.raises(ValueError, match="names no action"):
         ControlRequest.from_json({"drone": "nas"})
 
 

@@ -53,18 +53,20 @@ def test_failure_retries_on_another_drone_then_blocks_and_skips_dependents(world
     world.store.register_drone(identity("drone-2"))
     world.coordinator.plan("s1")
     by_cpv = {r.cpv: r for r in world.dispatcher.take()}
-    world.coordinator.build_finished(failure(by_cpv["sys-libs/base-1"], "drone-1"))
+    first = world.dispatcher.drone(by_cpv["sys-libs/base-1"])
+    other = {"drone-1": "drone-2", "drone-2": "drone-1"}[first]
+    world.coordinator.build_finished(failure(by_cpv["sys-libs/base-1"], first))
     assert states(world.store)["sys-libs/base-1"] == "needed"  # waiting for its backoff, not failed
     assert world.dispatcher.wakes and world.dispatcher.wakes[-1][1] == pytest.approx(60.0)
-    world.coordinator.build_finished(success(by_cpv["sys-libs/rt-1"]))
-    world.coordinator.build_finished(success(by_cpv["app-misc/tool-1"]))
+    for cpv in ("sys-libs/rt-1", "app-misc/tool-1"):
+        world.coordinator.build_finished(success(by_cpv[cpv], world.dispatcher.drone(by_cpv[cpv])))
     assert all(r.cpv != "sys-libs/base-1" for r in world.dispatcher.take())  # not before the backoff
     world.clock.t += 61
     world.coordinator.dispatch("amd64")
     sent = world.dispatcher.sent
-    assert [(r.cpv, q) for r, q in sent] == [("sys-libs/base-1", "drone.drone-2")]  # never again to drone-1
+    assert [(r.cpv, q) for r, q in sent] == [("sys-libs/base-1", f"drone.{other}")]  # never again to the first
     retry = world.dispatcher.take()[0]
-    world.coordinator.build_finished(failure(retry, "drone-2"))
+    world.coordinator.build_finished(failure(retry, other))
     final = states(world.store)
     assert final["sys-libs/base-1"] == PackageState.BLOCKED
     assert final["dev-libs/lib-1"] == final["app-misc/app-1"] == PackageState.SKIPPED
@@ -78,9 +80,9 @@ def test_failure_retries_on_another_drone_then_blocks_and_skips_dependents(world
 
 def test_infrastructure_failures_never_block_and_ground_a_drone(world: World) -> None:
     world.reconfigure(breaker_failures=2)
-    world.store.register_drone(identity("drone-2"))
     world.coordinator.plan("s1")
-    sent = world.dispatcher.take()
+    sent = world.dispatcher.take()  # all on drone-1, the only drone yet
+    world.store.register_drone(identity("drone-2"))
     for request in sent[:2]:
         result = replace(failure(request, "drone-1"), log_tail="ld: final link failed: No space left on device")
         world.coordinator.build_finished(result)

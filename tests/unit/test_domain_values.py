@@ -67,9 +67,9 @@ def test_config_hash_is_stable_and_sensitive() -> None:
 
 
 def test_messages_round_trip_as_json() -> None:
-    request = BuildRequest("att1", "sess", "app-misc/tmux-3.5a", "amd64", "0", "gentoo", ("utempter",))
+    request = BuildRequest("a" * 32, "5e5510", "app-misc/tmux-3.5a", "amd64", "0", "gentoo", ("utempter",))
     assert BuildRequest.from_json(request.to_json()) == request
-    result = BuildResult("att1", "drone-1", Outcome.SUCCESS, "/x.gpkg.tar", "ab" * 32, 10, "ok", 1.0, 2.0, True)
+    result = BuildResult("a" * 32, "drone-1", Outcome.SUCCESS, "/x.gpkg.tar", "ab" * 32, 10, "ok", 1.0, 2.0, True)
     assert BuildResult.from_json(result.to_json()) == result
 
 

@@ -313,7 +313,15 @@ def test_log_tails(tail: str, exit_code: int | None, kind: FailureKind, infrastr
 def test_infrastructure_kinds_are_exactly_these() -> None:
     assert {kind for kind in FailureKind if kind.infrastructure} == {K.FETCH, K.DISK_FULL, K.OOM, K.KILLED, K.TIMEOUT, K.BINHOST, K.ARTIFACT}
     assert [kind.value for kind in FailureKind] == ["fetch", "disk_full", "oom", "killed", "timeout", "binhost", "artifact", "dependency",
-                                                    "configure", "compile", "test", "install", "phase", "unknown"]
+                                                    "configure", "compile", "test", "install", "phase", "unknown", "coordinator"]
+
+
+def test_the_coordinators_full_disk_is_counted_against_no_one() -> None:
+    """An upload the coordinator answered 507 (its disk is full): neither the package's nor the drone's failure."""
+    tail = ("emerge output\nbuild-swarm: upload failed: build-swarm: the coordinator's disk is full (HTTP 507): "
+            "tmux-3.5a-1.gpkg.tar could not be uploaded after 5 tries")
+    why = classify_failure(tail)
+    assert (why.kind, why.infrastructure) == (K.COORDINATOR, False) and why.summary().startswith("the coordinator could not take it")
 
 
 def test_disk_full_outranks_oom_and_oom_outranks_kill_text() -> None:

@@ -66,10 +66,10 @@ def test_fleet_toml_tables_are_replaced_in_place_and_appended_otherwise() -> Non
     text = '# my fleet\n[defaults]\nuser = "root"\n\n[drones.a]\nhost = "old"\n\n# b is the NAS\n[drones.b]\nhost = "nas"\n'
     replaced = with_table(text, "a", inventory_table("a", {"host": "10.0.0.11", "port": 2222}))
     assert replaced == '# my fleet\n[defaults]\nuser = "root"\n\n[drones.a]\nhost = "10.0.0.11"\nport = 2222\n\n# b is the NAS\n[drones.b]\nhost = "nas"\n'
-    added = with_table(replaced, "c", inventory_table("c", {"host": "h\"c"}))
+    added = with_table(replaced, "c", inventory_table("c", {"host": "c.lan", "sync": 'emerge --sync "gentoo"'}))
     drones, _ = parse_hosts(added, "fleet.toml")
-    assert (drones["a"].port, drones["b"].host, drones["c"].host) == (2222, "nas", 'h"c')
-    assert with_table(added, "c", inventory_table("c", {"host": "h\"c"})) == added  # the same table: nothing changes
+    assert (drones["a"].port, drones["b"].host, drones["c"].sync) == (2222, "nas", 'emerge --sync "gentoo"')
+    assert with_table(added, "c", inventory_table("c", {"host": "c.lan", "sync": 'emerge --sync "gentoo"'})) == added  # nothing changes
 
 
 def test_the_service_plan_names_the_instance_on_systemd_and_refuses_no_manager() -> None:

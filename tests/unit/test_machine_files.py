@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -74,4 +75,20 @@ def test_the_command_quotes_the_root_and_asks_only_for_what_the_resolver_reads()
     command = read_command("/srv/my laptop")
     assert command.startswith("cd '/srv/my laptop' 2>/dev/null || exit 3; ")
     assert "var/lib/portage/world etc/portage/make.conf etc/portage/package.use" in command
-    assert command.endswith("| tar -chf - -T - | base64")
+    assert command.endswith("| tar -chf - -T - | head -c 16777217 | base64")
+
+
+def test_the_command_leaves_out_what_links_out_of_the_machine_root(tmp_path: Path) -> None:
+    """Run for real: a package.use file that is a symlink to a file outside the root never reaches the archive."""
+    root = tmp_path / "machine"
+    (root / "var/lib/portage").mkdir(parents=True)
+    (root / "etc/portage/package.use").mkdir(parents=True)
+    (root / "var/lib/portage/world").write_text("app-misc/tmux\n")
+    (root / "etc/portage/package.use/ok").write_text("app-misc/tmux debug\n")
+    (tmp_path / "secret").write_text("root:$6$hash:19000::::::\n")
+    (root / "etc/portage/package.use/evil").symlink_to(tmp_path / "secret")
+    (root / "etc/portage/make.conf").symlink_to(root / "etc/portage/package.use/ok")  # a link that stays inside is taken
+    out = subprocess.run(["sh", "-c", read_command(str(root))], capture_output=True, text=True, check=True, timeout=30).stdout
+    found = decode(out, "test")
+    assert found.world == "app-misc/tmux\n"
+    assert dict(found.files) == {"make.conf": "app-misc/tmux debug\n", "package.use": "app-misc/tmux debug\n"}

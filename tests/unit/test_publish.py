@@ -24,8 +24,13 @@ PACKAGE = PackageInfo(1, "s1", "app-misc/tmux-3.5a", "0", "0", "gentoo", ("amd64
 
 
 def build(tmp_path: Path) -> tuple[Path, str]:
-    out = SimulateBuilder(Durations({}), 0.0).build(REQUEST, tmp_path / "staging")
+    """A simulated build where a drone leaves it: <staging>/<attempt>/<name>."""
+    out = SimulateBuilder(Durations({}), 0.0).build(REQUEST, tmp_path / "staging" / REQUEST.attempt_id)
     return out.artifact, out.sha256
+
+
+def publisher(tmp_path: Path) -> BinhostPublisher:
+    return BinhostPublisher(tmp_path / "binhost", staging=tmp_path / "staging")
 
 
 def test_simulated_build_writes_a_real_gpkg_with_the_requested_metadata(tmp_path: Path) -> None:
@@ -58,13 +63,13 @@ def test_simulated_speed_scales_the_reported_build_time(tmp_path: Path) -> None:
 
 def test_publish_places_file_and_index_entry(tmp_path: Path) -> None:
     artifact, sha = build(tmp_path)
-    published = BinhostPublisher(tmp_path / "binhost").publish("amd64", artifact, sha, PACKAGE)
+    published = publisher(tmp_path).publish("amd64", artifact, sha, PACKAGE)
     tree = tmp_path / "binhost" / "amd64"
     assert published.path == "app-misc/tmux/tmux-3.5a-1.gpkg.tar" and (tree / published.path).is_file()
     header, entries = parse_index((tree / "Packages").read_text())
     assert header["PACKAGES"] == "1" and header["ARCH"] == "amd64"
     assert [(e.cpv, e.path, e.build_id) for e in entries] == [("app-misc/tmux-3.5a", published.path, 1)]
-    again = BinhostPublisher(tmp_path / "binhost").publish("amd64", artifact, sha, PACKAGE)  # idempotent
+    again = publisher(tmp_path).publish("amd64", artifact, sha, PACKAGE)  # idempotent
     assert again == published and len(parse_index((tree / "Packages").read_text())[1]) == 1
 
 
@@ -72,7 +77,7 @@ def test_publish_places_file_and_index_entry(tmp_path: Path) -> None:
     ("mutate", "message"),
     [
         (lambda p, s: (p, "0" * 64), "sha256 mismatch"),
-        (lambda p, s: (p.with_name("missing.gpkg.tar"), s), "missing"),
+        (lambda p, s: (p.with_name("missing-1.gpkg.tar"), s), "cannot be opened: No such file"),
         (lambda p, s: _corrupt(p), "not a valid GPKG"),
         (lambda p, s: _garbage(p), "not a valid GPKG"),
     ],
@@ -81,7 +86,7 @@ def test_publish_refuses_bad_artifacts_and_publishes_nothing(tmp_path: Path, mut
     artifact, sha = build(tmp_path)
     bad_path, bad_sha = mutate(artifact, sha)
     with pytest.raises(ArtifactError, match=message):
-        BinhostPublisher(tmp_path / "binhost").publish("amd64", bad_path, bad_sha, PACKAGE)
+        publisher(tmp_path).publish("amd64", bad_path, bad_sha, PACKAGE)
     assert not (tmp_path / "binhost" / "amd64" / "Packages").exists()
 
 
@@ -96,7 +101,7 @@ def test_publish_refuses_bad_artifacts_and_publishes_nothing(tmp_path: Path, mut
 def test_publish_refuses_metadata_that_does_not_match_the_plan(tmp_path: Path, package: PackageInfo, message: str) -> None:
     artifact, sha = build(tmp_path)
     with pytest.raises(ArtifactError, match=message):
-        BinhostPublisher(tmp_path / "binhost").publish("amd64", artifact, sha, package)
+        publisher(tmp_path).publish("amd64", artifact, sha, package)
 
 
 def _corrupt(path: Path) -> tuple[Path, str]:
@@ -117,12 +122,13 @@ def _garbage(path: Path) -> tuple[Path, str]:
 def test_publish_many_places_every_good_artifact_with_one_index_and_names_each_rejected_one(tmp_path: Path) -> None:
     builder = SimulateBuilder(Durations({}), 0.0)
     screen_request = replace(REQUEST, attempt_id="b" * 32, cpv="app-misc/screen-4.9.1")
-    screen = replace(PACKAGE, id=2, cpv="app-misc/screen-4.9.1")
-    tmux_out = builder.build(REQUEST, tmp_path / "staging")
-    screen_out = builder.build(screen_request, tmp_path / "staging-2")
-    bad, bad_sha = _garbage(tmp_path / "bad.gpkg.tar")
-    bad_package = replace(PACKAGE, id=3, cpv="app-misc/bad-1")
-    outcomes = BinhostPublisher(tmp_path / "binhost").publish_many("amd64", [
+    screen = replace(PACKAGE, id=2, cpv="app-misc/screen-4.9.1", current_attempt="b" * 32)
+    tmux_out = builder.build(REQUEST, tmp_path / "staging" / REQUEST.attempt_id)
+    screen_out = builder.build(screen_request, tmp_path / "staging" / screen_request.attempt_id)
+    (tmp_path / "staging" / ("c" * 32)).mkdir()
+    bad, bad_sha = _garbage(tmp_path / "staging" / ("c" * 32) / "bad-1-1.gpkg.tar")
+    bad_package = replace(PACKAGE, id=3, cpv="app-misc/bad-1", current_attempt="c" * 32)
+    outcomes = publisher(tmp_path).publish_many("amd64", [
         (tmux_out.artifact, tmux_out.sha256, PACKAGE), (bad, bad_sha, bad_package), (screen_out.artifact, screen_out.sha256, screen),
         (tmux_out.artifact, tmux_out.sha256, PACKAGE),  # a redelivered report in the same batch
     ], simulated_ok=True)
@@ -136,7 +142,7 @@ def test_publish_many_places_every_good_artifact_with_one_index_and_names_each_r
 
 def test_publish_many_with_nothing_good_leaves_the_index_alone(tmp_path: Path) -> None:
     bad, bad_sha = _garbage(tmp_path / "bad.gpkg.tar")
-    outcomes = BinhostPublisher(tmp_path / "binhost").publish_many("amd64", [(bad, bad_sha, PACKAGE)])
+    outcomes = publisher(tmp_path).publish_many("amd64", [(bad, bad_sha, PACKAGE)])
     assert isinstance(outcomes[0], ArtifactError)
     assert not (tmp_path / "binhost" / "amd64" / "Packages").exists()
 
@@ -146,30 +152,30 @@ def test_an_uploaded_artifact_is_taken_from_the_upload_area_and_the_upload_remov
     uploads = tmp_path / "uploads"
     (uploads / REQUEST.attempt_id).mkdir(parents=True)
     artifact.rename(uploads / REQUEST.attempt_id / artifact.name)
-    publisher = BinhostPublisher(tmp_path / "binhost", uploads)
-    published = publisher.publish("amd64", Path(f"upload://{REQUEST.attempt_id}/{artifact.name}"), digest, PACKAGE)
+    published = BinhostPublisher(tmp_path / "binhost", uploads).publish("amd64", Path(f"upload://{REQUEST.attempt_id}/{artifact.name}"),
+                                                                        digest, PACKAGE)
     assert (tmp_path / "binhost" / "amd64" / published.path).is_file()
     assert not (uploads / REQUEST.attempt_id).exists()
 
 
 @pytest.mark.parametrize(("ref", "uploads", "message"), [
-    (f"upload://{'a' * 32}/tmux-3.5a-1.gpkg.tar", True, "never arrived whole"),
+    (f"upload://{'a' * 32}/tmux-3.5a-1.gpkg.tar", True, "cannot be opened: No such file"),
+    (f"upload://{'b' * 32}/tmux-3.5a-1.gpkg.tar", True, "names the upload of another attempt"),
     (f"upload://{'a' * 32}/../../swarm.db", True, "malformed upload reference"),
     (f"upload://{'a' * 32}/.hidden.gpkg.tar", True, "is not a GPKG file name"),
     ("upload://not-an-attempt/x.gpkg.tar", True, "attempt ids are 32 hex digits"),
     (f"upload://{'a' * 32}/tmux-3.5a-1.gpkg.tar", False, "this coordinator takes no uploads"),
 ])
 def test_bad_upload_references_are_artifact_errors(tmp_path: Path, ref: str, uploads: bool, message: str) -> None:
-    publisher = BinhostPublisher(tmp_path / "binhost", tmp_path / "uploads" if uploads else None)
     with pytest.raises(ArtifactError, match=message):
-        publisher.publish("amd64", Path(ref), "0" * 64, PACKAGE)
+        BinhostPublisher(tmp_path / "binhost", tmp_path / "uploads" if uploads else None).publish("amd64", Path(ref), "0" * 64, PACKAGE)
 
 
 def test_a_simulated_gpkg_says_so_and_is_refused_for_real_sessions(tmp_path: Path) -> None:
     artifact, digest = build(tmp_path)
     assert read_gpkg_metadata(artifact)["BUILD_SWARM_SIMULATED"].split()[0] == "0.0"  # its time scale: never compiled
-    publisher = BinhostPublisher(tmp_path / "binhost")
-    refused = publisher.publish_many("amd64", [(artifact, digest, PACKAGE)], simulated_ok=False)[0]
+    binhost = publisher(tmp_path)
+    refused = binhost.publish_many("amd64", [(artifact, digest, PACKAGE)], simulated_ok=False)[0]
     assert isinstance(refused, ArtifactError) and "is a simulated build (BUILD_SWARM_SIMULATED): refused" in str(refused)
     assert not (tmp_path / "binhost" / "amd64" / "Packages").exists()
-    assert not isinstance(publisher.publish_many("amd64", [(artifact, digest, PACKAGE)], simulated_ok=True)[0], ArtifactError)
+    assert not isinstance(binhost.publish_many("amd64", [(artifact, digest, PACKAGE)], simulated_ok=True)[0], ArtifactError)

@@ -41,13 +41,9 @@ class FleetMixin(MemoryBase):
             self.add_event("drone.paused", f"{identity.name} started paused (its settings)", None, identity.name)
 
     def touch_drone(self, name: str, arch: str) -> None:
-        now = self.clock.now()
         row = self.t.drones.get(name)
-        if row is None:
-            self.t.drones[name] = Drone(name, arch, now, now)
-            self.add_event("drone.joined", f"{name} ({arch}) joined", None, name)
-        else:
-            row.last_seen, row.arch, row.state = now, arch, "online"
+        if row is not None and row.arch == arch:
+            row.last_seen, row.state = self.clock.now(), "online"
 
     def drone_offline(self, name: str, why: str) -> None:
         row = self.t.drones.get(name)

@@ -145,7 +145,8 @@ class CompletionMixin(MemoryBase):
             if attempt is None or attempt.state != AttemptState.DISPATCHED.value:
                 continue
             pkg = self.t.packages[attempt.package_id]
-            if pkg.current_attempt != report.attempt_id:
+            given = attempt.drone == report.drone if attempt.drone else attempt.queue == f"drone.{report.drone}"
+            if pkg.current_attempt != report.attempt_id or not given:
                 continue
             attempt.state, attempt.drone, attempt.started_at = AttemptState.STARTED.value, report.drone, report.started_at
             pkg.state = PackageState.BUILDING.value
