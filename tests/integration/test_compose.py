@@ -18,7 +18,7 @@ import yaml
 
 from swarm_celery.resolve.synthetic import synthetic_world
 from tests.conftest import ROOT
-from tests.integration.deploy_kit import free_port, need
+from tests.integration.deploy_kit import free_port, need, wait_for
 from tests.integration.docker_kit import Engine, base_image, engine
 
 COMPOSE = ROOT / "docker-compose.yml"
@@ -155,8 +155,11 @@ def _builds_and_serves_the_world(url: str) -> None:
 
 def _flower_sees_the_workers(url: str) -> None:
     assert httpx.get(f"{url}/api/workers", timeout=30).status_code == 401
-    workers = httpx.get(f"{url}/api/workers?refresh=1", auth=("admin", SECRET), timeout=60).json()
-    assert sum(name.startswith("drone.") for name in workers) == 2 and any(name.startswith("coordinator@") for name in workers)
+    def listed() -> bool:  # Flower asks the workers with its own short timeout: the first answers may come late
+        workers = httpx.get(f"{url}/api/workers?refresh=1", auth=("admin", SECRET), timeout=60).json()
+        return sum(name.startswith("drone.") for name in workers) == 2 and any(name.startswith("coordinator@") for name in workers)
+
+    wait_for(listed, 60, "Flower to list the coordinator and both drones")
 
 
 def _no_password_in_a_process_list(docker: Engine, project: str) -> None:

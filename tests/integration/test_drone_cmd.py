@@ -45,6 +45,7 @@ def test_check_shows_the_identity_and_the_emerge_settings(tmp_path: Path, redis_
     run = run_cli(["drone", "--config", str(conf), "--name", "nas", "--check", "--json"], bare_env(tmp_path))
     assert run.code == 0, run.output
     shown = json.loads(run.stdout)
+    assert len(shown["identity"].pop("payload_hash")) == 64  # the digest of the build-swarm code it runs
     assert shown["identity"] | {"cores": 0, "memory_mb": 0, "disk_free_mb": 0} == {
         "name": "nas", "arch": "arm64", "cores": 0, "memory_mb": 0, "disk_free_mb": 0, "slots": 2, "paused": False,
         "tree_timestamp": TIMESTAMP, "gentoo_profile": "default/linux/arm64/23.0/systemd", "profile": "default/linux/arm64/23.0/systemd",
