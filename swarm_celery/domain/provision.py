@@ -140,6 +140,11 @@ def switch_command(release: str) -> str:
             f"ln -sfn {target} venv.new; mv -fT venv.new venv")
 
 
+def restore_by_hand_command() -> str:
+    """Put back the venv made by hand that :func:`switch_command` kept aside (a failed first release on such a host)."""
+    return f"set -e; cd {ROOT}; test -d venv.by-hand; rm -f venv; mv venv.by-hand venv"
+
+
 def prune_command(keep: tuple[str, ...]) -> str:
     """Remove every release but ``keep`` (the one in use and the one before it)."""
     names = "|".join(shlex.quote(k) for k in keep if k) or "''"

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from swarm_celery.domain.fleet import DroneHost
-from swarm_celery.domain.provision import service_plan
+from swarm_celery.domain.provision import restore_by_hand_command, service_plan
 from swarm_celery.domain.views import DroneView
 from swarm_celery.errors import ProvisionError, RemoteError, UserError
 from swarm_celery.ports import DroneControls
@@ -74,10 +74,10 @@ class RollingDeploy:
             self.installer.run(host, plan.restart, f"restarting {plan.service}")
             self.installer.wait_hello(name, payload.version, payload.digest, self.hello_timeout)
         except (ProvisionError, RemoteError) as exc:
-            self._roll_back(host, state.release_name, before, plan.restart, progress)
+            self._roll_back(host, state.release, before, plan.restart, progress)
             if not paused_before:
                 self.controls.resume(name)
-            raise ProvisionError(f"{exc}; {name} is back on {state.release_name or 'its old release'}") from None
+            raise ProvisionError(f"{exc}; {name} is back on {state.release_name or 'the venv it had'}") from None
         if not paused_before:
             self.controls.resume(name)
         self.installer.prune(host, (payload.release, state.release_name))
@@ -102,10 +102,14 @@ class RollingDeploy:
         return True
 
     def _roll_back(self, host: DroneHost, release: str, before: DroneView | None, restart: str, progress: Progress) -> None:
+        """Back to ``release`` (what ``venv`` pointed at: a release, or "directory" for a venv made by hand)."""
         if not release:
             return
-        progress(f"{host.name}: the new release failed: back to {release}")
-        self.installer.switch(host, release)
+        progress(f"{host.name}: the new release failed: back to {release.rsplit('/', 1)[-1]}")
+        if release == "directory":
+            self.installer.run(host, restore_by_hand_command(), "putting back the venv made by hand")
+        else:
+            self.installer.switch(host, release.rsplit("/", 1)[-1])
         self.installer.run(host, restart, "restarting on the old release")
         if before is not None and before.payload_hash:
             self.installer.wait_hello(host.name, before.payload_version, before.payload_hash, self.hello_timeout)

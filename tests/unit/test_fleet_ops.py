@@ -18,8 +18,11 @@ from swarm_celery.domain.provision import (
     inventory_table,
     parse_conf,
     parse_state,
+    prune_command,
+    restore_by_hand_command,
     service_plan,
     state_command,
+    switch_command,
     with_table,
 )
 from swarm_celery.services.audit import DriftWatch, FleetAuditor
@@ -44,9 +47,10 @@ def test_the_host_state_is_read_back_and_a_cut_off_answer_is_not_whole() -> None
     assert parse_state("garbage\n\x1b[2J").manager == "none"
 
 
-def test_the_state_command_is_valid_sh() -> None:
-    command = state_command(("/etc/init.d/build-swarm-drone", "/etc/systemd/system/build-swarm-drone@.service"))
-    assert subprocess.run(["sh", "-n", "-c", command], check=False).returncode == 0
+def test_the_commands_are_valid_sh() -> None:
+    for command in (state_command(("/etc/init.d/build-swarm-drone", "/etc/systemd/system/build-swarm-drone@.service")),
+                    switch_command("0.1.0-abababababab"), restore_by_hand_command(), prune_command(("a", "b")), prune_command(())):
+        assert subprocess.run(["sh", "-n", "-c", command], check=False).returncode == 0, command
 
 
 def test_drone_conf_is_what_read_conf_reads_and_parse_conf_reads_it_back(tmp_path: Path) -> None:
