@@ -1,9 +1,6 @@
-"""Static Celery settings of build-swarm, for tools that load a config module (``celery -A ... --config``).
+"""Celery's configuration module for tools that load one by name (``celery --config celeryconfig ...`` in a checkout):
+build-swarm's settings, with the broker from ``SWARM_BROKER_URL`` (see :mod:`swarm_celery.celeryconfig`)."""
 
-The running system builds its app with :func:`swarm_celery.app.create_app`, which
-applies the same dictionary; this module only re-exports it.
-"""
+from swarm_celery import celeryconfig as _config
 
-from swarm_celery.app import CELERY_DEFAULTS
-
-globals().update(CELERY_DEFAULTS)
+globals().update({key: value for key, value in vars(_config).items() if not key.startswith("_")})

@@ -32,6 +32,7 @@ CELERY_DEFAULTS: dict[str, Any] = {
         "swarm.control": {"queue": COORDINATOR_QUEUE},
         "swarm.reclaim": {"queue": PERIODIC_QUEUE},
         "swarm.probe_fleet": {"queue": PERIODIC_QUEUE},
+        "swarm.audit_fleet": {"queue": PERIODIC_QUEUE},
         "swarm.breaker": {"queue": PERIODIC_QUEUE},
         "swarm.check_tree": {"queue": PERIODIC_QUEUE},
     },
@@ -63,14 +64,21 @@ def filesystem_broker_options(folder: Path) -> dict[str, Any]:
     }
 
 
-def create_app(broker_url: str, visibility_timeout: int, broker_folder: Path | None = None) -> Celery:
-    app = Celery("build-swarm", broker=broker_url, set_as_current=False)
-    app.conf.update(CELERY_DEFAULTS)
+def celery_config(broker_url: str, visibility_timeout: int, broker_folder: Path | None = None) -> dict[str, Any]:
+    """Every Celery setting of build-swarm for this broker: what :func:`create_app` applies, and what the module-level
+    app of Celery's own command line reads (``swarm_celery.celeryconfig``), so both route and prioritise alike."""
+    config = {**CELERY_DEFAULTS, "broker_url": broker_url}
     if broker_url.startswith("filesystem://"):
         if broker_folder is None:
             raise ValueError("the filesystem:// broker needs a folder")
-        app.conf.broker_transport_options = filesystem_broker_options(broker_folder)
-        app.conf.broker_transport = "swarm_celery.kombu_fs:Transport"  # atomic writes (see kombu_fs)
+        config["broker_transport_options"] = filesystem_broker_options(broker_folder)
+        config["broker_transport"] = "swarm_celery.kombu_fs:Transport"  # atomic writes (see kombu_fs)
     else:
-        app.conf.broker_transport_options = broker_options(broker_url, visibility_timeout)
+        config["broker_transport_options"] = broker_options(broker_url, visibility_timeout)
+    return config
+
+
+def create_app(broker_url: str, visibility_timeout: int, broker_folder: Path | None = None) -> Celery:
+    app = Celery("build-swarm", broker=broker_url, set_as_current=False)
+    app.conf.update(celery_config(broker_url, visibility_timeout, broker_folder))
     return app

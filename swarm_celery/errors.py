@@ -87,3 +87,16 @@ class UploadFailed(SwarmError):
 
 class RemoteError(SwarmError):
     """A drone host could not be reached, or refused us, over SSH; the message says which and what to check."""
+
+
+class CheckFailed(SwarmError):
+    """Checks that were shown found something to fix (`drone --check`, `drone audit`); the message sums them up in one line.
+    ``exit_code``: 1 for a failed check, or the audit's own (1 a warning, 2 a failure)."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class ProvisionError(SwarmError):
+    """Provisioning or deploying a drone stopped: the message names the drone, the step, and what to do."""

@@ -120,6 +120,17 @@ class Settings:
     heal_cooldown: float = setting("SWARM_HEAL_COOLDOWN", 300.0, "seconds between one healing step and the next", "fleet")
     alert_webhook: str = setting("SWARM_ALERT_WEBHOOK", "", "the healing ladder's last step POSTs JSON here", "fleet",
                                  shown="unset: an event only", secret=True)
+    # provisioning, deploys and audits of drone hosts
+    wheelhouse_dir: Path | None = setting("SWARM_WHEELHOUSE", None, "the wheels `drone provision` and `drone deploy` push to drones "
+                                          "(build-swarm's; with its dependencies' too, drones need no package index)", "fleet",
+                                          shown="$SWARM_HOME/wheels")
+    drone_broker_url: str = setting("SWARM_DRONE_BROKER_URL", "", "the broker URL provisioned drones get (the coordinator's own may "
+                                    "say 127.0.0.1)", "fleet", shown="SWARM_BROKER_URL", secret=True)
+    drone_spec: Path | None = setting("SWARM_DRONE_SPEC", None, "the golden drone spec `drone audit` judges hosts by", "fleet",
+                                      shown="the shipped drone-image/spec.toml")
+    audit_every: float = setting("SWARM_AUDIT_EVERY", 86400.0, "beat audits every drone of the inventory this often (s)", "fleet")
+    audit_hold: bool = setting("SWARM_AUDIT_HOLD", False, "a drone whose audit fails is held (paused) until `control resume --drone`",
+                               "fleet")
     # signing the binhost
     signing_key: str = setting("SWARM_SIGNING_KEY", "", "fingerprint of the key that signs every published GPKG", "signing", shown="unsigned")
     gpg_home: Path | None = setting("SWARM_GPG_HOME", None, "the coordinator's GnuPG home holding it", "signing", shown="$SWARM_HOME/gnupg")
@@ -153,6 +164,10 @@ class Settings:
     @property
     def gnupg(self) -> Path:
         return self.gpg_home or self.home / "gnupg"
+
+    @property
+    def wheelhouse(self) -> Path:
+        return self.wheelhouse_dir or self.home / "wheels"
 
     @property
     def cache_dir(self) -> Path:

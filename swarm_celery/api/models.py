@@ -84,10 +84,15 @@ class HeartbeatIn(BaseModel):
     gentoo_profile: Annotated[str, StringConstraints(max_length=255)] = Field("", validation_alias=AliasChoices("gentoo_profile", "profile"))
     payload_version: Annotated[str, StringConstraints(max_length=32)] = ""
     builder: Annotated[str, StringConstraints(max_length=16)] = ""
+    payload_hash: Annotated[str, StringConstraints(pattern=r"^([0-9a-f]{64})?$")] = ""
 
 
 class Accepted(BaseModel):
     accepted: bool
+
+
+class TokenOut(BaseModel):
+    drone: str  # the drone the token belongs to
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:

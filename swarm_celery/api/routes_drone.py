@@ -11,7 +11,7 @@ from starlette.requests import ClientDisconnect
 
 from swarm_celery.api.auth import Ctx, Drone
 from swarm_celery.api.context import ApiContext
-from swarm_celery.api.models import Accepted, HeartbeatIn, UploadOut, errors
+from swarm_celery.api.models import Accepted, HeartbeatIn, TokenOut, UploadOut, errors
 from swarm_celery.api.uploads import receive
 from swarm_celery.domain.model import DroneIdentity
 from swarm_celery.domain.uploads import UploadRefused, check_artifact, check_attempt_id, check_uploader
@@ -78,3 +78,11 @@ def heartbeat(ctx: Ctx, name: str, body: HeartbeatIn, drone: Drone) -> Accepted:
         raise HTTPException(403, f"this token belongs to {drone}, not to {name[:128]}")
     ctx.messenger.hello(DroneIdentity(name=name, **body.model_dump()))
     return Accepted(accepted=True)
+
+
+@api.get("/drones/{name}/token", response_model=TokenOut, responses=errors(401, 403),
+         summary="Whether the token sent is drone NAME's (`build-swarm drone --check`); changes nothing")
+def token(name: str, drone: Drone) -> TokenOut:
+    if name != drone:
+        raise HTTPException(403, f"this token belongs to {drone}, not to {name[:128]}")
+    return TokenOut(drone=drone)

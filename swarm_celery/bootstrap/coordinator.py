@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from celery import Celery
 
@@ -18,6 +19,7 @@ from swarm_celery.bootstrap.core import (
     store,
     uploads_dir,
 )
+from swarm_celery.bootstrap.fleet import drift_watch
 from swarm_celery.clock import SystemClock
 from swarm_celery.domain.config import ResolveRequest
 from swarm_celery.domain.fleet import ProbeLimits
@@ -32,6 +34,7 @@ from swarm_celery.ports import RequestBuilder
 from swarm_celery.resolve.adapter import PortageResolver
 from swarm_celery.resolve.inputs import request_for_profile
 from swarm_celery.resolve.snapshot import TreeSnapshots
+from swarm_celery.services.audit import DriftWatch
 from swarm_celery.services.control import Controller
 from swarm_celery.services.coordinator import Coordinator
 from swarm_celery.services.explain import Explainer
@@ -63,28 +66,51 @@ def coordinator_app(settings: Settings) -> Celery:
     """The app a coordinator worker runs: coordinator tasks, services built lazily in the worker process."""
     app = celery_app(settings)
     signer(settings)  # a configured signing key that is not there stops the worker before it takes work
+    inventory(settings)  # a malformed fleet inventory stops the worker before it takes work
+    coordinator_tasks_on(app, settings)
+    return app
+
+
+def coordinator_tasks_on(app: Celery, settings: Settings) -> None:
+    """The coordinator's and beat's tasks on ``app``; their services are built when a task first runs."""
     services = functools.cache(lambda: coordinator_services(settings, app))
     signed = signing(settings)
     coordinator_tasks.register(app, lambda: services()[0], lambda: services()[1], signed)
     tree_tasks.register(app, functools.cache(lambda: tree_watcher(settings, app)), signed)
-    inventory(settings)  # a malformed fleet inventory stops the worker before it takes work
-    fleet_tasks.register(app, functools.cache(lambda: fleet_doctor(settings, app)), signed)
-    return app
+    doctor, watch = functools.cache(lambda: fleet_doctor(settings, app)), functools.cache(lambda: drift_watch(settings))
+
+    def probing() -> FleetDoctor:
+        doctor().inventory = inventory(settings)  # read again each round: drones `drone provision` added join
+        return doctor()
+
+    def auditing() -> DriftWatch:
+        watch().auditor.inventory = inventory(settings)
+        return watch()
+
+    fleet_tasks.register(app, probing, signed)
+    fleet_tasks.register_audit(app, auditing, signed)
 
 
 def beat_app(settings: Settings) -> Celery:
     """The app `build-swarm beat` runs: only the schedule; every job is a task on the periodic queue."""
     app = celery_app(settings)
+    app.conf.beat_schedule = beat_schedule(settings)
+    return app
+
+
+def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Beat's jobs, each a task on the periodic queue that expires when its next run is due."""
     every = settings.reclaim_every
-    app.conf.beat_schedule = {
+    return {
         "reclaim": {"task": "swarm.reclaim", "schedule": every, "options": {"queue": PERIODIC_QUEUE, "expires": every}},
         "breaker": {"task": "swarm.breaker", "schedule": every, "options": {"queue": PERIODIC_QUEUE, "expires": every}},
         "check_tree": {"task": "swarm.check_tree", "schedule": settings.tree_check_every,
                        "options": {"queue": PERIODIC_QUEUE, "expires": settings.tree_check_every}},
         "probe_fleet": {"task": "swarm.probe_fleet", "schedule": settings.probe_every,
                         "options": {"queue": PERIODIC_QUEUE, "expires": settings.probe_every}},
+        "audit_fleet": {"task": "swarm.audit_fleet", "schedule": settings.audit_every,
+                        "options": {"queue": PERIODIC_QUEUE, "expires": settings.audit_every}},
     }
-    return app
 
 
 def session_queue(settings: Settings, app: Celery | None = None) -> SessionQueue:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from celery import Celery
 from sqlalchemy import Engine
 
-from swarm_celery.app import create_app
+from swarm_celery.app import celery_config, create_app
 from swarm_celery.binhost.publisher import SIGNING_KEY_FILE
 from swarm_celery.binhost.signing import GpgSigner
 from swarm_celery.clock import SystemClock
@@ -52,6 +53,13 @@ def signing(settings: Settings) -> bool:
         raise ConfigError("message signing needs SWARM_MESSAGE_KEY, SWARM_MESSAGE_CERT and SWARM_MESSAGE_CERTS together "
                           "(see docs/security.md)")
     return all(given)
+
+
+def celery_config_of(settings: Settings) -> dict[str, Any]:
+    """Every Celery setting of these settings' apps (the broker, routing, delivery, transport options)."""
+    if not settings.broker_url:
+        raise ConfigError("no broker: set SWARM_BROKER_URL (e.g. redis://127.0.0.1:6379/0)")
+    return celery_config(settings.broker_url, settings.visibility_timeout, settings.home / "broker")
 
 
 def messenger(settings: Settings) -> CeleryMessenger:

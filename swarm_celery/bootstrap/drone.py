@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import functools
 import shutil
+from collections.abc import Callable
 
 from celery import Celery
 
 from swarm_celery.bootstrap.core import celery_app, durations, signing
+from swarm_celery.domain.audit import Check
 from swarm_celery.domain.emerge_cmd import EmergeConfig
 from swarm_celery.domain.model import DroneIdentity
 from swarm_celery.drone.builders import Builder, SimulateBuilder
 from swarm_celery.drone.emerge import EmergeBuilder
-from swarm_celery.drone.identity import Capacity, collect_identity
+from swarm_celery.drone.identity import Capacity, collect_identity, payload_version
+from swarm_celery.drone.preflight import broker_check, coordinator_checks
 from swarm_celery.drone.runner import DroneRunner
 from swarm_celery.drone.upload import HttpUploader
 from swarm_celery.errors import ConfigError
@@ -49,12 +52,19 @@ def drone_app(settings: Settings) -> Celery:
     app = celery_app(settings, signer=settings.name)
     app.conf.task_send_sent_event = False  # a drone only sends reports, taken in batches: Flower lists no task for them
     build = builder(settings)  # fail fast on bad builder settings, before the worker starts
-    reporter = CeleryReporter(app)
     transport = drone_transport(settings)
-    drone_tasks.register(app, functools.cache(lambda: DroneRunner(settings.name, build, settings.staging_dir, reporter, transport)),
-                         signing(settings))
-    drone_tasks.Announcer(reporter, lambda: drone_identity(settings), settings.heartbeat).connect()
+    drone_tasks_on(app, settings, lambda: build, lambda: transport)
     return app
+
+
+def drone_tasks_on(app: Celery, settings: Settings, build: Callable[[], Builder], transport: Callable[[], HttpUploader | None],
+                   only_if: Callable[[object], bool] | None = None) -> None:
+    """The build task on ``app`` (its runner made on first use), and the hello, heartbeats and goodbye of drone
+    ``settings.name`` (with ``only_if``: for a worker it says yes to, given Celery's consumer)."""
+    reporter = CeleryReporter(app)
+    drone_tasks.register(app, functools.cache(lambda: DroneRunner(settings.name, build(), settings.staging_dir, reporter, transport())),
+                         signing(settings))
+    drone_tasks.Announcer(reporter, lambda: drone_identity(settings), settings.heartbeat, only_if).connect()
 
 
 def drone_transport(settings: Settings) -> HttpUploader | None:
@@ -73,3 +83,9 @@ def drone_identity(settings: Settings) -> DroneIdentity:
     capacity = Capacity(settings.cores_per_slot, settings.slots, settings.core_limit)
     return collect_identity(settings.name, settings.arch, settings.home, capacity, paused=settings.start_paused, tree=settings.tree,
                             config_root=settings.portage_config_root, builder=settings.builder)
+
+
+def drone_preflight(settings: Settings) -> list[Check]:
+    """Over the network: the broker (and its password), the coordinator's URL, and this drone's token there."""
+    return [broker_check(settings.broker_url),
+            *coordinator_checks(settings.coordinator_url, settings.drone_token, settings.name, payload_version())]

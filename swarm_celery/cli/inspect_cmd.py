@@ -12,7 +12,7 @@ from rich.table import Table
 from swarm_celery import bootstrap
 from swarm_celery.cli import fleet_cmd, queue_cmd
 from swarm_celery.cli.options import current_settings, emit_json
-from swarm_celery.domain.views import SessionStatus
+from swarm_celery.domain.views import DroneView, SessionStatus
 from swarm_celery.domain.views import as_json as views_json
 from swarm_celery.errors import NotFoundError, RecordError
 from swarm_celery.ports import RecordReader
@@ -87,11 +87,19 @@ def fleet(ctx: click.Context, as_json: bool) -> None:
                       f"{d.disk_free_mb} MiB", str(d.builds), str(d.failures), clock_time(d.last_seen))
     console.print(table)
     for d in rows:
-        console.print(f"{d.name}: {d.builder or '?'} builder, build-swarm {d.payload_version or '?'}, "
+        console.print(f"{d.name}: {d.builder or '?'} builder, build-swarm {_version(d)}, "
                       f"profile {d.gentoo_profile or 'unknown'}, tree {d.tree_timestamp or 'unknown'}", highlight=False)
+    versions = {_version(d): sorted(e.name for e in rows if _version(e) == _version(d)) for d in rows if d.payload_version}
+    if len(versions) > 1:
+        console.print("mixed build-swarm versions: " + "; ".join(f"{v} on {', '.join(names)}" for v, names in sorted(versions.items()))
+                      + " (`build-swarm drone deploy` upgrades them)", highlight=False)
     probed = [(d.name, d.health) for d in rows if d.health]
     if probed:
         console.print(fleet_cmd.health_table(probed))
+
+
+def _version(drone: DroneView) -> str:
+    return f"{drone.payload_version or '?'}" + (f" ({drone.payload_hash[:12]})" if drone.payload_hash else "")
 
 
 fleet.add_command(fleet_cmd.probe)

@@ -76,8 +76,9 @@ def parse_hosts(text: str, source: str) -> tuple[dict[str, DroneHost], dict[str,
     defaults, drones, machines = data.get("defaults", {}), data.get("drones", {}), data.get("machines", {})
     if not isinstance(defaults, dict) or not isinstance(drones, dict) or not isinstance(machines, dict):
         raise ValueError(f"{source}: [defaults], [drones] and [machines] must be tables")
-    if not drones and not machines:
-        raise ValueError(f"{source}: no drones: add a [drones.NAME] table with at least host = \"...\"")
+    if not drones and not machines and "defaults" not in data:  # [defaults] alone: a fleet `drone provision` fills
+        raise ValueError(f"{source}: no drones: add a [drones.NAME] table with at least host = \"...\", or a [defaults] table "
+                         "for `build-swarm drone provision` to add drones to")
     both = sorted(set(drones) & set(machines))
     if both:
         raise ValueError(f"{source}: {both[0]!r} is both a drone and a machine: a drone is a machine too, keep only "
@@ -88,6 +89,11 @@ def parse_hosts(text: str, source: str) -> tuple[dict[str, DroneHost], dict[str,
 
 
 HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|[0-9A-Fa-f:.]{2,45}")  # a DNS name, IPv4 or IPv6 (no user@, :port)
+
+
+def host_from(name: str, defaults: Mapping[str, object], entry: Mapping[str, object], source: str) -> DroneHost:
+    """Drone ``name`` of an inventory whose [defaults] are ``defaults``, with ``entry`` as its own table (checked alike)."""
+    return _host(name, defaults, dict(entry), source, "drones")
 
 
 def _host(name: str, defaults: Mapping[str, object], entry: object, source: str, table: str) -> DroneHost:

@@ -274,12 +274,13 @@ class DroneIdentity:
     payload_version: str = ""  # the build-swarm version the drone runs
     builder: str = ""  # emerge | simulate
     running: tuple[str, ...] = ()  # attempt ids its worker is running now: each heartbeat renews their leases
+    payload_hash: str = ""  # the digest of the build-swarm code it runs (domain.payload): what a deploy waits for
 
     def to_json(self) -> dict[str, object]:
         return {"name": self.name, "arch": self.arch, "cores": self.cores, "memory_mb": self.memory_mb,
                 "disk_free_mb": self.disk_free_mb, "slots": self.slots, "paused": self.paused, "tree_timestamp": self.tree_timestamp,
                 "gentoo_profile": self.gentoo_profile, "profile": self.gentoo_profile, "payload_version": self.payload_version, "builder": self.builder,
-                "running": list(self.running)}
+                "running": list(self.running), "payload_hash": self.payload_hash}
 
     @classmethod
     def from_json(cls, data: object) -> DroneIdentity:
@@ -290,13 +291,18 @@ class DroneIdentity:
                    whole(fields.get("disk_free_mb", 0), "disk_free_mb"), whole(fields.get("slots", 1), "slots", 1, 256),
                    fields.get("paused", False) is True, _short(fields.get("tree_timestamp"), 64),
                    _short(fields.get("gentoo_profile", fields.get("profile")), 255), _short(fields.get("payload_version"), 32),
-                   _short(fields.get("builder"), 16), _ids(fields.get("running")))
+                   _short(fields.get("builder"), 16), _ids(fields.get("running")), _digest(fields.get("payload_hash")))
 
 
 def _object(data: object, what: str) -> dict[str, object]:
     if not isinstance(data, dict):
         raise ValueError(f"the {what} is not a JSON object")
     return data
+
+
+def _digest(value: object) -> str:
+    """A sha256 in hex (the payload digest a drone announces), else "" (a drone's text is not trusted)."""
+    return value if isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value) else ""
 
 
 def _ids(value: object) -> tuple[str, ...]:
@@ -322,10 +328,24 @@ def drone_queue(name: str) -> str:
     return f"drone.{name}"
 
 
+def drone_node(name: str) -> str:
+    """A drone worker's Celery node name before ``@host``: ``drone.<name>``. The role is in the name, so no drone
+    (whatever it is called, e.g. after its host) shares a node name with the coordinator's ``coordinator@host``."""
+    return f"{DRONE_NODE_PREFIX}{name}"
+
+
+def drone_of_node(node: str) -> str | None:
+    """The drone a worker node name (``drone.<name>@host``) belongs to; None for any other worker."""
+    name = node.split("@", 1)[0]
+    return name.removeprefix(DRONE_NODE_PREFIX) if name.startswith(DRONE_NODE_PREFIX) and "@" in node else None
+
+
 def drone_queues(name: str, arch: str) -> tuple[str, ...]:
     """Every queue a drone's worker consumes (what grounding cancels)."""
     return (build_queue(arch), drone_queue(name)) if arch else (drone_queue(name),)
 
 
 COORDINATOR_QUEUE = "coordinator"
+COORDINATOR_NODE = "coordinator"  # the coordinator worker's node name is coordinator@<host>
+DRONE_NODE_PREFIX = "drone."
 PERIODIC_QUEUE = "periodic"  # beat's jobs; the coordinator worker consumes it too (the one writer)

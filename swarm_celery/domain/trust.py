@@ -11,7 +11,7 @@ from __future__ import annotations
 
 COORDINATOR = "coordinator"
 FROM_COORDINATOR = frozenset({"swarm.plan", "swarm.control", "swarm.dispatch", "swarm.reclaim", "swarm.breaker", "swarm.check_tree",
-                              "swarm.probe_fleet", "swarm.build"})
+                              "swarm.probe_fleet", "swarm.audit_fleet", "swarm.build"})
 FROM_DRONES = frozenset({"swarm.drone_hello", "swarm.drone_goodbye", "swarm.build_started", "swarm.build_finished"})
 
 

@@ -161,6 +161,7 @@ class DroneView:
     builder: str
     health: ProbeView | None = None
     profile: str = field(default="", metadata={"deprecated": "gentoo_profile"})
+    payload_hash: str = ""  # the digest of the build-swarm code it runs (domain.payload)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "profile", self.gentoo_profile)

@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import swarm_celery
 from swarm_celery.domain.model import DroneIdentity
+from swarm_celery.domain.payload import counts, payload_digest
 from swarm_celery.domain.scheduling import slots_for
 
 
@@ -56,6 +59,14 @@ def payload_version() -> str:
         return "unknown"
 
 
+@functools.cache
+def payload_hash() -> str:
+    """The digest of the build-swarm code this process runs (domain.payload), read once: what a wheel of it would give."""
+    package = Path(swarm_celery.__file__).resolve().parent
+    files = ((path.relative_to(package.parent).as_posix(), path) for path in package.rglob("*") if path.is_file())
+    return payload_digest((name, path.read_bytes()) for name, path in files if counts(name))
+
+
 @dataclass(frozen=True, slots=True)
 class Capacity:
     cores_per_slot: int
@@ -69,4 +80,4 @@ def collect_identity(name: str, arch: str, home: Path, capacity: Capacity, *, pa
     return DroneIdentity(name=name, arch=arch, cores=cores, memory_mb=memory_mb(), disk_free_mb=disk_free_mb(home),
                          slots=slots_for(cores, capacity.cores_per_slot, capacity.core_limit, capacity.slots), paused=paused,
                          tree_timestamp=tree_timestamp(tree) if tree else "", gentoo_profile=gentoo_profile(config_root) if config_root else "",
-                         payload_version=payload_version(), builder=builder)
+                         payload_version=payload_version(), builder=builder, payload_hash=payload_hash())

@@ -1,4 +1,5 @@
-"""The :class:`~swarm_celery.ports.RemoteShell` port over SSH with Fabric: one connection per command.
+"""The :class:`~swarm_celery.ports.RemoteShell` and :class:`~swarm_celery.ports.RemoteFiles` ports over SSH with Fabric
+(files over SFTP): one connection per command or file.
 
 Only what the inventory names is used: its key (no agent, no ~/.ssh keys, no ~/.ssh/config), and its
 known_hosts file — a host key that is not there is refused unless the entry sets ``accept_unknown_host``
@@ -8,6 +9,8 @@ that says what to check.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import paramiko
@@ -23,11 +26,42 @@ class FabricShell:
         self.connect_timeout = connect_timeout
 
     def run(self, host: DroneHost, command: str, timeout: float) -> tuple[int, str, str]:
+        with self._connection(host, timeout) as connection:
+            result = connection.run(command, hide=True, warn=True, timeout=max(1, int(timeout)), in_stream=False)
+            return int(result.exited), str(result.stdout), str(result.stderr)
+
+    def upload(self, host: DroneHost, local: str, remote: str, mode: int) -> None:
+        """Copy a local file over SFTP to ``remote`` (through a temporary name, renamed when whole), with ``mode``."""
+        with open(local, "rb") as source, self._connection(host, 60.0) as connection:
+            self._put(connection.sftp(), source.read, remote, mode)
+
+    def write(self, host: DroneHost, data: bytes, remote: str, mode: int) -> None:
+        """Write ``data`` to ``remote`` over SFTP; the file has ``mode`` before a byte is in it (a secret is never readable)."""
+        chunks = iter([data, b""])
+        with self._connection(host, 60.0) as connection:
+            self._put(connection.sftp(), lambda _size: next(chunks), remote, mode)
+
+    @staticmethod
+    def _put(sftp: paramiko.SFTPClient, read: Callable[[int], bytes], remote: str, mode: int) -> None:
+        partial = f"{remote}.partial"
+        try:
+            target_file = sftp.open(partial, "wb")
+        except FileNotFoundError:
+            raise RemoteError(f"cannot write {remote}: its directory does not exist there") from None
+        with target_file as target:
+            target.chmod(mode)
+            target.set_pipelined(True)
+            while chunk := read(1 << 20):
+                target.write(chunk)
+        sftp.posix_rename(partial, remote)
+
+    @contextmanager
+    def _connection(self, host: DroneHost, timeout: float) -> Iterator[Connection]:
+        """A connection to ``host``, closed after; whatever fails becomes one RemoteError that says what to check."""
         where = f"{host.name} ({host.user}@{host.host}:{host.port})"
         connection = self._connect(host, where)
         try:
-            result = connection.run(command, hide=True, warn=True, timeout=max(1, int(timeout)), in_stream=False)
-            return int(result.exited), str(result.stdout), str(result.stderr)
+            yield connection
         except CommandTimedOut:
             raise RemoteError(f"{where}: the command did not finish within {timeout:.0f} s") from None
         except paramiko.AuthenticationException:
@@ -38,6 +72,10 @@ class FabricShell:
                               "was reinstalled, replace the entry (ssh-keygen -R, then ssh-keyscan)") from None
         except paramiko.SSHException as exc:
             raise RemoteError(self._ssh_problem(host, where, exc)) from None
+        except FileNotFoundError as exc:
+            raise RemoteError(f"{where}: {exc.filename or exc}: no such file or directory there") from None
+        except PermissionError as exc:
+            raise RemoteError(f"{where}: permission denied ({exc.filename or exc}): connect as root (user in the fleet inventory)") from None
         except (TimeoutError, OSError, EOFError) as exc:
             raise RemoteError(f"{where}: cannot connect ({exc or type(exc).__name__}): is the host up, sshd running, "
                               "and host/port in the fleet inventory right?") from None

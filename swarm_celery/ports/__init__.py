@@ -11,18 +11,24 @@ from swarm_celery.ports.adapters import (
     BrokerCensus,
     Clock,
     ControlQueue,
+    DroneControls,
+    DroneRoster,
+    Inventory,
     MachineFiles,
     Pinger,
     PlanQueue,
     Publisher,
+    RemoteFiles,
     RemoteShell,
     RequestBuilder,
     Resolver,
+    TokenIssuer,
     TreeFiles,
 )
 from swarm_celery.ports.reads import RecordReader
 from swarm_celery.ports.store import (
     AttemptContext,
+    AuditStore,
     CompletionStore,
     ControlStore,
     CoordinatorStore,
@@ -40,7 +46,8 @@ from swarm_celery.ports.store import (
     SessionStore,
 )
 
-__all__ = ["Alerter", "AttemptContext", "Broker", "BrokerCensus", "Clock", "CompletionStore", "ControlQueue", "ControlStore",
-           "CoordinatorStore", "DispatchStore", "EventLog", "ExplainStore", "Fencing", "Flags", "FleetStore", "HealthStore",
-           "LeaseStore", "MachineFiles", "Pinger", "PlanQueue", "PlanStore", "ProfileStore", "Publisher", "RecordReader", "RemoteShell",
-           "RequestBuilder", "Resolver", "SessionEnd", "SessionStore", "TreeFiles"]
+__all__ = ["Alerter", "AttemptContext", "AuditStore", "Broker", "BrokerCensus", "Clock", "CompletionStore", "ControlQueue", "ControlStore",
+           "CoordinatorStore", "DispatchStore", "DroneControls", "DroneRoster", "EventLog", "ExplainStore", "Fencing", "Flags", "FleetStore",
+           "HealthStore", "Inventory", "LeaseStore", "MachineFiles", "Pinger", "PlanQueue", "PlanStore", "ProfileStore", "Publisher",
+           "RecordReader", "RemoteFiles", "RemoteShell", "RequestBuilder", "Resolver", "SessionEnd", "SessionStore", "TokenIssuer",
+           "TreeFiles"]

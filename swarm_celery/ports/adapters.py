@@ -17,6 +17,7 @@ from swarm_celery.domain.model import BuildRequest, Plan
 from swarm_celery.domain.profiles import BuildProfile, MachineConfig
 from swarm_celery.domain.records import PackageInfo, PublishedArtifact
 from swarm_celery.domain.snapshots import Snapshot
+from swarm_celery.domain.views import DroneView
 from swarm_celery.errors import ArtifactError
 
 
@@ -67,9 +68,41 @@ class RemoteShell(Protocol):
     def run(self, host: DroneHost, command: str, timeout: float) -> tuple[int, str, str]: ...
 
 
+class RemoteFiles(Protocol):
+    """Files onto a host over SSH (SFTP); RemoteError when it cannot be reached or refuses."""
+
+    def upload(self, host: DroneHost, local: str, remote: str, mode: int) -> None: ...  # a local file, streamed
+    def write(self, host: DroneHost, data: bytes, remote: str, mode: int) -> None: ...  # given ``mode`` before a byte is in it
+
+
+class TokenIssuer(Protocol):
+    def issue(self, drone: str) -> str: ...  # a new token for the drone (its old one stops working)
+    def drone_for(self, token: str) -> str | None: ...  # whose token it is (None: nobody's)
+
+
+class DroneRoster(Protocol):
+    def fleet(self) -> list[DroneView]: ...  # every drone the coordinator has heard from (the record's view)
+
+
+class DroneControls(Protocol):
+    """Pause and resume one drone through the coordinator (it is the record's only writer) and wait for its answer:
+    ControlFailed when it refuses, UserError when it does not answer, BrokerError when the broker is down."""
+
+    def pause(self, drone: str) -> str: ...
+    def resume(self, drone: str) -> str: ...
+
+
+class Inventory(Protocol):
+    """The fleet inventory file (SWARM_FLEET_FILE) as provisioning edits it; ConfigError when it cannot."""
+
+    def defaults(self) -> dict[str, object]: ...  # its [defaults] table (how every host is reached)
+    def drones(self) -> dict[str, DroneHost]: ...
+    def save(self, name: str, values: Mapping[str, str | int]) -> bool: ...  # set [drones.NAME]; True when the file changed
+
+
 class Pinger(Protocol):
-    # names of the drones whose workers answered a ping within ``timeout`` (it may stop waiting after ``expect`` replies)
-    def answering(self, timeout: float, expect: int) -> frozenset[str]: ...
+    # which of the drones ``names`` answered a ping within ``timeout`` (it stops waiting once all of them did)
+    def answering(self, timeout: float, names: Sequence[str]) -> frozenset[str]: ...
 
 
 class Alerter(Protocol):

@@ -145,6 +145,13 @@ class ControlStore(EventLog, Flags, Fencing, Protocol):
     def drone_arch(self, name: str) -> str: ...
 
 
+class AuditStore(EventLog, Protocol):
+    """Beat's daily audit of the drone hosts: drift is an event, and (by setting) holds the drone."""
+
+    def drone_loads(self, arch: str) -> list[DroneLoad]: ...  # which drones are paused already
+    def set_drone_paused(self, name: str, paused: bool) -> bool: ...
+
+
 class ExplainStore(Protocol):
     """Why a package is where it is (services.explain); reads only."""
 

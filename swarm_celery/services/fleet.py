@@ -76,7 +76,7 @@ class FleetDoctor:
         """The drones that answer (None: no broker to ask)."""
         if self.pinger is None:
             return None
-        return self.pinger.answering(self.config.ping_timeout, len(names)) if names else frozenset()
+        return self.pinger.answering(self.config.ping_timeout, names) if names else frozenset()
 
     def check(self, name: str, answered: bool | None, coordinator_tree: str, answer: Answer | None = None) -> DroneCheck:
         """One drone: probe it over SSH (when the inventory has it), judge, hold or release it, heal it."""

@@ -35,7 +35,7 @@ class FleetRepo(RepoBase):
                                                     f"{identity.gentoo_profile or '?'} (was {row.tree_timestamp}, {row.gentoo_profile or '?'})",
                                  None, identity.name))
             row.tree_timestamp, row.gentoo_profile = identity.tree_timestamp, identity.gentoo_profile
-            row.payload_version, row.builder = identity.payload_version, identity.builder
+            row.payload_version, row.builder, row.payload_hash = identity.payload_version, identity.builder, identity.payload_hash
             if identity.paused and not row.paused:
                 row.paused = True
                 db.add(event_row(now, "drone.paused", f"{identity.name} started paused (its settings)", None, identity.name))

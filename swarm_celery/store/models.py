@@ -137,6 +137,7 @@ class DroneRow(Base):
     gentoo_profile: Mapped[str] = mapped_column(String(255), default="", server_default="")  # its Gentoo profile
     payload_version: Mapped[str] = mapped_column(String(32), default="", server_default="")  # the build-swarm version it runs
     builder: Mapped[str] = mapped_column(String(16), default="", server_default="")  # emerge | simulate
+    payload_hash: Mapped[str] = mapped_column(String(64), default="", server_default="")  # the digest of the code it runs
 
 
 class FlagRow(Base):

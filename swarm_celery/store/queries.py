@@ -118,7 +118,7 @@ class Queries:
     def _drones(rows: Sequence[DroneRow], busy: dict[Any, Any], health: dict[str, ProbeView]) -> list[DroneView]:
         return [DroneView(d.name, d.arch, d.state, d.first_seen, d.last_seen, d.builds, d.failures, d.cores, d.memory_mb, d.disk_free_mb,
                           d.slots, int(busy.get(d.name, 0)), d.paused, d.grounded_until or None, d.tree_timestamp or "", d.gentoo_profile or "",
-                          d.payload_version or "", d.builder or "", health.get(d.name)) for d in rows]
+                          d.payload_version or "", d.builder or "", health.get(d.name), payload_hash=d.payload_hash or "") for d in rows]
 
     def packages(self, session_id: str) -> list[PackageView]:
         query = select(PackageRow).where(PackageRow.session_id == session_id).order_by(PackageRow.merge_index)

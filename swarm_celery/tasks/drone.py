@@ -18,7 +18,7 @@ from celery import Celery
 from celery.signals import worker_ready, worker_shutdown
 from celery.worker import state as worker_state
 
-from swarm_celery.domain.model import BuildRequest, DroneIdentity
+from swarm_celery.domain.model import BuildRequest, DroneIdentity, build_queue, drone_queue
 from swarm_celery.domain.trust import refusal
 from swarm_celery.drone.runner import DroneRunner
 from swarm_celery.tasks.messaging import CeleryReporter
@@ -45,17 +45,23 @@ def register(app: Celery, runner: Callable[[], DroneRunner], signing: bool = Fal
 class Announcer:
     """Hello at start, heartbeats while running, goodbye at shutdown (the main worker process only)."""
 
-    def __init__(self, reporter: CeleryReporter, identity: Callable[[], DroneIdentity], interval: float) -> None:
+    def __init__(self, reporter: CeleryReporter, identity: Callable[[], DroneIdentity], interval: float,
+                 only_if: Callable[[Any], bool] | None = None) -> None:
         self.reporter = reporter
         self.identity = identity
         self.interval = interval
+        self.only_if = only_if  # given Celery's consumer: is this worker a drone? (None: yes)
         self._stop = threading.Event()
+        self._on = False
 
     def connect(self) -> None:
         worker_ready.connect(self._ready, weak=False)
         worker_shutdown.connect(self._shutdown, weak=False)
 
-    def _ready(self, **_: Any) -> None:
+    def _ready(self, sender: Any = None, **_: Any) -> None:
+        if self.only_if is not None and not self.only_if(sender):
+            return
+        self._on = True
         me = self.identity()
         self.reporter.hello(me)
         log.info("announced %s: %d slots", me.name, me.slots)
@@ -73,8 +79,19 @@ class Announcer:
 
     def _shutdown(self, **_: Any) -> None:
         self._stop.set()
+        if not self._on:
+            return
         try:
             me = self.identity()
             self.reporter.goodbye(me.name, me.arch)
         except Exception:
             log.warning("goodbye failed", exc_info=True)
+
+
+def consumes_drone_queues(consumer: Any) -> bool:
+    """Whether a worker (given its Celery consumer) takes builds: it consumes a ``build.<arch>`` or ``drone.<name>`` queue."""
+    try:
+        queues = consumer.app.amqp.queues.consume_from or {}
+    except AttributeError:
+        return False
+    return any(str(name).startswith((build_queue(""), drone_queue(""))) for name in queues)

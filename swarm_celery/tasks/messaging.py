@@ -19,7 +19,7 @@ from kombu.exceptions import KombuError
 from kombu.utils.url import maybe_sanitize_url
 
 from swarm_celery.domain.controls import ControlRequest
-from swarm_celery.domain.model import COORDINATOR_QUEUE, BuildRequest, BuildResult, DroneIdentity
+from swarm_celery.domain.model import COORDINATOR_QUEUE, BuildRequest, BuildResult, DroneIdentity, drone_node
 from swarm_celery.errors import BrokerError
 
 TRANSPORT_ERRORS = (KombuError, redis.exceptions.RedisError, OSError)
@@ -57,7 +57,7 @@ class CeleryBroker:
                 self.app.control.revoke(list(attempt_ids), terminate=terminate, signal="SIGTERM")
 
     def stop_consuming(self, drone: str, queues: Sequence[str]) -> None:
-        """``cancel_consumer`` on the drone's worker only (worker names are ``<drone>@<host>``); idempotent."""
+        """``cancel_consumer`` on the drone's worker only (worker names are ``drone.<drone>@<host>``); idempotent."""
         self._to_drone(drone, "cancel_consumer", queues)
 
     def start_consuming(self, drone: str, queues: Sequence[str]) -> None:
@@ -67,7 +67,7 @@ class CeleryBroker:
     def _to_drone(self, drone: str, command: str, queues: Sequence[str]) -> None:
         with reaching(self.app):
             for queue in queues:
-                self.app.control.broadcast(command, arguments={"queue": queue}, pattern=f"{drone}@*", matcher="glob")
+                self.app.control.broadcast(command, arguments={"queue": queue}, pattern=f"{drone_node(drone)}@*", matcher="glob")
 
     def wake(self, arch: str, after_seconds: float) -> None:
         with reaching(self.app):

@@ -192,7 +192,7 @@ def test_a_drone_whose_every_build_fails_on_infrastructure_is_grounded_and_its_w
 
 def consumed(control: Control, drone: str) -> set[str]:
     """The queues the drone's worker consumes, asked over the broker (Celery's ``inspect active_queues``)."""
-    replies = control.inspect(timeout=2.0, pattern=f"{drone}@*", matcher="glob").active_queues() or {}
+    replies = control.inspect(timeout=2.0, pattern=f"drone.{drone}@*", matcher="glob").active_queues() or {}
     assert len(replies) == 1, replies
     return {q["name"] for queues in replies.values() for q in queues}
 

@@ -38,13 +38,14 @@ def bare_env(tmp_path: Path) -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("SWARM_")} | {"SWARM_HOME": str(tmp_path / "cli-home")}
 
 
-def test_check_shows_the_identity_and_the_emerge_settings(tmp_path: Path) -> None:
+def test_check_shows_the_identity_and_the_emerge_settings(tmp_path: Path, redis_url: str) -> None:
     fake = install_fake_emerge(tmp_path / "bin")
-    conf = drone_conf(tmp_path, "redis://127.0.0.1:6379/7", SWARM_BUILDER="emerge", SWARM_EMERGE=str(fake),
+    conf = drone_conf(tmp_path, redis_url, SWARM_BUILDER="emerge", SWARM_EMERGE=str(fake),
                       SWARM_BINHOST_URL="http://coordinator:8080/binhost/arm64")
     run = run_cli(["drone", "--config", str(conf), "--name", "nas", "--check", "--json"], bare_env(tmp_path))
     assert run.code == 0, run.output
     shown = json.loads(run.stdout)
+    assert len(shown["identity"].pop("payload_hash")) == 64  # the digest of the build-swarm code it runs
     assert shown["identity"] | {"cores": 0, "memory_mb": 0, "disk_free_mb": 0} == {
         "name": "nas", "arch": "arm64", "cores": 0, "memory_mb": 0, "disk_free_mb": 0, "slots": 2, "paused": False,
         "tree_timestamp": TIMESTAMP, "gentoo_profile": "default/linux/arm64/23.0/systemd", "profile": "default/linux/arm64/23.0/systemd",

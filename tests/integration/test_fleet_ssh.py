@@ -10,7 +10,7 @@ import json
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
@@ -48,8 +48,8 @@ class Pings:
     def __init__(self, *names: str) -> None:
         self.names = frozenset(names)
 
-    def answering(self, timeout: float, expect: int) -> frozenset[str]:
-        return self.names
+    def answering(self, timeout: float, names: Sequence[str]) -> frozenset[str]:
+        return self.names & frozenset(names)
 
 
 class Fleet:

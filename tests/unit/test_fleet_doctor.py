@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from swarm_celery.domain.fleet import DroneCheck, DroneHost
 from swarm_celery.domain.healing import DroneHealth, HealingPolicy
@@ -62,8 +62,8 @@ class Pings:
     def __init__(self, names: frozenset[str]) -> None:
         self.names = names
 
-    def answering(self, timeout: float, expect: int) -> frozenset[str]:
-        return self.names
+    def answering(self, timeout: float, names: Sequence[str]) -> frozenset[str]:
+        return self.names & frozenset(names)
 
 
 def doctor(store: Store, shell: Shell, inventory: Mapping[str, DroneHost], pings: Pings | None) -> FleetDoctor:

@@ -174,7 +174,7 @@ def test_machines_are_hosts_but_not_drones() -> None:
     ("[drones.a]\nhost = 'x'\naccept_unknown_host = 'yes'\n", "accept_unknown_host = 'yes' should be true or false"),
     ("[drones.a]\nhost = 'x'\n[drone.b]\nhost = 'y'\n", "fleet.toml: unknown table 'drone'"),
     ("[defaults]\nusr = 'root'\n[drones.a]\nhost = 'x'\n", "fleet.toml: [defaults]: unknown key 'usr'"),
-    ("[defaults]\nuser = 'root'\n", "fleet.toml: no drones: add a [drones.NAME] table"),
+    ("# nothing yet\n", "fleet.toml: no drones: add a [drones.NAME] table"),
     ("[drones.a]\nhost = 'x\n", "fleet.toml: not valid TOML: "),
     ("[drones]\na = 'x'\n", "drone 'a': expected a table [drones.a]"),
 ])
@@ -182,6 +182,10 @@ def test_a_bad_inventory_says_where_and_what_to_fix(text: str, message: str) -> 
     with pytest.raises(ValueError) as caught:
         parse_inventory(text, "fleet.toml")
     assert message in str(caught.value)
+
+
+def test_defaults_alone_are_an_empty_fleet_that_provisioning_fills() -> None:
+    assert parse_inventory("[defaults]\nuser = 'root'\n", "fleet.toml") == {}
 
 
 def test_toml_errors_name_the_line() -> None:

@@ -119,6 +119,7 @@ class Drone:
     gentoo_profile: str = ""
     payload_version: str = ""
     builder: str = ""
+    payload_hash: str = ""
 
 
 @dataclass
