@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     )
     from swarm_celery.bootstrap.core import (
         SHIPPED_DURATIONS,
+        build_logs,
+        build_logs_dir,
         celery_app,
         create_signing_key,
         drone_tokens,
@@ -66,6 +68,8 @@ if TYPE_CHECKING:
 
 _HOMES = {
     "SHIPPED_DURATIONS": "core",
+    "build_logs": "core",
+    "build_logs_dir": "core",
     "celery_app": "core",
     "create_signing_key": "core",
     "drone_tokens": "core",
@@ -128,6 +132,8 @@ __all__ = [
     "SHIPPED_DURATIONS",
     "api_app",
     "beat_app",
+    "build_logs",
+    "build_logs_dir",
     "builder",
     "celery_app",
     "check_repo",

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from swarm_celery import bootstrap
-from swarm_celery.cli.options import current_settings, emit_json, world_options
+from swarm_celery.cli.options import JSON_HELP, current_settings, emit_json, world_options
 from swarm_celery.domain.views import as_json as views_json
 
 
@@ -72,7 +72,7 @@ def token() -> None:
 
 @token.command(name="issue")
 @click.argument("drone")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def token_issue(drone: str, as_json: bool) -> None:
     """A new token for DRONE (its old one stops working). Shown once: put it in the drone's drone.conf."""
     issued = bootstrap.drone_tokens(current_settings()).issue(drone)
@@ -85,7 +85,7 @@ def token_issue(drone: str, as_json: bool) -> None:
 
 @token.command(name="revoke")
 @click.argument("drone")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def token_revoke(drone: str, as_json: bool) -> None:
     """DRONE's token stops working at once."""
     revoked = bootstrap.drone_tokens(current_settings()).revoke(drone)
@@ -98,7 +98,7 @@ def token_revoke(drone: str, as_json: bool) -> None:
 
 
 @token.command(name="list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def token_list(as_json: bool) -> None:
     """Drones that hold a token (the tokens themselves are not kept)."""
     rows = bootstrap.drone_tokens(current_settings()).list()

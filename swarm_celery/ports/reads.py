@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from swarm_celery.domain.board import Overview, PlanRow, RecordMetrics, SessionProgress
 from swarm_celery.domain.views import (
     AttemptOwner,
     AttemptView,
@@ -30,4 +31,14 @@ class RecordReader(Protocol):
     def packages(self, session_id: str) -> list[PackageView]: ...
     def event_for(self, subject: str) -> str | None: ...  # the newest control event's message about a request id
     def events(self, session_id: str | None, limit: int = 50, kind: str = "", since: float = 0.0,
-               subject: str = "") -> list[EventView]: ...  # the newest ``limit`` that match, oldest first
+               subject: str = "", after_id: int = 0) -> list[EventView]: ...  # the newest ``limit`` that match, oldest first
+    # the live views (dashboard, monitor, /metrics)
+    def session_ids(self, prefix: str, limit: int = 10) -> list[str]: ...  # sessions whose id starts with prefix, newest first
+    def swarm_paused(self) -> bool: ...
+    def overview(self, limit: int = 10) -> Overview: ...
+    def progress(self, session_id: str) -> SessionProgress | None: ...
+    def timeline(self, session_id: str, since: float = 0.0) -> list[AttemptView]: ...
+    def plan(self, session_id: str) -> list[PlanRow]: ...
+    def attempts_of(self, atom: str, session_id: str = "") -> list[AttemptView]: ...  # newest first
+    def log_tail(self, attempt_id: str) -> str | None: ...  # None: no such attempt
+    def record_metrics(self) -> RecordMetrics: ...
