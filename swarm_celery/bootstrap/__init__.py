@@ -64,7 +64,7 @@ if TYPE_CHECKING:
         request_from_options,
         resolver,
     )
-    from swarm_celery.bootstrap.run import run_beat, run_coordinator_worker, run_drone, stop_orphans
+    from swarm_celery.bootstrap.run import run_beat, run_coordinator_worker, run_drone, run_flower, stop_orphans
 
 _HOMES = {
     "SHIPPED_DURATIONS": "core",
@@ -112,6 +112,7 @@ _HOMES = {
     "run_beat": "run",
     "run_coordinator_worker": "run",
     "run_drone": "run",
+    "run_flower": "run",
     "stop_orphans": "run",
 }
 
@@ -165,6 +166,7 @@ __all__ = [
     "run_beat",
     "run_coordinator_worker",
     "run_drone",
+    "run_flower",
     "scheduler_config",
     "serve_api",
     "session_queue",

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+
 from celery import Celery
 
 from swarm_celery.bootstrap.coordinator import beat_app, coordinator_app
+from swarm_celery.bootstrap.core import celery_app
 from swarm_celery.bootstrap.drone import drone_app, drone_identity
+from swarm_celery.domain.flower import FlowerRequest, plan_flower
 from swarm_celery.domain.model import COORDINATOR_QUEUE, PERIODIC_QUEUE, build_queue, drone_queue
 from swarm_celery.drone.process import reap_orphans
+from swarm_celery.errors import ConfigError
 from swarm_celery.settings import Settings
 from swarm_celery.tasks.batches import REPORT_BATCH
 
@@ -45,3 +52,18 @@ def run_beat(settings: Settings, loglevel: str) -> None:
 
 def _run(app: Celery, settings: Settings, argv: list[str], loglevel: str) -> None:
     app.worker_main(["worker", *argv, "-n", f"{settings.name}@%h", "--loglevel", loglevel, "-E", "--without-gossip", "--without-mingle"])
+
+
+def run_flower(settings: Settings, request: FlowerRequest, environ: Mapping[str, str]) -> None:
+    """Flower (the live view of workers and tasks) on the swarm's broker, until it is stopped."""
+    try:
+        plan = plan_flower(replace(request, db=request.db or str(settings.home / "flower" / "flower.db")), environ, settings.api_token)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    Path(request.db or settings.home / "flower" / "flower.db").parent.mkdir(parents=True, exist_ok=True)
+    from flower import options as _defined  # noqa: F401  (defines Flower's options before they are set)
+    from tornado.options import options
+
+    if plan.basic_auth:
+        options.basic_auth = [plan.basic_auth]  # in the process: a secret never goes on the command line
+    celery_app(settings).start(["flower", *plan.argv])

@@ -34,9 +34,10 @@ def api(repos: tuple[Path, ...], world_file: Path | None, portage_config: Path |
 @click.command(context_settings={"ignore_unknown_options": True})
 @click.option("--host", default=None, help="API listen address (default: SWARM_API_HOST or 127.0.0.1).")
 @click.option("--port", default=None, type=click.IntRange(1, 65535), help="API port (default: SWARM_API_PORT or 8080).")
+@click.option("--flower", "with_flower", is_flag=True, help="Run Flower too (`build-swarm flower`: FLOWER_PORT, else 5555).")
 @click.argument("api_args", nargs=-1, type=click.UNPROCESSED)
-def coordinator(host: str | None, port: int | None, api_args: tuple[str, ...]) -> None:
-    """Run the coordinator: its Celery worker, its API and beat (periodic jobs), stopped together.
+def coordinator(host: str | None, port: int | None, with_flower: bool, api_args: tuple[str, ...]) -> None:
+    """Run the coordinator: its Celery worker, its API and beat (periodic jobs), and with --flower Flower, stopped together.
 
     Extra arguments go to `api` (--repo, --portage-config, ...). Run one coordinator per swarm: one beat.
     """
@@ -44,7 +45,7 @@ def coordinator(host: str | None, port: int | None, api_args: tuple[str, ...]) -
     base = [sys.executable, "-m", "swarm_celery"]
     api_argv = [*base, "api", *api_args, *(["--host", host] if host else []), *(["--port", str(port)] if port else [])]
     children = [subprocess.Popen([*base, "worker", "--role", "coordinator"]), subprocess.Popen(api_argv),
-                subprocess.Popen([*base, "beat"])]
+                subprocess.Popen([*base, "beat"]), *([subprocess.Popen([*base, "flower"])] if with_flower else [])]
     stop = {"signal": 0}
 
     def forward(signum: int, _frame: object) -> None:
@@ -61,7 +62,7 @@ def coordinator(host: str | None, port: int | None, api_args: tuple[str, ...]) -
                 child.send_signal(signal.SIGTERM)
         codes = [child.wait() for child in children]
     if not stop["signal"]:
-        which = [name for name, child in zip(("worker", "API", "beat"), children, strict=True) if child.returncode not in (None, 0, -15)]
+        which = [name for name, child in zip(("worker", "API", "beat", "Flower"), children, strict=False) if child.returncode not in (None, 0, -15)]
         raise SystemExit(f"the coordinator's {', '.join(which) or 'process'} stopped (exit codes {codes}); see its log above")
 
 
