@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from swarm_celery.api import auth
 from swarm_celery.api.auth import Ctx
+from swarm_celery.api.context import ApiContext
 from swarm_celery.api.models import ControlIn, ControlOut, QueueIn, QueueOut, SqlIn, SqlOut, errors
 from swarm_celery.api.sql import SqlRefused
 from swarm_celery.domain.config import check_atom_shape
@@ -44,18 +45,23 @@ async def control(ctx: Ctx, body: ControlIn) -> ControlOut:
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from None
     try:
-        await run_in_threadpool(ctx.messenger.send_control, request)
+        outcome = await send_control(ctx, request, body.wait)
     except BrokerError as exc:
         raise HTTPException(503, str(exc)) from None
-    deadline = time.monotonic() + body.wait
+    if outcome is None:
+        raise HTTPException(504, f"the coordinator did not answer within {body.wait:.0f} s; the request stays queued "
+                                 f"({request.request_id}) and applies when it runs")
+    return ControlOut(action=body.action.value, request_id=request.request_id, ok=not outcome.startswith("error:"), outcome=outcome)
+
+
+async def send_control(ctx: ApiContext, request: ControlRequest, wait: float) -> str | None:
+    """Send a control to the coordinator and wait up to ``wait`` seconds for its answer (None: none yet). BrokerError."""
+    await run_in_threadpool(ctx.messenger.send_control, request)
+    deadline = time.monotonic() + wait
     while True:
         outcome = await run_in_threadpool(ctx.queries.event_for, request.request_id)
-        if outcome is not None:
-            return ControlOut(action=body.action.value, request_id=request.request_id, ok=not outcome.startswith("error:"),
-                              outcome=outcome)
-        if time.monotonic() >= deadline:
-            raise HTTPException(504, f"the coordinator did not answer within {body.wait:.0f} s; the request stays queued "
-                                     f"({request.request_id}) and applies when it runs")
+        if outcome is not None or time.monotonic() >= deadline:
+            return outcome
         await asyncio.sleep(0.05)
 
 
