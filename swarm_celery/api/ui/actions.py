@@ -82,7 +82,7 @@ async def sql(request: Request, ctx: Ctx, who: Admin) -> HTMLResponse:
             result = await run_in_threadpool(ctx.sql.run, query, SQL_ROWS)
         except SqlRefused as exc:
             error = str(exc)
-    return page(request, "sql.html", who, status=400 if error else 200, title="SQL explorer", **parts.sql_values(ctx, query, result, error))
+    return page(request, "sql.html", who, title="SQL explorer", **parts.sql_values(ctx, query, result, error))
 
 
 @router.post("/control", response_model=None)

@@ -1,0 +1,94 @@
+"""A live swarm to look at: real Redis, a coordinator worker, simulated drones, the coordinator API and Flower as processes.
+
+The synthetic tree's 48 packages, each build the default 16 s × ``SWARM_TIME_SCALE`` (an empty
+durations table), so a session runs long enough to watch: the dashboard, `monitor`, Flower and
+/metrics are each looked at while builds happen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import redis
+
+from tests.conftest import REDIS_URL, unavailable
+from tests.integration.api_kit import free_port
+from tests.integration.swarm_kit import Swarm, live_swarm
+
+TOKEN = "live-admin-token-0123456789"
+BUILD_SCALE = "0.08"  # 16 s × 0.08 ≈ 1.3 s per build: a session takes some 25 s on two drones
+
+
+@dataclass
+class Live:
+    swarm: Swarm
+    home: Path
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def serve(self, *args: str, **env: str) -> subprocess.Popen[bytes]:
+        log = (self.home / "logs" / f"{args[0]}-{len(self.processes)}.log").open("ab")
+        process = subprocess.Popen([sys.executable, "-m", "swarm_celery", *args], env={**self.swarm.env, **env}, stdout=log,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.processes.append(process)
+        return process
+
+    def api(self, **env: str) -> str:
+        """A coordinator API on a free port (the admin token is TOKEN); its base URL once it answers."""
+        port = free_port()
+        process = self.serve("api", "--port", str(port), SWARM_API_TOKEN=TOKEN, **env)
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/health", process, 60)
+        return url
+
+    def stop(self) -> None:
+        for process in self.processes:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float, auth: tuple[str, str] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"{url}: its server exited with {process.returncode}"
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=2, auth=auth).status_code < 500:
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer within {timeout} s")
+
+
+def reachable_redis() -> str:
+    """The test Redis (conftest's ``redis_url``, for a module-scoped stack)."""
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except (redis.RedisError, OSError) as exc:
+        unavailable(f"Redis at {REDIS_URL}: {exc}")
+    return REDIS_URL
+
+
+def live(home: Path, portage_cache: Path, redis_url: str, drones: tuple[str, ...] = ("box1", "nas")) -> Iterator[Live]:
+    durations = home / "durations.csv"
+    home.mkdir(parents=True, exist_ok=True)
+    durations.write_text("package,seconds\n")
+    for swarm in live_swarm(home, portage_cache, redis_url, SWARM_TIME_SCALE=BUILD_SCALE, SWARM_DURATIONS=str(durations),
+                            SWARM_HEARTBEAT="2", SWARM_API_TOKEN=TOKEN):
+        swarm.start_drones(list(drones))
+        found = Live(swarm, home)
+        try:
+            yield found
+        finally:
+            found.stop()
