@@ -8,6 +8,7 @@ import click
 
 from swarm_celery.cli.inspect_cmd import clock_time, read_queries
 from swarm_celery.cli.options import JSON_HELP, emit_json, session_id
+from swarm_celery.domain.board import without_subject
 from swarm_celery.domain.views import as_json as views_json
 
 
@@ -38,10 +39,3 @@ def events(session: str | None, kind: str, subject: str, since: float, limit: in
     elif len(rows) == limit:
         click.echo(f"(the newest {limit} events that match; --limit N shows more, --since N a time span)", err=True)
 
-
-def without_subject(message: str, subject: str | None) -> str:
-    """The message without the subject it starts with (the subject has its own column)."""
-    for lead in (f"{subject}: ", f"{subject} "):
-        if subject and message.startswith(lead):
-            return message[len(lead):]
-    return message

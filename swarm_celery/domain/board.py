@@ -78,4 +78,12 @@ class RecordMetrics:
     coordinator: dict[str, Histogram] = field(default_factory=dict)  # batch kind → seconds per batch (services.timings)
 
 
-__all__ = ["LogChunk", "Overview", "PlanRow", "RecordMetrics", "SessionProgress"]
+def without_subject(message: str, subject: str | None) -> str:
+    """An event's message without the subject it starts with (where the subject has its own column)."""
+    for lead in (f"{subject}: ", f"{subject} "):
+        if subject and message.startswith(lead):
+            return message[len(lead):]
+    return message
+
+
+__all__ = ["LogChunk", "Overview", "PlanRow", "RecordMetrics", "SessionProgress", "without_subject"]

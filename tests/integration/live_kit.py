@@ -80,13 +80,18 @@ def reachable_redis() -> str:
     return REDIS_URL
 
 
-def live(home: Path, portage_cache: Path, redis_url: str, drones: tuple[str, ...] = ("box1", "nas")) -> Iterator[Live]:
+def live(home: Path, portage_cache: Path, redis_url: str, drones: dict[str, dict[str, str]] | None = None, beat: bool = False,
+         **settings: str) -> Iterator[Live]:
+    """The stack, with ``drones`` (name → its own settings; default box1 and nas) and, with ``beat``, beat's periodic jobs."""
     durations = home / "durations.csv"
     home.mkdir(parents=True, exist_ok=True)
     durations.write_text("package,seconds\n")
-    for swarm in live_swarm(home, portage_cache, redis_url, SWARM_TIME_SCALE=BUILD_SCALE, SWARM_DURATIONS=str(durations),
-                            SWARM_HEARTBEAT="2", SWARM_API_TOKEN=TOKEN):
-        swarm.start_drones(list(drones))
+    env = {"SWARM_TIME_SCALE": BUILD_SCALE, "SWARM_DURATIONS": str(durations), "SWARM_HEARTBEAT": "2", "SWARM_API_TOKEN": TOKEN, **settings}
+    for swarm in live_swarm(home, portage_cache, redis_url, **env):
+        if beat:
+            swarm.stack.start("beat", "beat")
+        for name, extra in (drones or {"box1": {}, "nas": {}}).items():
+            swarm.start_drones([name], extra)
         found = Live(swarm, home)
         try:
             yield found

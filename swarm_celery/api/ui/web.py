@@ -18,6 +18,7 @@ from fastapi.templating import Jinja2Templates
 
 from swarm_celery.api.auth import Ctx
 from swarm_celery.api.ui.session import COOKIE, Signer, Viewer
+from swarm_celery.domain.board import without_subject
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -101,4 +102,4 @@ def mib(value: int | None) -> str:
     return "–" if value is None else f"{value / 1024:.1f} GiB" if value >= 10240 else f"{value} MiB"
 
 
-templates.env.filters.update(clock=clock, date_time=date_time, duration=duration, ago=ago, mib=mib, urlquote=lambda v: quote(str(v), safe=""))
+templates.env.filters.update(without_subject=without_subject, clock=clock, date_time=date_time, duration=duration, ago=ago, mib=mib, urlquote=lambda v: quote(str(v), safe=""))
