@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Start the services the integration tests use (Redis, PostgreSQL) when they are not running.
-# Installs them (and gpg, sshd for the fleet tests, openrc, systemd-analyze, nginx and logrotate for the deploy tests)
+# Installs them (and gpg, sshd for the fleet tests, openrc, systemd-analyze, nginx and logrotate for the deploy tests,
+# chromium and tmux for the dashboard and monitor tests)
 # from Debian's packages on a machine that lacks them.
 set -uo pipefail
 
@@ -15,6 +16,10 @@ command -v openrc-run >/dev/null || [[ -x /usr/sbin/openrc-run ]] || need_apt+=(
 command -v systemd-analyze >/dev/null || need_apt+=(systemd)
 command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need_apt+=(nginx-light)
 command -v logrotate >/dev/null || [[ -x /usr/sbin/logrotate ]] || need_apt+=(logrotate)
+# the dashboard's browser tests (Playwright drives Debian's chromium: Playwright's own browser download needs the internet)
+# and `build-swarm monitor` driven in tmux
+[[ -x /usr/bin/chromium ]] || need_apt+=(chromium)
+command -v tmux >/dev/null || need_apt+=(tmux)
 if ((${#need_apt[@]})); then
   echo "installing ${need_apt[*]} from Debian's packages" >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
