@@ -33,23 +33,26 @@ class RecordCollector(Collector):
         drones = GaugeMetricFamily("swarm_drone_online", "1 when the drone is online", labels=["drone", "arch"])
         slots = GaugeMetricFamily("swarm_drone_slots", "Build slots of each drone", labels=["drone"])
         busy = GaugeMetricFamily("swarm_drone_builds_in_flight", "Builds dispatched to or running on each drone", labels=["drone"])
-        for d in self.queries.fleet():
+        fleet = self.queries.fleet()
+        for d in fleet:
             drones.add_metric([d.name, d.arch], 1.0 if d.state == "online" else 0.0)
             slots.add_metric([d.name], d.slots or 0)
             busy.add_metric([d.name], d.in_flight)
         yield from (drones, slots, busy)
         yield GaugeMetricFamily("swarm_paused", "1 while the whole swarm is paused (`control pause`)", value=float(self.queries.swarm_paused()))
-        yield from record_metrics(self.queries.record_metrics())
+        yield from record_metrics(self.queries.record_metrics(), {d.name for d in fleet}, {d.arch for d in fleet if d.arch})
 
 
-def record_metrics(found: RecordMetrics) -> Iterator[Metric]:
+def record_metrics(found: RecordMetrics, drones: set[str], arches: set[str]) -> Iterator[Metric]:
+    """The record's metrics; every known drone and arch has its series (0 when idle), so a dashboard shows 0, not no data."""
     depth = GaugeMetricFamily("swarm_queue_depth", "Packages of running sessions ready for a drone (every build dependency "
                               "published) or dispatched and not started, per arch", labels=["arch", "stage"])
-    for (arch, stage), count in sorted(found.queue_depth.items()):
-        depth.add_metric([arch, stage], count)
+    for arch in sorted(arches | {a for a, _ in found.queue_depth}):
+        for stage in ("ready", "dispatched"):
+            depth.add_metric([arch, stage], found.queue_depth.get((arch, stage), 0))
     running = GaugeMetricFamily("swarm_drone_builds_running", "Builds started and not finished, per drone", labels=["drone"])
-    for drone, count in sorted(found.running.items()):
-        running.add_metric([drone], count)
+    for drone in sorted(drones | set(found.running)):
+        running.add_metric([drone], found.running.get(drone, 0))
     failures = CounterMetricFamily("swarm_build_failures", "Failed builds by failure class", labels=["class"])
     for kind, count in sorted(found.failures.items()):
         failures.add_metric([kind], count)

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import redis
 
+from swarm_celery import bootstrap
 from tests.conftest import REDIS_URL, unavailable
 from tests.integration.api_kit import free_port
 from tests.integration.swarm_kit import Swarm, live_swarm
@@ -32,6 +33,7 @@ class Live:
     swarm: Swarm
     home: Path
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    api_url: str = ""
 
     def serve(self, *args: str, **env: str) -> subprocess.Popen[bytes]:
         log = (self.home / "logs" / f"{args[0]}-{len(self.processes)}.log").open("ab")
@@ -81,8 +83,10 @@ def reachable_redis() -> str:
 
 
 def live(home: Path, portage_cache: Path, redis_url: str, drones: dict[str, dict[str, str]] | None = None, beat: bool = False,
-         **settings: str) -> Iterator[Live]:
-    """The stack, with ``drones`` (name → its own settings; default box1 and nas) and, with ``beat``, beat's periodic jobs."""
+         upload: bool = False, **settings: str) -> Iterator[Live]:
+    """The stack, with ``drones`` (name → its own settings; default box1 and nas), with ``beat`` beat's periodic jobs, with
+    ``upload`` an API (``api_url``) the drones upload to."""
+    names = drones or {"box1": {}, "nas": {}}
     durations = home / "durations.csv"
     home.mkdir(parents=True, exist_ok=True)
     durations.write_text("package,seconds\n")
@@ -90,10 +94,15 @@ def live(home: Path, portage_cache: Path, redis_url: str, drones: dict[str, dict
     for swarm in live_swarm(home, portage_cache, redis_url, **env):
         if beat:
             swarm.stack.start("beat", "beat")
-        for name, extra in (drones or {"box1": {}, "nas": {}}).items():
-            swarm.start_drones([name], extra)
         found = Live(swarm, home)
         try:
+            uploads = {}
+            if upload:  # drones upload artifacts and logs over HTTP, each with its own token, as on a real fleet
+                found.api_url = found.api()
+                tokens = bootstrap.drone_tokens(swarm.settings)
+                uploads = {name: {"SWARM_COORDINATOR_URL": found.api_url, "SWARM_DRONE_TOKEN": tokens.issue(name)} for name in names}
+            for name in names:
+                swarm.start_drones([name], {**names[name], **uploads.get(name, {})})
             yield found
         finally:
             found.stop()

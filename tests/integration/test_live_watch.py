@@ -1,10 +1,11 @@
 """Watching a swarm that builds, fails, freezes and grounds: `build-swarm monitor` in tmux, a real Flower, /metrics.
 
-One stack (real Redis, a coordinator worker, beat, three simulated drones) runs one session in which
+One stack (real Redis, a coordinator worker, beat, the API, three simulated drones uploading over HTTP) runs one session in which
 ``broken`` fails every build on infrastructure (and is grounded after two) and ``nas`` is frozen
 mid-build past its lease (its attempt is reclaimed; its late report, once it wakes, is stale).
 While it runs: the monitor is driven through tmux (capture-pane, send-keys q), /metrics is
-scraped and every metric of the issue must move, and Flower's HTTP API lists the drones' workers
+scraped and every metric of the issue must move, a real Prometheus evaluates every panel of the Grafana
+dashboard (deploy/grafana/) against what it scraped, and Flower's HTTP API lists the drones' workers
 and the swarm.build tasks (authenticated with the admin token, under a URL prefix, its state kept
 across a restart).
 """
@@ -26,6 +27,7 @@ import pytest
 from tests.conftest import unavailable
 from tests.integration.api_kit import free_port
 from tests.integration.live_kit import TOKEN, Live, live, reachable_redis, wait_http
+from tests.integration.prometheus_kit import dashboard_queries, prometheus, query
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +39,7 @@ METRIC = re.compile(r"^(\w+)(\{[^}]*\})? (\S+)$")
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, portage_cache: Path) -> Iterator[Live]:
-    yield from live(tmp_path_factory.mktemp("watch"), portage_cache, reachable_redis(), DRONES, beat=True, **SETTINGS)
+    yield from live(tmp_path_factory.mktemp("watch"), portage_cache, reachable_redis(), DRONES, beat=True, upload=True, **SETTINGS)
 
 
 def scrape(base: str) -> dict[str, float]:
@@ -65,6 +67,7 @@ WATCHED: dict[str, Callable[[dict[str, float]], float]] = {
     "grounded drones": lambda m: total(m, "swarm_drones_grounded"),
     "coordinator batch latency": lambda m: total(m, "swarm_coordinator_batch_seconds_count", 'kind="build_finished"'),
     "publish latency": lambda m: total(m, "swarm_publish_latency_seconds_count"),
+    "uploads": lambda m: total(m, "swarm_uploads_accepted_total"),
 }
 
 
@@ -91,19 +94,22 @@ class Tmux:
 
 
 def test_monitor_metrics_and_flower_while_the_swarm_builds(stack: Live) -> None:
-    swarm = stack.swarm
-    base = stack.api()
+    swarm, base = stack.swarm, stack.api_url
     before = scrape(base)
     flower_port = free_port()
     flower = stack.serve("flower", "--port", str(flower_port), "--url-prefix", "flower")
     tmux = Tmux(stack.home, swarm.env)
-    try:
-        session = swarm.new_session()
-        seen = _watch_run(stack, base, tmux, session)
-        after = scrape(base)
-        _monitor_quits(tmux)
-    finally:
-        tmux.close()
+    with prometheus(stack.home / "prometheus", base, TOKEN) as prom:
+        try:
+            session = swarm.new_session()
+            seen = _watch_run(stack, base, tmux, session)
+            after = scrape(base)
+            _monitor_quits(tmux)
+        finally:
+            tmux.close()
+        time.sleep(2)  # a last scrape or two
+        empty = [(title, expr) for title, expr in dashboard_queries() if not query(prom, expr)]
+    assert empty == []  # every panel of deploy/grafana/build-swarm.json shows data from the real run
     moved = {name: (f(before), max(f(s) for s in seen), f(after)) for name, f in WATCHED.items()}
     assert {name: v for name, v in moved.items() if not max(v[1], v[2]) > v[0]} == {}, moved
     assert total(after, "swarm_build_duration_seconds_count", 'class="success"') == len(swarm.packages(session))
