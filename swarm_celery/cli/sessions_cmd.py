@@ -47,7 +47,8 @@ def plan(session: str | None, stage: tuple[str, ...], as_json: bool) -> None:
     The longest remaining critical path first; `build-swarm explain ATOM` tells why one is where it is.
     """
     queries = read_queries()
-    rows = [r for r in queries.plan(session_id(queries, session)) if not stage or r.stage in stage]
+    chosen = session_id(queries, session)
+    rows = [r for one in (stage or ("",)) for r in queries.plan(chosen, one)]
     if as_json:
         emit_json(views_json(rows))
         return

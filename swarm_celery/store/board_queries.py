@@ -25,7 +25,9 @@ from swarm_celery.domain.views import AttemptView, DroneView, RunningBuild, Sess
 from swarm_celery.store.models import AttemptRow, DroneRow, EventRow, FlagRow, PackageRow, SessionRow
 
 PACE_SAMPLES = 100  # a session's most recent builds its pace is taken from
+PACE_TTL = 10.0  # seconds a session's learned pace is reused
 FINAL = [s.value for s in TERMINAL_STATES]
+STAGES = ("ready", "waiting", "building", "blocked", "done")
 BLOCKED = [PackageState.BLOCKED.value, PackageState.FAILED.value, PackageState.SKIPPED.value, PackageState.CANCELLED.value]
 
 
@@ -38,6 +40,8 @@ class BoardQueries:
     running: Callable[[str], list[RunningBuild]]
     fleet: Callable[[], list[DroneView]]
     history_rows: Callable[[Any], list[AttemptView]]
+    sessions_ranked: Callable[[Any, int], list[tuple[SessionView, dict[str, float]]]]
+    _paces: dict[str, tuple[float, float]]  # session → (when learned, pace): the dashboard asks every 2 s, pace moves slowly
 
     def session_ids(self, prefix: str, limit: int = 10) -> list[str]:
         """Sessions whose id starts with ``prefix``, newest first (what a user may type instead of the whole id)."""
@@ -55,26 +59,33 @@ class BoardQueries:
         for d in self.fleet():
             state = "grounded" if d.grounded_until and d.grounded_until > now else "paused" if d.paused and d.state == "online" else d.state
             drones[state] = drones.get(state, 0) + 1
-        sessions = tuple(self._progress(s, now) for s in self.sessions(limit))
+        sessions = tuple(self._progress(s, ranks, now) for s, ranks in self.sessions_ranked(None, limit))
         return Overview(now, self.swarm_paused(), sessions, drones)
 
     def progress(self, session_id: str) -> SessionProgress | None:
-        found = self.session(session_id)
-        return None if found is None else self._progress(found, self.clock())
+        found = self.sessions_ranked(SessionRow.id == session_id, 1)
+        return self._progress(*found[0], self.clock()) if found else None
 
-    def _progress(self, info: SessionView, now: float) -> SessionProgress:
+    def _progress(self, info: SessionView, ranks: dict[str, float], now: float) -> SessionProgress:
+        """``ranks``: the longest remaining critical path of the session's packages in each state."""
         if info.state != "running":
             return SessionProgress(info, done(info.counts), None, 1.0)
         running = tuple(self.running(info.session))
+        pace = self._pace(info.session, now)
+        longest = max((r for state, r in ranks.items() if state not in FINAL and state != PackageState.BUILDING.value), default=0.0)
         with Session(self.engine) as db:
-            pace = swarm_pace(self._pace_samples(db, info.session))
-            longest = db.scalar(select(func.max(PackageRow.rank)).where(
-                PackageRow.session_id == info.session, PackageRow.state.not_in([*FINAL, PackageState.BUILDING.value]))) or 0.0
-            ranks = dict(db.execute(select(PackageRow.cpv, PackageRow.rank).where(
+            building = dict(db.execute(select(PackageRow.cpv, PackageRow.rank).where(
                 PackageRow.session_id == info.session, PackageRow.state == PackageState.BUILDING.value)).tuples().all())
-        remaining = [Remaining(longest, 0.0), *(Remaining(ranks.get(r.cpv, r.expected), r.expected, r.started_at) for r in running)]
+        remaining = [Remaining(longest, 0.0), *(Remaining(building.get(r.cpv, r.expected), r.expected, r.started_at) for r in running)]
         return SessionProgress(info, done(info.counts), eta(info.state, info.counts, remaining_critical_path(remaining, now, pace)),
                                pace, running)
+
+    def _pace(self, session_id: str, now: float) -> float:
+        learned = self._paces.get(session_id)
+        if learned is None or now - learned[0] > PACE_TTL:
+            with Session(self.engine) as db:
+                learned = self._paces[session_id] = (now, swarm_pace(self._pace_samples(db, session_id)))
+        return learned[1]
 
     @staticmethod
     def _pace_samples(db: Session, session_id: str) -> list[tuple[float, float]]:
@@ -90,14 +101,28 @@ class BoardQueries:
             where.append((AttemptRow.finished_at.is_(None)) | (AttemptRow.finished_at >= since))
         return self.history_rows(where)
 
-    def plan(self, session_id: str) -> list[PlanRow]:
-        """Every package of a session with its stage, the longest remaining critical path first."""
+    def plan(self, session_id: str, stage: str = "", contains: str = "", limit: int = 0) -> list[PlanRow]:
+        """A session's packages at ``stage`` (all when ""), whose CPV contains ``contains``: the longest remaining critical path first."""
         query = (select(PackageRow.cpv, PackageRow.state, PackageRow.pending, PackageRow.rank, PackageRow.expected, PackageRow.reason)
                  .where(PackageRow.session_id == session_id).order_by(PackageRow.rank.desc(), PackageRow.merge_index))
+        if stage:
+            query = query.where(_in_stage(stage))
+        if contains:
+            query = query.where(PackageRow.cpv.contains(contains, autoescape=True))
         with Session(self.engine) as db:
-            rows = db.execute(query).all()
+            rows = db.execute(query.limit(limit) if limit else query).all()
         return [PlanRow(cpv, state, _stage(state, pending), pending, rank, expected, reason or "")
                 for cpv, state, pending, rank, expected, reason in rows]
+
+    def plan_stages(self, session_id: str) -> dict[str, int]:
+        """How many packages of a session are at each stage (ready, waiting, building, blocked, done)."""
+        query = (select(PackageRow.state, PackageRow.pending > 0, func.count()).where(PackageRow.session_id == session_id)
+                 .group_by(PackageRow.state, PackageRow.pending > 0))
+        found = dict.fromkeys(STAGES, 0)
+        with Session(self.engine) as db:
+            for state, waits, count in db.execute(query):
+                found[_stage(state, int(bool(waits)))] += int(count)
+        return found
 
     def attempts_of(self, atom: str, session_id: str = "") -> list[AttemptView]:
         """Attempts at a package (``cat/pkg`` or ``cat/pkg-ver``, ``=`` allowed), newest first."""
@@ -124,6 +149,13 @@ class BoardQueries:
                 grounded=int(db.scalar(select(func.count()).where(DroneRow.grounded_until > now)) or 0),
                 publish_latency=_publish_latency(db),
                 coordinator={k: Histogram.from_json(flags.get(timings_flag(k), ""), LATENCY_SECONDS) for k in BATCH_KINDS})
+
+
+def _in_stage(stage: str) -> Any:
+    needed = PackageRow.state == PackageState.NEEDED.value
+    return {"ready": needed & (PackageRow.pending == 0), "waiting": needed & (PackageRow.pending > 0),
+            "building": PackageRow.state.in_([s.value for s in IN_FLIGHT_STATES]), "blocked": PackageRow.state.in_(BLOCKED),
+            "done": PackageRow.state == PackageState.PUBLISHED.value}.get(stage, PackageRow.state == "")
 
 
 def _stage(state: str, pending: int) -> str:

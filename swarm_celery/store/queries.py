@@ -34,6 +34,7 @@ class Queries(BoardQueries):
         self.engine = engine
         self.offline_after = offline_after
         self.clock = clock
+        self._paces: dict[str, tuple[float, float]] = {}
 
     def latest_session(self) -> str | None:
         with Session(self.engine) as db:
@@ -48,15 +49,21 @@ class Queries(BoardQueries):
         return self._sessions_where(None, limit)
 
     def _sessions_where(self, where: Any, limit: int) -> list[SessionView]:
+        return [view for view, _ in self.sessions_ranked(where, limit)]
+
+    def sessions_ranked(self, where: Any, limit: int) -> list[tuple[SessionView, dict[str, float]]]:
+        """Sessions (newest first) with their counts, and each state's longest remaining critical path: one GROUP BY for all."""
         query = select(SessionRow).order_by(SessionRow.created_at.desc()).limit(limit)
         with Session(self.engine) as db:
             rows = db.execute(query if where is None else query.where(where)).scalars().all()
-            counted = db.execute(select(PackageRow.session_id, PackageRow.state, func.count())
+            counted = db.execute(select(PackageRow.session_id, PackageRow.state, func.count(), func.max(PackageRow.rank))
                                  .where(PackageRow.session_id.in_([r.id for r in rows])).group_by(PackageRow.session_id, PackageRow.state))
             counts: dict[str, dict[str, int]] = {}
-            for session_id, state, count in counted:
+            ranks: dict[str, dict[str, float]] = {}
+            for session_id, state, count, rank in counted:
                 counts.setdefault(session_id, {})[state] = int(count)
-        return [_session_view(row, counts.get(row.id, {})) for row in rows]
+                ranks.setdefault(session_id, {})[state] = float(rank or 0.0)
+        return [(_session_view(row, counts.get(row.id, {})), ranks.get(row.id, {})) for row in rows]
 
     def attempt(self, attempt_id: str) -> AttemptOwner | None:
         """State, drone and queue of one attempt (who may upload for it)."""

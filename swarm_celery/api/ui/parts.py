@@ -19,7 +19,6 @@ from swarm_celery.api.context import ApiContext
 from swarm_celery.api.ui.web import HEADERS, Looker, not_found, templates
 from swarm_celery.buildlogs import BuildLogs
 from swarm_celery.clock import SystemClock
-from swarm_celery.domain.board import PlanRow
 from swarm_celery.domain.healing import Level
 from swarm_celery.domain.policy import SchedulerConfig
 from swarm_celery.domain.timeline import chart
@@ -73,13 +72,11 @@ def timeline_values(ctx: ApiContext, session: str, window: float) -> dict[str, A
 
 def plan_values(ctx: ApiContext, session: str, stage: str, q: str) -> dict[str, Any]:
     chosen = chosen_session(ctx, session)
-    rows = ctx.queries.plan(chosen) if chosen else []
-    per_stage = {s: 0 for s in STAGES}
-    for row in rows:
-        per_stage[row.stage] = per_stage.get(row.stage, 0) + 1
-    shown: list[PlanRow] = [r for r in rows if (not stage or r.stage == stage) and (not q or q in r.cpv)]
-    return {"session": chosen, "stage": stage, "q": q, "rows": shown[:PLAN_ROWS], "matching": len(shown), "per_stage": per_stage,
-            "stages": STAGES, "sessions": ctx.queries.sessions(20)}
+    stage = stage if stage in STAGES else ""
+    rows = ctx.queries.plan(chosen, stage, q, limit=PLAN_ROWS + 1) if chosen else []
+    per_stage = ctx.queries.plan_stages(chosen) if chosen else dict.fromkeys(STAGES, 0)
+    return {"session": chosen, "stage": stage, "q": q, "rows": rows[:PLAN_ROWS], "more": len(rows) > PLAN_ROWS,
+            "per_stage": per_stage, "stages": STAGES, "sessions": ctx.queries.sessions(20)}
 
 
 def fleet_values(ctx: ApiContext) -> dict[str, Any]:
