@@ -58,8 +58,12 @@ def _state(a: AttemptView) -> str:
     return a.outcome or a.state
 
 
+def _first(*values: float | None) -> float:
+    return next(v for v in values if v is not None)
+
+
 def chart(attempts: Iterable[AttemptView], now: float, ticks: int = 6) -> Chart:
-    spans = [(a, a.started_at or a.dispatched_at or now, a.finished_at or now) for a in attempts if a.drone]
+    spans = [(a, _first(a.started_at, a.dispatched_at, now), _first(a.finished_at, now)) for a in attempts if a.drone]
     if not spans:
         return Chart(now, now, (), ())
     start, end = min(s for _, s, _ in spans), max(e for _, _, e in spans)  # an unfinished one ends now

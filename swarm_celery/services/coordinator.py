@@ -69,10 +69,10 @@ class Coordinator:
             self.completions.builds_finished(results)
 
     def build_started(self, attempt_id: str, drone: str, arch: str, started_at: float) -> None:
-        self.completions.builds_started([StartReport(attempt_id, drone, arch, started_at)])
+        self.builds_started([StartReport(attempt_id, drone, arch, started_at)])
 
     def build_finished(self, result: BuildResult) -> None:
-        self.completions.builds_finished([result])
+        self.builds_finished([result])
 
     def reclaim(self) -> int:
         return self.reclaimer.reclaim()

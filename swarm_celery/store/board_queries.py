@@ -75,7 +75,7 @@ class BoardQueries:
         longest = max((r for state, r in ranks.items() if state not in FINAL and state != PackageState.BUILDING.value), default=0.0)
         with Session(self.engine) as db:
             building = dict(db.execute(select(PackageRow.cpv, PackageRow.rank).where(
-                PackageRow.session_id == info.session, PackageRow.state == PackageState.BUILDING.value)).tuples().all())
+                PackageRow.session_id == info.session, PackageRow.state == PackageState.BUILDING.value)).all())
         remaining = [Remaining(longest, 0.0), *(Remaining(building.get(r.cpv, r.expected), r.expected, r.started_at) for r in running)]
         return SessionProgress(info, done(info.counts), eta(info.state, info.counts, remaining_critical_path(remaining, now, pace)),
                                pace, running)
@@ -142,7 +142,7 @@ class BoardQueries:
     def record_metrics(self) -> RecordMetrics:
         now = self.clock()
         with Session(self.engine) as db:
-            flags = dict(db.execute(select(FlagRow.name, FlagRow.value).where(FlagRow.name.startswith("timings."))).tuples().all())
+            flags = dict(db.execute(select(FlagRow.name, FlagRow.value).where(FlagRow.name.startswith("timings."))).all())
             return RecordMetrics(
                 queue_depth=_queue_depth(db), running=_running(db), build_seconds=_build_seconds(db), failures=_failures(db),
                 reclaims=_events(db, "attempt.reclaimed"), stale_reports=_events(db, "attempt.stale"),
