@@ -11,7 +11,7 @@ from pathlib import Path
 
 import fastapi_offline
 from fastapi import Depends, FastAPI, Request
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -63,18 +63,14 @@ def create_api(ctx: ApiContext) -> FastAPI:
 
 
 def _docs(app: FastAPI) -> None:
-    """/docs (Swagger UI) and /redoc with their scripts served by the API itself, not from a CDN."""
+    """/docs (Swagger UI) with its scripts served by the API itself, not from a CDN (ReDoc is left out: its bundle fetches
+    a logo from its vendor's CDN)."""
     app.mount("/docs-assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)
     def swagger() -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - API", swagger_js_url="/docs-assets/swagger-ui-bundle.js",
                                    swagger_css_url="/docs-assets/swagger-ui.css", swagger_favicon_url="/docs-assets/favicon.png")
-
-    @app.get("/redoc", include_in_schema=False)
-    def redoc() -> HTMLResponse:
-        return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} - API", redoc_js_url="/docs-assets/redoc.standalone.js",
-                              redoc_favicon_url="/docs-assets/favicon.png", with_google_fonts=False)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

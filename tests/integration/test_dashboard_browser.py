@@ -238,3 +238,24 @@ def test_a_control_from_another_site_is_refused(stack: Live, browser: Any) -> No
     assert not stack.swarm.queries.swarm_paused()
     forged = watched.page.request.post(f"{base}/ui/control", form={"action": "pause", "csrf": "guess"}, max_redirects=0)
     assert forged.status == 403 and not stack.swarm.queries.swarm_paused()
+
+
+def test_the_api_docs_render_without_the_internet(stack: Live, browser: Any) -> None:
+    """Swagger UI loads its scripts from the API itself: with every other host blocked, it renders."""
+    base = stack.api()
+    watched = Watched(browser)
+    blocked: list[str] = []
+
+    def offline(route: Any) -> None:
+        if route.request.url.startswith(base):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    watched.context.route("**/*", offline)
+    watched.page.goto(f"{base}/docs")
+    watched.page.locator(".swagger-ui .info .title", has_text="build-swarm coordinator").wait_for(timeout=30_000)
+    assert watched.page.locator(".opblock-summary-path", has_text="/api/v1/status").count() >= 1
+    watched.shot("docs")
+    assert blocked == [] and watched.problems == []
