@@ -14,16 +14,9 @@ from rich.table import Table
 from rich.text import Text
 
 from swarm_celery.domain.board import Overview, SessionProgress, without_subject
+from swarm_celery.domain.progress import clock_duration as duration
 from swarm_celery.domain.progress import elapsed_ratio
 from swarm_celery.domain.views import DroneView, EventView
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def frame(overview: Overview, drones: Sequence[DroneView], events: Sequence[EventView], interval: float) -> RenderableType:

@@ -11,6 +11,7 @@ from swarm_celery import bootstrap
 from swarm_celery.cli.inspect_cmd import read_queries
 from swarm_celery.cli.options import JSON_HELP, console, current_settings, emit_json, session_id
 from swarm_celery.domain.board import LogChunk
+from swarm_celery.domain.progress import clock_duration
 from swarm_celery.domain.views import as_json as views_json
 
 STAGES = ("ready", "waiting", "building", "blocked", "done")
@@ -33,7 +34,7 @@ def sessions(limit: int, as_json: bool) -> None:
         v = s.session
         table.add_row(v.session, v.state + (" (simulated)" if v.simulated else ""), v.arch, v.build_profile or v.gentoo_profile,
                       f"{s.done}/{v.planned}", str(v.counts.get("failed", 0)), str(v.counts.get("blocked", 0)),
-                      _date(v.created_at), _date(v.finished_at), _duration(s.eta_seconds))
+                      _date(v.created_at), _date(v.finished_at), clock_duration(s.eta_seconds))
     console().print(table)
 
 
@@ -54,7 +55,7 @@ def plan(session: str | None, stage: tuple[str, ...], as_json: bool) -> None:
         return
     table = Table("package", "stage", "state", "waits on", "critical path", "why")
     for r in rows:
-        table.add_row(r.cpv, r.stage, r.state, str(r.pending) if r.pending else "-", _duration(r.rank), r.reason or "-")
+        table.add_row(r.cpv, r.stage, r.state, str(r.pending) if r.pending else "-", clock_duration(r.rank), r.reason or "-")
     console().print(table if rows else "no packages match")
 
 
@@ -105,14 +106,6 @@ def _explain_missing(attempt: str, chunk: LogChunk, tail: str) -> None:
 
 def _date(value: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(value)) if value else "-"
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 __all__ = ["logs", "plan", "sessions"]

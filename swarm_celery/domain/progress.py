@@ -54,3 +54,12 @@ def elapsed_ratio(started_at: float | None, expected: float, now: float, pace: f
     if started_at is None or expected <= 0 or pace <= 0:
         return None
     return max(0.0, now - started_at) / (expected * pace)
+
+
+def clock_duration(seconds: float | None) -> str:
+    """``M:SS`` or ``H:MM:SS`` (``-`` for none), as the terminal views show a duration."""
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

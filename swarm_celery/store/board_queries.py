@@ -16,11 +16,10 @@ from sqlalchemy.orm import Session
 
 from swarm_celery.domain.board import Overview, PlanRow, RecordMetrics, SessionProgress
 from swarm_celery.domain.controls import PAUSED_FLAG
-from swarm_celery.domain.cpv import split_cpv
 from swarm_celery.domain.histogram import BATCH_KINDS, BUILD_SECONDS, LATENCY_SECONDS, Histogram, timings_flag
 from swarm_celery.domain.model import IN_FLIGHT_STATES, TERMINAL_STATES, PackageState
 from swarm_celery.domain.progress import Remaining, done, eta, remaining_critical_path
-from swarm_celery.domain.scheduling import swarm_pace
+from swarm_celery.domain.scheduling import history_key, swarm_pace
 from swarm_celery.domain.views import AttemptView, DroneView, RunningBuild, SessionView
 from swarm_celery.store.models import AttemptRow, DroneRow, EventRow, FlagRow, PackageRow, SessionRow
 
@@ -131,7 +130,7 @@ class BoardQueries:
         if session_id:
             where.append(AttemptRow.session_id == session_id)
         found = self.history_rows(where)
-        return sorted((a for a in found if a.cpv == atom or _package(a.cpv) == atom), key=lambda a: a.dispatched_at or 0.0, reverse=True)
+        return sorted((a for a in found if a.cpv == atom or history_key(a.cpv) == atom), key=lambda a: a.dispatched_at or 0.0, reverse=True)
 
     def log_tail(self, attempt_id: str) -> str | None:
         """The end of an attempt's build log as its drone reported it (None: no such attempt)."""
@@ -164,14 +163,6 @@ def _stage(state: str, pending: int) -> str:
     if state in {s.value for s in IN_FLIGHT_STATES}:
         return "building"
     return "blocked" if state in BLOCKED else "done"
-
-
-def _package(cpv: str) -> str:
-    try:
-        found = split_cpv(cpv)
-    except ValueError:
-        return cpv
-    return f"{found.category}/{found.package}"
 
 
 def _queue_depth(db: Session) -> dict[tuple[str, str], int]:

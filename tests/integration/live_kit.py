@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import redis
 
 from swarm_celery import bootstrap
-from tests.conftest import REDIS_URL, unavailable
+from tests.conftest import reachable_redis
 from tests.integration.api_kit import free_port
 from tests.integration.swarm_kit import Swarm, live_swarm
+
+__all__ = ["TOKEN", "Live", "live", "reachable_redis", "wait_http"]
 
 TOKEN = "live-admin-token-0123456789"
 BUILD_SCALE = "0.08"  # 16 s × 0.08 ≈ 1.3 s per build: a session takes some 25 s on two drones
@@ -71,15 +72,6 @@ def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float, auth: 
                 return
         time.sleep(0.2)
     raise AssertionError(f"{url} did not answer within {timeout} s")
-
-
-def reachable_redis() -> str:
-    """The test Redis (conftest's ``redis_url``, for a module-scoped stack)."""
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except (redis.RedisError, OSError) as exc:
-        unavailable(f"Redis at {REDIS_URL}: {exc}")
-    return REDIS_URL
 
 
 def live(home: Path, portage_cache: Path, redis_url: str, drones: dict[str, dict[str, str]] | None = None, beat: bool = False,
