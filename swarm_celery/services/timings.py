@@ -2,7 +2,7 @@
 
 The coordinator worker and the API are different processes (often on one host, not always),
 and the record is what both read: each batch's seconds go into a histogram in memory, which
-is saved as a swarm flag (``timings.<kind>``) at most every ``save_every`` seconds. It starts
+is saved as a swarm flag (``timings.<kind>``) at most every ``save_every`` seconds, and when the worker stops. It starts
 from what was saved, so its counters keep counting across restarts of the coordinator.
 """
 
@@ -16,7 +16,7 @@ from swarm_celery.domain.histogram import LATENCY_SECONDS, Histogram, timings_fl
 from swarm_celery.ports import Clock
 from swarm_celery.ports.store import Flags
 
-SAVE_EVERY = 5.0
+SAVE_EVERY = 1.0
 
 
 class BatchTimings:

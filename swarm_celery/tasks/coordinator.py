@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from celery import Celery
+from celery.signals import worker_shutdown
 
 from swarm_celery.domain.controls import ControlRequest
 from swarm_celery.domain.model import BuildResult, DroneIdentity
@@ -13,10 +15,21 @@ from swarm_celery.services.control import Controller
 from swarm_celery.services.coordinator import Coordinator
 from swarm_celery.tasks.batches import Report, ReportBatch, decode, one_writer
 
+log = logging.getLogger(__name__)
+
 
 def register(app: Celery, coordinator: Callable[[], Coordinator], controller: Callable[[], Controller]) -> None:
     _register_builds(app, coordinator)
     _register_fleet(app, coordinator, controller)
+
+    def save_timings(**_: object) -> None:
+        """The last second's batch timings, kept in the record when the worker stops (solo pool: this process ran them)."""
+        try:
+            coordinator().timings.save()
+        except Exception:  # the record may be what is gone; the worker stops either way
+            log.warning("the coordinator's batch timings were not saved", exc_info=True)
+
+    worker_shutdown.connect(save_timings, weak=False)
 
 
 def _register_builds(app: Celery, coordinator: Callable[[], Coordinator]) -> None:

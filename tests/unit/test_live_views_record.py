@@ -49,7 +49,7 @@ def test_overview_plan_and_metrics_follow_a_session(world: World) -> None:
     assert [r.cpv for r in q.plan("s1", "waiting", contains="app")] == ["app-misc/app-1"]
     world.coordinator.build_started(first.attempt_id, "drone-1", "amd64", world.clock.t)
     world.coordinator.build_finished(success(first))
-    world.clock.t += 6  # the coordinator saves its batch timings every 5 s
+    world.clock.t += 2  # the coordinator saves its batch timings every second
     world.coordinator.build_finished(failure(second))
     progress = q.overview().sessions[0]
     assert progress.session.session == "s1" and progress.done == 1 and progress.eta_seconds is not None and progress.eta_seconds > 0
