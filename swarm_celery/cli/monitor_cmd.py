@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 import click
 from rich.console import RenderableType
 from rich.live import Live
+from rich.text import Text
 
 from swarm_celery.cli.inspect_cmd import read_queries
 from swarm_celery.cli.monitor_view import frame
@@ -42,11 +43,20 @@ def monitor(interval: float, once: bool, as_json: bool) -> None:
         return
     with _keys() as pressed, Live(_draw(queries, interval), console=out, auto_refresh=False, screen=out.is_terminal) as live:
         while not pressed(interval):
-            live.update(_draw(queries, interval), refresh=True)
+            live.update(_redraw(queries, interval), refresh=True)
 
 
 def _draw(queries: RecordReader, interval: float) -> RenderableType:
     return frame(queries.overview(limit=5), queries.fleet(), queries.events(None, EVENTS), interval)
+
+
+def _redraw(queries: RecordReader, interval: float) -> RenderableType:
+    """The next frame; a record that does not answer for a moment (a restart, a lock) is said, and asked again next time."""
+    try:
+        return _draw(queries, interval)
+    except Exception as exc:  # a live view outlives a transient error; the first frame (above) shows a lasting one
+        return Text(f"cannot read the record right now ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}); "
+                    f"trying again in {interval:g} s — q quits", style="bold red")
 
 
 def _json_lines(queries: RecordReader, interval: float, once: bool) -> None:

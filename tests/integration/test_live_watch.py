@@ -78,7 +78,8 @@ class Tmux:
         self.socket, self.env = f"swarm-test-{os.getpid()}", env
         script = home / "monitor.sh"
         exports = "".join(f"export {k}={v!r}\n" for k, v in env.items() if k.startswith("SWARM_"))
-        script.write_text(f"#!/bin/sh\n{exports}exec {os.sys.executable} -m swarm_celery monitor --interval 0.5\n")
+        self.errors = home / "monitor.err"
+        script.write_text(f"#!/bin/sh\n{exports}exec {os.sys.executable} -m swarm_celery monitor --interval 0.5 2>{self.errors}\n")
         script.chmod(0o755)
         self.run("new-session", "-d", "-s", "mon", "-x", "150", "-y", "60", str(script))
         self.run("set-option", "-t", "mon", "remain-on-exit", "on")
@@ -152,7 +153,7 @@ def _monitor_quits(tmux: Tmux) -> None:
     tmux.run("send-keys", "-t", "mon", "q")
     deadline = time.monotonic() + 15
     while tmux.run("list-panes", "-t", "mon", "-F", "#{pane_dead} #{pane_dead_status}").strip() != "1 0":
-        assert time.monotonic() < deadline, f"q did not end the monitor: {tmux.screen()}"
+        assert time.monotonic() < deadline, f"q did not end the monitor: {tmux.screen()} {tmux.errors.read_text()[-3000:]}"
         time.sleep(0.2)
 
 
