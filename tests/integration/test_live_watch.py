@@ -152,7 +152,7 @@ def _check_frames(frames: list[str], session: str) -> None:
 def _monitor_quits(tmux: Tmux) -> None:
     tmux.run("send-keys", "-t", "mon", "q")
     deadline = time.monotonic() + 15
-    while (pane := tmux.run("list-panes", "-t", "mon", "-F", "#{pane_dead} #{pane_dead_status}").strip()) != "1 0":
+    while (pane := tmux.run("list-panes", "-t", "mon", "-F", "#{pane_dead} #{pane_dead_status}#{pane_dead_signal}").strip()) != "1 0":
         assert time.monotonic() < deadline, f"q did not end the monitor ({pane}): {tmux.screen()} {tmux.errors.read_text()[-3000:]}"
         time.sleep(0.2)
 
