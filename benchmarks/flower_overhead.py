@@ -5,7 +5,8 @@ coordinator worker, N drone workers that write, report and upload-to-staging a r
 coordinator verifies and publishes). With Flower: `build-swarm flower` runs during the build,
 taking every worker's events, and a client polls its task list every 2 s (someone watching it).
 Runs alternate (without, with, without, with, ...) so drift on a shared machine hits both alike;
-the ratio of the medians is the overhead.
+the ratio of the medians is the overhead; the CPU Flower itself used during the build (from
+/proc) is printed too: on a loaded machine it is the steadier number.
 
     .venv/bin/python benchmarks/flower_overhead.py [--packages 2000] [--drones 4] [--rounds 2]
 """
@@ -49,10 +50,11 @@ def watcher(port: int, stop: threading.Event) -> threading.Thread:
     return thread
 
 
-def one_run(packages: int, drones: int, redis_url: str, flower: bool) -> float:
+def one_run(packages: int, drones: int, redis_url: str, flower: bool) -> tuple[float, float]:
+    """Packages per second, and (with Flower) the CPU seconds Flower used per wall second of the build."""
     env = {"SWARM_TIME_SCALE": "0", "SWARM_LOOKAHEAD": "1", "SWARM_API_TOKEN": TOKEN}
     if not flower:
-        return packages / run_plan(synthetic_dag(packages), drones, redis_url, env).wall
+        return packages / run_plan(synthetic_dag(packages), drones, redis_url, env).wall, 0.0
     port, stop = free_port(), threading.Event()
     thread = watcher(port, stop)
     try:
@@ -60,7 +62,7 @@ def one_run(packages: int, drones: int, redis_url: str, flower: bool) -> float:
     finally:
         stop.set()
         thread.join()
-    return packages / run.wall
+    return packages / run.wall, run.companion_cpu / run.wall
 
 
 def main() -> int:
@@ -71,16 +73,22 @@ def main() -> int:
     parser.add_argument("--redis", default=os.environ.get("SWARM_BENCH_REDIS_URL", "redis://127.0.0.1:6379/8"))
     args = parser.parse_args()
     rates: dict[bool, list[float]] = {False: [], True: []}
+    busy: list[float] = []
     for _ in range(args.rounds):
         for flower in (False, True):
-            rates[flower].append(one_run(args.packages, args.drones, args.redis, flower))
-            print(f"  {'with' if flower else 'without'} Flower: {rates[flower][-1]:6.1f} packages/s", flush=True)
+            rate, cpu = one_run(args.packages, args.drones, args.redis, flower)
+            rates[flower].append(rate)
+            busy += [cpu] if flower else []
+            print(f"  {'with' if flower else 'without'} Flower: {rate:6.1f} packages/s" + (f", Flower busy {100 * cpu:.0f} % of a core"
+                                                                                        if flower else ""), flush=True)
             time.sleep(2)
     without, with_flower = statistics.median(rates[False]), statistics.median(rates[True])
     print(f"{args.packages}-package no-op DAG, {args.drones} drone workers, {args.rounds} runs each, alternating")
     print(f"without Flower : {without:6.1f} packages/s (median)")
     print(f"with Flower    : {with_flower:6.1f} packages/s (median; its task list polled every 2 s)")
     print(f"ratio          : {with_flower / without:6.3f}  (Flower's overhead {100 * (1 - with_flower / without):+.1f} %)")
+    print(f"Flower's own CPU: {100 * statistics.median(busy):.0f} % of one core during the build (median; this machine has "
+          f"{os.cpu_count()} cores)")
     return 0
 
 

@@ -40,6 +40,7 @@ class Run:
     wall: float  # dispatch sent → session complete, as the caller saw it
     published: int
     home: Path  # the run's SWARM_HOME: its store, binhost and worker logs stay for a look afterwards
+    companion_cpu: float = 0.0  # CPU seconds the ``alongside`` command used during the run
 
 
 def run_plan(plan: Plan, drones: int, redis_url: str, env: dict[str, str], timeout: float = 1800.0,
@@ -61,6 +62,7 @@ def run_plan(plan: Plan, drones: int, redis_url: str, env: dict[str, str], timeo
     stack = LocalStack(env=settings.to_env(), logs=settings.logs_dir)
     queries = Queries(store.engine)
     companion: subprocess.Popen[bytes] | None = None
+    companion_cpu = 0.0
     try:
         stack.start("coordinator", "coordinator")
         for i in range(drones):
@@ -76,12 +78,19 @@ def run_plan(plan: Plan, drones: int, redis_url: str, env: dict[str, str], timeo
         wall = time.monotonic() - start
     finally:
         if companion is not None:
+            companion_cpu = cpu_seconds(companion.pid)
             companion.terminate()
             companion.wait(timeout=30)
         stack.stop(grace=5)
     history = queries.history(session_id)
     published = [h.published_at for h in history if h.published_at]
-    return Run(max(published) - min(h.dispatched_at for h in history), wall, len(published), home)
+    return Run(max(published) - min(h.dispatched_at for h in history), wall, len(published), home, companion_cpu)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a running process (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _wait(done: object, timeout: float, stack: LocalStack) -> None:

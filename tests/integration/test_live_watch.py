@@ -17,6 +17,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -79,7 +80,7 @@ class Tmux:
         script = home / "monitor.sh"
         exports = "".join(f"export {k}={v!r}\n" for k, v in env.items() if k.startswith("SWARM_"))
         self.errors = home / "monitor.err"
-        script.write_text(f"#!/bin/sh\n{exports}exec {os.sys.executable} -m swarm_celery monitor --interval 0.5 2>{self.errors}\n")
+        script.write_text(f"#!/bin/sh\n{exports}exec {sys.executable} -m swarm_celery monitor --interval 0.5 2>{self.errors}\n")
         script.chmod(0o755)
         self.run("new-session", "-d", "-s", "mon", "-x", "150", "-y", "60", str(script))
         self.run("set-option", "-t", "mon", "remain-on-exit", "on")
@@ -122,6 +123,9 @@ def _watch_run(stack: Live, base: str, tmux: Tmux, session: str) -> list[dict[st
     swarm, seen, frames = stack.swarm, [], []
     nas = next(w for w in swarm.stack.workers if w.name == "nas")
     swarm.wait(lambda: any(r.drone == "nas" for r in swarm.queries.running(session)), 60, "nas to build")
+    followed = next(r for r in swarm.queries.running(session) if r.drone == "nas")
+    follower = subprocess.Popen([sys.executable, "-m", "swarm_celery", "logs", followed.attempt, "--follow", "--interval", "0.2"],
+                                env=swarm.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     os.killpg(nas.process.pid, signal.SIGSTOP)
     frozen = time.monotonic()
     try:
@@ -136,6 +140,8 @@ def _watch_run(stack: Live, base: str, tmux: Tmux, session: str) -> list[dict[st
     finally:
         os.killpg(nas.process.pid, signal.SIGCONT)
     swarm.wait(lambda: any(e.kind == "attempt.stale" for e in swarm.queries.events(session, 1000)), 30, "nas's stale report")
+    out, err = follower.communicate(timeout=60)  # `logs --follow` of nas's frozen build ends once its attempt is over
+    assert follower.returncode == 0 and out.startswith(f">>> Emerging (1 of 1) {followed.cpv}") and err == "", (out, err)
     seen.append(scrape(base))
     _check_frames(frames, session)
     return seen
