@@ -137,7 +137,22 @@ def test_every_page_loads_live_updates_arrive_and_controls_take_effect(stack: Li
     page.goto(f"{base}/ui/timeline?session={session}")
     assert page.locator(".gantt rect.seg").count() >= 48
     watched.shot("timeline-complete")
+    _fleet_health(watched, base, stack)
     assert watched.problems == []
+
+
+def _fleet_health(watched: Watched, base: str, stack: Live) -> None:
+    """A real probe round (Celery pings; no SSH inventory here) and a stale-tree hold show on the fleet page."""
+    probed = stack.swarm.cli("fleet", "probe", "--json")
+    assert probed.code == 0 and {c["drone"] for c in probed.json()} >= {"box1", "nas"}, probed.stderr
+    stack.swarm.store.set_tree_hold("nas", "its tree is 3 h older than the coordinator's")
+    page = watched.page
+    page.goto(f"{base}/ui/fleet")
+    rows = page.locator("table.health tbody tr")
+    assert rows.count() == 2 and "yes" in rows.first.inner_text() and "none" in rows.first.inner_text()
+    assert "held: its tree is 3 h older" in page.locator("table.fleet").inner_text()
+    watched.shot("fleet-health")
+    stack.swarm.store.set_tree_hold("nas", "")
 
 
 def _live_overview(watched: Watched, session: str) -> None:
@@ -176,6 +191,11 @@ def _pause_and_resume(watched: Watched, base: str, stack: Live) -> None:
     page.goto(f"{base}/ui/control")
     page.locator("form.control", has=page.locator("input[value=resume]")).get_by_role("button", name="Resume").click()
     assert page.locator("#swarm-state").inner_text() == "running" and not stack.swarm.queries.swarm_paused()
+    asked: list[str] = []
+    before = page.url
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.get_by_role("button", name="Cancel session").click()  # asks first; dismissed, nothing is sent
+    assert asked and asked[0].startswith("Cancel the session?") and page.url == before
 
 
 def _sql(watched: Watched, base: str) -> None:

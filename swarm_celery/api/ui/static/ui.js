@@ -64,6 +64,9 @@ document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("[data-live]").forEach((region) => { region.dataset.shown = region.innerHTML; refresh(region); });
   const log = document.getElementById("log");
   if (log) follow(log);
+  document.querySelectorAll("form[data-confirm]").forEach((form) => form.addEventListener("submit", (event) => {
+    if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+  }));
   document.querySelectorAll("button.fill").forEach((button) => button.addEventListener("click", () => {
     const box = document.getElementById("query");
     box.value = button.dataset.query;
