@@ -182,7 +182,8 @@ def _running(db: Session) -> dict[str, int]:
 
 def _const(value: float | str) -> Any:
     """A constant written into the SQL text, not a bound parameter: Postgres matches a GROUP BY expression to the
-    selected one by its text, and each use of a bound parameter gets a name of its own."""
+    selected one by its text, and each use of a bound parameter gets a placeholder of its own (psycopg2 happens to
+    inline them; a driver that binds on the server, psycopg 3 or asyncpg, would not)."""
     return literal_column(repr(float(value))) if isinstance(value, float | int) else literal_column(f"'{value}'")
 
 
