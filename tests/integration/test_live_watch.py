@@ -79,8 +79,9 @@ class Tmux:
         self.socket, self.env = f"swarm-test-{os.getpid()}", env
         script = home / "monitor.sh"
         exports = "".join(f"export {k}={v!r}\n" for k, v in env.items() if k.startswith("SWARM_"))
-        self.errors = home / "monitor.err"
-        script.write_text(f"#!/bin/sh\n{exports}exec {sys.executable} -m swarm_celery monitor --interval 0.5 2>{self.errors}\n")
+        self.errors, self.exit = home / "monitor.err", home / "monitor.exit"
+        script.write_text(f"#!/bin/sh\n{exports}{sys.executable} -m swarm_celery monitor --interval 0.5 2>{self.errors}\n"
+                          f"echo $? > {self.exit}\n")
         script.chmod(0o755)
         self.run("new-session", "-d", "-s", "mon", "-x", "150", "-y", "60", str(script))
         self.run("set-option", "-t", "mon", "remain-on-exit", "on")
@@ -158,9 +159,10 @@ def _check_frames(frames: list[str], session: str) -> None:
 def _monitor_quits(tmux: Tmux) -> None:
     tmux.run("send-keys", "-t", "mon", "q")
     deadline = time.monotonic() + 15
-    while (pane := tmux.run("list-panes", "-t", "mon", "-F", "#{pane_dead} #{pane_dead_status}#{pane_dead_signal}").strip()) != "1 0":
-        assert time.monotonic() < deadline, f"q did not end the monitor ({pane}): {tmux.screen()} {tmux.errors.read_text()[-3000:]}"
+    while not tmux.exit.exists() or not tmux.exit.read_text().strip():
+        assert time.monotonic() < deadline, f"q did not end the monitor: {tmux.screen()} {tmux.errors.read_text()[-3000:]}"
         time.sleep(0.2)
+    assert tmux.exit.read_text().strip() == "0", tmux.errors.read_text()[-3000:]  # it ended by itself, with success
 
 
 def _flower_lists_workers_and_builds(stack: Live, flower: subprocess.Popen[bytes], port: int) -> None:
