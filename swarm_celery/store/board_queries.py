@@ -19,7 +19,7 @@ from swarm_celery.domain.controls import PAUSED_FLAG
 from swarm_celery.domain.histogram import BATCH_KINDS, BUILD_SECONDS, LATENCY_SECONDS, Histogram, timings_flag
 from swarm_celery.domain.model import IN_FLIGHT_STATES, TERMINAL_STATES, PackageState
 from swarm_celery.domain.progress import Remaining, done, eta, remaining_critical_path
-from swarm_celery.domain.scheduling import history_key, swarm_pace
+from swarm_celery.domain.scheduling import MIN_PACE_SAMPLES, history_key, swarm_pace
 from swarm_celery.domain.views import AttemptView, DroneView, RunningBuild, SessionView
 from swarm_celery.store.models import AttemptRow, DroneRow, EventRow, FlagRow, PackageRow, SessionRow
 
@@ -88,10 +88,14 @@ class BoardQueries:
 
     @staticmethod
     def _pace_samples(db: Session, session_id: str) -> list[tuple[float, float]]:
+        """(wall, expected) seconds of the session's newest builds; too few yet (it just started): the swarm's newest."""
         query = (select(AttemptRow.finished_at - AttemptRow.started_at, AttemptRow.expected)
-                 .where(AttemptRow.session_id == session_id, AttemptRow.outcome == "success", AttemptRow.started_at.is_not(None))
+                 .where(AttemptRow.outcome == "success", AttemptRow.started_at.is_not(None))
                  .order_by(AttemptRow.finished_at.desc()).limit(PACE_SAMPLES))
-        return [(float(w), float(e)) for w, e in db.execute(query) if w is not None and e is not None]
+        found = [(float(w), float(e)) for w, e in db.execute(query.where(AttemptRow.session_id == session_id)) if w is not None and e]
+        if len(found) < MIN_PACE_SAMPLES:
+            found = [(float(w), float(e)) for w, e in db.execute(query) if w is not None and e]
+        return found
 
     def timeline(self, session_id: str, since: float = 0.0) -> list[AttemptView]:
         """A session's attempts that were in flight at or after ``since`` (its Gantt chart), in dispatch order."""

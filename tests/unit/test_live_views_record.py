@@ -17,7 +17,7 @@ from swarm_celery.domain.histogram import LATENCY_SECONDS, Histogram, timings_fl
 from swarm_celery.services.timings import BatchTimings
 from swarm_celery.store.memory import MemoryStore
 from swarm_celery.store.queries import Queries
-from tests.coordinator_kit import FakeClock, World, failure, identity, success
+from tests.coordinator_kit import REQUEST, FakeClock, World, failure, identity, success
 
 
 def queries(world: World, offline_after: float = 120.0) -> Queries:
@@ -136,3 +136,16 @@ def test_every_json_option_says_what_it_prints(name: str, command: click.Command
     for param in command.params:
         if isinstance(param, click.Option) and "--json" in param.opts:
             assert param.help, f"`build-swarm {name} --json` has no help text"
+
+
+def test_a_new_session_takes_the_swarms_pace_until_it_has_builds_of_its_own(world: World) -> None:
+    world.coordinator.plan("s1")
+    while world.dispatcher.sent:
+        request, _drone = world.dispatcher.sent.pop(0)
+        world.coordinator.build_finished(success(request))
+    q = queries(world)
+    learned = q._pace("s1", world.clock.t)
+    assert learned == 1 / 16  # five builds of 1 s, each expected to take 16 s
+    world.store.create_session("s2", REQUEST, simulated=True)
+    world.coordinator.plan("s2")
+    assert q._pace("s2", world.clock.t) == learned
