@@ -9,6 +9,9 @@ measures N drones, not N worker processes importing Python on two cores.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -18,6 +21,7 @@ from pathlib import Path
 import redis
 
 from swarm_celery import bootstrap
+from swarm_celery.bootstrap.coordinator import coordinator as coordinator_service
 from swarm_celery.domain.config import ResolveRequest
 from swarm_celery.domain.controls import Action, ControlRequest
 from swarm_celery.domain.model import COORDINATOR_QUEUE, Plan
@@ -36,10 +40,15 @@ class Run:
     wall: float  # dispatch sent → session complete, as the caller saw it
     published: int
     home: Path  # the run's SWARM_HOME: its store, binhost and worker logs stay for a look afterwards
+    companion_cpu: float = 0.0  # CPU seconds the ``alongside`` command used during the run
 
 
-def run_plan(plan: Plan, drones: int, redis_url: str, env: dict[str, str], timeout: float = 1800.0) -> Run:
-    """Build ``plan`` on ``drones`` simulated drone workers; returns when the session is complete."""
+def run_plan(plan: Plan, drones: int, redis_url: str, env: dict[str, str], timeout: float = 1800.0,
+             alongside: tuple[str, ...] = ()) -> Run:
+    """Build ``plan`` on ``drones`` simulated drone workers; returns when the session is complete.
+
+    ``alongside``: a `build-swarm` command line (e.g. ``("flower", "--port", "5599")``) run during the build, started
+    with the workers and stopped with them."""
     home = Path(tempfile.mkdtemp(prefix="bench-swarm-"))
     redis.Redis.from_url(redis_url).flushdb()
     settings = Settings.from_env({"SWARM_HOME": str(home), "SWARM_BROKER_URL": redis_url, "SWARM_HEARTBEAT": "5", **env})
@@ -47,14 +56,20 @@ def run_plan(plan: Plan, drones: int, redis_url: str, env: dict[str, str], timeo
     app = bootstrap.celery_app(settings)
     session_id = uuid.uuid4().hex[:12]
     store.create_session(session_id, REQUEST, simulated=True)
-    bootstrap.coordinator(settings, app).save_plan(session_id, plan)
+    # bootstrap.coordinator is also the name of a part: once that module is imported, the package attribute is the module
+    coordinator_service(settings, app).planner.save_plan(session_id, plan)
     store.set_flag(PAUSED_FLAG, "1")  # nothing is dispatched before every drone is up (resumed below)
     stack = LocalStack(env=settings.to_env(), logs=settings.logs_dir)
     queries = Queries(store.engine)
+    companion: subprocess.Popen[bytes] | None = None
+    companion_cpu = 0.0
     try:
         stack.start("coordinator", "coordinator")
         for i in range(drones):
             stack.start(f"bench-{i:02d}", "drone", {"SWARM_DRONE_NAME": f"bench-{i:02d}"})
+        if alongside:
+            companion = subprocess.Popen([sys.executable, "-m", "swarm_celery", *alongside], env={**os.environ, **settings.to_env()},
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         _wait(lambda: sum(d.state == "online" for d in queries.fleet()) == drones, 120, stack)
         time.sleep(SETTLE)
         start = time.monotonic()
@@ -62,10 +77,20 @@ def run_plan(plan: Plan, drones: int, redis_url: str, env: dict[str, str], timeo
         _wait(lambda: getattr(queries.session(session_id), "state", "") == "complete", timeout, stack)
         wall = time.monotonic() - start
     finally:
+        if companion is not None:
+            companion_cpu = cpu_seconds(companion.pid)
+            companion.terminate()
+            companion.wait(timeout=30)
         stack.stop(grace=5)
     history = queries.history(session_id)
     published = [h.published_at for h in history if h.published_at]
-    return Run(max(published) - min(h.dispatched_at for h in history), wall, len(published), home)
+    return Run(max(published) - min(h.dispatched_at for h in history), wall, len(published), home, companion_cpu)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a running process (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _wait(done: object, timeout: float, stack: LocalStack) -> None:

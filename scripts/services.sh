@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start the services the integration tests use (Redis, PostgreSQL) when they are not running.
 # Installs them (and gpg, sshd for the fleet tests, openrc, systemd-analyze, nginx and logrotate for the deploy tests,
-# docker.io, docker-compose and debootstrap for the compose test)
+# docker.io, docker-compose and debootstrap for the compose test,
+# chromium, tmux and prometheus for the dashboard, monitor and metrics tests)
 # from Debian's packages on a machine that lacks them.
 set -uo pipefail
 
@@ -20,6 +21,12 @@ command -v logrotate >/dev/null || [[ -x /usr/sbin/logrotate ]] || need_apt+=(lo
 [[ -x /usr/sbin/dockerd ]] || need_apt+=(docker.io)
 command -v docker-compose >/dev/null || need_apt+=(docker-compose)
 command -v debootstrap >/dev/null || [[ -x /usr/sbin/debootstrap ]] || need_apt+=(debootstrap)
+# the dashboard's browser tests (Playwright drives Debian's chromium: Playwright's own browser download needs the internet)
+# and `build-swarm monitor` driven in tmux
+[[ -x /usr/bin/chromium ]] || need_apt+=(chromium)
+command -v tmux >/dev/null || need_apt+=(tmux)
+# a real Prometheus evaluates the Grafana dashboard's queries (deploy/grafana/) in the live-watch test
+command -v prometheus >/dev/null || need_apt+=(prometheus)
 if ((${#need_apt[@]})); then
   echo "installing ${need_apt[*]} from Debian's packages" >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null

@@ -105,8 +105,8 @@ class Settings:
     api_port: int = setting("SWARM_API_PORT", 8080, "the API's port", "API")
     api_token: str = setting("SWARM_API_TOKEN", "", "the admin token: queue, control, SQL, and every read unless public", "API",
                              secret=True)
-    public_status: bool = setting("SWARM_PUBLIC_STATUS", False, "reads (status, sessions, history, events, fleet, logs, metrics) "
-                                  "need no token", "API")
+    public_status: bool = setting("SWARM_PUBLIC_STATUS", False, "reads (status, sessions, history, events, fleet, logs, metrics, "
+                                  "the dashboard's read-only pages) need no token", "API")
     sql_database_url: str = setting("SWARM_SQL_DATABASE_URL", "", "Postgres: a role that may only SELECT, for POST /api/v1/sql "
                                     "(SQLite opens the file read-only)", "API", shown="off on Postgres", secret=True)
     # fleet probes and the healing ladder

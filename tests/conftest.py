@@ -41,8 +41,8 @@ def portage_cache() -> Path:
     return path
 
 
-@pytest.fixture
-def redis_url() -> str:
+def reachable_redis() -> str:
+    """The test Redis's URL once it answers (a module-scoped fixture calls it directly)."""
     import redis
 
     try:
@@ -50,6 +50,11 @@ def redis_url() -> str:
     except (redis.RedisError, OSError) as exc:
         unavailable(f"Redis at {REDIS_URL}: {exc}")
     return REDIS_URL
+
+
+@pytest.fixture
+def redis_url() -> str:
+    return reachable_redis()
 
 
 @contextmanager

@@ -8,9 +8,12 @@ static files under ``/binhost/<arch>/`` so ``emerge --getbinpkg`` fetches straig
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
+import fastapi_offline
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -19,8 +22,11 @@ from swarm_celery.api import auth, routes_admin, routes_drone, routes_profiles, 
 from swarm_celery.api.context import ApiContext
 from swarm_celery.api.metrics import registry_for
 from swarm_celery.api.models import HealthOut, errors
+from swarm_celery.api.ui import mount_ui
 from swarm_celery.errors import RecordError, RecordFull
 from swarm_celery.ports import RecordReader
+
+DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"  # Swagger UI and ReDoc, served from here: /docs works offline
 
 
 class IntegrityCheck:
@@ -44,9 +50,9 @@ class IntegrityCheck:
 
 
 def create_api(ctx: ApiContext) -> FastAPI:
-    app = FastAPI(title="build-swarm coordinator", version=ctx.version,
+    app = FastAPI(title="build-swarm coordinator", version=ctx.version, docs_url=None, redoc_url=None,
                   description="Status, history, queue and control of a build-swarm; artifact and log uploads from drones; "
-                              "the binhost itself under /binhost/<arch>/.")
+                              "the binhost itself under /binhost/<arch>/. The dashboard is at /ui.")
     registry, counter = registry_for(ctx.queries)
     checker = IntegrityCheck(ctx.queries)
     app.state.ctx, app.state.uploads = ctx, counter  # what the routes' dependencies read (auth.context)
@@ -72,8 +78,25 @@ def create_api(ctx: ApiContext) -> FastAPI:
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    _docs(app)
+    mount_ui(app)
     for router in (routes_read.api, routes_profiles.reads, routes_admin.api, routes_profiles.admin, routes_drone.api):
         app.include_router(router)
     ctx.config.binhost_dir.mkdir(parents=True, exist_ok=True)
     app.mount("/binhost", StaticFiles(directory=ctx.config.binhost_dir, check_dir=False), name="binhost")
     return app
+
+
+def _docs(app: FastAPI) -> None:
+    """/docs (Swagger UI) with its scripts served by the API itself, not from a CDN (ReDoc is left out: its bundle fetches
+    a logo from its vendor's CDN)."""
+    app.mount("/docs-assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - API", swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css", swagger_favicon_url="/docs-assets/favicon.png")
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/ui", status_code=307)

@@ -12,6 +12,7 @@ from swarm_celery.domain.config import ResolveRequest
 from swarm_celery.domain.model import DroneIdentity
 from swarm_celery.domain.uploads import UploadLimits
 from swarm_celery.ports import ControlQueue, PlanQueue
+from swarm_celery.services.explain import Explainer
 from swarm_celery.services.profiles import ProfileSync
 from swarm_celery.services.sessions import SessionQueue
 from swarm_celery.store.queries import Queries
@@ -54,3 +55,4 @@ class ApiContext:
     version: str
     syncer: ProfileSync
     sessions: SessionQueue
+    explainer: Explainer | None = None  # `explain` for the dashboard (None: one with the default scheduler settings)

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from swarm_celery.api import auth
 from swarm_celery.api.auth import Ctx
+from swarm_celery.api.context import ApiContext
 from swarm_celery.api.models import ControlIn, ControlOut, QueueIn, QueueOut, SqlIn, SqlOut, errors
 from swarm_celery.api.sql import SqlRefused
 from swarm_celery.domain.config import check_atom_shape
@@ -47,20 +48,25 @@ async def control(ctx: Ctx, body: ControlIn) -> ControlOut | JSONResponse:
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from None
     try:
-        await run_in_threadpool(ctx.messenger.send_control, request)
+        outcome = await send_control(ctx, request, body.wait)
     except BrokerError as exc:
         raise HTTPException(503, str(exc)) from None
-    deadline = time.monotonic() + body.wait
+    if outcome is None:
+        queued = ControlOut(action=body.action.value, request_id=request.request_id, ok=True,
+                            outcome=f"queued: the coordinator applies it when it takes it (its answer: GET /api/v1/events?"
+                                    f"kind=control and subject {request.request_id})")
+        return JSONResponse(queued.model_dump(), status_code=202)
+    return ControlOut(action=body.action.value, request_id=request.request_id, ok=not outcome.startswith("error:"), outcome=outcome)
+
+
+async def send_control(ctx: ApiContext, request: ControlRequest, wait: float) -> str | None:
+    """Send a control to the coordinator and wait up to ``wait`` seconds for its answer (None: none yet). BrokerError."""
+    await run_in_threadpool(ctx.messenger.send_control, request)
+    deadline = time.monotonic() + wait
     while True:
         outcome = await run_in_threadpool(ctx.queries.event_for, request.request_id)
-        if outcome is not None:
-            return ControlOut(action=body.action.value, request_id=request.request_id, ok=not outcome.startswith("error:"),
-                              outcome=outcome)
-        if time.monotonic() >= deadline:
-            queued = ControlOut(action=body.action.value, request_id=request.request_id, ok=True,
-                                outcome=f"queued: the coordinator applies it when it takes it (its answer: GET /api/v1/events?"
-                                        f"kind=control and subject {request.request_id})")
-            return JSONResponse(queued.model_dump(), status_code=202)
+        if outcome is not None or time.monotonic() >= deadline:
+            return outcome
         await asyncio.sleep(0.05)
 
 

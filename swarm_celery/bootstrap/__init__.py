@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     )
     from swarm_celery.bootstrap.core import (
         SHIPPED_DURATIONS,
+        build_logs,
+        build_logs_dir,
         celery_app,
         create_message_certificate,
         create_signing_key,
@@ -84,11 +86,14 @@ if TYPE_CHECKING:
         run_beat,
         run_coordinator_worker,
         run_drone,
+        run_flower,
         stop_orphans,
     )
 
 _HOMES = {
     "SHIPPED_DURATIONS": "core",
+    "build_logs": "core",
+    "build_logs_dir": "core",
     "celery_app": "core",
     "create_message_certificate": "core",
     "create_signing_key": "core",
@@ -147,6 +152,7 @@ _HOMES = {
     "run_beat": "run",
     "run_coordinator_worker": "run",
     "run_drone": "run",
+    "run_flower": "run",
     "stop_orphans": "run",
 }
 
@@ -168,6 +174,8 @@ __all__ = [
     "api_app",
     "beat_app",
     "bootstrap_script",
+    "build_logs",
+    "build_logs_dir",
     "builder",
     "celery_app",
     "celery_command_config",
@@ -211,6 +219,7 @@ __all__ = [
     "run_beat",
     "run_coordinator_worker",
     "run_drone",
+    "run_flower",
     "scheduler_config",
     "select_drones",
     "serve_api",

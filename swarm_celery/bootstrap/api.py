@@ -12,8 +12,8 @@ from fastapi import FastAPI
 from swarm_celery.api.app import create_api
 from swarm_celery.api.context import ApiConfig, ApiContext, RequestMaker
 from swarm_celery.api.sql import ReadOnlySql
-from swarm_celery.bootstrap.coordinator import profile_requests
-from swarm_celery.bootstrap.core import celery_app, engine, uploads_dir
+from swarm_celery.bootstrap.coordinator import explainer, profile_requests
+from swarm_celery.bootstrap.core import build_logs_dir, celery_app, engine, uploads_dir
 from swarm_celery.bootstrap.inputs import request_from_options
 from swarm_celery.clock import SystemClock
 from swarm_celery.domain.config import ResolveRequest
@@ -31,14 +31,15 @@ def api_app(settings: Settings, make_request: RequestMaker) -> FastAPI:
     """The API: reads from the record, writes through the coordinator queue (the coordinator stays the only writer)."""
     eng = engine(settings)
     config = ApiConfig(admin_token=settings.api_token, public_status=settings.public_status, uploads_dir=uploads_dir(settings),
-                       logs_dir=settings.logs_dir / "builds", binhost_dir=settings.binhost_dir)
+                       logs_dir=build_logs_dir(settings), binhost_dir=settings.binhost_dir)
     messenger = CeleryMessenger(celery_app(settings))
     the_store = SqlStore(eng, SystemClock())
     sessions = SessionQueue(the_store, messenger, simulated=settings.builder == "simulate")
-    ctx = ApiContext(config=config, queries=Queries(eng), store=the_store, tokens=DroneTokens(eng),
+    ctx = ApiContext(config=config, queries=Queries(eng, offline_after=settings.offline_after), store=the_store, tokens=DroneTokens(eng),
                      messenger=messenger, make_request=make_request,
                      sql=ReadOnlySql.for_urls(settings.database, settings.sql_database_url), version=payload_version(),
-                     syncer=ProfileSync(the_store, profile_requests(settings), sessions), sessions=sessions)
+                     syncer=ProfileSync(the_store, profile_requests(settings), sessions), sessions=sessions,
+                     explainer=explainer(settings))
     return create_api(ctx)
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from swarm_celery.app import celery_config, create_app
 from swarm_celery.binhost.publisher import SIGNING_KEY_FILE
 from swarm_celery.binhost.signing import GpgSigner
+from swarm_celery.buildlogs import BuildLogs
 from swarm_celery.clock import SystemClock
 from swarm_celery.domain.durations import Durations, parse_durations
 from swarm_celery.domain.fleet import DroneHost, parse_hosts
@@ -80,7 +81,7 @@ def store(settings: Settings, upgrade: bool = True) -> SqlStore:
 
 def queries(settings: Settings) -> RecordReader:
     """The query side of the record (what `status`, `history`, `fleet`, ... read)."""
-    return Queries(engine(settings))
+    return Queries(engine(settings), offline_after=settings.offline_after)
 
 
 def drone_tokens(settings: Settings) -> DroneTokens:
@@ -126,6 +127,16 @@ def signing_key_file() -> str:
 def uploads_dir(settings: Settings) -> Path:
     """Where the API puts drones' uploads, ``<dir>/<attempt>/<name>``: the publisher takes them from here."""
     return settings.home / "uploads"
+
+
+def build_logs_dir(settings: Settings) -> Path:
+    """Where build logs are, ``<dir>/<attempt>.log``: written there by a drone as its build runs, uploaded there to the API."""
+    return settings.logs_dir / "builds"
+
+
+def build_logs(settings: Settings) -> BuildLogs:
+    """Build logs, read a chunk at a time (`build-swarm logs`, the dashboard's viewer)."""
+    return BuildLogs(build_logs_dir(settings), queries(settings))
 
 
 def inventory(settings: Settings) -> dict[str, DroneHost]:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from celery import Celery
 
-from swarm_celery.bootstrap.core import celery_app, durations, signing
+from swarm_celery.bootstrap.core import build_logs_dir, celery_app, durations, signing
 from swarm_celery.domain.audit import Check
 from swarm_celery.domain.emerge_cmd import EmergeConfig
 from swarm_celery.domain.model import DroneIdentity
@@ -26,7 +26,8 @@ from swarm_celery.tasks.messaging import CeleryReporter
 
 def builder(settings: Settings) -> Builder:
     if settings.builder == "simulate":
-        return SimulateBuilder(durations(settings), settings.time_scale, frozenset(settings.simulate_fail), settings.simulate_speed)
+        return SimulateBuilder(durations(settings), settings.time_scale, frozenset(settings.simulate_fail), settings.simulate_speed,
+                               logs=build_logs_dir(settings))
     if settings.builder == "emerge":
         return emerge_builder(settings)
     raise ConfigError(f"unknown builder {settings.builder!r}: set SWARM_BUILDER to simulate or emerge")
@@ -43,7 +44,7 @@ def emerge_builder(settings: Settings) -> EmergeBuilder:
         config = EmergeConfig(settings.binhost_url, str(settings.pkgdir), cores, me.slots)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    return EmergeBuilder(config, settings.logs_dir / "builds", timeout=settings.build_timeout, min_free_mb=settings.min_free_mb,
+    return EmergeBuilder(config, build_logs_dir(settings), timeout=settings.build_timeout, min_free_mb=settings.min_free_mb,
                          tmpdir=settings.portage_tmpdir, emerge=emerge, run_dir=settings.run_dir)
 
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from celery import Celery
 
 from swarm_celery.bootstrap.coordinator import beat_app, beat_schedule, coordinator_app, coordinator_tasks_on
-from swarm_celery.bootstrap.core import celery_config_of, signing
+from swarm_celery.bootstrap.core import celery_app, celery_config_of, signing
 from swarm_celery.bootstrap.drone import builder, drone_app, drone_identity, drone_tasks_on, drone_transport
+from swarm_celery.domain.flower import FlowerRequest, plan_flower
 from swarm_celery.domain.model import COORDINATOR_NODE, COORDINATOR_QUEUE, PERIODIC_QUEUE, build_queue, drone_node, drone_queue
 from swarm_celery.drone.process import reap_orphans
 from swarm_celery.errors import ConfigError
@@ -72,3 +76,18 @@ def celery_command_tasks(app: Celery, settings: Settings) -> None:
     coordinator_tasks_on(app, settings)
     drone_tasks_on(app, settings, functools.cache(lambda: builder(settings)), functools.cache(lambda: drone_transport(settings)),
                    only_if=consumes_drone_queues)
+
+
+def run_flower(settings: Settings, request: FlowerRequest, environ: Mapping[str, str]) -> None:
+    """Flower (the live view of workers and tasks) on the swarm's broker, until it is stopped."""
+    try:
+        plan = plan_flower(replace(request, db=request.db or str(settings.home / "flower" / "flower.db")), environ, settings.api_token)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    Path(request.db or settings.home / "flower" / "flower.db").parent.mkdir(parents=True, exist_ok=True)
+    from flower import options as _defined  # noqa: F401  (defines Flower's options before they are set)
+    from tornado.options import options
+
+    if plan.basic_auth:
+        options.basic_auth = [plan.basic_auth]  # in the process: a secret never goes on the command line
+    celery_app(settings).start(["flower", *plan.argv])

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from swarm_celery import bootstrap
-from swarm_celery.cli.options import current_settings, emit_json, world_options
+from swarm_celery.cli.options import JSON_HELP, current_settings, emit_json, world_options
 from swarm_celery.domain.views import as_json as views_json
 
 
@@ -34,9 +34,10 @@ def api(repos: tuple[Path, ...], world_file: Path | None, portage_config: Path |
 @click.command(context_settings={"ignore_unknown_options": True})
 @click.option("--host", default=None, help="API listen address (default: SWARM_API_HOST or 127.0.0.1).")
 @click.option("--port", default=None, type=click.IntRange(1, 65535), help="API port (default: SWARM_API_PORT or 8080).")
+@click.option("--flower", "with_flower", is_flag=True, help="Run Flower too (`build-swarm flower`: FLOWER_PORT, else 5555).")
 @click.argument("api_args", nargs=-1, type=click.UNPROCESSED)
-def coordinator(host: str | None, port: int | None, api_args: tuple[str, ...]) -> None:
-    """Run the coordinator: its Celery worker, its API and beat (periodic jobs), stopped together.
+def coordinator(host: str | None, port: int | None, with_flower: bool, api_args: tuple[str, ...]) -> None:
+    """Run the coordinator: its Celery worker, its API and beat (periodic jobs), and with --flower Flower, stopped together.
 
     Extra arguments go to `api` (--repo, --portage-config, ...). Run one coordinator per swarm: one beat.
     """
@@ -44,7 +45,7 @@ def coordinator(host: str | None, port: int | None, api_args: tuple[str, ...]) -
     base = [sys.executable, "-m", "swarm_celery"]
     api_argv = [*base, "api", *api_args, *(["--host", host] if host else []), *(["--port", str(port)] if port else [])]
     children = [subprocess.Popen([*base, "worker", "--role", "coordinator"]), subprocess.Popen(api_argv),
-                subprocess.Popen([*base, "beat"])]
+                subprocess.Popen([*base, "beat"]), *([subprocess.Popen([*base, "flower"])] if with_flower else [])]
     stop = {"signal": 0}
 
     def forward(signum: int, _frame: object) -> None:
@@ -61,7 +62,7 @@ def coordinator(host: str | None, port: int | None, api_args: tuple[str, ...]) -
                 child.send_signal(signal.SIGTERM)
         codes = [child.wait() for child in children]
     if not stop["signal"]:
-        which = [name for name, child in zip(("worker", "API", "beat"), children, strict=True) if child.returncode not in (None, 0, -15)]
+        which = [name for name, child in zip(("worker", "API", "beat", "Flower"), children, strict=False) if child.returncode not in (None, 0, -15)]
         raise SystemExit(f"the coordinator's {', '.join(which) or 'process'} stopped (exit codes {codes}); see its log above")
 
 
@@ -72,7 +73,7 @@ def token() -> None:
 
 @token.command(name="issue")
 @click.argument("drone")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def token_issue(drone: str, as_json: bool) -> None:
     """A new token for DRONE (its old one stops working). Shown once: put it in the drone's drone.conf."""
     issued = bootstrap.drone_tokens(current_settings()).issue(drone)
@@ -85,7 +86,7 @@ def token_issue(drone: str, as_json: bool) -> None:
 
 @token.command(name="revoke")
 @click.argument("drone")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def token_revoke(drone: str, as_json: bool) -> None:
     """DRONE's token stops working at once."""
     revoked = bootstrap.drone_tokens(current_settings()).revoke(drone)
@@ -98,7 +99,7 @@ def token_revoke(drone: str, as_json: bool) -> None:
 
 
 @token.command(name="list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def token_list(as_json: bool) -> None:
     """Drones that hold a token (the tokens themselves are not kept)."""
     rows = bootstrap.drone_tokens(current_settings()).list()

@@ -7,7 +7,7 @@ import socket
 import click
 
 from swarm_celery import bootstrap
-from swarm_celery.cli.options import current_settings, emit_json
+from swarm_celery.cli.options import JSON_HELP, current_settings, emit_json
 
 
 @click.group()
@@ -17,7 +17,7 @@ def binhost() -> None:
 
 @binhost.command()
 @click.option("--name", default=None, help="The key's user id (default: build-swarm binhost <swarm@HOST>).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def keygen(name: str | None, as_json: bool) -> None:
     """Create the binhost's signing key (ed25519, no passphrase: the coordinator signs unattended) in SWARM_GPG_HOME."""
     settings = current_settings()
@@ -35,7 +35,7 @@ def keygen(name: str | None, as_json: bool) -> None:
 @click.option("--url", default=None, help="The binhost's base URL as clients reach it (default: SWARM_BINHOST_URL, "
                                           "else http://<this host>:<SWARM_API_PORT>/binhost).")
 @click.option("--arch", default="amd64", show_default=True, type=click.Choice(["amd64", "arm64"]))
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def client_config(url: str | None, arch: str, as_json: bool) -> None:
     """Print /etc/portage/binrepos.conf/build-swarm.conf for a client, and how to trust the signing key."""
     settings = current_settings()

@@ -13,7 +13,7 @@ import uuid
 import click
 
 from swarm_celery import bootstrap
-from swarm_celery.cli.options import current_settings, emit_json
+from swarm_celery.cli.options import JSON_HELP, current_settings, emit_json
 from swarm_celery.domain.controls import Action, ControlRequest, validate
 from swarm_celery.errors import UserError
 from swarm_celery.ports import RecordReader
@@ -25,7 +25,7 @@ from swarm_celery.ports import RecordReader
 @click.option("--drone", default="", help="The drone (pause, resume, unground, clear_failures).")
 @click.option("--session", default="", help="The session (cancel; limits unblock, reset, retry_failures).")
 @click.option("--wait", default=10.0, show_default=True, help="Seconds to wait for the coordinator's answer.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def control(action: str, atom: str, drone: str, session: str, wait: float, as_json: bool) -> None:
     """Pause, resume, unblock, unground, reset, rebalance, clear_failures, retry_failures or cancel.
 

@@ -9,14 +9,14 @@ import click
 from rich.table import Table
 
 from swarm_celery import bootstrap
-from swarm_celery.cli.options import current_settings, emit_json
+from swarm_celery.cli.options import JSON_HELP, current_settings, emit_json
 from swarm_celery.domain.fleet import DroneCheck
 from swarm_celery.domain.healing import Level
 from swarm_celery.domain.views import ProbeView
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.option("--no-ping", is_flag=True, help="Do not ping the workers over the broker (then the healing ladder does not act).")
 def probe(as_json: bool, no_ping: bool) -> None:
     """Probe every drone now: ping, and over SSH (SWARM_FLEET_FILE) load, disk, memory, stuck emerges, tree age."""

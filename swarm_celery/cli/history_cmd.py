@@ -6,12 +6,11 @@ import statistics
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from swarm_celery import bootstrap
 from swarm_celery.cli.inspect_cmd import clock_time, read_queries, session_or_newest, whole
-from swarm_celery.cli.options import current_settings, emit_json
+from swarm_celery.cli.options import JSON_HELP, console, current_settings, emit_json
 from swarm_celery.domain.emerge_log import parse_emerge_log
 from swarm_celery.domain.scheduling import history_key
 from swarm_celery.domain.views import as_json as views_json
@@ -21,8 +20,8 @@ MAX_LOG_BYTES = 512 << 20  # emerge.log grows forever, but half a gigabyte is de
 
 
 @click.group(invoke_without_command=True)
-@click.option("--session", default=None, help="Session id (default: the newest).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--session", default=None, help="Session id, or the start of one (default: the newest).")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_context
 def history(ctx: click.Context, session: str | None, as_json: bool) -> None:
     """Every attempt of a session: package, drone, state, timestamps (`history import` adds builds done elsewhere)."""
@@ -37,12 +36,12 @@ def history(ctx: click.Context, session: str | None, as_json: bool) -> None:
     for r in rows:
         table.add_row(r.cpv, r.drone or "-", r.state, r.outcome or "-", clock_time(r.dispatched_at), clock_time(r.started_at),
                       clock_time(r.finished_at))
-    Console().print(table)
+    console().print(table)
 
 
 @history.command(name="import")
 @click.argument("logs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def import_(logs: tuple[Path, ...], as_json: bool) -> None:
     """Import build times from portage's emerge.log files (e.g. /var/log/emerge.log of each machine).
 

@@ -20,6 +20,8 @@ COMMANDS = {
     "fresh": "profile_cmd:fresh", "snapshot": "snapshot_cmd:snapshot", "status": "inspect_cmd:status",
     "fleet": "inspect_cmd:fleet", "queue": "inspect_cmd:queue", "settings": "settings_cmd:settings", "cert": "cert_cmd:cert",
     "bootstrap-script": "fleet_ops_cmd:bootstrap_script",
+    "sessions": "sessions_cmd:sessions", "plan": "sessions_cmd:plan", "logs": "sessions_cmd:logs",
+    "monitor": "monitor_cmd:monitor", "flower": "flower_cmd:flower",
 }
 
 

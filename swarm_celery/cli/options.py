@@ -4,18 +4,46 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from rich.console import Console
 
 from swarm_celery import bootstrap
 from swarm_celery.domain.config import ResolveRequest
+from swarm_celery.errors import NotFoundError, UserError
+from swarm_celery.ports import RecordReader
 from swarm_celery.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
+JSON_HELP = "Print JSON instead of text (the fields the API serves; for scripts)."
+PIPED_WIDTH = 400  # columns when the output is not a terminal: whole lines and table cells, never cut at 80
+
+
+def console(stderr: bool = False, quiet: bool = False) -> Console:
+    """A rich console for this command's output: the terminal's width, or (piped, redirected) wide enough for whole lines."""
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, quiet=quiet, width=None if stream.isatty() else PIPED_WIDTH)
+
+
+def session_id(queries: RecordReader, given: str | None) -> str:
+    """The session ``given`` names (a whole id or the start of one), else the newest; one line of error otherwise."""
+    if not given:
+        newest = queries.latest_session()
+        if not newest:
+            raise NotFoundError("no sessions yet: start one with `build-swarm demo` or `build-swarm queue add`")
+        return newest
+    found = queries.session_ids(given.lower(), limit=6)
+    if not found:
+        raise NotFoundError(f"no session starts with {given[:40]}; `build-swarm sessions` lists them")
+    if len(found) > 1 and given.lower() not in found:
+        shown = ", ".join(found[:5]) + (", …" if len(found) > 5 else "")
+        raise UserError(f"{given} names {len(found) if len(found) < 6 else 'several'} sessions ({shown}): give more of the id")
+    return given.lower() if given.lower() in found else found[0]
 
 
 @dataclass

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from swarm_celery import bootstrap
-from swarm_celery.cli.options import current_settings, emit_json
+from swarm_celery.cli.options import JSON_HELP, current_settings, emit_json
 from swarm_celery.cli.sync_view import follow_sync
 from swarm_celery.domain.config import default_profile
 from swarm_celery.domain.profiles import ARCHES, BuildProfile, Mode
@@ -33,7 +33,7 @@ def profile_options(func: F) -> F:
                                                           "(--machine is then the root there, default /; --machine-host '' for local)."),
         click.option("--auto-rebuild/--no-auto-rebuild", default=None, help="Re-resolve and build the changes when the tree changes."),
         click.option("--description", default=None),
-        click.option("--json", "as_json", is_flag=True),
+        click.option("--json", "as_json", is_flag=True, help=JSON_HELP),
     ]
     for option in reversed(options):
         func = option(func)
@@ -89,7 +89,7 @@ def edit(name: str, add: tuple[str, ...], remove: tuple[str, ...], **options: An
 
 
 @profile.command(name="list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def list_(as_json: bool) -> None:
     """Every build profile."""
     profiles = bootstrap.store(current_settings()).list_profiles()
@@ -106,7 +106,7 @@ def list_(as_json: bool) -> None:
 
 @profile.command(name="show")
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def show(name: str, as_json: bool) -> None:
     """One profile in full."""
     _show(_existing(bootstrap.store(current_settings()).get_profile(name), name), as_json, "")
@@ -114,7 +114,7 @@ def show(name: str, as_json: bool) -> None:
 
 @profile.command(name="delete")
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def delete(name: str, as_json: bool) -> None:
     """Forget profile NAME (its sessions and what they published stay)."""
     if not bootstrap.store(current_settings()).delete_profile(name):
@@ -126,7 +126,7 @@ def delete(name: str, as_json: bool) -> None:
 @click.argument("name")
 @click.option("--full", is_flag=True, help="Build everything, not only what changed since the profile last published.")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the plan and show what will be built.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def sync(name: str, full: bool, wait: bool, as_json: bool) -> None:
     """Resolve profile NAME now and queue what changed (by binary-package identity) since it last published."""
     _sync(name, full, wait, as_json)
@@ -135,7 +135,7 @@ def sync(name: str, full: bool, wait: bool, as_json: bool) -> None:
 @click.command()
 @click.option("--profile", "name", required=True, help="The build profile.")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the plan and show what will be built.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def fresh(name: str, wait: bool, as_json: bool) -> None:
     """Queue the whole plan of a profile, unchanged packages too (`profile sync NAME --full`)."""
     _sync(name, True, wait, as_json)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from types import TracebackType
 
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from swarm_celery.cli.options import console
 from swarm_celery.domain.config import ResolveRequest
 from swarm_celery.domain.views import RunningBuild, SessionView
 from swarm_celery.local.demo import DemoSummary
@@ -16,7 +16,7 @@ from swarm_celery.settings import Settings
 class DemoProgress:
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self.console = Console(stderr=True, quiet=not enabled)
+        self.console = console(stderr=True, quiet=not enabled)
         self.progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[running]}"),

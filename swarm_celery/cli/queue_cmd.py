@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from swarm_celery import bootstrap
-from swarm_celery.cli.options import baseline_option, current_settings, emit_json, request_from_options, world_options
+from swarm_celery.cli.options import JSON_HELP, baseline_option, current_settings, emit_json, request_from_options, world_options
 from swarm_celery.domain.config import check_atom_shape
 from swarm_celery.errors import UserError
 
@@ -19,7 +19,7 @@ from swarm_celery.errors import UserError
 @click.argument("atoms", nargs=-1)
 @click.option("--priority", default=0, show_default=True, type=click.IntRange(-100, 100),
               help="Operator priority: every package of this session goes before lower-priority work, whatever its critical path.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def queue_add(repos: tuple[Path, ...], world_file: Path | None, portage_config: Path | None, gentoo_profile: str | None, arch: str,
               baseline_file: Path | None, atoms: tuple[str, ...], priority: int, as_json: bool) -> None:
     """Queue ATOMS (or --world FILE) for building; the coordinator resolves, plans and dispatches it.

@@ -6,10 +6,9 @@ import time
 from pathlib import Path
 
 import click
-from rich.console import Console
 
 from swarm_celery import bootstrap
-from swarm_celery.cli.options import baseline_option, current_settings, emit_json, request_from_options, world_options
+from swarm_celery.cli.options import baseline_option, console, current_settings, emit_json, request_from_options, world_options
 from swarm_celery.domain.graph import dispatch_gates, waves
 from swarm_celery.domain.identity import PlanDiff, diff_plans, package_key
 from swarm_celery.domain.model import Plan
@@ -28,9 +27,9 @@ def resolve(repos: tuple[Path, ...], world_file: Path | None, portage_config: Pa
     old = bootstrap.read_saved_plan(old_file) if old_file is not None else None  # a bad OLD.json fails before a long resolve
     settings = current_settings().with_(arch=arch)
     request, tree = request_from_options(settings, repos, world_file, portage_config, gentoo_profile, arch, baseline_file)
-    console = Console(stderr=True, quiet=as_json)
+    status = console(stderr=True, quiet=as_json)
     started = time.perf_counter()
-    with console.status(f"resolving {len(request.world)} atoms with portage against {tree}"):
+    with status.status(f"resolving {len(request.world)} atoms with portage against {tree}"):
         plan = bootstrap.resolver(settings).resolve(request, allow_missing=allow_missing)  # loads no broker, record or web code
     elapsed = time.perf_counter() - started
     if old is not None and old_file is not None:
@@ -43,7 +42,7 @@ def resolve(repos: tuple[Path, ...], world_file: Path | None, portage_config: Pa
 
 def show_plan(plan: Plan, elapsed: float) -> None:
     levels = waves(dispatch_gates(plan), plan.merge_order)
-    out = Console()
+    out = console()
     out.print(f"{len(plan.packages)} packages in {elapsed:.1f} s (config {plan.config_hash}, baseline {len(plan.baseline)} packages)")
     out.print(f"{len(levels)} dispatch waves, {len(levels[0]) if levels else 0} packages ready at once; "
               f"{len(plan.dropped_edges)} edges dropped as portage's cycle breaks")

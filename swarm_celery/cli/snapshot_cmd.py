@@ -7,7 +7,7 @@ from rich.console import Console
 
 from swarm_celery import bootstrap
 from swarm_celery.cli.inspect_cmd import clock_time
-from swarm_celery.cli.options import current_settings, emit_json
+from swarm_celery.cli.options import JSON_HELP, current_settings, emit_json
 
 
 @click.group()
@@ -17,7 +17,7 @@ def snapshot() -> None:
 
 @snapshot.command(name="list")
 @click.option("--tree", default="", help="Only this tree's snapshots (its path).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def list_(tree: str, as_json: bool) -> None:
     """Snapshots, newest first."""
     found = bootstrap.store(current_settings()).snapshots(tree)
@@ -37,7 +37,7 @@ def _size(size: int) -> str:
 
 
 @snapshot.command(name="check")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def check(as_json: bool) -> None:
     """Look at every profile's tree now: snapshot the ones that changed, queue their auto-rebuild profiles' changes."""
     settings = current_settings()

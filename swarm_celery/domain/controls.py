@@ -26,6 +26,8 @@ class Action(enum.StrEnum):
     CANCEL = "cancel"  # cancel --session: nothing more is dispatched, running builds are taken back
 
 
+PAUSED_FLAG = "paused"  # the swarm-wide flag `control pause` (without --drone) sets: nothing is dispatched while it is
+
 NEEDS_DRONE = {Action.UNGROUND}
 NEEDS_ATOM = {Action.UNBLOCK, Action.RESET}
 NEEDS_SESSION = {Action.CANCEL}

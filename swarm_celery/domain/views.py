@@ -38,6 +38,8 @@ class RunningBuild:
     cpv: str
     drone: str | None
     started_at: float | None
+    attempt: str = ""
+    expected: float = 0.0  # expected seconds (the scheduler's weight at dispatch), before the swarm's pace
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,8 @@ class PackageView:
     identity: str = ""
     change: str = ""  # why a build profile's session builds it (or does not)
     slot_deps: str = ""
+    pending: int = 0  # build dependencies not yet published (0 and needed: ready)
+    rank: float = 0.0  # the remaining critical path from it, expected seconds
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,7 @@ class EventView:
     kind: str
     subject: str | None
     message: str | None
+    id: int = 0  # increasing: a live feed asks for the events after the last it showed
 
 
 @dataclass(frozen=True)

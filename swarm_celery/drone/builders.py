@@ -32,6 +32,7 @@ class BuildOutput:
     build_seconds: float = 0.0
 
 
+PROGRESS_EVERY = 0.5  # seconds between a simulated build's progress lines, at least
 INFRA_PREFIX = "infra:"  # SWARM_SIMULATE_FAIL entry that fails with an infrastructure error ("infra:*": every build)
 
 
@@ -47,19 +48,38 @@ class SimulateBuilder:
 
     simulated = True
 
-    def __init__(self, durations: Durations, time_scale: float, fail: frozenset[str] = frozenset(), speed: float = 1.0) -> None:
+    def __init__(self, durations: Durations, time_scale: float, fail: frozenset[str] = frozenset(), speed: float = 1.0,
+                 logs: Path | None = None) -> None:
         self.durations = durations
         self.time_scale = time_scale
         self.fail = fail  # CPVs or cat/pkg names to fail on purpose (demo and tests of the failure path)
         self.speed = speed  # this drone builds `speed` times slower than the table says
+        self.logs = logs  # where it writes each build's log as the build goes (as emerge's is), None: the report's tail only
 
     def log_path(self, request: BuildRequest) -> Path | None:
-        return None  # the log tail in the report is the whole (simulated) log
+        return self.logs / f"{request.attempt_id}.log" if self.logs is not None else None
+
+    def _log(self, request: BuildRequest, line: str) -> None:
+        path = self.log_path(request)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a") as out:
+                out.write(line + "\n")
+
+    def _wait(self, request: BuildRequest, deadline: float, seconds: float) -> None:
+        """Sleep until ``deadline``, logging progress now and then (a live log viewer has something to follow)."""
+        total = max(0.0, deadline - time.monotonic())
+        step = max(PROGRESS_EVERY, total / 10)
+        while (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(step, left))
+            done = 1.0 - max(0.0, deadline - time.monotonic()) / total if total else 1.0
+            self._log(request, f">>> SIMULATED {request.cpv}: {done:4.0%} of {seconds:.0f} s (real build time, x{self.time_scale})")
 
     def build(self, request: BuildRequest, staging: Path) -> BuildOutput:
         seconds = self.durations.for_cpv(request.cpv) * self.speed
         deadline = time.monotonic() + seconds * self.time_scale
-        self._maybe_fail(request, deadline)
+        self._log(request, f">>> Emerging (1 of 1) {request.cpv}::{request.repo} -- SIMULATED by build-swarm (attempt {request.attempt_id})")
+        self._maybe_fail(request, deadline, seconds)
         meta = BinpkgMetadata(
             cpv=request.cpv, slot=request.slot, repo=request.repo, arch=request.arch, use=request.use,
             chost=CHOST.get(request.arch, ""), build_time=int(time.time()), build_id=1,
@@ -73,16 +93,24 @@ class SimulateBuilder:
         staging.mkdir(parents=True, exist_ok=True)
         artifact = write_gpkg(staging, meta, {f"usr/share/doc/{pf}/BUILD-SWARM-SIMULATED": note.encode()})
         digest = hashlib.sha256(artifact.read_bytes()).hexdigest()
-        time.sleep(max(0.0, deadline - time.monotonic()))
+        self._wait(request, deadline, seconds)
         log = f">>> Simulated emerge of {request.cpv} ({seconds:.0f} s real, x{self.time_scale})\n>>> Completed {request.cpv}\n"
+        self._log(request, log.rstrip("\n"))
         return BuildOutput(artifact=artifact, sha256=digest, size=artifact.stat().st_size, log_tail=log, build_seconds=seconds)
 
-    def _maybe_fail(self, request: BuildRequest, deadline: float) -> None:
+    def _maybe_fail(self, request: BuildRequest, deadline: float, seconds: float) -> None:
         """Fail on purpose (at the end of the build time) the way emerge fails: a compile error, or (``infra:``) a full disk."""
         names = {request.cpv, history_key(request.cpv), "*"}
         if not (names & self.fail or any(INFRA_PREFIX + n in self.fail for n in names)):
             return
-        time.sleep(max(0.0, deadline - time.monotonic()))
+        self._wait(request, deadline, seconds)
+        try:
+            self._fail(request, names)
+        except BuildFailed as exc:
+            self._log(request, exc.log_tail.rstrip("\n"))
+            raise
+
+    def _fail(self, request: BuildRequest, names: set[str]) -> None:
         where = f"{request.cpv}::{request.repo}"
         if any(INFRA_PREFIX + n in self.fail for n in names):
             raise BuildFailed("simulated infrastructure failure", (

@@ -31,6 +31,7 @@ from swarm_celery.services.dispatch import Dispatcher
 from swarm_celery.services.drones import Drones, Heard
 from swarm_celery.services.planning import Planner
 from swarm_celery.services.reclaim import BROKER_EPOCH_FLAG, Reclaimer
+from swarm_celery.services.timings import BatchTimings
 
 
 class Coordinator:
@@ -46,6 +47,7 @@ class Coordinator:
         heard = Heard()  # heartbeats the record could not take, shared by the two that need them
         self.reclaimer = Reclaimer(store, broker, self.dispatcher, clock, self.config, census, heard)
         self.drones = Drones(store, broker, self.dispatcher, clock, heard)
+        self.timings = BatchTimings(store, clock)  # seconds per batch of reports, for /metrics
 
     def plan(self, session_id: str) -> int:
         return self.planner.plan(session_id)
@@ -60,16 +62,18 @@ class Coordinator:
         self.drones.goodbye(name)
 
     def builds_started(self, reports: Sequence[StartReport]) -> None:
-        self.completions.builds_started(reports)
+        with self.timings.timed("build_started"):
+            self.completions.builds_started(reports)
 
     def builds_finished(self, results: Sequence[BuildResult]) -> None:
-        self.completions.builds_finished(results)
+        with self.timings.timed("build_finished"):
+            self.completions.builds_finished(results)
 
     def build_started(self, attempt_id: str, drone: str, arch: str, started_at: float) -> None:
-        self.completions.builds_started([StartReport(attempt_id, drone, arch, started_at)])
+        self.builds_started([StartReport(attempt_id, drone, arch, started_at)])
 
     def build_finished(self, result: BuildResult) -> None:
-        self.completions.builds_finished([result])
+        self.builds_finished([result])
 
     def reclaim(self) -> int:
         return self.reclaimer.reclaim()

@@ -13,6 +13,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 
+from swarm_celery.domain.controls import PAUSED_FLAG
 from swarm_celery.domain.model import BuildRequest, drone_queue
 from swarm_celery.domain.policy import SchedulerConfig
 from swarm_celery.domain.records import DroneLoad, NewAttempt, ReadyPackage
@@ -29,7 +30,6 @@ from swarm_celery.ports import Broker, Clock, DispatchStore
 
 log = logging.getLogger(__name__)
 
-PAUSED_FLAG = "paused"
 CANDIDATES_PER_SLOT = 4  # ready packages looked at per open slot (the best by priority and rank; more only when many wait out a backoff)
 SPEED_REFRESH = 5.0  # seconds between recomputing drone speeds from the build history
 

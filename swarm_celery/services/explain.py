@@ -20,7 +20,7 @@ class Explainer:
         found = self.store.find_packages(atom, session_id)
         if not found:
             where = f"session {session_id}" if session_id else "any running or complete session"
-            raise NotFoundError(f"{atom} is not in {where}; `build-swarm status` shows the plan")
+            raise NotFoundError(f"{atom} is not in {where}; `build-swarm plan` lists the packages of a session")
         return [(pkg, explain(self.facts(pkg))) for pkg in found]
 
     def facts(self, pkg: PackageInfo) -> ExplainFacts:

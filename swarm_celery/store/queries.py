@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -22,12 +23,18 @@ from swarm_celery.domain.views import (
     RunningBuild,
     SessionView,
 )
+from swarm_celery.store.board_queries import BoardQueries
 from swarm_celery.store.models import AttemptRow, DroneRow, EventRow, HealthRow, PackageRow, ProbeRow, SessionRow
 
 
-class Queries:
-    def __init__(self, engine: Engine) -> None:
+class Queries(BoardQueries):
+    """``offline_after``: a drone silent this long reads as offline, whether or not a coordinator marked it so."""
+
+    def __init__(self, engine: Engine, offline_after: float = 120.0, clock: Callable[[], float] = time.time) -> None:
         self.engine = engine
+        self.offline_after = offline_after
+        self.clock = clock
+        self._paces: dict[str, tuple[float, float]] = {}
 
     def integrity(self) -> str:
         """"" when the record reads whole; else what is wrong. SQLite checks every page (``PRAGMA quick_check``), so a
@@ -55,15 +62,21 @@ class Queries:
         return self._sessions_where(None, limit)
 
     def _sessions_where(self, where: Any, limit: int) -> list[SessionView]:
+        return [view for view, _ in self.sessions_ranked(where, limit)]
+
+    def sessions_ranked(self, where: Any, limit: int) -> list[tuple[SessionView, dict[str, float]]]:
+        """Sessions (newest first) with their counts, and each state's longest remaining critical path: one GROUP BY for all."""
         query = select(SessionRow).order_by(SessionRow.created_at.desc()).limit(limit)
         with Session(self.engine) as db:
             rows = db.execute(query if where is None else query.where(where)).scalars().all()
-            counted = db.execute(select(PackageRow.session_id, PackageRow.state, func.count())
+            counted = db.execute(select(PackageRow.session_id, PackageRow.state, func.count(), func.max(PackageRow.rank))
                                  .where(PackageRow.session_id.in_([r.id for r in rows])).group_by(PackageRow.session_id, PackageRow.state))
             counts: dict[str, dict[str, int]] = {}
-            for session_id, state, count in counted:
+            ranks: dict[str, dict[str, float]] = {}
+            for session_id, state, count, rank in counted:
                 counts.setdefault(session_id, {})[state] = int(count)
-        return [_session_view(row, counts.get(row.id, {})) for row in rows]
+                ranks.setdefault(session_id, {})[state] = float(rank or 0.0)
+        return [(_session_view(row, counts.get(row.id, {})), ranks.get(row.id, {})) for row in rows]
 
     def attempt(self, attempt_id: str) -> AttemptOwner | None:
         """State, drone and queue of one attempt (who may upload for it)."""
@@ -73,15 +86,19 @@ class Queries:
 
     def running(self, session_id: str) -> list[RunningBuild]:
         """Packages being built right now, with their drone."""
-        query = (select(PackageRow.cpv, AttemptRow.drone, AttemptRow.started_at)
+        query = (select(PackageRow.cpv, AttemptRow.drone, AttemptRow.started_at, AttemptRow.id, AttemptRow.expected)
                  .join(AttemptRow, AttemptRow.id == PackageRow.current_attempt)
                  .where(PackageRow.session_id == session_id, PackageRow.state == PackageState.BUILDING.value))
         with Session(self.engine) as db:
-            return [RunningBuild(c, d, s) for c, d, s in db.execute(query)]
+            return [RunningBuild(c, d, s, a, e or 0.0) for c, d, s, a, e in db.execute(query)]
 
     def history(self, session_id: str) -> list[AttemptView]:
+        return self.history_rows([AttemptRow.session_id == session_id])
+
+    def history_rows(self, where: list[Any]) -> list[AttemptView]:
+        """Attempts (with their package) that meet every condition of ``where``, in dispatch order."""
         query = (select(AttemptRow, PackageRow.cpv).join(PackageRow, PackageRow.id == AttemptRow.package_id)
-                 .where(AttemptRow.session_id == session_id).order_by(AttemptRow.dispatched_at))
+                 .where(*where).order_by(AttemptRow.dispatched_at))
         with Session(self.engine) as db:
             rows = db.execute(query).all()
         return [AttemptView(a.id, cpv, a.drone, a.state, a.outcome, a.queue, a.dispatched_at, a.started_at, a.finished_at, a.published_at,
@@ -114,17 +131,23 @@ class Queries:
             rows = db.execute(select(ProbeRow).where(ProbeRow.drone == drone).order_by(ProbeRow.id.desc()).limit(limit)).scalars().all()
             return [probe_view(r, "") for r in rows]
 
-    @staticmethod
-    def _drones(rows: Sequence[DroneRow], busy: dict[Any, Any], health: dict[str, ProbeView]) -> list[DroneView]:
-        return [DroneView(d.name, d.arch, d.state, d.first_seen, d.last_seen, d.builds, d.failures, d.cores, d.memory_mb, d.disk_free_mb,
+    def _drones(self, rows: Sequence[DroneRow], busy: dict[Any, Any], health: dict[str, ProbeView]) -> list[DroneView]:
+        now = self.clock()
+        return [DroneView(d.name, d.arch, self._state(d, now), d.first_seen, d.last_seen, d.builds, d.failures, d.cores, d.memory_mb, d.disk_free_mb,
                           d.slots, int(busy.get(d.name, 0)), d.paused, d.grounded_until or None, d.tree_timestamp or "", d.gentoo_profile or "",
                           d.payload_version or "", d.builder or "", health.get(d.name), payload_hash=d.payload_hash or "") for d in rows]
+
+    def _state(self, drone: DroneRow, now: float) -> str:
+        """Its state as of now: a drone last seen longer ago than ``offline_after`` is offline (it stopped without a goodbye)."""
+        if drone.state == "online" and now - drone.last_seen > self.offline_after:
+            return "offline"
+        return drone.state
 
     def packages(self, session_id: str) -> list[PackageView]:
         query = select(PackageRow).where(PackageRow.session_id == session_id).order_by(PackageRow.merge_index)
         with Session(self.engine) as db:
             rows = db.execute(query).scalars().all()
-        return [PackageView(p.cpv, p.state, p.reason, p.slot, p.repo, p.identity, p.change, p.slot_deps) for p in rows]
+        return [PackageView(p.cpv, p.state, p.reason, p.slot, p.repo, p.identity, p.change, p.slot_deps, p.pending, p.rank) for p in rows]
 
     def event_for(self, subject: str) -> str | None:
         """The message of the newest control event about ``subject`` (a control request id)."""
@@ -133,9 +156,11 @@ class Queries:
             return db.execute(query.limit(1)).scalar()
 
     def events(self, session_id: str | None, limit: int = 50, kind: str = "", since: float = 0.0,
-               subject: str = "") -> list[EventView]:
-        """The newest ``limit`` events, oldest first: of a session, whose kind starts with ``kind``, after ``since``."""
+               subject: str = "", after_id: int = 0) -> list[EventView]:
+        """The newest ``limit`` events, oldest first: of a session, whose kind starts with ``kind``, after ``since`` (and id)."""
         query = select(EventRow).order_by(EventRow.id.desc()).limit(limit)
+        if after_id:
+            query = query.where(EventRow.id > after_id)
         if session_id:
             query = query.where(EventRow.session_id == session_id)
         if kind:
@@ -146,7 +171,7 @@ class Queries:
             query = query.where(EventRow.subject == subject)
         with Session(self.engine) as db:
             rows = db.execute(query).scalars().all()
-        return [EventView(e.ts, e.kind, e.subject, e.message) for e in reversed(rows)]
+        return [EventView(e.ts, e.kind, e.subject, e.message, e.id) for e in reversed(rows)]
 
 
 def _session_view(row: SessionRow, counts: dict[str, int]) -> SessionView:

@@ -8,10 +8,12 @@ hang or a requeue loop. ``signed_by`` is the signer's name that tasks.signing ha
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from celery import Celery
+from celery.signals import worker_shutdown
 
 from swarm_celery.domain.controls import ControlRequest
 from swarm_celery.domain.model import BuildResult, DroneIdentity
@@ -24,11 +26,22 @@ from swarm_celery.services.coordinator import Coordinator
 from swarm_celery.tasks.batches import Report, ReportBatch, decode, one_writer
 from swarm_celery.tasks.signing import SIGNER_KWARG
 
+log = logging.getLogger(__name__)
+
 
 def register(app: Celery, coordinator: Callable[[], Coordinator], controller: Callable[[], Controller], signing: bool = False) -> None:
     gate = Gate(coordinator, signing)
     _register_builds(app, coordinator, gate)
     _register_fleet(app, coordinator, controller, gate)
+
+    def save_timings(**_: object) -> None:
+        """The last second's batch timings, kept in the record when the worker stops (solo pool: this process ran them)."""
+        try:
+            coordinator().timings.save()
+        except Exception:  # the record may be what is gone; the worker stops either way
+            log.warning("the coordinator's batch timings were not saved", exc_info=True)
+
+    worker_shutdown.connect(save_timings, weak=False)
 
 
 class Gate:

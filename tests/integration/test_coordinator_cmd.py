@@ -54,3 +54,26 @@ def children_of(pid: int) -> list[list[str]]:
         except (OSError, IndexError):
             continue
     return found
+
+
+@pytest.mark.slow
+def test_the_coordinator_with_flower_runs_it_too_behind_the_admin_token(tmp_path: Path, portage_cache: Path, redis_url: str) -> None:
+    port, flower = free_port(), free_port()
+    env = cli_env(tmp_path, portage_cache, SWARM_BROKER_URL=fresh_redis(redis_url), SWARM_API_TOKEN="t0ken", SWARM_API_PORT=str(port),
+                  FLOWER_PORT=str(flower))
+    proc = subprocess.Popen([sys.executable, "-m", "swarm_celery", "coordinator", "--flower"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline, answer = time.monotonic() + 60, None
+        while answer is None and time.monotonic() < deadline:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{flower}/api/workers", auth=("admin", "t0ken"), timeout=2)
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        assert answer is not None and answer.status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{flower}/api/workers", timeout=2).status_code == 401
+        assert {" ".join(argv[3:4]) for argv in children_of(proc.pid)} == {"worker", "api", "beat", "flower"}
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    assert children_of(proc.pid) == []

@@ -81,7 +81,7 @@ def test_each_unit_restarts_on_failure_logs_to_the_journal_and_holds_no_secret(n
     assert found["Restart"] == ["on-failure"] and found["RestartSec"] and found["StandardError"] == ["journal"]
     assert "network-online.target" in found["Wants"][0] and "network-online.target" in found["After"][0]
     command = found["ExecStart"][0].split()
-    assert command[0] == INSTALLED_BIN and command[1] in {*COMMANDS, "flower"}  # flower: DESIGN.md's, not written yet
+    assert command[0] == INSTALLED_BIN and command[1] in COMMANDS
     assert not SECRET.search((DEPLOY / "systemd" / name).read_text())
 
 
@@ -235,22 +235,22 @@ def test_beat_runs_for_real_and_stops() -> None:
 
 @pytest.mark.slow  # a real service: 5-20 s
 def test_flower_runs_for_real_and_stops() -> None:
-    if "flower" not in COMMANDS:
-        pytest.skip("`build-swarm flower` does not exist yet: deploy/ has its services, this test runs them once it does")
     with openrc_root() as rc, private_redis(rc.root) as broker:
         port = free_port()
-        env = real_env(rc, broker, FLOWER_ADDRESS="127.0.0.1", FLOWER_PORT=str(port), FLOWER_UNAUTHENTICATED_API="true")
+        env = real_env(rc, broker, FLOWER_ADDRESS="127.0.0.1", FLOWER_PORT=str(port))
         script = rc.install("build-swarm-flower", {"BUILD_SWARM_BIN": str(VENV_BIN), "BUILD_SWARM_USER": "root",
                                                    "BUILD_SWARM_LOGDIR": str(rc.root / "log"), "BUILD_SWARM_ENV": str(env)})
         assert rc.run(script, "start").returncode == 0
-        wait_for(lambda: _answers_http(f"http://127.0.0.1:{port}/api/workers"), 60, f"Flower on port {port}")
+        # the admin token of coordinator.env is Flower's basic-auth password (user admin)
+        wait_for(lambda: _answers_http(f"http://127.0.0.1:{port}/api/workers", ("admin", "t0ken")), 60, f"Flower on port {port}")
+        assert not _answers_http(f"http://127.0.0.1:{port}/api/workers")
         assert rc.run(script, "status").returncode == 0 and rc.run(script, "stop").returncode == 0
         wait_for(lambda: not ours(rc.root), 20, "Flower to end")
 
 
-def _answers_http(url: str) -> bool:
+def _answers_http(url: str, auth: tuple[str, str] | None = None) -> bool:
     try:
-        return httpx.get(url, timeout=1).status_code == 200
+        return httpx.get(url, timeout=1, auth=auth).status_code == 200
     except httpx.HTTPError:
         return False
 
