@@ -29,6 +29,7 @@ from swarm_celery.fleet.ssh import FabricShell
 from swarm_celery.fleet.webhook import WebhookAlerter
 from swarm_celery.ports import RequestBuilder
 from swarm_celery.resolve.adapter import PortageResolver
+from swarm_celery.resolve.build_config import BuildConfigFiles
 from swarm_celery.resolve.inputs import request_for_profile
 from swarm_celery.resolve.snapshot import TreeSnapshots
 from swarm_celery.services.control import Controller
@@ -54,7 +55,8 @@ def coordinator_services(settings: Settings, app: Celery) -> tuple[Coordinator, 
     the_store, broker, clock = store(settings), CeleryBroker(app), SystemClock()
     publisher = BinhostPublisher(settings.binhost_dir, uploads_dir(settings), signer(settings))
     coord = Coordinator(the_store, PortageResolver(settings.cache_dir), broker, publisher, prior=durations(settings), clock=clock,
-                        config=scheduler_config(settings), census=RedisCensus(app))
+                        config=scheduler_config(settings), census=RedisCensus(app), simulated=settings.builder == "simulate",
+                        configs=BuildConfigFiles(settings.build_configs_dir))
     return coord, Controller(the_store, broker, coord.dispatcher, clock)
 
 

@@ -144,10 +144,12 @@ class BuildRequest:
     repo: str
     use: tuple[str, ...]
     urgency: int = 5  # 0 (on the critical path) … 9: the broker priority of this build's reports to the coordinator
+    config_hash: str = ""  # the plan's portage configuration (domain.build_config); "" for simulated sessions
 
     def to_json(self) -> dict[str, object]:
         return {
             "urgency": self.urgency,
+            "config_hash": self.config_hash,
             "attempt_id": self.attempt_id,
             "session_id": self.session_id,
             "cpv": self.cpv,
@@ -169,6 +171,7 @@ class BuildRequest:
             repo=str(data["repo"]),
             use=tuple(str(u) for u in use) if isinstance(use, list) else (),
             urgency=min(9, max(0, _as_int(data.get("urgency", 5)))),
+            config_hash=_short(data.get("config_hash"), 64),  # checked by the drone that uses it (domain.build_config)
         )
 
 

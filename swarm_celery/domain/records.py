@@ -103,6 +103,7 @@ class DroneLoad:
     last_seen: float
     running: tuple[tuple[float, float], ...]  # (dispatched or started at, expected seconds) per build in flight
     held: str = ""  # why the fleet probe holds it back ("" = it does not): a stale portage tree
+    builder: str = ""  # what it announced: emerge (real builds) | simulate; it gets only the sessions of its kind
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from swarm_celery.ports.adapters import (
     Alerter,
     Broker,
     BrokerCensus,
+    BuildConfigs,
     Clock,
     ControlQueue,
     MachineFiles,
@@ -40,7 +41,7 @@ from swarm_celery.ports.store import (
     SessionStore,
 )
 
-__all__ = ["Alerter", "AttemptContext", "Broker", "BrokerCensus", "Clock", "CompletionStore", "ControlQueue", "ControlStore",
+__all__ = ["Alerter", "AttemptContext", "Broker", "BrokerCensus", "BuildConfigs", "Clock", "CompletionStore", "ControlQueue", "ControlStore",
            "CoordinatorStore", "DispatchStore", "EventLog", "ExplainStore", "Fencing", "Flags", "FleetStore", "HealthStore",
            "LeaseStore", "MachineFiles", "Pinger", "PlanQueue", "PlanStore", "ProfileStore", "Publisher", "RecordReader", "RemoteShell",
            "RequestBuilder", "Resolver", "SessionEnd", "SessionStore", "TreeFiles"]

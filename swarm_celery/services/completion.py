@@ -90,7 +90,7 @@ class Completions:
                                         if not isinstance(out, ArtifactError)])
         for (result, attempt, _), out in zip(built, outcomes, strict=True):
             if isinstance(out, ArtifactError):
-                self._fail(result, attempt, Classification(FailureKind.ARTIFACT, None, f"artifact rejected: {out}"))
+                self._fail(result, attempt, Classification(FailureKind.ARTIFACT, None, str(out)))  # "artifact rejected: <why>"
 
     def _fail(self, result: BuildResult, attempt: AttemptInfo, why: Classification) -> None:
         """Record the failure, then retry elsewhere after a backoff or block the package and skip its dependents."""

@@ -27,6 +27,16 @@ def test_a_new_session_is_planning_and_says_so(store: Store, clock: FakeClock) -
     assert store.get_session("nope") is None
 
 
+def test_the_coordinator_says_whether_a_session_is_simulated(store: Store) -> None:
+    store.create_session("s1", REQUEST, simulated=True)
+    assert store.set_simulated("s1", False, "builds are real: this swarm builds with emerge")
+    assert not store.set_simulated("s1", False, "again")  # no change, no event
+    assert not store.set_simulated("nope", False, "no such session")
+    session = store.get_session("s1")
+    assert session is not None and session.simulated is False
+    assert [e.message for e in events(store, "session.kind")] == ["builds are real: this swarm builds with emerge"]
+
+
 def test_saving_a_plan_runs_the_session_with_pending_gates(store: Store, clock: FakeClock) -> None:
     ids = planned(store)
     session = store.get_session("s1")

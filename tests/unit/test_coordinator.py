@@ -115,7 +115,8 @@ def test_rejected_artifact_fails_the_attempt(world: World) -> None:
     world.coordinator.build_finished(success(request))
     packages = {p.cpv: p for p in Queries(world.store.engine).packages("s1")}
     assert packages["app-misc/tool-1"].state == "needed"  # an infrastructure failure: retried elsewhere
-    assert "artifact rejected" in packages["app-misc/tool-1"].reason
+    assert "artifact rejected: sha256 mismatch for app-misc/tool-1" in packages["app-misc/tool-1"].reason
+    assert packages["app-misc/tool-1"].reason.count("artifact rejected") == 1  # said once, not "artifact rejected: artifact rejected:"
 
 
 def test_resolve_error_fails_session_and_writes_no_packages(world: World) -> None:
