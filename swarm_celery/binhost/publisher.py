@@ -3,7 +3,8 @@
 The coordinator calls :meth:`BinhostPublisher.publish_many` for each batch of successful builds.
 Checks before anything is visible: the staged file exists, its sha256 is the one
 the drone reported, it is a well-formed GPKG (Manifest checksums included), and
-its own metadata names the CPV, SLOT and repository the plan asked for. The file
+its own metadata names the CPV, SLOT, sub-slot, repository and USE flags (of its IUSE)
+the plan asked for. The file
 is copied to a temporary name beside its final place and renamed, then the index
 is rewritten atomically: no client ever sees an index entry for a missing or
 half-written file.
@@ -160,10 +161,27 @@ def _check_metadata(artifact: Path, package: PackageInfo) -> dict[str, str]:
     found = f"{metadata.get('CATEGORY', '')}/{metadata.get('PF', '')}"
     if found != package.cpv:
         raise ArtifactError(f"{artifact.name} holds {found}, but {package.cpv} was asked for")
-    slot = metadata.get("SLOT", "").split("/", 1)[0]
+    slot, _, sub_slot = metadata.get("SLOT", "").partition("/")
     if slot and slot != package.slot:
         raise ArtifactError(f"{artifact.name} has SLOT {slot}, but the plan says {package.slot}")
+    if slot and package.sub_slot and (sub_slot or slot) != package.sub_slot:
+        raise ArtifactError(f"{artifact.name} has sub-slot {sub_slot or slot}, but the plan says {package.sub_slot} "
+                            "(was it built from another version of its ebuild?)")
     repo = metadata.get("repository", "")
     if repo and repo != package.repo:
         raise ArtifactError(f"{artifact.name} comes from ::{repo}, but the plan says ::{package.repo}")
+    _check_use(artifact.name, metadata, package)
     return metadata
+
+
+def _check_use(name: str, metadata: dict[str, str], package: PackageInfo) -> None:
+    """The flags of the package's own IUSE must be set as the plan resolved them (a drone's package.use, or a binary
+    dependency built otherwise, would change what it is); implicit flags (arch, elibc, kernel) are the profile's."""
+    iuse = {flag.lstrip("+-") for flag in metadata.get("IUSE", "").split()}
+    built = set(metadata.get("USE", "").split()) & iuse
+    planned = set(package.use) & iuse
+    if built != planned:
+        added, dropped = sorted(built - planned), sorted(planned - built)
+        change = ", ".join([*(f"+{f}" for f in added), *(f"-{f}" for f in dropped)])
+        raise ArtifactError(f"{name} was built with USE {change} against the plan (USE=\"{' '.join(sorted(planned))}\"): "
+                            "the drone's configuration differs from the plan's")

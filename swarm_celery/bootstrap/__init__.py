@@ -52,7 +52,16 @@ if TYPE_CHECKING:
         store,
         uploads_dir,
     )
-    from swarm_celery.bootstrap.drone import builder, drone_app, drone_identity, drone_transport, emerge_builder
+    from swarm_celery.bootstrap.drone import (
+        builder,
+        config_source,
+        drone_app,
+        drone_identity,
+        drone_transport,
+        emerge_builder,
+        emerge_prefix,
+        init_prefix,
+    )
     from swarm_celery.bootstrap.inputs import (
         DEFAULT_GENTOO_REPO,
         check_repo,
@@ -95,6 +104,9 @@ _HOMES = {
     "drone_identity": "drone",
     "drone_transport": "drone",
     "emerge_builder": "drone",
+    "emerge_prefix": "drone",
+    "config_source": "drone",
+    "init_prefix": "drone",
     "api_app": "api",
     "request_maker": "api",
     "serve_api": "api",
@@ -131,6 +143,7 @@ __all__ = [
     "builder",
     "celery_app",
     "check_repo",
+    "config_source",
     "coordinator",
     "coordinator_app",
     "coordinator_services",
@@ -141,10 +154,12 @@ __all__ = [
     "drone_transport",
     "durations",
     "emerge_builder",
+    "emerge_prefix",
     "engine",
     "explainer",
     "fleet_doctor",
     "hosts",
+    "init_prefix",
     "inventory",
     "messenger",
     "plan_json",

@@ -19,6 +19,7 @@ COMMANDS = {
     "explain": "explain_cmd:explain", "history": "history_cmd:history", "profile": "profile_cmd:profile",
     "fresh": "profile_cmd:fresh", "snapshot": "snapshot_cmd:snapshot", "status": "inspect_cmd:status",
     "fleet": "inspect_cmd:fleet", "queue": "inspect_cmd:queue", "settings": "settings_cmd:settings",
+    "prefix": "prefix_cmd:prefix",
 }
 
 

@@ -44,6 +44,14 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ("LC_MESSAGES", "C: compiler and build-system messages in English, the language the failure classifier reads"),
 )
 
+# (variable, why) a prefix drone (SWARM_EMERGE_PREFIX) adds; the values come from :func:`prefix_environment`.
+PREFIX_ENVIRONMENT: tuple[tuple[str, str], ...] = (
+    ("PORTAGE_OVERRIDE_EPREFIX", "the drone's private prefix: its own installed packages, repositories, signing key and directories"),
+    ("PORTAGE_CONFIGROOT", "the plan's own configuration (profile, make.conf, package.*), laid out by the drone for this build"),
+    ("PATH", "the prefix's tools first (gtar where the host has none) and its programs (eclasses run installed tools by name)"),
+)
+PREFIX_TOOLS = "usr/lib/build-swarm/bin"  # under EPREFIX: the tools a prefix needs from the host (gtar)
+
 FEATURES = ("buildpkg", "fail-clean", "binpkg-multi-instance")
 
 _REPO = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")  # PMS repository names
@@ -111,4 +119,14 @@ def emerge_environment(base: Mapping[str, str], config: EmergeConfig) -> dict[st
     return env
 
 
-__all__ = ["ENVIRONMENT", "FEATURES", "FLAGS", "EmergeConfig", "emerge_argv", "emerge_environment", "target_atom"]
+def prefix_environment(base: Mapping[str, str], eprefix: str, config_root: str = "") -> dict[str, str]:
+    """``base`` for portage in the prefix ``eprefix`` (see :data:`PREFIX_ENVIRONMENT`), building with ``config_root`` if given."""
+    path = ":".join([f"{eprefix}/{PREFIX_TOOLS}", f"{eprefix}/usr/bin", base.get("PATH", "/usr/bin:/bin")])
+    env = {**base, "PORTAGE_OVERRIDE_EPREFIX": eprefix, "PATH": path}
+    if config_root:
+        env["PORTAGE_CONFIGROOT"] = config_root
+    return env
+
+
+__all__ = ["ENVIRONMENT", "FEATURES", "FLAGS", "PREFIX_ENVIRONMENT", "PREFIX_TOOLS", "EmergeConfig", "emerge_argv", "emerge_environment",
+           "prefix_environment", "target_atom"]

@@ -311,9 +311,18 @@ def test_log_tails(tail: str, exit_code: int | None, kind: FailureKind, infrastr
 
 
 def test_infrastructure_kinds_are_exactly_these() -> None:
-    assert {kind for kind in FailureKind if kind.infrastructure} == {K.FETCH, K.DISK_FULL, K.OOM, K.KILLED, K.TIMEOUT, K.BINHOST, K.ARTIFACT}
-    assert [kind.value for kind in FailureKind] == ["fetch", "disk_full", "oom", "killed", "timeout", "binhost", "artifact", "dependency",
-                                                    "configure", "compile", "test", "install", "phase", "unknown"]
+    assert {kind for kind in FailureKind if kind.infrastructure} == {K.FETCH, K.DISK_FULL, K.OOM, K.KILLED, K.TIMEOUT, K.BINHOST, K.ARTIFACT,
+                                                                      K.CONFIG}
+    assert [kind.value for kind in FailureKind] == ["fetch", "disk_full", "oom", "killed", "timeout", "binhost", "artifact", "config",
+                                                    "dependency", "configure", "compile", "test", "install", "phase", "unknown"]
+
+
+def test_a_configuration_the_drone_cannot_reproduce_counts_against_the_drone() -> None:
+    line = ("build-swarm: cannot reproduce the build configuration 3f2a9c0d1e2b3f4a5b6c7d8e: profile default/linux/amd64/23.0 "
+            "is not in /srv/gentoo/profiles (sync this drone's gentoo tree)")
+    found = classify_failure(line)
+    assert (found.kind, found.line, found.infrastructure) == (K.CONFIG, line, True)
+    assert found.summary() == f"the drone cannot build this plan: {line}"
 
 
 def test_disk_full_outranks_oom_and_oom_outranks_kill_text() -> None:
