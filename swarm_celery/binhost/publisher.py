@@ -3,8 +3,8 @@
 The coordinator calls :meth:`BinhostPublisher.publish_many` for each batch of successful builds.
 Checks before anything is visible: the staged file exists, its sha256 is the one
 the drone reported, it is a well-formed GPKG (Manifest checksums included), and
-its own metadata names the CPV, SLOT, sub-slot, repository and USE flags (of its IUSE)
-the plan asked for. The file
+its own metadata names the CPV, SLOT, sub-slot, repository, USE flags (of its IUSE) and
+``:=`` bindings the plan asked for. The file
 is copied to a temporary name beside its final place and renamed, then the index
 is rewritten atomically: no client ever sees an index entry for a missing or
 half-written file.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -171,7 +172,21 @@ def _check_metadata(artifact: Path, package: PackageInfo) -> dict[str, str]:
     if repo and repo != package.repo:
         raise ArtifactError(f"{artifact.name} comes from ::{repo}, but the plan says ::{package.repo}")
     _check_use(artifact.name, metadata, package)
+    _check_slot_deps(artifact.name, metadata, package)
     return metadata
+
+
+def _check_slot_deps(name: str, metadata: dict[str, str], package: PackageInfo) -> None:
+    """Each ``:=`` dependency must be bound to the sub-slot the plan resolved: portage writes the binding it built against
+    into the package's DEPEND/RDEPEND (``dev-libs/foo:0/2=``); a drone that linked an older library installed from an
+    earlier build would be caught here."""
+    deps = f"{metadata.get('DEPEND', '')} {metadata.get('RDEPEND', '')}"
+    for binding in package.slot_deps:
+        cp, _, slot = binding.partition(":")
+        found = set(re.findall(r"(?<![\w+.-])" + re.escape(cp) + r"(?:-[0-9][^\s:\[\]]*)?:([^\s\[\]=]+)=", deps))
+        if found - {slot}:
+            raise ArtifactError(f"{name} was built against {cp}:{', '.join(sorted(found - {slot}))}, but the plan binds it to "
+                                f"{cp}:{slot}: the drone did not have the planned {cp} installed")
 
 
 def _check_use(name: str, metadata: dict[str, str], package: PackageInfo) -> None:

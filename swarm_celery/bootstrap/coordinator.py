@@ -63,7 +63,9 @@ def coordinator_services(settings: Settings, app: Celery) -> tuple[Coordinator, 
 def coordinator_app(settings: Settings) -> Celery:
     """The app a coordinator worker runs: coordinator tasks, services built lazily in the worker process."""
     app = celery_app(settings)
-    signer(settings)  # a configured signing key that is not there stops the worker before it takes work
+    key = signer(settings)  # a configured signing key that is not there stops the worker before it takes work
+    if key is not None:  # the binhost serves the public key from the start: drones' `prefix init` and clients fetch it
+        BinhostPublisher(settings.binhost_dir, signer=key)
     services = functools.cache(lambda: coordinator_services(settings, app))
     coordinator_tasks.register(app, lambda: services()[0], lambda: services()[1])
     tree_tasks.register(app, functools.cache(lambda: tree_watcher(settings, app)))

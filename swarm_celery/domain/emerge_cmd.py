@@ -21,6 +21,11 @@ FLAGS: tuple[tuple[str, str], ...] = (
     ("--binpkg-respect-use=y", "a binary dependency built with other USE flags is not taken: the result must match the plan"),
     ("--buildpkg=y", "the target is written as a binary package into PKGDIR: that file is what the drone uploads"),
     ("--usepkg-exclude=", "the target itself is always built from source, even when a binary of it exists (that is the job)"),
+    ("--update", "dependencies the drone installed for an earlier build are brought to the plan's versions from the binhost"),
+    ("--deep", "all of the target's dependency tree, not only its direct dependencies: a library whose sub-slot changed "
+               "(a := dependency) is replaced before the target links it"),
+    ("--newuse", "an installed dependency built with other USE flags (another profile's) is replaced by the plan's binary"),
+    ("--reinstall-atoms=", "the target is built even when that version is installed on the drone (--update would skip it)"),
     ("--ask=n", "unattended: no prompt, whatever EMERGE_DEFAULT_OPTS on the drone says"),
     ("--jobs=1", "one package per emerge; the swarm runs builds in parallel across slots, make runs in parallel inside one"),
     ("--keep-going=n", "stop at the first failure: the log tail then names the failure the coordinator classifies"),

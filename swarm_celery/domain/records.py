@@ -42,6 +42,7 @@ class PackageInfo:
     priority: int = 0
     not_before: float = 0.0
     pending: int = 0
+    slot_deps: tuple[str, ...] = ()  # its ``:=`` bindings as planned, ``cat/pkg:slot/subslot`` (domain.identity)
 
 
 @dataclass(frozen=True, slots=True)

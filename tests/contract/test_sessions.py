@@ -53,6 +53,14 @@ def test_saving_a_plan_runs_the_session_with_pending_gates(store: Store, clock: 
     assert events(store, "session.planned")[0].message == "5 packages, 0 edges dropped as cycle breaks"
 
 
+def test_a_package_knows_its_planned_slot_bindings(store: Store) -> None:
+    bound = replace(pkg("app-misc/app-1"), slot_deps=("dev-libs/lib:0/2",))
+    store.create_session("s1", REQUEST, simulated=False)
+    store.save_plan("s1", replace(PLAN, packages=(bound,), merge_order=(bound.cpv,)), {}, {}, {})
+    (found,) = store.packages_in_state(list(PackageState), "s1")
+    assert found.slot_deps == ("dev-libs/lib:0/2",)  # what publication checks the built package's := bindings against
+
+
 def test_reused_packages_are_published_and_gate_nothing(store: Store) -> None:
     planned(store, reused=frozenset({"sys-libs/base-1", "sys-libs/rt-1"}))
     by_cpv = {p.cpv: p for p in store.packages_in_state(list(PackageState), "s1")}

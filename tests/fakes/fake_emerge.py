@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 MANDATORY = ("--oneshot", "--usepkg=y", "--getbinpkg=y", "--binpkg-respect-use=y", "--buildpkg=y")
-OPTIONAL = re.compile(r"--(ask=n|jobs=\d+|keep-going=n|color=n|nospinner|quiet-build=n)")
+OPTIONAL = re.compile(r"--(ask=n|jobs=\d+|keep-going=n|color=n|nospinner|quiet-build=n|update|deep|newuse)")
 ATOM = re.compile(r"=(?P<cat>[A-Za-z0-9_][A-Za-z0-9+_.-]*)/(?P<pf>(?P<pn>[A-Za-z0-9_][A-Za-z0-9+_-]*?)-\d[^:/\s]*)::(?P<repo>[A-Za-z0-9_-]+)")
 TMP = "/var/tmp/portage"
 
@@ -43,8 +43,9 @@ def parse(argv: list[str]) -> re.Match[str]:
         fail(f'!!! \'{atoms[0]}\' is not a valid package atom.\n!!! Please check ebuild(5) for full details.', 1)
     assert atom is not None
     exclude = f"--usepkg-exclude={atom['cat']}/{atom['pn']}"
+    reinstall = f"--reinstall-atoms={atom['cat']}/{atom['pn']}"
     for option in options:
-        if option not in MANDATORY and option != exclude and not OPTIONAL.fullmatch(option):
+        if option not in MANDATORY and option not in (exclude, reinstall) and not OPTIONAL.fullmatch(option):
             fail(f"emerge: error: unrecognized arguments: {option}", 2)
     missing = [o for o in (*MANDATORY, exclude) if o not in options]
     if missing:

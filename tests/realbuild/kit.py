@@ -80,6 +80,17 @@ def make_overlay(dest: Path) -> Path:
     return shipped.make_overlay(dest, str(EMERGE))
 
 
+def bump_subslot_in_place(overlay: Path, subslot: int = 2) -> tuple[Path, str]:
+    """Add ``libgreet-1-r<subslot-1>`` (SLOT ``0/<subslot>``) to ``overlay`` itself, as a tree sync brings it."""
+    folder = overlay / CATEGORY / "libgreet"
+    text = (folder / "libgreet-1.ebuild").read_text()
+    if 'SLOT="0/1"\n' not in text:
+        raise RuntimeError("libgreet-1.ebuild no longer says SLOT=\"0/1\"")
+    pf = f"libgreet-1-r{subslot - 1}"
+    (folder / f"{pf}.ebuild").write_text(text.replace('SLOT="0/1"\n', f'SLOT="0/{subslot}"\n'))
+    return overlay, f"{CATEGORY}/{pf}"
+
+
 def bump_subslot(overlay: Path, dest: Path, subslot: int = 2) -> tuple[Path, str]:
     """A copy of ``overlay`` at ``dest`` with ``libgreet-1-r<subslot-1>``: SLOT ``0/<subslot>``, so ``libgreet.so.<subslot>``.
 
@@ -89,13 +100,7 @@ def bump_subslot(overlay: Path, dest: Path, subslot: int = 2) -> tuple[Path, str
     if subslot < 2:
         raise ValueError(f"sub-slot {subslot}: libgreet-1 already has sub-slot 1")
     shutil.copytree(overlay, dest, symlinks=True)
-    folder = dest / CATEGORY / "libgreet"
-    text = (folder / "libgreet-1.ebuild").read_text()
-    if 'SLOT="0/1"\n' not in text:
-        raise RuntimeError("libgreet-1.ebuild no longer says SLOT=\"0/1\"")
-    pf = f"libgreet-1-r{subslot - 1}"
-    (folder / f"{pf}.ebuild").write_text(text.replace('SLOT="0/1"\n', f'SLOT="0/{subslot}"\n'))
-    return dest, f"{CATEGORY}/{pf}"
+    return bump_subslot_in_place(dest, subslot)
 
 
 # ----------------------------------------------------------------------------------------- prefixes

@@ -19,13 +19,17 @@ from swarm_celery.services.coordinator import Coordinator
 from swarm_celery.store.queries import Queries
 from tests.coordinator_kit import World, identity
 
-PACKAGE = PackageInfo(1, "s1", "dev-libs/libgreet-1", "0", "1", "swarm-test", ("amd64", "extra"), 0, PackageState.BUILDING, "a" * 32)
+PACKAGE = PackageInfo(1, "s1", "dev-libs/libgreet-1", "0", "1", "swarm-test", ("amd64", "extra"), 0, PackageState.BUILDING, "a" * 32,
+                      slot_deps=("dev-libs/libfoo:0/2",))
 
 
-def gpkg(tmp_path: Path, slot: str = "0/1", use: tuple[str, ...] = ("amd64", "extra")) -> tuple[Path, str]:
-    """What real emerge writes: SLOT with its sub-slot, IUSE with defaults, USE with the profile's implicit flags."""
+def gpkg(tmp_path: Path, slot: str = "0/1", use: tuple[str, ...] = ("amd64", "extra"),
+         rdepend: str = ">=dev-libs/libfoo-1.2:0/2= app-misc/other-libfoo:3/3=") -> tuple[Path, str]:
+    """What real emerge writes: SLOT with its sub-slot, IUSE with defaults, USE with the profile's implicit flags,
+    and each ``:=`` dependency bound to the sub-slot it was built against."""
     meta = BinpkgMetadata(cpv="dev-libs/libgreet-1", slot=slot, repo="swarm-test", arch="amd64", use=use,
-                          iuse=("+extra", "static-libs"), chost="x86_64-pc-linux-gnu", build_time=1, build_id=1)
+                          iuse=("+extra", "static-libs"), chost="x86_64-pc-linux-gnu", build_time=1, build_id=1,
+                          depend=rdepend, rdepend=rdepend)
     (tmp_path / "staging").mkdir(exist_ok=True)
     path = write_gpkg(tmp_path / "staging", meta, {"usr/lib64/libgreet.so.1": b"\x7fELF"})
     return path, hashlib.sha256(path.read_bytes()).hexdigest()
@@ -37,14 +41,15 @@ def test_a_package_built_as_planned_is_published(tmp_path: Path) -> None:
     assert published.path == "dev-libs/libgreet/libgreet-1-1.gpkg.tar"
 
 
-@pytest.mark.parametrize(("slot", "use", "message"), [
-    ("0/2", ("amd64", "extra"), "has sub-slot 2, but the plan says 1"),
-    ("1/1", ("amd64", "extra"), "has SLOT 1, but the plan says 0"),
-    ("0/1", ("amd64",), r"built with USE -extra against the plan \(USE=\"extra\"\)"),
-    ("0/1", ("amd64", "extra", "static-libs"), r"built with USE \+static-libs against the plan"),
+@pytest.mark.parametrize(("slot", "use", "rdepend", "message"), [
+    ("0/2", ("amd64", "extra"), "", "has sub-slot 2, but the plan says 1"),
+    ("1/1", ("amd64", "extra"), "", "has SLOT 1, but the plan says 0"),
+    ("0/1", ("amd64",), "", r"built with USE -extra against the plan \(USE=\"extra\"\)"),
+    ("0/1", ("amd64", "extra", "static-libs"), "", r"built with USE \+static-libs against the plan"),
+    ("0/1", ("amd64", "extra"), "dev-libs/libfoo:0/1=", "built against dev-libs/libfoo:0/1, but the plan binds it to dev-libs/libfoo:0/2"),
 ])
-def test_a_package_built_otherwise_is_refused(tmp_path: Path, slot: str, use: tuple[str, ...], message: str) -> None:
-    artifact, sha = gpkg(tmp_path, slot, use)
+def test_a_package_built_otherwise_is_refused(tmp_path: Path, slot: str, use: tuple[str, ...], rdepend: str, message: str) -> None:
+    artifact, sha = gpkg(tmp_path, slot, use, rdepend)
     with pytest.raises(ArtifactError, match=message):
         BinhostPublisher(tmp_path / "binhost").publish("amd64", artifact, sha, PACKAGE, simulated_ok=False)
     assert not (tmp_path / "binhost" / "amd64" / "Packages").exists()
