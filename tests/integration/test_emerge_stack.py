@@ -182,3 +182,22 @@ def test_a_simulating_drone_never_receives_real_work(swarm: Swarm, tmp_path: Pat
     assert {a.drone for a in history} == {"builder"} and {a.outcome for a in history} == {"success"}
     assert swarm.queries.events(None, kind="drone.grounded") == [] and swarm.queries.events(None, kind="attempt.failed") == []
     assert [e.message.split(":")[0] for e in swarm.queries.events(session, kind="session.kind")] == ["builds are real"]
+
+
+def test_megabytes_of_build_output_do_not_slow_the_heartbeats(swarm: Swarm, tmp_path: Path) -> None:
+    home = tmp_path / "chatty"
+    env = drone_env(tmp_path, 1) | {"SWARM_HOME": str(home), "SWARM_HEARTBEAT": "1", "FAKE_EMERGE_SCENARIOS": f"{HANGS}=chatty",
+                                    "FAKE_EMERGE_CHATTY_MB": "96", "FAKE_EMERGE_CHATTY_SECONDS": "6"}
+    swarm.start_drones(["chatty"], env)
+    session = swarm.new_session()
+    swarm.wait(lambda: any(a.state == "started" for a in attempts_of(swarm, session, HANGS)), 120, f"{HANGS} started")
+    log = home / "logs" / "builds" / f"{attempts_of(swarm, session, HANGS)[0].attempt}.log"
+    seen: list[float] = []
+    while not any(a.state in ("finished", "stale") for a in attempts_of(swarm, session, HANGS)):  # sample the record while it chats
+        drone = next(d for d in swarm.queries.fleet() if d.name == "chatty")
+        if drone.last_seen and (not seen or drone.last_seen != seen[-1]):
+            seen.append(drone.last_seen)
+        time.sleep(0.1)
+    assert log.stat().st_size > 96 * 2**20  # the build really printed that much, all of it into the log
+    gaps = [b - a for a, b in zip(seen, seen[1:], strict=False)]
+    assert len(seen) >= 5 and max(gaps) < 3.0, gaps  # a heartbeat a second while 16 MB/s stream through the drone
