@@ -23,7 +23,7 @@ def prefix() -> None:
 @click.option("--profile", "gentoo_profile", default=None, help="The prefix's profile in the first repository (default: "
               "default/linux/<SWARM_ARCH>/23.0/systemd); each build uses its plan's.")
 @click.option("--binhost", default=None, help="The binhost's base URL, above <arch>/: trust the signing key it serves "
-              "(default: SWARM_BINHOST_URL without its arch).")
+              "(default: SWARM_BINHOST_URL without its arch; \"\" for none).")
 @click.option("--fingerprint", default="", help="Trust only this key (`build-swarm binhost keygen` printed it).")
 @click.option("--make-conf", "make_conf", multiple=True, metavar="NAME=value",
               help="A line for the prefix's make.conf: where and how it builds (e.g. GENTOO_MIRRORS=..., MAKEOPTS is the swarm's).")

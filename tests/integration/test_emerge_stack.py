@@ -5,6 +5,7 @@ portage; portage's own binary-tree code reads what was published.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import signal
@@ -199,5 +200,5 @@ def test_megabytes_of_build_output_do_not_slow_the_heartbeats(swarm: Swarm, tmp_
             seen.append(drone.last_seen)
         time.sleep(0.1)
     assert log.stat().st_size > 96 * 2**20  # the build really printed that much, all of it into the log
-    gaps = [b - a for a, b in zip(seen, seen[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(seen)]
     assert len(seen) >= 5 and max(gaps) < 3.0, gaps  # a heartbeat a second while 16 MB/s stream through the drone
