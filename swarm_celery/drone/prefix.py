@@ -9,7 +9,8 @@ At start :meth:`EmergePrefix.check` refuses, in one line, a prefix that cannot b
 profile, a profile of another arch, no gcc or make, a make.conf that sets what the plan decides. For each build
 :meth:`EmergePrefix.config_root` lays out the plan's configuration (:mod:`swarm_celery.domain.build_config`) as a
 ``PORTAGE_CONFIGROOT`` of its own (``<EPREFIX>/var/lib/build-swarm/configs/<hash>/etc/portage``: the plan's
-make.conf, then the drone's, the plan's package.*, the plan's profile in the drone's copy of the repository), reads
+make.conf, then the drone's, the plan's package.*, the plan's profile in the drone's copy of the repository, and
+the drone's own ``profile/package.provided``: what its host provides instead of portage, e.g. gcc or Python), reads
 back what portage will read and refuses the attempt (``build-swarm: cannot reproduce the build configuration …``,
 an infrastructure failure the coordinator retries elsewhere) when it does not hash the same.
 """
@@ -220,6 +221,10 @@ class EmergePrefix:
         (etc / "make.profile").symlink_to(profile)
         if (self.config / "gnupg").is_dir():  # where an unpatched make.globals looks (PORTAGE_CONFIGROOT/etc/portage/gnupg)
             (etc / "gnupg").symlink_to(self.config / "gnupg")
+        provided = self.config / "profile" / "package.provided"
+        if provided.is_file():  # what this drone's host provides (its toolchain, its Python): the drone's own fact
+            (etc / "profile").mkdir()
+            (etc / "profile" / "package.provided").symlink_to(provided)
         try:
             os.rename(part, root)
         except OSError:  # another build slot laid out the same configuration first
