@@ -46,6 +46,6 @@ def init(eprefix: Path, repos: tuple[Path, ...], gentoo_profile: str | None, bin
     for line in done:
         click.echo(line)
     if not base:
-        click.echo("no binhost named: trust its signing key later with `build-swarm prefix init` on a new prefix, or the steps "
-                   "`build-swarm binhost client-config` prints (with /etc/portage read as EPREFIX/etc/portage)")
+        click.echo("no binhost named: the prefix trusts no signing key, and a signed binhost's packages will be refused; "
+                   "trust it with the key steps `build-swarm binhost client-config` prints (/etc/portage read as EPREFIX/etc/portage)")
     click.echo(f"next: SWARM_EMERGE_PREFIX={eprefix.absolute()} in drone.conf, then `build-swarm drone --check`")
