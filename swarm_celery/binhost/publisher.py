@@ -165,7 +165,8 @@ def _check_metadata(artifact: Path, package: PackageInfo) -> dict[str, str]:
     slot, _, sub_slot = metadata.get("SLOT", "").partition("/")
     if slot and slot != package.slot:
         raise ArtifactError(f"{artifact.name} has SLOT {slot}, but the plan says {package.slot}")
-    if slot and package.sub_slot and (sub_slot or slot) != package.sub_slot:
+    simulated = bool(metadata.get(SIMULATED_KEY))  # a simulated build is told the main SLOT only
+    if slot and package.sub_slot and not simulated and (sub_slot or slot) != package.sub_slot:
         raise ArtifactError(f"{artifact.name} has sub-slot {sub_slot or slot}, but the plan says {package.sub_slot} "
                             "(was it built from another version of its ebuild?)")
     repo = metadata.get("repository", "")
