@@ -11,7 +11,8 @@ the build's length). Interleaved, ``--runs`` times each, in the same run:
   log streamed, the GPKG found, copied to staging and hashed, the report), then the coordinator's publication
   (verified, signed, indexed).
 
-Printed: each run's seconds, the medians and their ratio (the target: at most 1.10 for builds of 5 s or more).
+Interleaved, each going first every other run, same MAKEOPTS. Printed: each run's seconds, the medians and their
+ratio (the target: at most 1.10 for builds of 5 s or more).
 
     .venv/bin/python benchmarks/emerge_overhead.py [--runs 5] [--functions 1500]
 """
@@ -49,6 +50,7 @@ from swarm_celery.drone.runner import DroneRunner  # noqa: E402
 from swarm_celery.local import overlay  # noqa: E402
 
 EMERGE = Path(sys.executable).with_name("emerge")
+MAKEOPTS = "-j2 -l2"  # what the swarm's command sets for 2 cores and 1 slot: both builds make alike
 CPV = "swarm-test/busywork-1"
 ENVIRON = {"PATH": f"{EMERGE.parent}:/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp"}
 EBUILD = """EAPI=8
@@ -123,7 +125,8 @@ def setup(base: Path, functions: int) -> tuple[EmergePrefix, BuildConfig, Path]:
 def plain(prefix: EmergePrefix, functions: int) -> float:
     start = time.perf_counter()
     run = subprocess.run([str(EMERGE), "--oneshot", "--buildpkg=y", "--color=n", "--nospinner", f"={CPV}"],
-                         env=prefix_environment(ENVIRON, str(prefix.root)) | {"FEATURES": "binpkg-multi-instance", "FUNCTIONS": str(functions)},
+                         env=prefix_environment(ENVIRON, str(prefix.root)) | {"FEATURES": "binpkg-multi-instance", "MAKEOPTS": MAKEOPTS,
+                                                                              "FUNCTIONS": str(functions)},
                          capture_output=True, text=True, check=False)
     if run.returncode != 0:
         raise SystemExit(f"plain emerge failed:\n{run.stdout[-3000:]}")
@@ -161,9 +164,10 @@ def main() -> None:
             plain(prefix, args.functions)  # warm: the first emerge in a prefix walks profiles/updates, the first build lays the config out
             swarm(runner, publisher, config, 0)
             times: dict[str, list[float]] = {"plain": [], "swarm": []}
-            for n in range(1, args.runs + 1):
-                times["plain"].append(plain(prefix, args.functions))
-                times["swarm"].append(swarm(runner, publisher, config, n))
+            for n in range(1, args.runs + 1):  # interleaved, each going first every other run
+                order = ("plain", "swarm") if n % 2 else ("swarm", "plain")
+                for which in order:
+                    times[which].append(plain(prefix, args.functions) if which == "plain" else swarm(runner, publisher, config, n))
                 print(f"run {n}: plain {times['plain'][-1]:6.2f} s   swarm {times['swarm'][-1]:6.2f} s", flush=True)
         medians = {k: statistics.median(v) for k, v in times.items()}
         ratio = medians["swarm"] / medians["plain"]
