@@ -170,6 +170,9 @@ class EmergePrefix:
             check_config_hash(config_hash)
         except ValueError:
             refuse(config_hash or "(none)", "the build request names no configuration (a coordinator without SWARM_BUILDER=emerge?)")
+        laid_out = self.root / CONFIG_ROOTS / config_hash
+        if (laid_out / "etc" / "portage").is_dir() and self._current(laid_out, config_hash):
+            return laid_out  # an earlier build of this plan laid it out: nothing to fetch
         try:
             config = source.build_config(config_hash)
         except UploadFailed as exc:
@@ -184,6 +187,8 @@ class EmergePrefix:
         if config.arch != self.arch:
             refuse(config_hash, f"the plan is for {config.arch}, this drone builds {self.arch}")
         root = self.root / CONFIG_ROOTS / config_hash
+        if (root / "etc" / "portage").is_dir() and not self._current(root, config_hash):
+            shutil.rmtree(root, ignore_errors=True)  # edited since, or this drone's own make.conf changed: laid out again
         if not (root / "etc" / "portage").is_dir():
             self._lay_out(config, config_hash, root)
         try:
@@ -193,6 +198,16 @@ class EmergePrefix:
         if found.digest() != config_hash:
             refuse(config_hash, f"{root} reads back as {found.digest()} ({_difference(config, found)})")
         return root
+
+    def _current(self, root: Path, config_hash: str) -> bool:
+        """Does ``root`` still read back as ``config_hash``, with this drone's make.conf of now after the plan's?"""
+        etc = root / "etc" / "portage"
+        try:
+            found = self.read_back(etc)
+        except (ConfigError, ValueError):
+            return False
+        layered = layered_make_conf(found.file("make.conf"), _read(self.config / "make.conf"))
+        return found.digest() == config_hash and _read(etc / "make.conf") == layered
 
     def _lay_out(self, config: BuildConfig, config_hash: str, root: Path) -> None:
         repos = self.repos()

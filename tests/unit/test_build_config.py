@@ -101,11 +101,26 @@ def test_what_the_drone_cannot_reproduce_it_refuses(tmp_path: Path) -> None:
     assert f"hashes to {CONFIG.digest()}" in refused(drone, CONFIG, "0" * 24)
 
 
-def test_a_configuration_changed_after_it_was_laid_out_is_refused(tmp_path: Path) -> None:
+def test_a_configuration_changed_after_it_was_laid_out_is_laid_out_again(tmp_path: Path) -> None:
     drone = prefix(tmp_path, {"swarm-test": repo(tmp_path)})
     root = drone.config_root(CONFIG, CONFIG.digest())
     (root / "etc" / "portage" / "package.use").write_text("swarm-test/goodbye extra\n")  # someone edited it
-    assert f"reads back as {drone.read_back(root / 'etc' / 'portage').digest()} (package.use differs)" in refused(drone, CONFIG)
+    assert drone.config_root(CONFIG, CONFIG.digest()) == root and drone.read_back(root / "etc" / "portage") == CONFIG
+    with (drone.config / "make.conf").open("a") as conf:  # the drone's own settings changed: the next build has them
+        conf.write('PORTAGE_NICENESS="5"\n')
+    assert (drone.config_root(CONFIG, CONFIG.digest()) / "etc" / "portage" / "make.conf").read_text().endswith('PORTAGE_NICENESS="5"\n')
+
+
+def test_a_laid_out_configuration_is_not_fetched_again(tmp_path: Path) -> None:
+    class Unreachable:
+        def build_config(self, config_hash: str) -> BuildConfig:
+            raise UploadFailed("the coordinator is down")
+
+    drone = prefix(tmp_path, {"swarm-test": repo(tmp_path)})
+    with pytest.raises(BuildFailed, match="it could not be fetched: the coordinator is down"):
+        drone.prepare(CONFIG.digest(), Unreachable())
+    root = drone.config_root(CONFIG, CONFIG.digest())
+    assert drone.prepare(CONFIG.digest(), Unreachable()) == root
 
 
 def test_a_drone_make_conf_that_sets_what_the_plan_decides_is_refused(tmp_path: Path) -> None:

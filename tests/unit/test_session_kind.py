@@ -8,7 +8,9 @@ from pathlib import Path
 
 from swarm_celery.domain.config import ResolveRequest
 from swarm_celery.domain.durations import Durations
+from swarm_celery.domain.policy import SchedulerConfig
 from swarm_celery.services.coordinator import Coordinator
+from swarm_celery.services.explain import Explainer
 from swarm_celery.store.queries import Queries
 from tests.coordinator_kit import World, failure, identity
 
@@ -65,6 +67,16 @@ def test_a_real_session_waits_while_no_real_drone_is_there(world: World) -> None
     assert world.dispatcher.sent == []  # never to the simulating drone-1, however idle
     world.store.touch_drone("real-1", "amd64")
     assert world.coordinator.dispatch("amd64") == 3
+
+
+def test_explain_says_why_a_simulating_drone_does_not_take_a_real_sessions_package(world: World) -> None:
+    swarm_of_kind(world, simulated=False)
+    world.store.drone_offline("real-1", "gone")
+    world.coordinator.plan("s1")
+    (_, why), = Explainer(world.store, world.clock, SchedulerConfig()).explain("sys-libs/base", "s1")
+    assert why.summary == "ready, but no amd64 drone that may build it takes work now"
+    assert why.details == ("drone-1: it builds with simulate, and this session's builds are real (SWARM_BUILDER=emerge on the "
+                           "coordinator): start drones with SWARM_BUILDER=emerge",)
 
 
 def test_a_drone_grounded_already_is_not_grounded_again_by_its_late_failures(world: World) -> None:
