@@ -12,6 +12,10 @@ command -v pg_ctlcluster >/dev/null || need_apt+=(postgresql)
 command -v gpg >/dev/null || need_apt+=(gnupg)  # signing the binhost, and the tests that verify it with portage
 command -v sshd >/dev/null || [[ -x /usr/sbin/sshd ]] || need_apt+=(openssh-server)  # the fleet tests run a private sshd on 127.0.0.1
 command -v scanelf >/dev/null || need_apt+=(pax-utils)  # real emerge builds: scanelf reads what a binary package provides and needs
+command -v gcc >/dev/null || need_apt+=(gcc)  # real emerge builds (tests/realbuild, demo --builder emerge) compile C with the host's gcc
+command -v make >/dev/null || need_apt+=(make)  # ... and make
+command -v zstd >/dev/null || need_apt+=(zstd)  # the real-build tests read the zstd image of a real GPKG
+command -v wget >/dev/null || need_apt+=(wget)  # portage's FETCHCOMMAND: binary packages from the swarm binhost, distfiles
 # the deploy tests (tests/integration/test_deploy_*.py): OpenRC services run for real, units verified, nginx and logrotate run
 command -v openrc-run >/dev/null || [[ -x /usr/sbin/openrc-run ]] || need_apt+=(openrc)
 command -v systemd-analyze >/dev/null || need_apt+=(systemd)

@@ -54,7 +54,9 @@ class Settings:
                                 "when no --repo is given", "paths and services", shown="/var/db/repos/gentoo, else the shipped synthetic tree")
     visibility_timeout: int = setting("SWARM_VISIBILITY_TIMEOUT", 12 * 3600, "Redis visibility timeout (s), above the longest build", "paths and services")
     # simulated drones
-    builder: str = setting("SWARM_BUILDER", "simulate", "how drones build: `simulate` or `emerge`", "simulation")
+    builder: str = setting("SWARM_BUILDER", "emerge", "how this swarm builds: `emerge` (real) or `simulate`; a drone builds so, "
+                           "the coordinator marks every session so (only drones of that kind build it)", "simulation",
+                           shown="emerge (demo: simulate)")
     time_scale: float = setting("SWARM_TIME_SCALE", 1.0, "simulated build time = the package's real build time × this", "simulation")
     durations_csv: str = setting("SWARM_DURATIONS", "", "CSV of build durations (the scheduler's prior, the simulation's times)", "simulation",
                                  shown="the shipped real build times")
@@ -94,6 +96,9 @@ class Settings:
     snapshot_keep: int = setting("SWARM_SNAPSHOT_KEEP", 10, "tree snapshots kept per tree (the oldest go first)", "coordinator")
     # the emerge builder
     emerge: str = setting("SWARM_EMERGE", "emerge", "the emerge executable (looked up on PATH)", "emerge builder")
+    emerge_prefix: Path | None = setting("SWARM_EMERGE_PREFIX", None, "build in this private portage prefix (EPREFIX, "
+                                         "`build-swarm prefix init`) with each plan's own configuration", "emerge builder",
+                                         shown="unset: the host's /etc/portage")
     binhost_url: str = setting("SWARM_BINHOST_URL", "", "the binhost tree drones fetch dependencies from (PORTAGE_BINHOST)", "emerge builder")
     pkgdir: Path = setting("SWARM_PKGDIR", Path("/var/cache/binpkgs"), "the drone's PKGDIR", "emerge builder")
     portage_tmpdir: Path = setting("SWARM_PORTAGE_TMPDIR", Path("/var/tmp/portage"), "where builds happen (checked for free disk)", "emerge builder")
@@ -152,6 +157,10 @@ class Settings:
     @property
     def staging_dir(self) -> Path:
         return self.home / "staging"
+
+    @property
+    def build_configs_dir(self) -> Path:
+        return self.home / "build-configs"  # the plans' portage configurations, by hash (resolve.build_config)
 
     @property
     def logs_dir(self) -> Path:

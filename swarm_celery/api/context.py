@@ -38,6 +38,7 @@ class ApiConfig:
     logs_dir: Path  # build logs, <logs_dir>/<attempt>.log
     binhost_dir: Path
     limits: UploadLimits = field(default_factory=UploadLimits)
+    build_configs_dir: Path | None = None  # the plans' configurations drones fetch by hash (resolve.build_config)
 
     def is_admin(self, token: str) -> bool:
         return bool(self.admin_token) and secrets.compare_digest(token.encode(), self.admin_token.encode())

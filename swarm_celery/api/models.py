@@ -95,6 +95,15 @@ class TokenOut(BaseModel):
     drone: str  # the drone the token belongs to
 
 
+class BuildConfigOut(BaseModel):
+    """A plan's portage configuration, as the drones build it (profile, repositories by name, make.conf and package.*)."""
+
+    arch: str
+    gentoo_profile: str = Field(description="Relative to the first repository's profiles/ directory.")
+    repos: list[str] = Field(description="Repository names; the first is the main one.")
+    files: list[tuple[str, str]] = Field(description="(name, text) of make.conf, package.use, package.accept_keywords, ...")
+
+
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for these error statuses, each an :class:`ErrorOut`."""
     return {code: {"model": ErrorOut} for code in codes}

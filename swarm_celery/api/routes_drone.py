@@ -1,4 +1,4 @@
-"""Drone routes: artifact and build-log uploads for the drone's own attempts, and its heartbeat."""
+"""Drone routes: artifact and build-log uploads for the drone's own attempts, its heartbeat, and the plans' configurations."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from starlette.requests import ClientDisconnect
 
 from swarm_celery.api.auth import Ctx, Drone
 from swarm_celery.api.context import ApiContext
-from swarm_celery.api.models import Accepted, HeartbeatIn, TokenOut, UploadOut, errors
+from swarm_celery.api.models import Accepted, BuildConfigOut, HeartbeatIn, TokenOut, UploadOut, errors
 from swarm_celery.api.uploads import receive
 from swarm_celery.domain.model import DroneIdentity
 from swarm_celery.domain.uploads import UploadRefused, check_artifact, check_attempt_id, check_uploader
+from swarm_celery.resolve.build_config import BuildConfigFiles
 
 REFUSED = errors(400, 401, 403, 404, 409, 411, 413, 500, 507)  # 422 stays FastAPI's request-validation answer
 BODY = {"requestBody": {"required": True, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}
@@ -86,3 +87,17 @@ def token(name: str, drone: Drone) -> TokenOut:
     if name != drone:
         raise HTTPException(403, f"this token belongs to {drone}, not to {name[:128]}")
     return TokenOut(drone=drone)
+
+
+@api.get("/build-configs/{config_hash}", response_model=BuildConfigOut, responses=errors(400, 404),
+         summary="The portage configuration a build was planned with, by the hash its build request carries (drones)")
+def build_config(ctx: Ctx, config_hash: str, drone: Drone) -> BuildConfigOut:
+    if ctx.config.build_configs_dir is None:
+        raise HTTPException(404, "this coordinator publishes no build configurations")
+    try:
+        found = BuildConfigFiles(ctx.config.build_configs_dir).read(config_hash)
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from None
+    if found is None:
+        raise HTTPException(404, f"no build configuration {config_hash}: no session of this coordinator was planned with it")
+    return BuildConfigOut(arch=found.arch, gentoo_profile=found.gentoo_profile, repos=list(found.repos), files=list(found.files))

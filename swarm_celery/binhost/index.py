@@ -13,7 +13,10 @@ deps...) is omitted, and so are ``CHOST``/``REPO`` when equal to the header's (i
 ``PATH`` (binpkg-multi-instance layout ``cat/pn/pf-N.gpkg.tar``) and ``BUILD_ID`` are always
 written. Remote clients need ``TIMESTAMP`` and ``VERSION`` <= 0 in the header, and re-read the
 index only when TIMESTAMP grew, so :func:`upsert_index` keeps it strictly increasing and sets the
-file's mtime to it (HTTP Last-Modified stands in for TIMESTAMP). Locally the index is just as
+file's mtime (what an HTTP server says as Last-Modified) to TIMESTAMP + :data:`PORTAGE_TIMESTAMP_TOLERANCE`: portage
+asks with ``If-Modified-Since: <its copy's TIMESTAMP> + 5 s``, so with mtime = TIMESTAMP an index rewritten within
+five seconds of the client's copy was answered 304 and the client kept the stale copy (a drone then compiled a
+dependency the binhost had just published). Now an unchanged index is 304 and any rewrite is 200. Locally the index is just as
 vital: FEATURES=pkgdir-index-trusted (a make.globals default) makes portage take a PKGDIR's
 packages from ``Packages`` alone, without scanning the directory. Pure standard library.
 """
@@ -242,6 +245,9 @@ def remove_from_index(index_path: Path, cpvs: Iterable[str], header: Mapping[str
     return _rewrite(Path(index_path), header, lambda old: [e for e in old if e.cpv not in gone])
 
 
+PORTAGE_TIMESTAMP_TOLERANCE = 5  # portage.util._urlopen.TIMESTAMP_TOLERANCE: added to its If-Modified-Since
+
+
 def _rewrite(index_path: Path, header: Mapping[str, str], change: Callable[[list[IndexEntry]], list[IndexEntry]]) -> int:
     with _locked(index_path):
         old_header, old_entries = _read_cached(index_path)
@@ -249,7 +255,7 @@ def _rewrite(index_path: Path, header: Mapping[str, str], change: Callable[[list
         previous = old_header.get("TIMESTAMP", "")
         timestamp = max(int(time.time()), int(previous) + 1 if previous.isdigit() else 0)
         merged = {**old_header, **header, "TIMESTAMP": str(timestamp), "VERSION": "0"}
-        _write_atomic(index_path, render_index(merged, entries), timestamp)
+        _write_atomic(index_path, render_index(merged, entries), timestamp + PORTAGE_TIMESTAMP_TOLERANCE)
         _PARSED[index_path] = (_signature(index_path), merged, entries)
         # portage clients fetch Packages.gz first: a stale one would hide this index (portage deletes it too)
         index_path.with_name(index_path.name + ".gz").unlink(missing_ok=True)

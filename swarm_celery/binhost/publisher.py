@@ -3,7 +3,8 @@
 The coordinator calls :meth:`BinhostPublisher.publish_many` for each batch of successful builds.
 Checks before anything is visible: the staged file exists, its sha256 is the one
 the drone reported, it is a well-formed GPKG (Manifest checksums included), and
-its own metadata names the CPV, SLOT and repository the plan asked for. The file
+its own metadata names the CPV, SLOT, sub-slot, repository, USE flags (of its IUSE) and
+``:=`` bindings the plan asked for. The file
 is copied to a temporary name beside its final place and renamed, then the index
 is rewritten atomically: no client ever sees an index entry for a missing or
 half-written file.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -139,10 +141,42 @@ def _check_metadata(artifact: Path, name: str, package: PackageInfo) -> dict[str
     found = f"{metadata.get('CATEGORY', '')}/{metadata.get('PF', '')}"
     if found != package.cpv:
         raise ArtifactError(f"{name} holds {found}, but {package.cpv} was asked for")
-    slot = metadata.get("SLOT", "").split("/", 1)[0]
+    slot, _, sub_slot = metadata.get("SLOT", "").partition("/")
     if slot and slot != package.slot:
         raise ArtifactError(f"{name} has SLOT {slot}, but the plan says {package.slot}")
+    simulated = bool(metadata.get(SIMULATED_KEY))  # a simulated build is told the main SLOT only
+    if slot and package.sub_slot and not simulated and (sub_slot or slot) != package.sub_slot:
+        raise ArtifactError(f"{name} has sub-slot {sub_slot or slot}, but the plan says {package.sub_slot} "
+                            "(was it built from another version of its ebuild?)")
     repo = metadata.get("repository", "")
     if repo and repo != package.repo:
         raise ArtifactError(f"{name} comes from ::{repo}, but the plan says ::{package.repo}")
+    _check_use(name, metadata, package)
+    _check_slot_deps(name, metadata, package)
     return metadata
+
+
+def _check_slot_deps(name: str, metadata: dict[str, str], package: PackageInfo) -> None:
+    """Each ``:=`` dependency must be bound to the sub-slot the plan resolved: portage writes the binding it built against
+    into the package's DEPEND/RDEPEND (``dev-libs/foo:0/2=``); a drone that linked an older library installed from an
+    earlier build would be caught here."""
+    deps = f"{metadata.get('DEPEND', '')} {metadata.get('RDEPEND', '')}"
+    for binding in package.slot_deps:
+        cp, _, slot = binding.partition(":")
+        found = set(re.findall(r"(?<![\w+.-])" + re.escape(cp) + r"(?:-[0-9][^\s:\[\]]*)?:([^\s\[\]=]+)=", deps))
+        if found - {slot}:
+            raise ArtifactError(f"{name} was built against {cp}:{', '.join(sorted(found - {slot}))}, but the plan binds it to "
+                                f"{cp}:{slot}: the drone did not have the planned {cp} installed")
+
+
+def _check_use(name: str, metadata: dict[str, str], package: PackageInfo) -> None:
+    """The flags of the package's own IUSE must be set as the plan resolved them (a drone's package.use, or a binary
+    dependency built otherwise, would change what it is); implicit flags (arch, elibc, kernel) are the profile's."""
+    iuse = {flag.lstrip("+-") for flag in metadata.get("IUSE", "").split()}
+    built = set(metadata.get("USE", "").split()) & iuse
+    planned = set(package.use) & iuse
+    if built != planned:
+        added, dropped = sorted(built - planned), sorted(planned - built)
+        change = ", ".join([*(f"+{f}" for f in added), *(f"-{f}" for f in dropped)])
+        raise ArtifactError(f"{name} was built with USE {change} against the plan (USE=\"{' '.join(sorted(planned))}\"): "
+                            "the drone's configuration differs from the plan's")

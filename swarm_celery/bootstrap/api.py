@@ -31,7 +31,8 @@ def api_app(settings: Settings, make_request: RequestMaker) -> FastAPI:
     """The API: reads from the record, writes through the coordinator queue (the coordinator stays the only writer)."""
     eng = engine(settings)
     config = ApiConfig(admin_token=settings.api_token, public_status=settings.public_status, uploads_dir=uploads_dir(settings),
-                       logs_dir=build_logs_dir(settings), binhost_dir=settings.binhost_dir)
+                       logs_dir=build_logs_dir(settings), binhost_dir=settings.binhost_dir,
+                       build_configs_dir=settings.build_configs_dir)
     messenger = CeleryMessenger(celery_app(settings))
     the_store = SqlStore(eng, SystemClock())
     sessions = SessionQueue(the_store, messenger, simulated=settings.builder == "simulate")

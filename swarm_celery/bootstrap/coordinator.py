@@ -32,6 +32,7 @@ from swarm_celery.fleet.ssh import FabricShell
 from swarm_celery.fleet.webhook import WebhookAlerter
 from swarm_celery.ports import RequestBuilder
 from swarm_celery.resolve.adapter import PortageResolver
+from swarm_celery.resolve.build_config import BuildConfigFiles
 from swarm_celery.resolve.inputs import request_for_profile
 from swarm_celery.resolve.snapshot import TreeSnapshots
 from swarm_celery.services.audit import DriftWatch
@@ -58,14 +59,17 @@ def coordinator_services(settings: Settings, app: Celery) -> tuple[Coordinator, 
     the_store, broker, clock = store(settings), CeleryBroker(app), SystemClock()
     publisher = BinhostPublisher(settings.binhost_dir, uploads_dir(settings), signer(settings), staging=settings.staging_dir)
     coord = Coordinator(the_store, PortageResolver(settings.cache_dir), broker, publisher, prior=durations(settings), clock=clock,
-                        config=scheduler_config(settings), census=RedisCensus(app))
+                        config=scheduler_config(settings), census=RedisCensus(app), simulated=settings.builder == "simulate",
+                        configs=BuildConfigFiles(settings.build_configs_dir))
     return coord, Controller(the_store, broker, coord.dispatcher, clock)
 
 
 def coordinator_app(settings: Settings) -> Celery:
     """The app a coordinator worker runs: coordinator tasks, services built lazily in the worker process."""
     app = celery_app(settings)
-    signer(settings)  # a configured signing key that is not there stops the worker before it takes work
+    key = signer(settings)  # a configured signing key that is not there stops the worker before it takes work
+    if key is not None:  # the binhost serves the public key from the start: drones' `prefix init` and clients fetch it
+        BinhostPublisher(settings.binhost_dir, signer=key)
     inventory(settings)  # a malformed fleet inventory stops the worker before it takes work
     coordinator_tasks_on(app, settings)
     return app

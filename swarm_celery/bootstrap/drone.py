@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 from collections.abc import Callable
+from pathlib import Path
 
 from celery import Celery
 
@@ -15,6 +17,8 @@ from swarm_celery.domain.model import DroneIdentity
 from swarm_celery.drone.builders import Builder, SimulateBuilder
 from swarm_celery.drone.emerge import EmergeBuilder
 from swarm_celery.drone.identity import Capacity, collect_identity, payload_version
+from swarm_celery.drone.prefix import ConfigSource, EmergePrefix, SharedConfigs
+from swarm_celery.drone.prefix_init import init_prefix
 from swarm_celery.drone.preflight import broker_check, coordinator_checks
 from swarm_celery.drone.runner import DroneRunner
 from swarm_celery.drone.upload import HttpUploader
@@ -34,18 +38,41 @@ def builder(settings: Settings) -> Builder:
 
 
 def emerge_builder(settings: Settings) -> EmergeBuilder:
-    emerge = shutil.which(settings.emerge)
-    if emerge is None:
-        raise ConfigError(f"{settings.emerge!r} is not an executable on PATH: the emerge builder runs on a Gentoo host "
-                          "(set SWARM_EMERGE, or SWARM_BUILDER=simulate)")
+    emerge = emerge_program(settings)
     me = drone_identity(settings)
     cores = min(me.cores, settings.core_limit or me.cores)
+    pkgdir, tmpdir, prefix = settings.pkgdir, settings.portage_tmpdir, None
+    if settings.emerge_prefix is not None:  # the prefix says where its packages and builds go
+        info = emerge_prefix(settings).check()
+        pkgdir, tmpdir = info.pkgdir, info.tmpdir
+        prefix = (emerge_prefix(settings), config_source(settings))
     try:
-        config = EmergeConfig(settings.binhost_url, str(settings.pkgdir), cores, me.slots)
+        config = EmergeConfig(settings.binhost_url, str(pkgdir), cores, me.slots)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     return EmergeBuilder(config, build_logs_dir(settings), timeout=settings.build_timeout, min_free_mb=settings.min_free_mb,
-                         tmpdir=settings.portage_tmpdir, emerge=emerge, run_dir=settings.run_dir)
+                         tmpdir=tmpdir, emerge=emerge, run_dir=settings.run_dir, prefix=prefix)
+
+
+def emerge_program(settings: Settings) -> str:
+    found = shutil.which(settings.emerge)
+    if found is None:
+        raise ConfigError(f"{settings.emerge!r} is not an executable on PATH: the emerge builder runs on a Gentoo host or in a "
+                          "portage prefix (set SWARM_EMERGE, or SWARM_BUILDER=simulate)")
+    return found
+
+
+def emerge_prefix(settings: Settings) -> EmergePrefix:
+    """The drone's private portage prefix (SWARM_EMERGE_PREFIX); ConfigError when none is set."""
+    if settings.emerge_prefix is None:
+        raise ConfigError("no SWARM_EMERGE_PREFIX: this drone builds with the host's /etc/portage")
+    return EmergePrefix(settings.emerge_prefix, settings.arch, emerge_program(settings), os.environ)
+
+
+def config_source(settings: Settings) -> ConfigSource:
+    """Where a prefix drone gets each plan's configuration: the coordinator's API, else the SWARM_HOME it shares with it."""
+    transport = drone_transport(settings)
+    return transport if transport is not None else SharedConfigs(settings.build_configs_dir)
 
 
 def drone_app(settings: Settings) -> Celery:
@@ -82,11 +109,18 @@ def drone_transport(settings: Settings) -> HttpUploader | None:
 
 def drone_identity(settings: Settings) -> DroneIdentity:
     capacity = Capacity(settings.cores_per_slot, settings.slots, settings.core_limit)
+    config_root = settings.portage_config_root
+    if settings.emerge_prefix is not None and config_root == Path("/etc/portage"):  # the default: the prefix's, announced
+        config_root = settings.emerge_prefix / "etc" / "portage"
     return collect_identity(settings.name, settings.arch, settings.home, capacity, paused=settings.start_paused, tree=settings.tree,
-                            config_root=settings.portage_config_root, builder=settings.builder)
+                            config_root=config_root, builder=settings.builder)
 
 
 def drone_preflight(settings: Settings) -> list[Check]:
     """Over the network: the broker (and its password), the coordinator's URL, and this drone's token there."""
     return [broker_check(settings.broker_url),
             *coordinator_checks(settings.coordinator_url, settings.drone_token, settings.name, payload_version())]
+
+
+__all__ = ["builder", "config_source", "drone_app", "drone_identity", "drone_preflight", "drone_tasks_on", "drone_transport",
+           "emerge_builder", "emerge_prefix", "init_prefix"]

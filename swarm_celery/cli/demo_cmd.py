@@ -1,4 +1,4 @@
-"""`build-swarm demo`: resolve a real @world, build it on local simulated drones, publish a binhost."""
+"""`build-swarm demo`: resolve a real @world, build it on local drones (simulated, or for real), publish a binhost."""
 
 from __future__ import annotations
 
@@ -10,21 +10,32 @@ from swarm_celery.cli.options import current_settings, emit_json, request_from_o
 from swarm_celery.cli.progress import DemoProgress
 from swarm_celery.errors import UserError
 from swarm_celery.local.demo import DemoOptions, run_demo
+from swarm_celery.local.real_demo import check_tools, real_request, real_settings
 from swarm_celery.settings import Settings
 
 
 @click.command()
 @world_options
-@click.option("--drones", default=4, show_default=True, type=click.IntRange(1, 64), help="Simulated drone workers to start.")
+@click.option("--drones", default=4, show_default=True, type=click.IntRange(1, 64), help="Drone workers to start.")
+@click.option("--builder", type=click.Choice(["simulate", "emerge"]), default="simulate", show_default=True,
+              help="emerge: build the shipped overlay for real (the host's gcc and make, each drone in its own portage prefix).")
 @click.option("--time-scale", default=0.01, show_default=True, type=click.FloatRange(0.0), help="Simulated build time = real build time × this.")
 @click.option("--durations", type=click.Path(path_type=Path, exists=True, dir_okay=False), help="CSV of package,seconds (default: shipped real build times).")
 @click.option("--timeout", default=0.0, type=click.FloatRange(0.0), help="Give up after this many seconds (0: never).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the summary.")
 def demo(repos: tuple[Path, ...], world_file: Path | None, portage_config: Path | None, gentoo_profile: str | None, arch: str,
-         drones: int, time_scale: float, durations: Path | None, timeout: float, as_json: bool) -> None:
-    """Build a whole @world end to end on this machine (builds are SIMULATED)."""
+         drones: int, builder: str, time_scale: float, durations: Path | None, timeout: float, as_json: bool) -> None:
+    """Build a whole @world end to end on this machine (builds are SIMULATED; --builder emerge builds for real)."""
     settings = demo_settings(current_settings(), arch, time_scale, durations)
-    request, tree = request_from_options(settings, repos, world_file, portage_config, gentoo_profile, arch)
+    if builder == "emerge":
+        if repos or world_file or portage_config or gentoo_profile:
+            raise UserError("demo --builder emerge builds the shipped overlay; to build your own tree for real, run a coordinator "
+                            "and prefix drones (see docs/real-builds.md)")
+        check_tools()
+        settings = real_settings(settings)
+        request, tree = real_request(settings)
+    else:
+        request, tree = request_from_options(settings, repos, world_file, portage_config, gentoo_profile, arch)
     display = DemoProgress(enabled=not as_json)
     display.intro(tree, request, drones, time_scale, settings)
     with display:

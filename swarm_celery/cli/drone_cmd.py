@@ -65,7 +65,12 @@ def _show(settings: Settings, conf: Path | None, as_json: bool) -> None:
                                  "checks": [c.to_json() for c in checks], "ok": not failed}
     if settings.builder == "emerge":
         report |= {"binhost": settings.binhost_url, "pkgdir": str(settings.pkgdir), "build_timeout": settings.build_timeout,
-                   "min_free_mb": settings.min_free_mb, "logs": str(settings.logs_dir / "builds")}
+                   "min_free_mb": settings.min_free_mb, "logs": str(settings.logs_dir / "builds"), "prefix": None}
+    if settings.builder == "emerge" and settings.emerge_prefix is not None:
+        prefix = bootstrap.emerge_prefix(settings).check().to_json()
+        prefix["configurations"] = (f"{settings.coordinator_url}/api/v1/build-configs/" if settings.coordinator_url
+                                    else f"{settings.build_configs_dir}/")
+        report |= {"pkgdir": prefix["pkgdir"], "prefix": prefix}
     if as_json:
         emit_json(report)
     else:
@@ -80,11 +85,24 @@ def _describe(settings: Settings, me: DroneIdentity, report: dict[str, Any]) -> 
     click.echo(f"  tree {me.tree_timestamp or 'unknown (no metadata/timestamp.chk)'}; profile {me.gentoo_profile or 'unknown (no make.profile)'}; "
                f"build-swarm {me.payload_version}")
     click.echo(f"  queues {', '.join(report['queues'])} on {report['broker']}; config {report['config'] or 'environment only'}")
-    click.echo(f"  builder {settings.builder}" + (f": binhost {settings.binhost_url}, PKGDIR {settings.pkgdir}, timeout "
+    click.echo(f"  builder {settings.builder}" + (f": binhost {settings.binhost_url}, PKGDIR {report['pkgdir']}, timeout "
                                                   f"{settings.build_timeout:.0f} s, needs {settings.min_free_mb} MiB free"
                                                   if settings.builder == "emerge" else ""))
+    found = report.get("prefix")
+    if isinstance(found, dict):
+        _show_prefix(found)
     for check in report["checks"]:
         click.echo(f"  {check['check']:<12} {check['status']}  {check['message']}")
+
+
+def _show_prefix(prefix: dict[str, object]) -> None:
+    repos = prefix["repos"] if isinstance(prefix["repos"], dict) else {}
+    make_conf = prefix["make_conf"] if isinstance(prefix["make_conf"], list) else []
+    click.echo(f"  prefix {prefix['prefix']}: {prefix['portage']}")
+    click.echo(f"    profile {prefix['profile']} ({prefix['arch']}, {prefix['chost']}); {prefix['compiler']}; {prefix['make']}")
+    click.echo(f"    repositories {', '.join(f'{name} {path}' for name, path in repos.items())}")
+    click.echo(f"    make.conf sets {', '.join(str(m) for m in make_conf)}; PORTAGE_TMPDIR {prefix['portage_tmpdir']}")
+    click.echo(f"    each build: its plan's profile, make.conf and package.* from {prefix['configurations']}<hash>")
 
 
 drone.add_command(fleet_ops_cmd.provision)

@@ -22,6 +22,7 @@ COMMANDS = {
     "bootstrap-script": "fleet_ops_cmd:bootstrap_script",
     "sessions": "sessions_cmd:sessions", "plan": "sessions_cmd:plan", "logs": "sessions_cmd:logs",
     "monitor": "monitor_cmd:monitor", "flower": "flower_cmd:flower",
+    "prefix": "prefix_cmd:prefix",
 }
 
 

@@ -27,8 +27,9 @@ class DemoProgress:
 
     def intro(self, tree: str, request: ResolveRequest, drones: int, time_scale: float, settings: Settings) -> None:
         self.console.print(f"[bold]build-swarm demo[/]: {len(request.world)} world atoms from {tree}")
-        self.console.print(f"profile {request.gentoo_profile} ({request.arch}), {drones} drones, "
-                           f"[yellow]builds are SIMULATED[/] (real build times × {time_scale})")
+        how = (f"[yellow]builds are SIMULATED[/] (real build times × {time_scale})" if settings.builder == "simulate" else
+               "builds are REAL (emerge in a private portage prefix per drone, the host's gcc and make)")
+        self.console.print(f"profile {request.gentoo_profile} ({request.arch}), {drones} drones, {how}")
         self.console.print(f"data in {settings.home}, database {settings.database}")
 
     def __enter__(self) -> DemoProgress:

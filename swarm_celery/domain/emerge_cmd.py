@@ -21,6 +21,11 @@ FLAGS: tuple[tuple[str, str], ...] = (
     ("--binpkg-respect-use=y", "a binary dependency built with other USE flags is not taken: the result must match the plan"),
     ("--buildpkg=y", "the target is written as a binary package into PKGDIR: that file is what the drone uploads"),
     ("--usepkg-exclude=", "the target itself is always built from source, even when a binary of it exists (that is the job)"),
+    ("--update", "dependencies the drone installed for an earlier build are brought to the plan's versions from the binhost"),
+    ("--deep", "all of the target's dependency tree, not only its direct dependencies: a library whose sub-slot changed "
+               "(a := dependency) is replaced before the target links it"),
+    ("--newuse", "an installed dependency built with other USE flags (another profile's) is replaced by the plan's binary"),
+    ("--reinstall-atoms=", "the target is built even when that version is installed on the drone (--update would skip it)"),
     ("--ask=n", "unattended: no prompt, whatever EMERGE_DEFAULT_OPTS on the drone says"),
     ("--jobs=1", "one package per emerge; the swarm runs builds in parallel across slots, make runs in parallel inside one"),
     ("--keep-going=n", "stop at the first failure: the log tail then names the failure the coordinator classifies"),
@@ -43,6 +48,14 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ("EMERGE_WARNING_DELAY", "no countdown after warnings: unattended"),
     ("LC_MESSAGES", "C: compiler and build-system messages in English, the language the failure classifier reads"),
 )
+
+# (variable, why) a prefix drone (SWARM_EMERGE_PREFIX) adds; the values come from :func:`prefix_environment`.
+PREFIX_ENVIRONMENT: tuple[tuple[str, str], ...] = (
+    ("PORTAGE_OVERRIDE_EPREFIX", "the drone's private prefix: its own installed packages, repositories, signing key and directories"),
+    ("PORTAGE_CONFIGROOT", "the plan's own configuration (profile, make.conf, package.*), laid out by the drone for this build"),
+    ("PATH", "the prefix's tools first (gtar where the host has none) and its programs (eclasses run installed tools by name)"),
+)
+PREFIX_TOOLS = "usr/lib/build-swarm/bin"  # under EPREFIX: the tools a prefix needs from the host (gtar)
 
 FEATURES = ("buildpkg", "fail-clean", "binpkg-multi-instance")
 
@@ -111,4 +124,14 @@ def emerge_environment(base: Mapping[str, str], config: EmergeConfig) -> dict[st
     return env
 
 
-__all__ = ["ENVIRONMENT", "FEATURES", "FLAGS", "EmergeConfig", "emerge_argv", "emerge_environment", "target_atom"]
+def prefix_environment(base: Mapping[str, str], eprefix: str, config_root: str = "") -> dict[str, str]:
+    """``base`` for portage in the prefix ``eprefix`` (see :data:`PREFIX_ENVIRONMENT`), building with ``config_root`` if given."""
+    path = ":".join([f"{eprefix}/{PREFIX_TOOLS}", f"{eprefix}/usr/bin", base.get("PATH", "/usr/bin:/bin")])
+    env = {**base, "PORTAGE_OVERRIDE_EPREFIX": eprefix, "PATH": path}
+    if config_root:
+        env["PORTAGE_CONFIGROOT"] = config_root
+    return env
+
+
+__all__ = ["ENVIRONMENT", "FEATURES", "FLAGS", "PREFIX_ENVIRONMENT", "PREFIX_TOOLS", "EmergeConfig", "emerge_argv", "emerge_environment",
+           "prefix_environment", "target_atom"]

@@ -1,14 +1,15 @@
 """Classify a failed build from the tail of its log: the package's fault, or the infrastructure's.
 
 Infrastructure failures (distfile fetch, full disk, out of memory, a killed build, our
-timeout, a dependency the swarm binhost could not deliver, a rejected artifact) are
+timeout, a dependency the swarm binhost could not deliver, a rejected artifact, a plan's
+configuration the drone cannot reproduce) are
 retried on another drone and counted against the drone; the rest (portage could not
 resolve the target, configure/compile/test/install failed, nothing recognised) count
 against the package.
 
 Precedence, highest first:
 
-1. infrastructure evidence anywhere in the tail (timeout > no binary package written >
+1. infrastructure evidence anywhere in the tail (timeout > configuration > no binary package written >
    disk full > out of memory > binhost > fetch > killed): a compile phase whose linker hit a full disk is a full disk;
 2. an exit code that means "killed by SIGKILL/SIGTERM" (137, -9, 143, -15);
 3. portage's ``ERROR: cat/pkg-ver::repo failed (PHASE phase):`` line;
@@ -38,6 +39,7 @@ class FailureKind(enum.StrEnum):
     TIMEOUT = "timeout"  # "build-swarm: build timed out after N s"
     BINHOST = "binhost"  # a dependency could not be installed from the swarm binhost
     ARTIFACT = "artifact"  # the built artifact was lost or rejected (by the coordinator), or emerge wrote none
+    CONFIG = "config"  # the drone cannot build with the plan's configuration (its prefix lacks the profile, a repository, ...)
     DEPENDENCY = "dependency"  # portage refused to resolve the target on the drone
     CONFIGURE = "configure"
     COMPILE = "compile"
@@ -53,14 +55,15 @@ class FailureKind(enum.StrEnum):
 
 
 INFRASTRUCTURE = frozenset({FailureKind.FETCH, FailureKind.DISK_FULL, FailureKind.OOM, FailureKind.KILLED, FailureKind.TIMEOUT,
-                            FailureKind.BINHOST, FailureKind.ARTIFACT})
+                            FailureKind.BINHOST, FailureKind.ARTIFACT, FailureKind.CONFIG})
 
 KILL_EXIT_CODES = frozenset({137, -9, 143, -15})  # 128 + SIGKILL / SIGTERM, or subprocess's negative signal number
 
 _LABELS = {
     FailureKind.FETCH: "fetch failed", FailureKind.DISK_FULL: "disk full", FailureKind.OOM: "out of memory",
     FailureKind.KILLED: "killed", FailureKind.TIMEOUT: "timed out", FailureKind.BINHOST: "binary dependency unavailable",
-    FailureKind.ARTIFACT: "artifact rejected", FailureKind.DEPENDENCY: "dependencies unresolvable on the drone",
+    FailureKind.ARTIFACT: "artifact rejected", FailureKind.CONFIG: "the drone cannot build this plan",
+    FailureKind.DEPENDENCY: "dependencies unresolvable on the drone",
     FailureKind.CONFIGURE: "configure failed", FailureKind.COMPILE: "compile failed", FailureKind.TEST: "tests failed",
     FailureKind.INSTALL: "install failed", FailureKind.PHASE: "ebuild failed", FailureKind.UNKNOWN: "build failed",
     FailureKind.COORDINATOR: "the coordinator could not take it",
@@ -106,6 +109,7 @@ _COORDINATOR = _rx(r"build-swarm: the coordinator's disk is full")
 _DISK_FULL = _rx(r"no space left on device", r"enospc", r"disk quota exceeded", r"\[errno 28\]", r"insufficient space to store",
                  r"build-swarm: not enough free disk")
 _ARTIFACT = _rx(r"build-swarm: no binary package", r"build-swarm: upload failed")
+_CONFIG = _rx(r"build-swarm: cannot reproduce the build configuration")
 _OOM = _rx(r"virtual memory exhausted", r"cannot allocate memory", r"out of memory: kill", r"out of memory allocating",
            r"llvm error: out of memory", r"runtime: out of memory", r"javascript heap out of memory", r"outofmemoryerror",
            r"memory allocation of \d+ bytes failed", r"killed signal terminated program", r"internal compiler error: killed",
@@ -198,6 +202,7 @@ def _unresolvable(line: str, after: list[str]) -> bool:
 _INFRA_RULES: tuple[tuple[FailureKind, Rule], ...] = (
     (FailureKind.COORDINATOR, _last_line(_COORDINATOR)),
     (FailureKind.TIMEOUT, _last_line(_TIMEOUT)),
+    (FailureKind.CONFIG, _last_line(_CONFIG)),
     (FailureKind.ARTIFACT, _last_line(_ARTIFACT)),
     (FailureKind.DISK_FULL, _last_line(_DISK_FULL)),
     (FailureKind.OOM, _last_line(_OOM)),

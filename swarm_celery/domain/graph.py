@@ -58,7 +58,12 @@ def dispatch_gates(plan: Plan) -> dict[str, frozenset[str]]:
     """For each package: what must be published before it can be built.
 
     The build (and install-time) dependencies, plus the run-time closure of each
-    of them (RDEPEND, transitively), limited to packages of the plan.
+    of them (RDEPEND, transitively), plus the package's own run-time closure (a
+    drone's emerge merges what it builds, and merging needs its RDEPEND: unpublished,
+    the drone would compile them itself), limited to packages of the plan. Edges
+    portage's merge order contradicts were dropped as cycle breaks, so this stays a DAG;
+    a PDEPEND cycle (A PDEPEND B, B RDEPEND A) still makes the drone that builds A
+    build B from source as well (the swarm's own build of B is the one published).
     """
     packages = plan.by_cpv()
     run_closure: dict[str, frozenset[str]] = {}
@@ -67,7 +72,7 @@ def dispatch_gates(plan: Plan) -> dict[str, frozenset[str]]:
         pkg = packages[cpv]
         run_closure[cpv] = _closure(pkg.run_deps, run_closure, packages)
         direct = [d for kind in GATE_KINDS for d in pkg.deps(kind) if d in packages]
-        gates[cpv] = _closure(direct, run_closure, packages)
+        gates[cpv] = _closure(direct, run_closure, packages) | run_closure[cpv]
     return gates
 
 

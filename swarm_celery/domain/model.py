@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from swarm_celery.domain.names import (
     ARCH,
     ATTEMPT_ID,
+    CONFIG_HASH,
     REPO,
     SESSION_ID,
     SHA256,
@@ -168,10 +169,12 @@ class BuildRequest:
     repo: str
     use: tuple[str, ...]
     urgency: int = 5  # 0 (on the critical path) … 9: the broker priority of this build's reports to the coordinator
+    config_hash: str = ""  # the plan's portage configuration (domain.build_config); "" for simulated sessions
 
     def to_json(self) -> dict[str, object]:
         return {
             "urgency": self.urgency,
+            "config_hash": self.config_hash,
             "attempt_id": self.attempt_id,
             "session_id": self.session_id,
             "cpv": self.cpv,
@@ -199,6 +202,7 @@ class BuildRequest:
             repo=check(REPO, fields.get("repo"), "repository"),
             use=tuple(check(USE_FLAG, flag, "USE flag") for flag in use),
             urgency=whole(fields.get("urgency", 5), "urgency", 0, 9),
+            config_hash=_config_hash(fields.get("config_hash", "")),
         )
 
 
@@ -292,6 +296,11 @@ class DroneIdentity:
                    fields.get("paused", False) is True, _short(fields.get("tree_timestamp"), 64),
                    _short(fields.get("gentoo_profile", fields.get("profile")), 255), _short(fields.get("payload_version"), 32),
                    _short(fields.get("builder"), 16), _ids(fields.get("running")), _digest(fields.get("payload_hash")))
+
+
+def _config_hash(value: object) -> str:
+    """The plan's configuration hash a build request carries: "" (a simulated session) or 16 to 64 hex digits."""
+    return "" if value == "" else check(CONFIG_HASH, value, "configuration hash")
 
 
 def _object(data: object, what: str) -> dict[str, object]:

@@ -21,6 +21,7 @@ REPO = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,127}")  # PMS repository names
 SLOT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9+_.-]{0,63}")
 USE_FLAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9+_@.-]{0,63}")
 SHA256 = re.compile(r"[0-9a-f]{64}")
+CONFIG_HASH = re.compile(r"[0-9a-f]{16,64}")  # a plan's portage configuration (domain.build_config)
 PACKAGE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9+_.-]{0,127}")  # PMS category and package names
 
 

@@ -42,6 +42,7 @@ class PackageInfo:
     priority: int = 0
     not_before: float = 0.0
     pending: int = 0
+    slot_deps: tuple[str, ...] = ()  # its ``:=`` bindings as planned, ``cat/pkg:slot/subslot`` (domain.identity)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,7 @@ class DroneLoad:
     last_seen: float
     running: tuple[tuple[float, float], ...]  # (dispatched or started at, expected seconds) per build in flight
     held: str = ""  # why the fleet probe holds it back ("" = it does not): a stale portage tree
+    builder: str = ""  # what it announced: emerge (real builds) | simulate; it gets only the sessions of its kind
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 import httpx
 
+from swarm_celery.domain.build_config import BuildConfig, check_config_hash
 from swarm_celery.domain.failures import COORDINATOR_FULL
 from swarm_celery.domain.uploads import upload_ref
 from swarm_celery.errors import UploadFailed
@@ -39,6 +40,28 @@ class HttpUploader:
 
     def log(self, attempt_id: str, path: Path) -> None:
         self._put(f"{self.base_url}/api/v1/logs/{quote(attempt_id, safe='')}", path, {"Content-Type": "application/octet-stream"})
+
+    def build_config(self, config_hash: str) -> BuildConfig:
+        """A plan's configuration by its hash (``GET /api/v1/build-configs/<hash>``), retried like an upload."""
+        url = f"{self.base_url}/api/v1/build-configs/{check_config_hash(config_hash)}"
+        last = ""
+        for attempt in range(1, self.tries + 1):
+            try:
+                response = self.client.get(url)
+            except httpx.TransportError as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            else:
+                if response.status_code == 200:
+                    try:
+                        return BuildConfig.from_json(response.json())
+                    except ValueError as exc:
+                        raise UploadFailed(f"{url} answered with no build configuration: {exc}") from None
+                last = f"HTTP {response.status_code}: {_error(response)}"
+                if response.status_code not in RETRIED:
+                    raise UploadFailed(f"{url}: {last}")
+            if attempt < self.tries:
+                time.sleep(self.backoff * 2 ** (attempt - 1))
+        raise UploadFailed(f"{url} could not be fetched after {self.tries} tries: {last}")
 
     def _put(self, url: str, path: Path, headers: dict[str, str]) -> None:
         last, status = "", 0

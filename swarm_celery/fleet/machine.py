@@ -16,12 +16,12 @@ import shlex
 import tarfile
 from collections.abc import Mapping
 
+from swarm_celery.domain.build_config import CONFIG_FILE_NAMES
 from swarm_celery.domain.fleet import DroneHost
 from swarm_celery.domain.profiles import PORTAGE_DIR, WORLD_FILE, MachineConfig
 from swarm_celery.errors import ConfigError, RemoteError
 from swarm_celery.ports import RemoteShell
 from swarm_celery.resolve.inputs import config_files
-from swarm_celery.resolve.root import CONFIG_FILE_NAMES
 
 MAX_BYTES = 16 * 1024 * 1024  # a world and /etc/portage are kilobytes; more is not what was asked for
 NO_ROOT = 3  # the command's exit status when the root is not there

@@ -1,7 +1,8 @@
 """`build-swarm demo`: the whole swarm on this machine, end to end.
 
 Creates a session for the request, starts a broker (see :mod:`.broker`), one
-coordinator worker and N simulated drone workers (:mod:`.stack`), sends
+coordinator worker and N simulated drone workers (:mod:`.stack`) — or, building
+for real, the API and N prefix drones (:mod:`.real_demo`) — sends
 ``swarm.plan`` and follows the session in the database until every package is
 final. A worker that dies is started again, as a service manager would; the demo
 stops everything it started on Ctrl-C, or when a worker keeps dying.
@@ -18,6 +19,7 @@ from swarm_celery.domain.config import ResolveRequest
 from swarm_celery.domain.views import RunningBuild, SessionView
 from swarm_celery.errors import SwarmError, UserError
 from swarm_celery.local.broker import choose_broker
+from swarm_celery.local.real_demo import start_real
 from swarm_celery.local.stack import LocalStack
 from swarm_celery.settings import Settings
 from swarm_celery.store.queries import Queries
@@ -64,31 +66,31 @@ def run_demo(settings: Settings, request: ResolveRequest, options: DemoOptions, 
     queries = Queries(store.engine)
     session_id = ""
     broker = choose_broker(settings.broker_url, settings.home)
-    stack: LocalStack | None = None
+    settings = settings.with_(broker_url=broker.url)
+    stack = LocalStack(env=settings.to_env(), logs=settings.logs_dir)
     try:
-        settings = settings.with_(broker_url=broker.url)
         session_id = bootstrap.session_queue(settings).queue(request)
-        stack = _start_stack(settings, options.drones)
+        _start_stack(stack, settings, options.drones)
         status = _follow(queries, stack, session_id, options, progress)
     finally:
-        if stack is not None:
-            stack.stop()
+        stack.stop()
         broker.stop()
-    restarts = sum(w.restarts for w in stack.workers) if stack else 0
+    restarts = sum(w.restarts for w in stack.workers)
     return DemoSummary(session_id, status.planned, status.counts["published"], status.counts["failed"], status.counts["blocked"],
                        status.counts["skipped"], round(time.monotonic() - started, 2), settings.database,
                        str(settings.binhost_dir / status.arch), status.state, status.error, broker.kind, status.simulated,
                        options.drones, restarts)
 
 
-def _start_stack(settings: Settings, drones: int) -> LocalStack:
-    stack = LocalStack(env=settings.to_env(), logs=settings.logs_dir)
+def _start_stack(stack: LocalStack, settings: Settings, drones: int) -> None:
     stack.start("coordinator", "coordinator")
     stack.start("beat", "beat")  # stale-work reclaim: a drone that dies mid-run loses nothing
+    if settings.builder == "emerge":
+        start_real(stack, settings, drones)  # the API, then prefix drones building for real
+        return
     for i in range(1, drones + 1):
         name = f"drone-{i}"
         stack.start(name, "drone", {"SWARM_DRONE_NAME": name})
-    return stack
 
 
 def _follow(queries: Queries, stack: LocalStack, session_id: str, options: DemoOptions, progress: Progress) -> SessionView:

@@ -58,7 +58,7 @@ class LocalStack:
         self.logs.mkdir(parents=True, exist_ok=True)
         log = self.logs / f"{name}.log"
         env = {**os.environ, **self.env, **(extra_env or {})}
-        command = ["beat"] if role == "beat" else ["worker", "--role", role, "--name", name]
+        command = [role] if role in ("beat", "api") else ["worker", "--role", role, "--name", name]
         argv = [sys.executable, "-m", "swarm_celery", *command, *args]
         nice = shutil.which("nice")
         if role == "drone" and nice:

@@ -9,6 +9,7 @@ from swarm_celery.ports.adapters import (
     Alerter,
     Broker,
     BrokerCensus,
+    BuildConfigs,
     Clock,
     ControlQueue,
     DroneControls,
@@ -46,7 +47,7 @@ from swarm_celery.ports.store import (
     SessionStore,
 )
 
-__all__ = ["Alerter", "AttemptContext", "AuditStore", "Broker", "BrokerCensus", "Clock", "CompletionStore", "ControlQueue", "ControlStore",
+__all__ = ["Alerter", "AttemptContext", "AuditStore", "Broker", "BrokerCensus", "BuildConfigs", "Clock", "CompletionStore", "ControlQueue", "ControlStore",
            "CoordinatorStore", "DispatchStore", "DroneControls", "DroneRoster", "EventLog", "ExplainStore", "Fencing", "Flags", "FleetStore",
            "HealthStore", "Inventory", "LeaseStore", "MachineFiles", "Pinger", "PlanQueue", "PlanStore", "ProfileStore", "Publisher",
            "RecordReader", "RemoteFiles", "RemoteShell", "RequestBuilder", "Resolver", "SessionEnd", "SessionStore", "TokenIssuer",

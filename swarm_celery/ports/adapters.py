@@ -47,6 +47,12 @@ class BrokerCensus(Protocol):
     def epoch(self) -> str: ...  # changes when the broker restarts ("" when the transport cannot tell)
 
 
+class BuildConfigs(Protocol):
+    """The plans' portage configurations, as drones fetch them by hash (domain.build_config)."""
+
+    def publish(self, request: ResolveRequest) -> str: ...  # make the configuration of ``request`` available; its hash
+
+
 class PlanQueue(Protocol):
     """The coordinator queue as queueing a session uses it (BrokerError when the broker cannot be reached)."""
 

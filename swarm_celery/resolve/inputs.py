@@ -12,13 +12,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from swarm_celery.domain.baseline import InstalledPackage, parse_baseline
+from swarm_celery.domain.build_config import CONFIG_FILE_NAMES
 from swarm_celery.domain.config import DEFAULT_GENTOO_REPO as GENTOO_TREE
 from swarm_celery.domain.config import ResolveRequest, default_profile, foreign_keywords, is_atom_shaped, parse_world
 from swarm_celery.domain.cpv import split_cpv
 from swarm_celery.domain.profiles import PORTAGE_DIR, WORLD_FILE, BuildProfile, Mode
 from swarm_celery.errors import ConfigError
 from swarm_celery.ports import MachineFiles
-from swarm_celery.resolve.root import CONFIG_FILE_NAMES, repo_name
+from swarm_celery.resolve.root import repo_name
 
 DEFAULT_GENTOO_REPO = Path(GENTOO_TREE)
 WORLD_BYTES = 4 << 20  # a world file of 100,000 atoms is about 3 MiB

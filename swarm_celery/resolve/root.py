@@ -26,7 +26,6 @@ _RESOLVER_MAKE_CONF = (
     '-mount-sandbox -news -userpriv -usersync -userfetch"\n'
 )
 
-CONFIG_FILE_NAMES = ("make.conf", "package.use", "package.accept_keywords", "package.mask", "package.unmask", "package.env", "package.license")
 
 
 def repo_name(path: Path) -> str:

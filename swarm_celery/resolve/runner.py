@@ -90,10 +90,11 @@ def baseline_records(graph: Any, trees: Any, cache_file: Path, explicit: tuple[I
 
 def system_records(graph: Any, trees: Any) -> list[dict[str, str]]:
     # Against an empty vdb portage cannot *order* @system (gcc <-> glibc, ...), but the set is complete:
-    # accept a failure that is only about cycles, refuse any other.
+    # accept a failure that is only about cycles, refuse any other. An empty @system (an overlay's own profile,
+    # whose drones bring their toolchain from the host) is an empty baseline.
     ok, depgraph = graph.run_depgraph(trees, ["@system"], {"--backtrack": 0})
     records = [graph.vdb_record(p) for p in graph.merged_packages(depgraph)]
-    if not records or not (ok or graph.only_cycles(depgraph)):
+    if not ok and not (records and graph.only_cycles(depgraph)):
         error = _resolve_failure(graph.problems(depgraph), "@system")
         raise RunnerError("baseline", f"the profile's baseline: {error.message}", details=error.details)
     return records

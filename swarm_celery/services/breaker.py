@@ -22,8 +22,11 @@ class Breaker:
         self.config = config
 
     def after_infrastructure_failure(self, drone: str) -> bool:
-        """Ground ``drone`` when its infrastructure failures in the window reached the limit; True when grounded."""
+        """Ground ``drone`` when its infrastructure failures in the window reached the limit; True when grounded now.
+        A drone grounded already stays grounded as it was (its late failures neither extend nor announce it again)."""
         now = self.clock.now()
+        if self.store.grounded_until(drone) > now:
+            return False
         count = self.store.infrastructure_failures(drone, now - self.config.breaker_window)
         if not self.config.grounds(count):
             return False

@@ -98,7 +98,7 @@ class Completions:
             if isinstance(out, CoordinatorFault):
                 self._fail(result, attempt, Classification(FailureKind.COORDINATOR, None, str(out)))
             elif isinstance(out, ArtifactError):
-                self._fail(result, attempt, Classification(FailureKind.ARTIFACT, None, str(out)))
+                self._fail(result, attempt, Classification(FailureKind.ARTIFACT, None, str(out)))  # "artifact rejected: <why>"
 
     def _fail(self, result: BuildResult, attempt: AttemptInfo, why: Classification) -> None:
         """Record the failure, then retry elsewhere after a backoff or block the package and skip its dependents."""

@@ -24,7 +24,7 @@ from swarm_celery.domain.durations import Durations
 from swarm_celery.domain.model import BuildResult, DroneIdentity
 from swarm_celery.domain.policy import SchedulerConfig
 from swarm_celery.domain.records import StartReport
-from swarm_celery.ports import Broker, BrokerCensus, Clock, CoordinatorStore, Publisher, Resolver
+from swarm_celery.ports import Broker, BrokerCensus, BuildConfigs, Clock, CoordinatorStore, Publisher, Resolver
 from swarm_celery.services.breaker import Breaker
 from swarm_celery.services.completion import Completions
 from swarm_celery.services.dispatch import Dispatcher
@@ -36,12 +36,13 @@ from swarm_celery.services.timings import BatchTimings
 
 class Coordinator:
     def __init__(self, store: CoordinatorStore, resolver: Resolver, broker: Broker, publisher: Publisher, *,
-                 prior: Durations, clock: Clock, config: SchedulerConfig | None = None, census: BrokerCensus | None = None) -> None:
+                 prior: Durations, clock: Clock, config: SchedulerConfig | None = None, census: BrokerCensus | None = None,
+                 simulated: bool | None = None, configs: BuildConfigs | None = None) -> None:
         self.store = store
         self.clock = clock
         self.config = config or SchedulerConfig()
-        self.dispatcher = Dispatcher(store, broker, clock, self.config)
-        self.planner = Planner(store, resolver, self.dispatcher, prior)
+        self.dispatcher = Dispatcher(store, broker, clock, self.config, configs)
+        self.planner = Planner(store, resolver, self.dispatcher, prior, simulated)
         self.breaker = Breaker(store, broker, self.dispatcher, clock, self.config)
         self.completions = Completions(store, publisher, self.dispatcher, self.breaker, clock, self.config)
         heard = Heard()  # heartbeats the record could not take, shared by the two that need them

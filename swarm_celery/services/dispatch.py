@@ -5,14 +5,21 @@ The coordinator is the scheduler: every package goes to one drone's own queue
 drone's prefetch while another drone idles. Placement is the pure policy in
 :func:`swarm_celery.domain.scheduling.place`; this service feeds it from the store
 (ready packages, drone loads, learned speeds) and applies its decisions.
+
+Whether builds are real is the session's kind (the coordinator's say): a real session's
+packages go only to drones that announced the ``emerge`` builder, a simulated session's
+only to simulating drones. Each real build carries its plan's configuration hash; the
+configuration itself is made available to the drones (:class:`~swarm_celery.ports.BuildConfigs`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from dataclasses import dataclass
 
+from swarm_celery.domain.config import ResolveRequest
 from swarm_celery.domain.controls import PAUSED_FLAG
 from swarm_celery.domain.model import BuildRequest, drone_queue
 from swarm_celery.domain.policy import SchedulerConfig
@@ -26,12 +33,21 @@ from swarm_celery.domain.scheduling import (
     place,
     swarm_pace,
 )
-from swarm_celery.ports import Broker, Clock, DispatchStore
+from swarm_celery.ports import Broker, BuildConfigs, Clock, DispatchStore
 
 log = logging.getLogger(__name__)
 
 CANDIDATES_PER_SLOT = 4  # ready packages looked at per open slot (the best by priority and rank; more only when many wait out a backoff)
 SPEED_REFRESH = 5.0  # seconds between recomputing drone speeds from the build history
+REAL_BUILDER = "emerge"  # what a drone that builds for real announces (DroneIdentity.builder); any other builds simulated sessions
+
+
+@dataclass(frozen=True)
+class SessionWork:
+    """What every build of a session is sent with: its kind, and (real builds) its plan's configuration hash."""
+
+    simulated: bool
+    config_hash: str
 
 
 @dataclass(frozen=True)
@@ -42,12 +58,15 @@ class Learned:
 
 
 class Dispatcher:
-    def __init__(self, store: DispatchStore, broker: Broker, clock: Clock, config: SchedulerConfig) -> None:
+    def __init__(self, store: DispatchStore, broker: Broker, clock: Clock, config: SchedulerConfig,
+                 configs: BuildConfigs | None = None) -> None:
         self.store = store
         self.broker = broker
         self.clock = clock
         self.config = config
+        self.configs = configs  # None: real builds carry no configuration (the drones build with their own)
         self._learned: dict[str, tuple[float, Learned]] = {}  # arch → (computed at, what was learned)
+        self._work: dict[str, SessionWork] = {}  # session id → kind and configuration (neither changes once it runs)
 
     def learned(self, arch: str, now: float) -> Learned:
         """The swarm's pace and the drones' speeds; they move slowly, so they are recomputed every SPEED_REFRESH seconds
@@ -61,11 +80,27 @@ class Dispatcher:
         self._learned[arch] = cached
         return cached[1]
 
-    def capacities(self, arch: str, now: float) -> list[DroneCapacity]:
-        """Drones of ``arch`` that may take work now, with free slots and expected finish (wall clock) of what they run."""
+    def capacities(self, arch: str, now: float, simulated: bool | None = None) -> list[DroneCapacity]:
+        """Drones of ``arch`` that may take work now (of sessions of that kind, when ``simulated`` is given), with free
+        slots and expected finish (wall clock) of what they run."""
+        return self._capacities(arch, now, self.store.drone_loads(arch), simulated)
+
+    def _capacities(self, arch: str, now: float, loads: list[DroneLoad], simulated: bool | None) -> list[DroneCapacity]:
         learned = self.learned(arch, now)
         return [self._capacity(d, learned.pace * learned.speeds.get(d.name, 1.0), self.config.lookahead)
-                for d in self.store.drone_loads(arch) if self.available(d, now)]
+                for d in loads if self.available(d, now) and simulated in (None, d.builder != REAL_BUILDER)]
+
+    def work(self, session_id: str) -> SessionWork:
+        """The session's kind and configuration hash (its configuration published for the drones on first use)."""
+        known = self._work.get(session_id)
+        if known is None:
+            session = self.store.get_session(session_id)
+            simulated = session is None or session.simulated
+            config_hash = ""
+            if session is not None and not simulated and self.configs is not None:
+                config_hash = self.configs.publish(ResolveRequest.from_json(json.loads(session.request_json)))
+            known = self._work[session_id] = SessionWork(simulated, config_hash)
+        return known
 
     def available(self, drone: DroneLoad, now: float) -> bool:
         return not self.config.unavailable(drone, now)
@@ -83,28 +118,37 @@ class Dispatcher:
         return DroneCapacity(drone.name, max(0, slots - len(builds)), seconds_per_expected, tuple(busy), room)
 
     def dispatch(self, arch: str) -> int:
-        """Send as many ready packages as there are free slots; returns how many were sent."""
+        """Send as many ready packages as there are free slots (each to a drone of its session's kind); how many were sent."""
         if self.store.get_flag(PAUSED_FLAG):
             return 0
         now = self.clock.now()
-        drones = self.capacities(arch, now)
-        if not any(d.free or d.lookahead for d in drones):
+        loads = self.store.drone_loads(arch)
+        pools = {simulated: self._capacities(arch, now, loads, simulated) for simulated in (False, True)}
+        room = sum(d.free + d.lookahead for drones in pools.values() for d in drones)
+        if not room:
             return 0
-        room = sum(d.free + d.lookahead for d in drones)
         ready = {str(r.id): r for r in self.store.ready_packages(arch, limit=CANDIDATES_PER_SLOT * room + 16)}
-        placement = place((_candidate(r) for r in ready.values()), drones, now, self.config.lookahead_horizon)  # wall clock
         order = {r.id: i for i, r in enumerate(sorted(ready.values(), key=lambda r: -r.rank))}
-        self._send([(ready[cand.key], drone) for cand, drone in placement.assignments], arch, order)
-        self._wake_for_backoff(arch, placement, now)
-        return len(placement.assignments)
+        sent = 0
+        for simulated, drones in pools.items():
+            mine = [r for r in ready.values() if self.work(r.session_id).simulated == simulated]
+            if not mine or not any(d.free or d.lookahead for d in drones):
+                continue
+            placement = place((_candidate(r) for r in mine), drones, now, self.config.lookahead_horizon)  # wall clock
+            self._send([(ready[cand.key], drone) for cand, drone in placement.assignments], arch, order)
+            self._wake_for_backoff(arch, placement, now)
+            sent += len(placement.assignments)
+        return sent
 
     def _send(self, placed: list[tuple[ReadyPackage, str]], arch: str, order: dict[int, int]) -> None:
         """Record every attempt in one transaction, then send them: a fast report always finds its attempt."""
+        if not placed:
+            return
         attempts = [NewAttempt(uuid.uuid4().hex, pkg.id, drone_queue(drone), drone, pkg.expected) for pkg, drone in placed]
         self.store.create_attempts(attempts)
         self.broker.send_builds([
             (BuildRequest(new.attempt_id, pkg.session_id, pkg.cpv, arch, pkg.slot, pkg.repo, pkg.use,
-                          urgency(order[pkg.id], len(order))), new.queue)
+                          urgency(order[pkg.id], len(order)), self.work(pkg.session_id).config_hash), new.queue)
             for new, (pkg, _) in zip(attempts, placed, strict=True)])
         for pkg, drone in placed:
             log.debug("%s → %s (rank %.0f s)", pkg.cpv, drone, pkg.rank)

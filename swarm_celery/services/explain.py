@@ -7,7 +7,7 @@ from swarm_celery.domain.policy import SchedulerConfig
 from swarm_celery.domain.records import DroneLoad, PackageInfo
 from swarm_celery.errors import NotFoundError
 from swarm_celery.ports import Clock, ExplainStore
-from swarm_celery.services.dispatch import PAUSED_FLAG
+from swarm_celery.services.dispatch import PAUSED_FLAG, REAL_BUILDER
 
 
 class Explainer:
@@ -28,7 +28,7 @@ class Explainer:
         assert session is not None
         now = self.clock.now()
         attempt = self.store.get_attempt(pkg.current_attempt) if pkg.current_attempt else None
-        drones = tuple(self._view(d, now) for d in self.store.drone_loads(session.arch))
+        drones = tuple(self._view(d, now, session.simulated) for d in self.store.drone_loads(session.arch))
         return ExplainFacts(
             cpv=pkg.cpv, session=pkg.session_id, state=pkg.state, reason=pkg.reason, arch=session.arch, now=now, rank=pkg.rank,
             not_before=pkg.not_before, dispatch_paused=bool(self.store.get_flag(PAUSED_FLAG)), drones=drones,
@@ -38,5 +38,9 @@ class Explainer:
             attempt_since=(attempt.started_at or attempt.dispatched_at) if attempt else 0.0,
         )
 
-    def _view(self, drone: DroneLoad, now: float) -> DroneAvailability:
-        return DroneAvailability(drone.name, self.config.unavailable(drone, now), max(0, drone.slots - len(drone.running)))
+    def _view(self, drone: DroneLoad, now: float, simulated: bool) -> DroneAvailability:
+        why = self.config.unavailable(drone, now)
+        if not why and (drone.builder != REAL_BUILDER) != simulated:  # the dispatcher gives a drone only sessions of its kind
+            why = (f"it builds with {drone.builder or 'no builder it named'}, and this session's builds are "
+                   f"{'simulated' if simulated else 'real (SWARM_BUILDER=emerge on the coordinator): start drones with SWARM_BUILDER=emerge'}")
+        return DroneAvailability(drone.name, why, max(0, drone.slots - len(drone.running)))

@@ -22,14 +22,18 @@ from swarm_celery.ports import PlanStore, Resolver, SessionEnd
 from swarm_celery.services.dispatch import Dispatcher
 
 log = logging.getLogger(__name__)
+KIND_NOTES = {True: "builds are SIMULATED: this swarm's coordinator runs SWARM_BUILDER=simulate; only simulating drones build it",
+              False: "builds are real: this swarm's coordinator runs SWARM_BUILDER=emerge; only drones that build with emerge build it"}
 
 
 class Planner:
-    def __init__(self, store: PlanStore, resolver: Resolver, dispatcher: Dispatcher, prior: Durations) -> None:
+    def __init__(self, store: PlanStore, resolver: Resolver, dispatcher: Dispatcher, prior: Durations,
+                 simulated: bool | None = None) -> None:
         self.store = store
         self.resolver = resolver
         self.dispatcher = dispatcher
         self.prior = prior
+        self.simulated = simulated  # whether this swarm simulates its builds (None: as the session was queued)
 
     def plan(self, session_id: str) -> int:
         """Resolve and persist the session's plan, then dispatch the first wave. Returns packages planned."""
@@ -40,6 +44,8 @@ class Planner:
             log.info("session %s is %s already; plan ignored", session_id, session.state)
             return 0
         request = ResolveRequest.from_json(json.loads(session.request_json))
+        if self.simulated is not None:  # a property of the swarm, whatever the queuer's SWARM_BUILDER said
+            self.store.set_simulated(session_id, self.simulated, KIND_NOTES[self.simulated])
         try:
             plan = self.resolver.resolve(request)
             self.save_plan(session_id, plan, session)

@@ -65,7 +65,7 @@ class FleetRepo(RepoBase):
                 running.setdefault(drone or "?", []).append((started or dispatched, expected))
             holds = {str(d): str(h) for d, h in db.execute(select(HealthRow.drone, HealthRow.tree_hold).where(HealthRow.tree_hold != ""))}
             return [DroneLoad(d.name, d.arch, d.slots, d.paused, d.grounded_until, d.last_seen, tuple(running.get(d.name, ())),
-                              holds.get(d.name, "")) for d in drones]
+                              holds.get(d.name, ""), d.builder or "") for d in drones]
 
     def set_drone_paused(self, name: str, paused: bool) -> bool:
         """Pause or resume one drone; False when no such drone. Idempotent (an event only on change)."""

@@ -54,6 +54,16 @@ class SqlStore(CompletionRepo, DispatchRepo, FleetRepo, ControlRepo, LeaseRepo, 
             row = db.get(SessionRow, session_id)
             return session_info(row) if row else None
 
+    def set_simulated(self, session_id: str, simulated: bool, why: str) -> bool:
+        """Mark a session's builds simulated or real (the coordinator's say); True, with a ``session.kind`` event, on change."""
+        with self._sessions.begin() as db:
+            row = db.get(SessionRow, session_id)
+            if row is None or bool(row.simulated) == simulated:
+                return False
+            row.simulated = simulated
+            db.add(event_row(self.clock.now(), "session.kind", why, session_id))
+            return True
+
     def save_plan(self, session_id: str, plan: Plan, gates: Mapping[str, frozenset[str]],
                   expected: Mapping[str, float], ranks: Mapping[str, float], reasons: Mapping[str, str] | None = None,
                   reused: frozenset[str] = frozenset()) -> None:

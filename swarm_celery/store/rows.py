@@ -38,7 +38,7 @@ def package_info(row: PackageRow | Any) -> PackageInfo:
         id=row.id, session_id=row.session_id, cpv=row.cpv, slot=row.slot, sub_slot=row.sub_slot, repo=row.repo,
         use=tuple(row.use.split()), merge_index=row.merge_index, state=PackageState(row.state),
         current_attempt=row.current_attempt, reason=row.reason, expected=row.expected, rank=row.rank,
-        priority=row.priority, not_before=row.not_before, pending=row.pending,
+        priority=row.priority, not_before=row.not_before, pending=row.pending, slot_deps=tuple((row.slot_deps or "").split()),
     )
 
 

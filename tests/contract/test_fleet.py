@@ -13,11 +13,12 @@ from tests.coordinator_kit import FakeClock
 def test_a_drone_joins_changes_and_leaves(store: Store, clock: FakeClock) -> None:
     store.register_drone(drone("d1", tree_timestamp="t1", gentoo_profile="p1", paused=True))
     store.register_drone(drone("d1", tree_timestamp="t1", gentoo_profile="p1"))  # nothing changed: no event
-    store.register_drone(drone("d1", slots=4, tree_timestamp="t2", gentoo_profile="p1"))
+    store.register_drone(drone("d1", slots=4, tree_timestamp="t2", gentoo_profile="p1", builder="emerge"))
     assert [e.kind for e in events(store, "drone.")] == ["drone.joined", "drone.paused", "drone.changed", "drone.tree"]
     assert events(store, "drone.tree")[0].message == "d1: tree t2, profile p1 (was t1, p1)"
     (load,) = store.drone_loads("amd64")
     assert (load.name, load.slots, load.paused, load.grounded_until, load.last_seen, load.held) == ("d1", 4, True, 0.0, clock.t, "")
+    assert load.builder == "emerge"  # what it builds with: the dispatcher gives it only sessions of that kind
     store.drone_offline("d1", "silent")
     store.drone_offline("d1", "silent")
     assert store.drone_loads("amd64") == [] and len(events(store, "drone.offline")) == 1

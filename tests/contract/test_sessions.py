@@ -27,6 +27,16 @@ def test_a_new_session_is_planning_and_says_so(store: Store, clock: FakeClock) -
     assert store.get_session("nope") is None
 
 
+def test_the_coordinator_says_whether_a_session_is_simulated(store: Store) -> None:
+    store.create_session("s1", REQUEST, simulated=True)
+    assert store.set_simulated("s1", False, "builds are real: this swarm builds with emerge")
+    assert not store.set_simulated("s1", False, "again")  # no change, no event
+    assert not store.set_simulated("nope", False, "no such session")
+    session = store.get_session("s1")
+    assert session is not None and session.simulated is False
+    assert [e.message for e in events(store, "session.kind")] == ["builds are real: this swarm builds with emerge"]
+
+
 def test_saving_a_plan_runs_the_session_with_pending_gates(store: Store, clock: FakeClock) -> None:
     ids = planned(store)
     session = store.get_session("s1")
@@ -41,6 +51,14 @@ def test_saving_a_plan_runs_the_session_with_pending_gates(store: Store, clock: 
     assert store.session_gates("s1") == GATES
     assert store.counts("s1").by_state == {"needed": 5}
     assert events(store, "session.planned")[0].message == "5 packages, 0 edges dropped as cycle breaks"
+
+
+def test_a_package_knows_its_planned_slot_bindings(store: Store) -> None:
+    bound = replace(pkg("app-misc/app-1"), slot_deps=("dev-libs/lib:0/2",))
+    store.create_session("s1", REQUEST, simulated=False)
+    store.save_plan("s1", replace(PLAN, packages=(bound,), merge_order=(bound.cpv,)), {}, {}, {})
+    (found,) = store.packages_in_state(list(PackageState), "s1")
+    assert found.slot_deps == ("dev-libs/lib:0/2",)  # what publication checks the built package's := bindings against
 
 
 def test_reused_packages_are_published_and_gate_nothing(store: Store) -> None:

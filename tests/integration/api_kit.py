@@ -29,6 +29,7 @@ from swarm_celery.domain.model import BuildRequest, DroneIdentity
 from swarm_celery.domain.profiles import BuildProfile, Mode
 from swarm_celery.domain.uploads import UploadLimits
 from swarm_celery.errors import ConfigError
+from swarm_celery.resolve.build_config import BuildConfigFiles
 from swarm_celery.services.control import Controller
 from swarm_celery.services.coordinator import Coordinator
 from swarm_celery.services.profiles import ProfileSync
@@ -130,7 +131,8 @@ def api_world(home: Path, *, public_status: bool = False, limits: UploadLimits |
     dispatcher.sent.clear()
     tokens = {name: DroneTokens(engine).issue(name) for name in ("drone-1", "drone-2")}
     config = ApiConfig(admin_token=ADMIN, public_status=public_status, uploads_dir=home / "uploads", logs_dir=home / "logs",
-                       binhost_dir=home / "binhost", limits=limits or UploadLimits())
+                       binhost_dir=home / "binhost", limits=limits or UploadLimits(), build_configs_dir=home / "build-configs")
+    BuildConfigFiles(home / "build-configs").publish(REQUEST)  # what the dispatcher publishes for a real session
     sessions = SessionQueue(store, messenger, simulated=True)
     ctx = ApiContext(config=config, queries=Queries(engine), store=store, tokens=DroneTokens(engine), messenger=messenger,
                      make_request=make_request, sql=ReadOnlySql.for_urls(url, sql_url), version="test",

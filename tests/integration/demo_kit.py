@@ -23,7 +23,7 @@ class Run:
 
 def cli_env(home: Path, portage_cache: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SWARM_")}
-    env.update(SWARM_HOME=str(home), **extra)
+    env.update({"SWARM_HOME": str(home), "SWARM_BUILDER": "simulate"} | extra)  # a simulated swarm unless a test says otherwise
     cache = home / "cache"
     cache.mkdir(parents=True, exist_ok=True)
     for sub in ("dep", "baseline"):  # share the slow portage metadata cache between test homes

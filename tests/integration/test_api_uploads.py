@@ -13,7 +13,10 @@ import pytest
 
 from swarm_celery.domain.model import PackageState
 from swarm_celery.domain.uploads import UploadLimits, upload_ref
-from tests.coordinator_kit import success
+from swarm_celery.drone.upload import HttpUploader
+from swarm_celery.errors import UploadFailed
+from swarm_celery.resolve.build_config import build_config
+from tests.coordinator_kit import REQUEST, success
 from tests.integration.api_kit import ADMIN, ApiWorld, api_world
 
 
@@ -193,3 +196,16 @@ def test_metrics_count_uploads(world: ApiWorld) -> None:
     assert 'swarm_uploads_accepted_total{kind="artifact"} 1.0' in text
     assert 'swarm_packages{session="5e5510",state="dispatched"}' in text
     assert 'swarm_drone_slots{drone="drone-1"} 1.0' in text
+
+
+def test_a_drone_fetches_the_plans_configuration_by_its_hash(world: ApiWorld) -> None:
+    expected = build_config(REQUEST)
+    drone = HttpUploader(world.url, world.tokens["drone-1"], tries=1)
+    assert drone.build_config(expected.digest()) == expected  # what a prefix drone lays out and builds with
+    with pytest.raises(UploadFailed, match="HTTP 404: no build configuration 0000"):
+        drone.build_config("0" * 24)
+    with pytest.raises(UploadFailed, match="HTTP 401: this needs a drone token"):
+        HttpUploader(world.url, ADMIN, tries=1).build_config(expected.digest())
+    with world.client(world.tokens["drone-1"]) as client:
+        assert client.get("/api/v1/build-configs/..%2F..%2Fswarm.db").status_code in (400, 404)
+        assert client.get("/api/v1/build-configs/NOT-A-HASH").status_code == 400

@@ -28,7 +28,8 @@ def drone_conf(tmp_path: Path, broker: str, **extra: str) -> Path:
     if not (etc / "make.profile").is_symlink():
         (etc / "make.profile").symlink_to("../../var/db/repos/gentoo/profiles/default/linux/arm64/23.0/systemd")
     lines = {"SWARM_BROKER_URL": broker, "SWARM_ARCH": "arm64", "SWARM_SLOTS": "2", "SWARM_TREE": str(tree),
-             "SWARM_PORTAGE_CONFIGROOT": str(etc), "SWARM_HOME": str(tmp_path / "drone-home"), "SWARM_HEARTBEAT": "1", **extra}
+             "SWARM_PORTAGE_CONFIGROOT": str(etc), "SWARM_HOME": str(tmp_path / "drone-home"), "SWARM_HEARTBEAT": "1",
+             "SWARM_BUILDER": "simulate", **extra}
     path = tmp_path / "drone.conf"
     path.write_text("# written by the test\n" + "".join(f"{k}='{v}'\n" for k, v in lines.items()))
     return path

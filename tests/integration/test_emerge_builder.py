@@ -82,6 +82,7 @@ def test_rebuilds_get_new_build_ids_and_the_newest_is_taken(drone: dict[str, Pat
     ("oom", FailureKind.OOM, "compile"),
     ("masked", FailureKind.DEPENDENCY, None),
     ("binhost", FailureKind.BINHOST, None),
+    ("missing_dep", FailureKind.BINHOST, None),
 ])
 def test_failures_are_classified_from_what_emerge_printed(drone: dict[str, Path], scenario: str, kind: FailureKind,
                                                           phase: str | None) -> None:
@@ -184,3 +185,34 @@ def test_a_finished_build_leaves_no_record(drone: dict[str, Path]) -> None:
     built.run_dir = drone["tmp"] / "run"
     built.build(REQUEST, drone["staging"])
     assert not list((drone["tmp"] / "run").glob("*.pgid"))
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "realbuild" / "fixtures"  # real emerge's tails (tests/realbuild)
+SHAPES = (  # the lines that give a tail its shape, each by what it is
+    ("resolve", r"^Calculating dependencies \.\.\. done!$"), ("verify", r"^>>> Verifying ebuild manifests$"),
+    ("emerging", r"^>>> Emerging \(1 of 1\) "), ("unpacking", r"^>>> Unpacking '[^']+' to "),
+    ("in-function", r": In function \u2018\w+\u2019:$"), ("gcc-error", r":\d+:\d+: error: .*\u2018"), ("caret", r"^ +\| +\^$"),
+    ("make-error", r"^make: \*\*\* \["), ("die", r"^ \* ERROR: \S+ failed \(\w+ phase\):$"),
+    ("failed-to-emerge", r"^>>> Failed to emerge \S+$"), ("failed-to-emerge-log", r"^>>> Failed to emerge \S+, Log file:$"),
+    ("messages", r"^ \* Messages for package "), ("couldnt-download", r"^!!! Couldn't download '"),
+    ("pre-merge", r"^>>> Running pre-merge checks for "), ("background", r"^ \* Fetching in the background: \S+\.partial$"),
+    ("fetch-of", r"^ \* Fetch of \S+ failed, see \S+/emerge-fetch\.log$"), ("no-ebuilds", r'^emerge: there are no ebuilds to satisfy "'),
+    ("required-by", r"^\(dependency required by "), ("binhost-lines", r"^(Fetching binary packages info|Loaded binary package info)"),
+)
+
+
+def shape(tail: str) -> list[str]:
+    import re
+
+    return [name for line in tail.splitlines() for name, pattern in SHAPES if re.search(pattern, line)]
+
+
+@pytest.mark.parametrize(("scenario", "fixture"), [
+    ("compile", "compile-error"), ("fetch", "missing-distfile"), ("binhost", "binpkg-missing"), ("missing_dep", "unsatisfiable-dependency"),
+])
+def test_the_fake_prints_what_real_emerge_prints(drone: dict[str, Path], scenario: str, fixture: str) -> None:
+    exc, _ = failure(drone, scenario)
+    real = (FIXTURES / f"{fixture}.log").read_text()
+    assert shape(exc.log_tail) == shape(real)
+    fake_kind, real_kind = classify_failure(exc.log_tail, 1), classify_failure(real, 1)
+    assert (fake_kind.kind, fake_kind.phase) == (real_kind.kind, real_kind.phase)

@@ -5,6 +5,7 @@ portage; portage's own binary-tree code reads what was published.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import signal
@@ -19,7 +20,8 @@ import pytest
 
 from swarm_celery import bootstrap
 from swarm_celery.drone.process import group_alive, reap_orphans
-from swarm_celery.resolve.synthetic import write_synthetic_repo
+from swarm_celery.resolve.inputs import build_request, default_profile
+from swarm_celery.resolve.synthetic import synthetic_world, write_synthetic_repo
 from tests.fakes import install_fake_emerge
 from tests.integration.api_kit import free_port
 from tests.integration.portage_kit import portage_run
@@ -166,3 +168,37 @@ def test_a_drone_restarted_after_kill_9_stops_the_build_its_crash_left_running(s
     swarm.wait(lambda: not group_alive(pgid), 10, "the orphaned group gone")  # SIGKILLed; init reaps it
     swarm.stack.stop(grace=20)  # a warm shutdown stops the build it is running now (SIGTERM, SIGKILL after 10 s)
     assert reap_orphans(records) == []
+
+
+def test_a_simulating_drone_never_receives_real_work(swarm: Swarm, tmp_path: Path) -> None:
+    swarm.start_drones(["pretender"], {"SWARM_BUILDER": "simulate", "SWARM_TIME_SCALE": "0", "SWARM_SLOTS": "4"})
+    swarm.start_drones(["builder"], drone_env(tmp_path, 2) | {"FAKE_EMERGE_SCENARIOS": ""})
+    request = build_request([write_synthetic_repo(tmp_path / "repo")], default_profile("amd64"), "amd64", tuple(synthetic_world()), None)
+    session = bootstrap.session_queue(swarm.settings.with_(builder="simulate")).queue(request)  # the queuer says simulate
+    swarm.wait(lambda: swarm.state(session) not in ("planning", "running"), 300, "the session")
+    assert swarm.state(session) == "complete"
+    info = swarm.queries.session(session)
+    assert info is not None and info.simulated is False  # the swarm's coordinator (SWARM_BUILDER=emerge) decided
+    history = swarm.queries.history(session)
+    assert {a.drone for a in history} == {"builder"} and {a.outcome for a in history} == {"success"}
+    assert swarm.queries.events(None, kind="drone.grounded") == [] and swarm.queries.events(None, kind="attempt.failed") == []
+    assert [e.message.split(":")[0] for e in swarm.queries.events(session, kind="session.kind")] == ["builds are real"]
+
+
+def test_megabytes_of_build_output_do_not_slow_the_heartbeats(swarm: Swarm, tmp_path: Path) -> None:
+    home = tmp_path / "chatty"
+    env = drone_env(tmp_path, 1) | {"SWARM_HOME": str(home), "SWARM_HEARTBEAT": "1", "FAKE_EMERGE_SCENARIOS": f"{HANGS}=chatty",
+                                    "FAKE_EMERGE_CHATTY_MB": "96", "FAKE_EMERGE_CHATTY_SECONDS": "6"}
+    swarm.start_drones(["chatty"], env)
+    session = swarm.new_session()
+    swarm.wait(lambda: any(a.state == "started" for a in attempts_of(swarm, session, HANGS)), 120, f"{HANGS} started")
+    log = home / "logs" / "builds" / f"{attempts_of(swarm, session, HANGS)[0].attempt}.log"
+    seen: list[float] = []
+    while not any(a.state in ("finished", "stale") for a in attempts_of(swarm, session, HANGS)):  # sample the record while it chats
+        drone = next(d for d in swarm.queries.fleet() if d.name == "chatty")
+        if drone.last_seen and (not seen or drone.last_seen != seen[-1]):
+            seen.append(drone.last_seen)
+        time.sleep(0.1)
+    assert log.stat().st_size > 96 * 2**20  # the build really printed that much, all of it into the log
+    gaps = [b - a for a, b in itertools.pairwise(seen)]
+    assert len(seen) >= 5 and max(gaps) < 3.0, gaps  # a heartbeat a second while 16 MB/s stream through the drone

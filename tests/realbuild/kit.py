@@ -2,10 +2,10 @@
 
 The recipe is ``/work/shared/REAL-EMERGE-FACTS.md``, followed exactly:
 
-* :func:`make_overlay` copies ``tests/realbuild/overlay`` (EAPI 8 ebuilds, their own ``swarm-test/amd64``
-  profile, no Gentoo tree needed), makes each package's tarball from ``tests/realbuild/sources/<P>/``
-  reproducibly (``tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner | gzip -n``) into
-  ``<overlay>/distfiles`` and writes the Manifests with ``ebuild <P>.ebuild manifest``;
+* :func:`make_overlay` is the package's own (:func:`swarm_celery.local.overlay.make_overlay`, what
+  ``demo --builder emerge`` builds): a copy of ``swarm_celery/data/realbuild/overlay`` (EAPI 8 ebuilds, their own
+  ``swarm-test/amd64`` profile, no Gentoo tree needed) with each package's tarball made reproducibly from
+  ``swarm_celery/data/realbuild/sources/<P>/`` into ``<overlay>/distfiles`` and the Manifests ``ebuild … manifest`` writes;
   :func:`bump_subslot` gives a copy a ``libgreet`` revision with another sub-slot (and soname).
 * :func:`make_prefix` lays out one private EPREFIX (a drone's, or any emerge's): portage's ``share/portage/config``
   with its ``repos.conf`` overwritten, ``etc/portage/{make.conf,make.profile,repos.conf/}``, a ``gtar`` symlink first
@@ -39,7 +39,6 @@ import json
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -54,14 +53,14 @@ from swarm_celery.domain.model import BuildRequest, PackageState
 from swarm_celery.domain.records import PackageInfo, PublishedArtifact
 from swarm_celery.drone.builders import BuildOutput
 from swarm_celery.drone.emerge import EmergeBuilder
+from swarm_celery.local import overlay as shipped
 
 HERE = Path(__file__).resolve().parent
-OVERLAY_SOURCE = HERE / "overlay"
-SOURCES = HERE / "sources"
-REPO_NAME = "swarm-test"
-CATEGORY = "swarm-test"
-PROFILE = "swarm-test/amd64"  # profiles/profiles.desc: amd64 swarm-test/amd64 stable
-MISSING_DISTFILES = ("missing-1.tar.gz",)  # made for the Manifest, then removed: no mirror has them
+OVERLAY_SOURCE = shipped.OVERLAY
+SOURCES = shipped.SOURCES
+REPO_NAME = shipped.REPO_NAME
+CATEGORY = shipped.CATEGORY
+PROFILE = shipped.PROFILE
 EPREFIX_LENGTH = 64  # every kit prefix path has exactly this many characters (see the module docstring)
 VENV_BIN = Path(sys.executable).parent  # emerge, ebuild, emaint of portage 3.0.83 from PyPI
 EMERGE = VENV_BIN / "emerge"
@@ -73,42 +72,23 @@ BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # ----------------------------------------------------------------------------------------- the overlay
 
 
-def make_tarball(source: Path, dest: Path) -> Path:
-    """``<dest>/<P>.tar.gz`` holding ``<P>/...`` from ``source``: the same bytes every time (no mtimes, owners or gzip name)."""
-    dest.mkdir(parents=True, exist_ok=True)
-    tarball = dest / f"{source.name}.tar.gz"
-    tar = subprocess.run(["tar", "--sort=name", "--mtime=@0", "--owner=0", "--group=0", "--numeric-owner", "-cf", "-",
-                          "-C", str(source.parent), source.name], capture_output=True, check=True)
-    tarball.write_bytes(subprocess.run(["gzip", "-n", "-9"], input=tar.stdout, capture_output=True, check=True).stdout)
-    return tarball
-
-
-def distdir(overlay: Path) -> Path:
-    """Where :func:`make_overlay` put the tarballs (portage's old in-tree DISTDIR place; not a category, so ignored)."""
-    return overlay / "distfiles"
-
-
-def ebuilds(overlay: Path) -> list[Path]:
-    return sorted(overlay.glob(f"{CATEGORY}/*/*.ebuild"))
+distdir = shipped.distdir
 
 
 def make_overlay(dest: Path) -> Path:
     """A copy of the ``swarm-test`` overlay at ``dest`` with its tarballs in :func:`distdir` and real Manifests."""
-    shutil.copytree(OVERLAY_SOURCE, dest)
-    for source in sorted(p for p in SOURCES.iterdir() if p.is_dir()):
-        make_tarball(source, distdir(dest))
-    scratch = make_prefix(Path(tempfile.mkdtemp(prefix="swarm-manifest-")) / "m", dest)
-    try:
-        for ebuild in ebuilds(dest):
-            run = subprocess.run([str(VENV_BIN / "ebuild"), str(ebuild), "manifest"], env=scratch.env(), capture_output=True,
-                                 text=True, check=False)
-            if run.returncode != 0:
-                raise RuntimeError(f"ebuild {ebuild.name} manifest failed:\n{run.stdout[-2000:]}{run.stderr[-2000:]}")
-    finally:
-        shutil.rmtree(scratch.root.parent, ignore_errors=True)
-    for name in MISSING_DISTFILES:
-        (distdir(dest) / name).unlink()
-    return dest
+    return shipped.make_overlay(dest, str(EMERGE))
+
+
+def bump_subslot_in_place(overlay: Path, subslot: int = 2) -> tuple[Path, str]:
+    """Add ``libgreet-1-r<subslot-1>`` (SLOT ``0/<subslot>``) to ``overlay`` itself, as a tree sync brings it."""
+    folder = overlay / CATEGORY / "libgreet"
+    text = (folder / "libgreet-1.ebuild").read_text()
+    if 'SLOT="0/1"\n' not in text:
+        raise RuntimeError("libgreet-1.ebuild no longer says SLOT=\"0/1\"")
+    pf = f"libgreet-1-r{subslot - 1}"
+    (folder / f"{pf}.ebuild").write_text(text.replace('SLOT="0/1"\n', f'SLOT="0/{subslot}"\n'))
+    return overlay, f"{CATEGORY}/{pf}"
 
 
 def bump_subslot(overlay: Path, dest: Path, subslot: int = 2) -> tuple[Path, str]:
@@ -120,13 +100,7 @@ def bump_subslot(overlay: Path, dest: Path, subslot: int = 2) -> tuple[Path, str
     if subslot < 2:
         raise ValueError(f"sub-slot {subslot}: libgreet-1 already has sub-slot 1")
     shutil.copytree(overlay, dest, symlinks=True)
-    folder = dest / CATEGORY / "libgreet"
-    text = (folder / "libgreet-1.ebuild").read_text()
-    if 'SLOT="0/1"\n' not in text:
-        raise RuntimeError("libgreet-1.ebuild no longer says SLOT=\"0/1\"")
-    pf = f"libgreet-1-r{subslot - 1}"
-    (folder / f"{pf}.ebuild").write_text(text.replace('SLOT="0/1"\n', f'SLOT="0/{subslot}"\n'))
-    return dest, f"{CATEGORY}/{pf}"
+    return bump_subslot_in_place(dest, subslot)
 
 
 # ----------------------------------------------------------------------------------------- prefixes
@@ -378,9 +352,12 @@ def drone_builder(prefix: Prefix, binhost_tree: str, *, cores: int = 2, slots: i
                          environ=prefix.env(), kill_grace=2.0)
 
 
+PLANNED_USE = {"swarm-test/goodbye-1": ("extra",)}  # what a plan of the swarm-test profile enables (IUSE="+extra")
+
+
 def build_request(cpv: str, slot: str = "0") -> BuildRequest:
     """What the coordinator would send for ``cpv`` of the swarm-test repository (attempt id from the CPV)."""
-    return BuildRequest(f"att-{cpv.replace('/', '-')}", "realbuild", cpv, "amd64", slot, REPO_NAME, ())
+    return BuildRequest(f"att-{cpv.replace('/', '-')}", "realbuild", cpv, "amd64", slot, REPO_NAME, PLANNED_USE.get(cpv, ()))
 
 
 def publish(publisher: BinhostPublisher, built: BuildOutput, request: BuildRequest) -> PublishedArtifact:

@@ -285,3 +285,21 @@ def test_a_binary_package_the_binhost_lost(swarm: Swarm) -> None:
     assert "ERROR 404: File not found." in (drone.root / "var/log/emerge-fetch.log").read_text()  # not in emerge's output
     check_fixture("binpkg-missing", failure, reported(failure, drone, swarm),
                   Classification(FailureKind.BINHOST, None, "* Fetch of swarm-test/libgreet-1 failed, see /var/log/emerge-fetch.log"))
+
+
+def test_an_index_rewritten_seconds_after_a_drone_read_it_is_read_again(swarm: Swarm) -> None:
+    """portage asks `If-Modified-Since: <its copy's TIMESTAMP> + 5 s`: a package published within those seconds must not
+    be hidden behind a 304 (the drone would compile it)."""
+    fresh = swarm.base / "binhost-fresh"
+    (fresh / "amd64").mkdir(parents=True)
+    publisher = BinhostPublisher(fresh)
+    with kit.serve(fresh) as url:
+        kit.publish(publisher, swarm.built["swarm-test/libgreet-1 on drone-a"], kit.build_request("swarm-test/libgreet-1", "0/1"))
+        drone = swarm.drone("index-drone", trusted=False)
+        env = {"PORTAGE_BINHOST": f"{url}/amd64"}
+        first = drone.emerge("--pretend", "--usepkg", "--getbinpkg", "=swarm-test/goodbye-1", extra_env=env)
+        assert re.search(r"^\[ebuild +N[^]]*\] swarm-test/goodbye-1", first.stdout, re.MULTILINE), first.stdout
+        kit.publish(publisher, swarm.built["swarm-test/goodbye-1 on drone-a"], kit.build_request("swarm-test/goodbye-1"))
+        again = drone.emerge("--pretend", "--usepkg", "--getbinpkg", "=swarm-test/goodbye-1", extra_env=env)
+    assert "Local copy of remote index is up-to-date" not in again.stdout
+    assert re.search(r"^\[binary +N[^]]*\] swarm-test/goodbye-1", again.stdout, re.MULTILINE), again.stdout

@@ -21,17 +21,16 @@ def test_plan_dispatches_only_packages_without_gates(world: World) -> None:
     assert states(world.store)["dev-libs/lib-1"] == "needed"
 
 
-def test_package_waits_for_runtime_closure_of_its_build_deps(world: World) -> None:
+def test_package_waits_for_its_build_deps_and_every_run_closure(world: World) -> None:
     world.coordinator.plan("s1")
     by_cpv = {r.cpv: r for r in world.dispatcher.take()}
     world.coordinator.build_finished(success(by_cpv["sys-libs/base-1"]))
-    lib = world.dispatcher.take()
-    assert [r.cpv for r in lib] == ["dev-libs/lib-1"]  # its only gate is base; its own run deps do not gate it
-    world.coordinator.build_finished(success(lib[0]))
-    assert world.dispatcher.take() == []  # app needs lib installed, and so rt (lib's RDEPEND) published too
-    assert states(world.store)["app-misc/app-1"] == "needed"
+    assert world.dispatcher.take() == []  # lib builds with base, but emerge merges lib: its own run dep rt must be there too
     world.coordinator.build_finished(success(by_cpv["sys-libs/rt-1"]))
-    assert [r.cpv for r in world.dispatcher.take()] == ["app-misc/app-1"]
+    lib = world.dispatcher.take()
+    assert [r.cpv for r in lib] == ["dev-libs/lib-1"]
+    world.coordinator.build_finished(success(lib[0]))
+    assert [r.cpv for r in world.dispatcher.take()] == ["app-misc/app-1"]  # lib installed, and so rt (lib's RDEPEND)
 
 
 def test_full_run_publishes_everything_in_gate_order(world: World) -> None:
@@ -117,7 +116,8 @@ def test_rejected_artifact_fails_the_attempt(world: World) -> None:
     world.coordinator.build_finished(success(request))
     packages = {p.cpv: p for p in Queries(world.store.engine).packages("s1")}
     assert packages["app-misc/tool-1"].state == "needed"  # an infrastructure failure: retried elsewhere
-    assert "artifact rejected" in packages["app-misc/tool-1"].reason
+    assert "artifact rejected: sha256 mismatch for app-misc/tool-1" in packages["app-misc/tool-1"].reason
+    assert packages["app-misc/tool-1"].reason.count("artifact rejected") == 1  # said once, not "artifact rejected: artifact rejected:"
 
 
 def test_resolve_error_fails_session_and_writes_no_packages(world: World) -> None:

@@ -17,6 +17,10 @@ EXPECTED_ARGV = [
     "--binpkg-respect-use=y",  # only binaries built with the planned USE
     "--buildpkg=y",  # the target becomes a binpkg in PKGDIR
     "--usepkg-exclude=dev-libs/libxml2",  # the target itself is always built from source
+    "--update",  # installed dependencies brought to the plan's versions (from the binhost)...
+    "--deep",  # ...the whole dependency tree, so a := library's new sub-slot is there before the target links it...
+    "--newuse",  # ...and built with the plan's USE flags
+    "--reinstall-atoms=dev-libs/libxml2",  # the target is rebuilt even when installed (--update would skip it)
     "--ask=n",  # unattended whatever EMERGE_DEFAULT_OPTS says
     "--jobs=1",  # one package per emerge
     "--keep-going=n",  # the first failure ends the build: the log tail names it
@@ -34,7 +38,7 @@ def test_argv_is_exactly_the_documented_command() -> None:
 def test_every_flag_and_variable_says_why() -> None:
     argv = emerge_argv("app-misc/tmux-3.5a", "supplement", "/usr/bin/emerge")
     documented = [flag for flag, _ in FLAGS]
-    assert [a if not a.startswith("--usepkg-exclude=") else "--usepkg-exclude=" for a in argv[1:-1]] == documented
+    assert [a.split("=")[0] + "=" if a.startswith(("--usepkg-exclude=", "--reinstall-atoms=")) else a for a in argv[1:-1]] == documented
     assert all(len(why) > 20 for _, why in FLAGS + ENVIRONMENT)
     env = emerge_environment({}, CONFIG)
     assert sorted(env) == sorted(name for name, _ in ENVIRONMENT)

@@ -311,9 +311,10 @@ def test_log_tails(tail: str, exit_code: int | None, kind: FailureKind, infrastr
 
 
 def test_infrastructure_kinds_are_exactly_these() -> None:
-    assert {kind for kind in FailureKind if kind.infrastructure} == {K.FETCH, K.DISK_FULL, K.OOM, K.KILLED, K.TIMEOUT, K.BINHOST, K.ARTIFACT}
-    assert [kind.value for kind in FailureKind] == ["fetch", "disk_full", "oom", "killed", "timeout", "binhost", "artifact", "dependency",
-                                                    "configure", "compile", "test", "install", "phase", "unknown", "coordinator"]
+    assert {kind for kind in FailureKind if kind.infrastructure} == {K.FETCH, K.DISK_FULL, K.OOM, K.KILLED, K.TIMEOUT, K.BINHOST, K.ARTIFACT,
+                                                                      K.CONFIG}
+    assert [kind.value for kind in FailureKind] == ["fetch", "disk_full", "oom", "killed", "timeout", "binhost", "artifact", "config",
+                                                    "dependency", "configure", "compile", "test", "install", "phase", "unknown", "coordinator"]
 
 
 def test_the_coordinators_full_disk_is_counted_against_no_one() -> None:
@@ -322,6 +323,15 @@ def test_the_coordinators_full_disk_is_counted_against_no_one() -> None:
             "tmux-3.5a-1.gpkg.tar could not be uploaded after 5 tries")
     why = classify_failure(tail)
     assert (why.kind, why.infrastructure) == (K.COORDINATOR, False) and why.summary().startswith("the coordinator could not take it")
+
+
+
+def test_a_configuration_the_drone_cannot_reproduce_counts_against_the_drone() -> None:
+    line = ("build-swarm: cannot reproduce the build configuration 3f2a9c0d1e2b3f4a5b6c7d8e: profile default/linux/amd64/23.0 "
+            "is not in /srv/gentoo/profiles (sync this drone's gentoo tree)")
+    found = classify_failure(line)
+    assert (found.kind, found.line, found.infrastructure) == (K.CONFIG, line, True)
+    assert found.summary() == f"the drone cannot build this plan: {line}"
 
 
 def test_disk_full_outranks_oom_and_oom_outranks_kill_text() -> None:

@@ -36,8 +36,8 @@ def test_split_result_is_always_acyclic() -> None:
     assert len(split.kept) + len(split.dropped) == len(edges)
 
 
-def test_gates_include_runtime_closure_of_build_deps() -> None:
-    # app needs lib to build; lib needs rt at run time; rt needs base at run time.
+def test_gates_include_runtime_closure_of_build_deps_and_of_the_package_itself() -> None:
+    # app needs lib to build; lib needs rt at run time; rt needs base at run time; tool needs app at run time.
     plan = Plan(
         packages=(pkg("s/base-1"), pkg("s/rt-1", run=("s/base-1",)), pkg("s/lib-1", run=("s/rt-1",)),
                   pkg("s/app-1", build=("s/lib-1",)), pkg("s/tool-1", run=("s/app-1",))),
@@ -45,8 +45,10 @@ def test_gates_include_runtime_closure_of_build_deps() -> None:
     )
     gates = dispatch_gates(plan)
     assert gates["s/app-1"] == {"s/lib-1", "s/rt-1", "s/base-1"}
-    assert gates["s/tool-1"] == frozenset()  # run deps alone never gate a build
-    assert initially_ready(gates, plan.merge_order) == ["s/base-1", "s/rt-1", "s/lib-1", "s/tool-1"]
+    # the drone's emerge merges what it builds: run deps must be installable from the binhost, or it would compile them
+    assert gates["s/tool-1"] == {"s/app-1"}  # app itself: lib is only what app needed to build
+    assert gates["s/lib-1"] == {"s/rt-1", "s/base-1"}
+    assert initially_ready(gates, plan.merge_order) == ["s/base-1"]
 
 
 def test_post_deps_do_not_gate() -> None:

@@ -59,7 +59,7 @@ class FleetMixin(MemoryBase):
                 running.setdefault(a.drone, []).append((a.started_at or a.dispatched_at, a.expected))
         holds = {name: h.tree_hold for name, h in self.t.health.items() if h.tree_hold}
         return [DroneLoad(d.name, d.arch, d.slots, d.paused, d.grounded_until, d.last_seen, tuple(running.get(d.name, ())),
-                          holds.get(d.name, "")) for d in drones]
+                          holds.get(d.name, ""), d.builder) for d in drones]
 
     def set_drone_paused(self, name: str, paused: bool) -> bool:
         return self._set_drone(name, "paused", paused, "drone.paused" if paused else "drone.resumed", name)

@@ -64,7 +64,8 @@ class Package:
         return PackageInfo(id=self.id, session_id=self.session_id, cpv=self.cpv, slot=self.slot, sub_slot=self.sub_slot, repo=self.repo,
                            use=tuple(self.use.split()), merge_index=self.merge_index, state=PackageState(self.state),
                            current_attempt=self.current_attempt, reason=self.reason, expected=self.expected, rank=self.rank,
-                           priority=self.priority, not_before=self.not_before, pending=self.pending)
+                           priority=self.priority, not_before=self.not_before, pending=self.pending,
+                           slot_deps=tuple(self.slot_deps.split()))
 
 
 @dataclass

@@ -53,6 +53,14 @@ class SessionsMixin(MemoryBase):
         found = self.t.sessions.get(session_id)
         return found.info() if found else None
 
+    def set_simulated(self, session_id: str, simulated: bool, why: str) -> bool:
+        found = self.t.sessions.get(session_id)
+        if found is None or found.simulated == simulated:
+            return False
+        found.simulated = simulated
+        self.add_event("session.kind", why, session_id)
+        return True
+
     def save_plan(self, session_id: str, plan: Plan, gates: Mapping[str, frozenset[str]], expected: Mapping[str, float],
                   ranks: Mapping[str, float], reasons: Mapping[str, str] | None = None, reused: frozenset[str] = frozenset()) -> None:
         if len({p.cpv for p in plan.packages}) != len(plan.packages) or any(p.session_id == session_id for p in self.t.packages.values()):
