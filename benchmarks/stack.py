@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,17 +42,19 @@ class Run:
     published: int
     home: Path  # the run's SWARM_HOME: its store, binhost and worker logs stay for a look afterwards
     companion_cpu: float = 0.0  # CPU seconds the ``alongside`` command used during the run
+    coordinator_cpu: float = 0.0  # CPU seconds the coordinator worker (one process: the solo pool) used from resume to the end
 
 
 def run_plan(plan: Plan, drones: int, redis_url: str, env: dict[str, str], timeout: float = 1800.0,
-             alongside: tuple[str, ...] = ()) -> Run:
+             alongside: tuple[str, ...] = (), drone_env: Callable[[str], dict[str, str]] | None = None) -> Run:
     """Build ``plan`` on ``drones`` simulated drone workers; returns when the session is complete.
 
     ``alongside``: a `build-swarm` command line (e.g. ``("flower", "--port", "5599")``) run during the build, started
-    with the workers and stopped with them."""
+    with the workers and stopped with them. ``drone_env``: extra settings of the drone of a name (its own key, say)."""
     home = Path(tempfile.mkdtemp(prefix="bench-swarm-"))
     redis.Redis.from_url(redis_url).flushdb()
-    settings = Settings.from_env({"SWARM_HOME": str(home), "SWARM_BROKER_URL": redis_url, "SWARM_HEARTBEAT": "5", **env})
+    settings = Settings.from_env({"SWARM_HOME": str(home), "SWARM_BROKER_URL": redis_url, "SWARM_HEARTBEAT": "5", "SWARM_BUILDER": "simulate",
+                                  **env})
     store = bootstrap.store(settings)
     app = bootstrap.celery_app(settings)
     session_id = uuid.uuid4().hex[:12]
@@ -64,18 +67,20 @@ def run_plan(plan: Plan, drones: int, redis_url: str, env: dict[str, str], timeo
     companion: subprocess.Popen[bytes] | None = None
     companion_cpu = 0.0
     try:
-        stack.start("coordinator", "coordinator")
+        coordinator = stack.start("coordinator", "coordinator")
         for i in range(drones):
-            stack.start(f"bench-{i:02d}", "drone", {"SWARM_DRONE_NAME": f"bench-{i:02d}"})
+            name = f"bench-{i:02d}"
+            stack.start(name, "drone", {"SWARM_DRONE_NAME": name, **(drone_env(name) if drone_env else {})})
         if alongside:
             companion = subprocess.Popen([sys.executable, "-m", "swarm_celery", *alongside], env={**os.environ, **settings.to_env()},
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         _wait(lambda: sum(d.state == "online" for d in queries.fleet()) == drones, 120, stack)
         time.sleep(SETTLE)
-        start = time.monotonic()
+        start, booted = time.monotonic(), cpu_seconds(coordinator.process.pid)
         app.send_task("swarm.control", args=[ControlRequest(Action.RESUME, request_id="bench").to_json()], queue=COORDINATOR_QUEUE)
         _wait(lambda: getattr(queries.session(session_id), "state", "") == "complete", timeout, stack)
         wall = time.monotonic() - start
+        coordinator_cpu = cpu_seconds(coordinator.process.pid) - booted
     finally:
         if companion is not None:
             companion_cpu = cpu_seconds(companion.pid)
@@ -84,7 +89,7 @@ def run_plan(plan: Plan, drones: int, redis_url: str, env: dict[str, str], timeo
         stack.stop(grace=5)
     history = queries.history(session_id)
     published = [h.published_at for h in history if h.published_at]
-    return Run(max(published) - min(h.dispatched_at for h in history), wall, len(published), home, companion_cpu)
+    return Run(max(published) - min(h.dispatched_at for h in history), wall, len(published), home, companion_cpu, coordinator_cpu)
 
 
 def cpu_seconds(pid: int) -> float:
