@@ -1,6 +1,6 @@
 """Build profiles: a named build configuration the swarm keeps and builds again and again.
 
-Two modes (issue 3, item 6):
+Two modes:
 
 * **distribution** — a curated world kept in the profile itself (its atoms), with an optional
   portage configuration directory (make.conf, package.use, ...): what a distribution's
@@ -11,7 +11,7 @@ Two modes (issue 3, item 6):
   (``machine_host``; ``machine_root`` is then the root on that host, ``/`` by default).
 
 A profile names its repositories (the main tree first), Gentoo profile and arch; with
-``auto_rebuild`` the tree watcher re-resolves it whenever the tree changes (issue 6, item 5).
+``auto_rebuild`` the tree watcher re-resolves it whenever the tree changes.
 """
 
 from __future__ import annotations
