@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from swarm_celery.domain.board import LogChunk
-from swarm_celery.domain.uploads import ATTEMPT_ID
+from swarm_celery.domain.names import ATTEMPT_ID
 from swarm_celery.errors import NotFoundError
 from swarm_celery.ports import RecordReader
 

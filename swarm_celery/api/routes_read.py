@@ -11,7 +11,7 @@ from swarm_celery.api import auth
 from swarm_celery.api.auth import Ctx
 from swarm_celery.api.context import ApiContext
 from swarm_celery.api.models import errors
-from swarm_celery.domain.uploads import ATTEMPT_ID
+from swarm_celery.domain.names import ATTEMPT_ID
 from swarm_celery.domain.views import AttemptView, DroneView, EventView, PackageView, SessionView
 
 SESSION_PATTERN = r"^[0-9a-f]{1,32}$"

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-ATTEMPT_ID = re.compile(r"[0-9a-f]{32}")
+from swarm_celery.domain.names import ATTEMPT_ID, SHA256
+
 ARTIFACT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9+_.-]{0,200}\.gpkg\.tar")
-SHA256 = re.compile(r"[0-9a-f]{64}")
 UPLOADABLE_STATES = frozenset({"dispatched", "started"})  # an attempt the coordinator still waits on
 UPLOAD_SCHEME = "upload:"  # a reported artifact_path "upload://<attempt>/<name>": the coordinator holds the file
 

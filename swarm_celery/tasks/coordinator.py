@@ -17,10 +17,9 @@ from celery.signals import worker_shutdown
 
 from swarm_celery.domain.controls import ControlRequest
 from swarm_celery.domain.model import BuildResult, DroneIdentity
-from swarm_celery.domain.names import ARCH, SESSION_ID, check, check_drone_name, finite
+from swarm_celery.domain.names import ARCH, ATTEMPT_ID, SESSION_ID, check, check_drone_name, finite
 from swarm_celery.domain.records import StartReport
 from swarm_celery.domain.trust import refusal
-from swarm_celery.domain.uploads import ATTEMPT_ID
 from swarm_celery.services.control import Controller
 from swarm_celery.services.coordinator import Coordinator
 from swarm_celery.tasks.batches import Report, ReportBatch, decode, one_writer
