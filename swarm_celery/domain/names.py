@@ -49,7 +49,10 @@ def check_cpv(value: object) -> str:
     """``category/package-version`` of PMS names (it becomes an emerge atom and a path), else ValueError."""
     if not isinstance(value, str) or len(value) > 256:
         raise ValueError("cpv is not a category/package-version string")
-    parsed = split_cpv(value)
+    try:
+        parsed = split_cpv(value)
+    except ValueError:
+        raise ValueError(f"cpv {value[:80]!r} is not a category/package-version") from None
     if not (PACKAGE_NAME.fullmatch(parsed.category) and PACKAGE_NAME.fullmatch(parsed.package)) or parsed.category.startswith("-"):
         raise ValueError(f"cpv {value[:80]!r} is not a category/package-version of PMS names")
     return value

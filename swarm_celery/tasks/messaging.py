@@ -20,6 +20,7 @@ from kombu.utils.url import maybe_sanitize_url
 
 from swarm_celery.domain.controls import ControlRequest
 from swarm_celery.domain.model import COORDINATOR_QUEUE, BuildRequest, BuildResult, DroneIdentity, drone_node
+from swarm_celery.domain.names import glob_literal
 from swarm_celery.errors import BrokerError
 
 TRANSPORT_ERRORS = (KombuError, redis.exceptions.RedisError, OSError)
@@ -67,7 +68,8 @@ class CeleryBroker:
     def _to_drone(self, drone: str, command: str, queues: Sequence[str]) -> None:
         with reaching(self.app):
             for queue in queues:
-                self.app.control.broadcast(command, arguments={"queue": queue}, pattern=f"{drone_node(drone)}@*", matcher="glob")
+                self.app.control.broadcast(command, arguments={"queue": queue}, pattern=f"{glob_literal(drone_node(drone))}@*",
+                                       matcher="glob")
 
     def wake(self, arch: str, after_seconds: float) -> None:
         with reaching(self.app):
