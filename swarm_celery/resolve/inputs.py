@@ -53,26 +53,28 @@ def read_config_dir(path: Path, within: Path | None = None) -> tuple[tuple[str, 
     return config_files(parts)
 
 
-def read_bounded(path: Path, limit: int, within: Path | None = None) -> str:
+def read_bounded(path: Path, limit: int, within: Path | None = None, what: str = "") -> str:
     """A text file from outside (a user's, a machine's): a regular file of at most ``limit`` bytes, inside ``within`` when
-    given; a ConfigError naming the path otherwise. Nothing of its content is ever put in the message."""
+    given; a ConfigError naming the path (as ``what`` when given) otherwise. Nothing of its content is ever put in the
+    message."""
+    named = f"{what} {path}" if what else str(path)
     if within is not None and not os.path.realpath(path).startswith(os.path.realpath(within).rstrip("/") + "/"):
-        raise ConfigError(f"{path} leads outside the machine root {within} (a symbolic link?): refused; make it a file there")
+        raise ConfigError(f"{named} leads outside the machine root {within} (a symbolic link?): refused; make it a file there")
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the reader
     except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+        raise ConfigError(f"cannot read {named}: {exc.strerror}") from None
     with os.fdopen(descriptor, "rb") as handle:
         info = os.fstat(descriptor)
         if not stat.S_ISREG(info.st_mode):
-            raise ConfigError(f"{path} is not a regular file (a device, a FIFO?): pass a file")
+            raise ConfigError(f"{named} is not a regular file (a device, a FIFO?): pass a file")
         data = handle.read(limit + 1)
     if len(data) > limit:
-        raise ConfigError(f"{path} is over {limit // 1024} KiB: that is not what a world or a portage configuration file holds")
+        raise ConfigError(f"{named} is over {limit // 1024} KiB: that is not what a world or a portage configuration file holds")
     try:
         return data.decode()
     except UnicodeDecodeError:
-        raise ConfigError(f"{path} is not text (UTF-8): fix it or pass another file") from None
+        raise ConfigError(f"{named} is not text (UTF-8): fix it or pass another file") from None
 
 
 def config_files(parts: Mapping[str, Sequence[tuple[str, str]]]) -> tuple[tuple[str, str], ...]:
@@ -89,9 +91,9 @@ def config_files(parts: Mapping[str, Sequence[tuple[str, str]]]) -> tuple[tuple[
 def read_text(path: Path, what: str, fix: str, limit: int = TEXT_BYTES) -> str:
     """A text file the user named, or a ConfigError: "cannot read <what> <path>: <why>; <fix>"."""
     try:
-        return read_bounded(path.expanduser(), limit)
+        return read_bounded(path.expanduser(), limit, what=what)
     except ConfigError as exc:
-        raise ConfigError(f"{what + ': ' if what else ''}{exc}; {fix}") from None
+        raise ConfigError(f"{exc}; {fix}") from None
 
 
 def read_world(path: Path, within: Path | None = None) -> tuple[str, ...]:

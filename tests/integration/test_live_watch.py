@@ -170,11 +170,12 @@ def _flower_lists_workers_and_builds(stack: Live, flower: subprocess.Popen[bytes
     wait_http(f"{url}/api/workers", flower, 60, auth)
     assert httpx.get(f"{url}/api/workers", timeout=10).status_code == 401
     workers = _until(lambda: httpx.get(f"{url}/api/workers?refresh=1", auth=auth, timeout=30).json(),
-                     lambda w: {n.split("@")[0] for n in w} >= {"box1", "nas", "broken", "coordinator"}, 60, "Flower's workers")
-    assert {n.split("@")[0] for n in workers} >= {"box1", "nas", "broken"}
+                     lambda w: {n.split("@")[0] for n in w} >= {"drone.box1", "drone.nas", "drone.broken", "coordinator"}, 60,
+                     "Flower's workers")
+    assert {n.split("@")[0] for n in workers} >= {"drone.box1", "drone.nas", "drone.broken"}
     builds = httpx.get(f"{url}/api/tasks", params={"taskname": "swarm.build", "limit": 1000}, auth=auth, timeout=30).json()
     assert len(builds) >= 48 and {t["state"] for t in builds.values()} >= {"SUCCESS"}
-    assert {t["worker"].split("@")[0] for t in builds.values()} >= {"box1", "nas"}
+    assert {t["worker"].split("@")[0] for t in builds.values()} >= {"drone.box1", "drone.nas"}
     flower.send_signal(signal.SIGTERM)
     assert flower.wait(timeout=30) == 0
     again = stack.serve("flower", "--port", str(port), "--url-prefix", "flower")
