@@ -259,7 +259,7 @@ def _answers_http(url: str, auth: tuple[str, str] | None = None) -> bool:
 def test_a_drone_killed_with_sigkill_is_respawned_and_its_pid_file_follows() -> None:
     with openrc_root() as rc, private_redis(rc.root) as broker:
         conf = rc.root / "drone.conf"
-        conf.write_text(f"SWARM_BROKER_URL={broker}\nSWARM_HOME={rc.root / 'drone-home'}\nSWARM_SLOTS=1\nSWARM_HEARTBEAT=1\n")
+        conf.write_text(f"SWARM_BROKER_URL={broker}\nSWARM_HOME={rc.root / 'drone-home'}\nSWARM_SLOTS=1\nSWARM_HEARTBEAT=1\nSWARM_BUILDER=simulate\n")
         name = f"t{rc.root.name.rsplit('-', 1)[-1].lower()}"
         script = rc.install("build-swarm-drone", {"BUILD_SWARM_BIN": str(VENV_BIN), "BUILD_SWARM_LOGDIR": str(rc.root / "log"),
                                                   "BUILD_SWARM_DRONE_CONF": str(conf), "respawn_delay": "1"}, as_name=f"build-swarm-drone.{name}")

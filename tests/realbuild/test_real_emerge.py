@@ -292,7 +292,7 @@ def test_an_index_rewritten_seconds_after_a_drone_read_it_is_read_again(swarm: S
     be hidden behind a 304 (the drone would compile it)."""
     fresh = swarm.base / "binhost-fresh"
     (fresh / "amd64").mkdir(parents=True)
-    publisher = BinhostPublisher(fresh)
+    publisher = BinhostPublisher(fresh, staging=swarm.base / "staging-fresh")
     with kit.serve(fresh) as url:
         kit.publish(publisher, swarm.built["swarm-test/libgreet-1 on drone-a"], kit.build_request("swarm-test/libgreet-1", "0/1"))
         drone = swarm.drone("index-drone", trusted=False)
