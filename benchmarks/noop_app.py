@@ -17,8 +17,10 @@ import redis
 
 from swarm_celery.app import create_app
 
-BROKER = os.environ.get("SWARM_BENCH_BROKER", "redis://127.0.0.1:6379/8")
-COUNTER = "bench:noop:done"
+BROKER = os.environ.get("SWARM_BENCH_BROKER", "")  # set by throughput.py from its --redis: no broker of its own
+if not BROKER:
+    raise SystemExit("noop_app runs under benchmarks/throughput.py, which sets SWARM_BENCH_BROKER to its --redis")
+COUNTER = os.environ.get("SWARM_BENCH_COUNTER", "bench:noop:done")
 COORD_QUEUE = "bench.coord"
 
 app = create_app(BROKER, 3600)

@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from stack import run_plan
 
+from swarm_celery.app import create_app
 from swarm_celery.domain.model import Plan, PlannedPackage
 
 HERE = Path(__file__).resolve().parent
@@ -53,6 +54,9 @@ def synthetic_dag(packages: int, layers: int = 30, seed: int = 7) -> Plan:
     return Plan(packages=tuple(nodes), merge_order=tuple(p.cpv for p in nodes))
 
 
+COUNTER = "bench:noop:done"  # the raw phases' workers count their tasks here (noop_app.py)
+
+
 def raw_celery(tasks: int, workers: int, broker: str, pattern: bool = False) -> float:
     """Seconds for ``tasks`` no-op tasks sent at once to ``workers`` worker processes.
 
@@ -61,7 +65,7 @@ def raw_celery(tasks: int, workers: int, broker: str, pattern: bool = False) -> 
     """
     client = redis.Redis.from_url(broker)
     client.flushdb()
-    env = {**os.environ, "SWARM_BENCH_BROKER": broker, "PYTHONPATH": f"{HERE}:{os.environ.get('PYTHONPATH', '')}"}
+    env = {**os.environ, "SWARM_BENCH_BROKER": broker, "SWARM_BENCH_COUNTER": COUNTER, "PYTHONPATH": f"{HERE}:{os.environ.get('PYTHONPATH', '')}"}
     celery = Path(sys.executable).parent / "celery"
     argv = [str(celery), "-A", "noop_app", "worker", "--without-gossip", "--without-mingle", "-E", "--loglevel", "WARNING"]
     commands = [[*argv, "-Q", "bench.noop", "-c", "1", "-n", f"noop{i}@%h"] for i in range(workers)]
@@ -70,8 +74,7 @@ def raw_celery(tasks: int, workers: int, broker: str, pattern: bool = False) -> 
     procs = [subprocess.Popen(command, env=env, cwd=HERE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True) for command in commands]
     try:
-        from noop_app import COUNTER, app
-
+        app = create_app(broker, 3600)  # the parent sends on the broker it was given (never noop_app's module-level one)
         time.sleep(8)  # let the workers connect
         start = time.monotonic()
         with app.producer_or_acquire() as producer:
