@@ -292,6 +292,11 @@ def _locked(index_path: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def write_atomic(path: Path, text: str, mtime: int) -> None:
+    """Write ``text`` to ``path`` through a temporary file beside it (fsynced, mode 0644, mtime ``mtime``) and a rename."""
+    _write_atomic(path, text, mtime)
+
+
 def _write_atomic(path: Path, text: str, mtime: int) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -41,11 +41,28 @@ def client_config(url: str | None, arch: str, as_json: bool) -> None:
     settings = current_settings()
     base = (url or settings.binhost_url or f"http://{socket.getfqdn()}:{settings.api_port}/binhost").rstrip("/")
     base = base.removesuffix(f"/{arch}")
-    found = bootstrap.signer(settings)
+    served = bootstrap.served_signing(settings, arch, base)
     key_file = bootstrap.signing_key_file()
-    fingerprint = found.fingerprint() if found else ""
-    conf = (f"[build-swarm]\npriority = 9999\nsync-uri = {base}/{arch}\nverify-signature = {'true' if found else 'false'}\n")
-    steps = [] if not found else [
+    conf = (f"[build-swarm]\npriority = 9999\nsync-uri = {base}/{arch}\nverify-signature = {'true' if served.signed else 'false'}\n")
+    steps = key_steps(base, key_file, served.fingerprint) if served.signed else []
+    if as_json:
+        emit_json({"binrepos_conf": conf, "signed": served.signed, "fingerprint": served.fingerprint,
+                   "key_url": f"{base}/{key_file}" if served.signed else None, "key_steps": steps, "found_by": served.why})
+        return
+    click.echo("# /etc/portage/binrepos.conf/build-swarm.conf")
+    click.echo(conf)
+    if served.signed:
+        click.echo(f"# trust the binhost's signing key {served.fingerprint} ({served.why}), as root on the client:")
+        click.echo("\n".join(steps))
+        click.echo("# then: emerge --getbinpkg ... (FEATURES=binpkg-request-signature makes signatures mandatory)")
+    else:
+        click.echo(f"# the binhost is not signed ({served.why}): set SWARM_SIGNING_KEY on the coordinator "
+                   "(`build-swarm binhost keygen`)")
+
+
+def key_steps(base: str, key_file: str, fingerprint: str) -> list[str]:
+    """The commands that make a client's portage trust the binhost's key."""
+    return [
         "mkdir -p /etc/portage/gnupg",
         f"curl -fsS {base}/{key_file} | gpg --homedir /etc/portage/gnupg --batch --import",
         f"echo '{fingerprint}:6:' | gpg --homedir /etc/portage/gnupg --batch --import-ownertrust",
@@ -53,15 +70,3 @@ def client_config(url: str | None, arch: str, as_json: bool) -> None:
         "chmod 0755 /etc/portage/gnupg && chmod 0644 /etc/portage/gnupg/pubring.kbx /etc/portage/gnupg/trustdb.gpg"
         "  # portage verifies as nobody (GPG_VERIFY_USER_DROP), as getuto sets it up",
     ]
-    if as_json:
-        emit_json({"binrepos_conf": conf, "signed": bool(found), "fingerprint": fingerprint, "key_url": f"{base}/{key_file}"
-                   if found else None, "key_steps": steps})
-        return
-    click.echo("# /etc/portage/binrepos.conf/build-swarm.conf")
-    click.echo(conf)
-    if found:
-        click.echo(f"# trust the binhost's signing key {fingerprint} (as root on the client):")
-        click.echo("\n".join(steps))
-        click.echo("# then: emerge --getbinpkg ... (FEATURES=binpkg-request-signature makes signatures mandatory)")
-    else:
-        click.echo("# the binhost is not signed: set SWARM_SIGNING_KEY on the coordinator (`build-swarm binhost keygen`)")

@@ -1,0 +1,265 @@
+"""Generations on disk: immutable package sets beside the staging tree, published by one symlink switch.
+
+Layout, below ``SWARM_HOME/binhost/generations/<profile>/<arch>/`` (served by the API as
+``/binhost/generations/<profile>/<arch>/current/``)::
+
+    <N>/            one generation: cat/pn/<PF>-<BUILD_ID>.gpkg.tar (hard links into the staging
+                    tree: no GPKG data is copied), Packages, generation.json
+    current -> <N>  what clients read; replaced by renaming a temporary symlink over it
+    marks.json      tags, kept generations, the order they were published in
+    .lock           serialises writers (flock)
+
+A generation is made in ``.<N>.tmp-<pid>/`` and renamed to ``<N>`` once whole; publishing gives
+its index a TIMESTAMP above the served one (portage clients re-read an index only when it moved)
+and then switches ``current``. A crash at any step leaves the previous generation served, whole:
+leftovers (``.*.tmp-*``, ``.trash-*``) are never served and :meth:`GenerationFiles.sweep` removes them.
+``fault`` is called with the name of each step done (tests kill the process there).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+from swarm_celery.binhost.index import PORTAGE_TIMESTAMP_TOLERANCE, parse_index, render_index, write_atomic
+from swarm_celery.domain.generations import Generation, GenerationRef, GenPackage, Marks
+from swarm_celery.errors import NotFoundError
+
+CURRENT = "current"
+META = "generation.json"
+MARKS = "marks.json"
+
+
+def _no_fault(step: str) -> None:
+    del step
+
+
+class GenerationFiles:
+    def __init__(self, binhost: Path, fault: Callable[[str], None] = _no_fault) -> None:
+        self.binhost = binhost  # SWARM_HOME/binhost: the staging trees are <binhost>/<arch>
+        self.root = binhost / "generations"
+        self.fault = fault
+
+    def area(self, profile: str, arch: str) -> Path:
+        return self.root / profile / arch
+
+    # ------------------------------------------------------------------------------------- reading
+
+    def all(self, profile: str = "", arch: str = "") -> list[Generation]:
+        found = []
+        for area in self._areas(profile, arch):
+            for number in self._numbers(area):
+                found.append(self._read(area / str(number)))
+        return sorted(found, key=lambda g: g.ref)
+
+    def get(self, ref: GenerationRef) -> Generation:
+        path = self.area(ref.profile, ref.arch) / str(ref.number)
+        if not (path / META).is_file():
+            raise NotFoundError(f"no generation {ref}; `build-swarm binhost generations` lists them")
+        return self._read(path)
+
+    def published(self, profile: str, arch: str) -> int | None:
+        try:
+            target = os.readlink(self.area(profile, arch) / CURRENT)
+        except OSError:
+            return None
+        return int(target) if target.isdigit() else None
+
+    def marks(self, profile: str, arch: str) -> Marks:
+        try:
+            return Marks.from_json(json.loads((self.area(profile, arch) / MARKS).read_text()))
+        except (OSError, ValueError):
+            return Marks()
+
+    def packages(self, ref: GenerationRef) -> list[GenPackage]:
+        self.get(ref)
+        entries = parse_index((self.area(ref.profile, ref.arch) / str(ref.number) / "Packages").read_text())[1]
+        return [GenPackage(e.cpv, e.slot, e.use, f"{e.depend} {e.rdepend}") for e in entries]
+
+    def files(self, ref: GenerationRef) -> set[str]:
+        entries = parse_index((self.area(ref.profile, ref.arch) / str(ref.number) / "Packages").read_text())[1]
+        return {e.path for e in entries if e.path}
+
+    def _areas(self, profile: str, arch: str) -> Iterator[Path]:
+        profiles = [self.root / profile] if profile else sorted(p for p in _dirs(self.root))
+        for base in profiles:
+            yield from ([base / arch] if arch else sorted(_dirs(base)))
+
+    @staticmethod
+    def _numbers(area: Path) -> list[int]:
+        return sorted(int(p.name) for p in _dirs(area) if p.name.isdigit() and (p / META).is_file())
+
+    @staticmethod
+    def _read(path: Path) -> Generation:
+        return Generation.from_json(json.loads((path / META).read_text()))
+
+    # ------------------------------------------------------------------------------------- writing
+
+    def create(self, profile: str, arch: str, paths: Sequence[str], made: Generation) -> Generation:
+        """A new generation of ``paths`` (relative to the arch's staging tree, each in its ``Packages``): linked, indexed,
+        described, then renamed into place. ``made`` gives everything but its number and package count."""
+        staging = self.binhost / arch
+        header, entries = parse_index((staging / "Packages").read_text()) if (staging / "Packages").is_file() else ({}, [])
+        wanted = set(paths)
+        chosen = [e for e in entries if e.path in wanted]
+        missing = wanted - {e.path for e in chosen}
+        if missing:
+            raise NotFoundError(f"the staging index of {arch} lacks {len(missing)} of the generation's packages "
+                                f"(e.g. {sorted(missing)[0]}): was the binhost pruned by hand?")
+        area = self.area(profile, arch)
+        with self._locked(area):
+            number = max(self._numbers(area), default=0) + 1
+            generation = replace(made, ref=GenerationRef(profile, arch, number), packages=len(chosen))
+            tmp = area / f".{number}.tmp-{os.getpid()}"
+            tmp.mkdir(parents=True)
+            self.fault("create.dir")
+            made_dirs: set[Path] = set()
+            for entry in chosen:
+                _link(staging / entry.path, tmp / entry.path, made_dirs)
+            self.fault("create.links")
+            stamp = int(time.time())
+            head = {k: v for k, v in header.items() if k not in ("PACKAGES", "TIMESTAMP")} | {"TIMESTAMP": str(stamp), "VERSION": "0"}
+            write_atomic(tmp / "Packages", render_index(head, chosen), stamp + PORTAGE_TIMESTAMP_TOLERANCE)
+            self.fault("create.index")
+            write_atomic(tmp / META, json.dumps(generation.to_json(), indent=1, sort_keys=True) + "\n", stamp)
+            self.fault("create.meta")
+            os.rename(tmp, area / str(number))
+            _sync_dir(area)
+            self.fault("create.rename")
+        return generation
+
+    def publish(self, ref: GenerationRef) -> None:
+        """Serve ``ref``: its index gets a TIMESTAMP above the served one, then ``current`` is switched in one rename."""
+        area = self.area(ref.profile, ref.arch)
+        self.get(ref)
+        with self._locked(area):
+            served = self.published(ref.profile, ref.arch)
+            floor = _timestamp(area / str(served) / "Packages") + 1 if served is not None else 0
+            index = area / str(ref.number) / "Packages"
+            stamp = max(int(time.time()), floor, _timestamp(index))
+            write_atomic(index, _restamped(index.read_text(), stamp), stamp + PORTAGE_TIMESTAMP_TOLERANCE)
+            self.fault("publish.index")
+            link = area / f".{CURRENT}.tmp-{os.getpid()}"
+            link.unlink(missing_ok=True)
+            link.symlink_to(str(ref.number))
+            self.fault("publish.symlink")
+            os.replace(link, area / CURRENT)
+            _sync_dir(area)
+            self.fault("publish.switch")
+            self._save_marks(area, self.marks(ref.profile, ref.arch).published(ref.number))
+            self.fault("publish.marks")
+
+    def update_marks(self, profile: str, arch: str, change: Callable[[Marks], Marks]) -> Marks:
+        area = self.area(profile, arch)
+        with self._locked(area):
+            marks = change(self.marks(profile, arch))
+            self._save_marks(area, marks)
+            return marks
+
+    def remove(self, ref: GenerationRef) -> None:
+        """Remove a generation (never the published one): renamed out of sight first, then deleted."""
+        area = self.area(ref.profile, ref.arch)
+        with self._locked(area):
+            if self.published(ref.profile, ref.arch) == ref.number:
+                raise ValueError(f"{ref} is published: publish another one first")
+            trash = area / f".trash-{ref.number}-{os.getpid()}"
+            os.rename(area / str(ref.number), trash)
+            self.fault("remove.rename")
+            shutil.rmtree(trash)
+
+    def sweep(self, dry_run: bool = False) -> list[Path]:
+        """Leftovers of interrupted steps (a generation half made, one half removed, a temporary symlink)."""
+        found = [p for area in self._areas("", "") if area.is_dir() for p in area.iterdir()
+                 if p.name.startswith((".trash-", f".{CURRENT}.tmp-")) or (p.name.startswith(".") and ".tmp-" in p.name)]
+        if not dry_run:
+            for path in found:
+                if path.is_symlink() or path.is_file():
+                    path.unlink(missing_ok=True)
+                else:
+                    shutil.rmtree(path, ignore_errors=True)
+        return sorted(found)
+
+    def orphans(self, arch: str) -> list[Path]:
+        """GPKGs of the arch's staging tree that its index does not name (a generation's own links are not touched:
+        removing a staging name frees the data only once no generation links it either)."""
+        tree = self.binhost / arch
+        index = tree / "Packages"
+        named = {e.path for e in parse_index(index.read_text())[1]} if index.is_file() else set()
+        return sorted(p for p in tree.glob("*/*/*.gpkg.tar") if p.relative_to(tree).as_posix() not in named)
+
+    def remove_files(self, paths: Sequence[Path]) -> int:
+        gone = 0
+        for path in paths:
+            try:
+                path.unlink()
+                gone += 1
+            except FileNotFoundError:
+                pass
+        return gone
+
+    def _save_marks(self, area: Path, marks: Marks) -> None:
+        write_atomic(area / MARKS, json.dumps(marks.to_json(), indent=1, sort_keys=True) + "\n", int(time.time()))
+
+    @contextmanager
+    def _locked(self, area: Path) -> Iterator[None]:
+        area.mkdir(parents=True, exist_ok=True)
+        fd = os.open(area / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+
+def _dirs(path: Path) -> list[Path]:
+    try:
+        return [p for p in path.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")]
+    except OSError:
+        return []
+
+
+def _link(source: Path, dest: Path, made_dirs: set[Path]) -> None:
+    if dest.parent not in made_dirs:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        made_dirs.add(dest.parent)
+    try:
+        os.link(source, dest)
+    except FileNotFoundError:
+        raise NotFoundError(f"{source} is in the staging index but not on disk: run `build-swarm binhost gc` "
+                            "(or re-publish the package) before making a generation") from None
+
+
+def _timestamp(index: Path) -> int:
+    """The TIMESTAMP of an index's header (0 when there is none), reading the header only."""
+    try:
+        with index.open(encoding="utf-8") as handle:
+            for line in iter(handle.readline, ""):
+                if line in ("\n", ""):
+                    break
+                if line.startswith("TIMESTAMP: ") and line[11:].strip().isdigit():
+                    return int(line[11:])
+    except OSError:
+        pass
+    return 0
+
+
+def _restamped(text: str, stamp: int) -> str:
+    """The index text with its header's TIMESTAMP set to ``stamp`` (the package blocks as they are)."""
+    head, sep, body = text.partition("\n\n")
+    lines = [f"TIMESTAMP: {stamp}" if line.startswith("TIMESTAMP:") else line for line in head.splitlines()]
+    return "\n".join(lines) + "\n" + sep[1:] + body
+
+
+def _sync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
