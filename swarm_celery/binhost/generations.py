@@ -22,7 +22,9 @@ import fcntl
 import json
 import os
 import shutil
+import tarfile
 import time
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -33,6 +35,7 @@ from swarm_celery.domain.generations import Generation, GenerationRef, GenPackag
 from swarm_celery.errors import NotFoundError
 
 CURRENT = "current"
+TREE_ZIP = "tree.zip"  # the generation's tree, as portage's zipfile sync module fetches it
 META = "generation.json"
 MARKS = "marks.json"
 
@@ -102,9 +105,10 @@ class GenerationFiles:
 
     # ------------------------------------------------------------------------------------- writing
 
-    def create(self, profile: str, arch: str, paths: Sequence[str], made: Generation) -> Generation:
+    def create(self, profile: str, arch: str, paths: Sequence[str], made: Generation, tree_archive: Path | None = None) -> Generation:
         """A new generation of ``paths`` (relative to the arch's staging tree, each in its ``Packages``): linked, indexed,
-        described, then renamed into place. ``made`` gives everything but its number and package count."""
+        described, then renamed into place. ``made`` gives everything but its number and package count;
+        ``tree_archive`` (the snapshot's tarball) is served beside it as ``tree.zip`` for portage's zipfile sync."""
         staging = self.binhost / arch
         header, entries = parse_index((staging / "Packages").read_text()) if (staging / "Packages").is_file() else ({}, [])
         wanted = set(paths)
@@ -124,6 +128,8 @@ class GenerationFiles:
             for entry in chosen:
                 _link(staging / entry.path, tmp / entry.path, made_dirs)
             self.fault("create.links")
+            if tree_archive is not None and made.snapshot:
+                _link(self._tree_zip(made.snapshot, tree_archive), tmp / TREE_ZIP, made_dirs)
             stamp = int(time.time())
             head = {k: v for k, v in header.items() if k not in ("PACKAGES", "TIMESTAMP")} | {"TIMESTAMP": str(stamp), "VERSION": "0"}
             write_atomic(tmp / "Packages", render_index(head, chosen), stamp + PORTAGE_TIMESTAMP_TOLERANCE)
@@ -178,6 +184,7 @@ class GenerationFiles:
         """Leftovers of interrupted steps (a generation half made, one half removed, a temporary symlink)."""
         found = [p for area in self._areas("", "") if area.is_dir() for p in area.iterdir()
                  if p.name.startswith((".trash-", f".{CURRENT}.tmp-")) or (p.name.startswith(".") and ".tmp-" in p.name)]
+        found += list((self.root / ".trees").glob(".*.zip.*"))  # a tree zip half written
         if not dry_run:
             for path in found:
                 if path.is_symlink() or path.is_file():
@@ -185,6 +192,26 @@ class GenerationFiles:
                 else:
                     shutil.rmtree(path, ignore_errors=True)
         return sorted(found)
+
+    def tree_repo(self, ref: GenerationRef) -> str:
+        """The repository name of the generation's tree (its ``profiles/repo_name``; "" when it serves no tree)."""
+        path = self.area(ref.profile, ref.arch) / str(ref.number) / TREE_ZIP
+        try:
+            with zipfile.ZipFile(path) as archive:
+                name = next((n for n in archive.namelist() if n.endswith("profiles/repo_name") and n.count("/") <= 2), "")
+                return archive.read(name).decode("utf-8", errors="replace").strip() if name else "gentoo"
+        except (OSError, zipfile.BadZipFile):
+            return ""
+
+    def _tree_zip(self, snapshot: str, archive: Path) -> Path:
+        """The snapshot's tarball as a zip, made once per snapshot (generations of one snapshot share it by hard links)."""
+        zipped = self.root / ".trees" / f"{snapshot}.zip"
+        if not zipped.is_file():
+            zipped.parent.mkdir(parents=True, exist_ok=True)
+            part = zipped.with_name(f".{zipped.name}.{os.getpid()}")
+            tar_to_zip(archive, part)
+            os.replace(part, zipped)
+        return zipped
 
     def orphans(self, arch: str) -> list[Path]:
         """GPKGs of the arch's staging tree that its index does not name (a generation's own links are not touched:
@@ -263,3 +290,25 @@ def _sync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def tar_to_zip(archive: Path, dest: Path) -> None:
+    """Copy a (compressed) tarball's directories and regular files into a new zip at ``dest``; links and devices are left
+    out, and so is any member whose path leaves the archive."""
+    with tarfile.open(archive, "r:*") as tar, zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as out:
+        for member in tar:
+            name = member.name.lstrip("./")
+            if not name or name.startswith("/") or ".." in name.split("/"):
+                continue
+            if member.isdir():
+                out.writestr(zipfile.ZipInfo(name.rstrip("/") + "/", _date(member.mtime)), b"")
+            elif member.isreg() and (source := tar.extractfile(member)) is not None:
+                info = zipfile.ZipInfo(name, _date(member.mtime))
+                info.compress_type, info.external_attr = zipfile.ZIP_DEFLATED, (member.mode & 0o777) << 16
+                with out.open(info, "w") as sink:
+                    shutil.copyfileobj(source, sink)
+
+
+def _date(mtime: float) -> tuple[int, int, int, int, int, int]:
+    stamp = time.gmtime(max(mtime, 315532800))  # zip dates start in 1980
+    return stamp.tm_year, stamp.tm_mon, stamp.tm_mday, stamp.tm_hour, stamp.tm_min, stamp.tm_sec

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from swarm_celery.domain.generations import (
     Generation,
@@ -25,6 +26,7 @@ from swarm_celery.domain.generations import (
 )
 from swarm_celery.domain.model import PackageState, SessionState
 from swarm_celery.domain.records import SessionInfo
+from swarm_celery.domain.snapshots import Snapshot
 from swarm_celery.errors import NotFoundError, UserError
 from swarm_celery.ports import Clock
 from swarm_celery.ports.generations import GenerationFiles, GenerationRecord
@@ -81,11 +83,13 @@ class Generations:
                             "with --profile")
         paths = self.record.published_paths(session_id)
         tree, snapshot = self._snapshot(session)
+        archive = Path(snapshot.path) if snapshot is not None and snapshot.path else None
         counts = self.record.counts(session_id)
         whole = counts.get(PackageState.PUBLISHED) == counts.planned
         note = "" if whole else f"{counts.planned - counts.get(PackageState.PUBLISHED)} of {counts.planned} packages not published"
-        made = Generation(GenerationRef(profile, session.arch, 1), self.clock.now(), session_id, snapshot, tree, note=note)
-        generation = self.files.create(profile, session.arch, sorted(set(paths.values())), made)
+        made = Generation(GenerationRef(profile, session.arch, 1), self.clock.now(), session_id, snapshot.id if snapshot else "",
+                          tree, note=note)
+        generation = self.files.create(profile, session.arch, sorted(set(paths.values())), made, archive)
         published = whole if publish is None else publish
         if published:
             self.files.publish(generation.ref)
@@ -103,12 +107,12 @@ class Generations:
                             f"(follow it with `build-swarm status --session {session_id}`)")
         return session
 
-    def _snapshot(self, session: SessionInfo) -> tuple[str, str]:
-        """The main tree the session was resolved from, and its newest snapshot taken before the session ("" if none)."""
+    def _snapshot(self, session: SessionInfo) -> tuple[str, Snapshot | None]:
+        """The main tree the session was resolved from, and its newest snapshot taken before the session (None if none)."""
         repos = json.loads(session.request_json).get("repos") or [""]
         tree = str(repos[0])
         taken = [s for s in self.record.snapshots(tree) if s.taken_at <= session.created_at]
-        return tree, max(taken, key=lambda s: s.taken_at).id if taken else ""
+        return tree, max(taken, key=lambda s: s.taken_at) if taken else None
 
     # ------------------------------------------------------------------------------------- reading
 
@@ -117,6 +121,15 @@ class Generations:
 
     def show(self, ref: GenerationRef) -> GenerationView:
         return self._view(self.files.get(ref))
+
+    def served(self, profile: str, arch: str) -> tuple[GenerationView, str]:
+        """The generation the profile's clients are served, and the repository name of the tree it serves ("" = none)."""
+        number = self.files.published(profile, arch)
+        if number is None:
+            raise NotFoundError(f"{profile}/{arch} has no published generation yet: sync the profile "
+                                f"(`build-swarm profile sync {profile}`) or publish one (`build-swarm binhost publish GEN`)")
+        ref = GenerationRef(profile, arch, number)
+        return self.show(ref), self.files.tree_repo(ref)
 
     def diff(self, old: GenerationRef, new: GenerationRef) -> GenerationDiff:
         return diff_generations(self.files.packages(old), self.files.packages(new))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ from swarm_celery.binhost.generations import GenerationFiles
 from swarm_celery.binhost.index import parse_index
 from swarm_celery.domain.generations import Generation, GenerationRef
 from swarm_celery.errors import NotFoundError
+from swarm_celery.resolve.snapshot import TreeSnapshots
 from tests.generations_kit import served_whole, stage
 
 CPVS = ["dev-libs/lib-1", "app-misc/app-1", "app-misc/tool-2"]
@@ -88,3 +91,23 @@ def test_gc_finds_staging_files_no_index_names_and_leftovers(tmp_path: Path) -> 
 
 def _timestamp(index: Path) -> int:
     return int(parse_index(index.read_text())[0]["TIMESTAMP"])
+
+
+def test_a_generation_serves_its_snapshot_as_a_zip_portage_can_sync(tmp_path: Path) -> None:
+    tree = tmp_path / "repo"
+    (tree / "profiles").mkdir(parents=True)
+    (tree / "profiles" / "repo_name").write_text("swarm-test\n")
+    (tree / "app-misc" / "app").mkdir(parents=True)
+    (tree / "app-misc" / "app" / "app-1.ebuild").write_text("EAPI=8\n")
+    snapshot = TreeSnapshots(tmp_path / "snapshots").take(tree, "print", "test")
+    binhost = tmp_path / "binhost"
+    paths = stage(binhost, CPVS)
+    files = GenerationFiles(binhost)
+    first = files.create("desk", "amd64", list(paths.values()), replace(made(), snapshot=snapshot.id), Path(snapshot.path))
+    second = files.create("desk", "amd64", list(paths.values()), replace(made(), snapshot=snapshot.id), Path(snapshot.path))
+    zips = [files.area("desk", "amd64") / str(g.ref.number) / "tree.zip" for g in (first, second)]
+    assert zips[0].stat().st_ino == zips[1].stat().st_ino  # one zip per snapshot, shared
+    with zipfile.ZipFile(zips[0]) as archive:
+        assert {"repo/profiles/repo_name", "repo/app-misc/app/app-1.ebuild"} <= set(archive.namelist())
+    assert files.tree_repo(first.ref) == "swarm-test"
+    assert files.tree_repo(files.create("desk", "amd64", list(paths.values()), made()).ref) == ""  # no snapshot, no tree

@@ -23,7 +23,7 @@ class FakeFiles:
     published_refs: list[GenerationRef] = field(default_factory=list)
     marks_of: Marks = field(default_factory=Marks)
 
-    def create(self, profile: str, arch: str, paths: Sequence[str], made: Generation) -> Generation:
+    def create(self, profile: str, arch: str, paths: Sequence[str], made: Generation, tree_archive: Path | None = None) -> Generation:
         generation = replace(made, ref=GenerationRef(profile, arch, len(self.made) + 1), packages=len(paths))
         self.made.append((str(generation.ref), generation, list(paths)))
         return generation
@@ -53,6 +53,9 @@ class FakeFiles:
 
     def files(self, ref: GenerationRef) -> set[str]:
         return set()
+
+    def tree_repo(self, ref: GenerationRef) -> str:
+        return ""
 
     def remove(self, ref: GenerationRef) -> None: ...
     def sweep(self, dry_run: bool = False) -> list[Path]: return []
