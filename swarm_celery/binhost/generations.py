@@ -3,8 +3,9 @@
 Layout, below ``SWARM_HOME/binhost/generations/<profile>/<arch>/`` (served by the API as
 ``/binhost/generations/<profile>/<arch>/current/``)::
 
-    <N>/            one generation: cat/pn/<PF>-<BUILD_ID>.gpkg.tar (hard links into the staging
-                    tree: no GPKG data is copied), Packages, generation.json
+    <N>/            one generation: cat/<PF>-<BUILD_ID>.gpkg.tar (hard links to the staging tree's
+                    cat/pn/<PF>-<BUILD_ID>.gpkg.tar: no GPKG data is copied), Packages (the staging
+                    index's blocks of its packages, PATH as served), generation.json, tree.zip
     current -> <N>  what clients read; replaced by renaming a temporary symlink over it
     marks.json      tags, kept generations, the order they were published in
     .lock           serialises writers (flock)
@@ -30,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from swarm_celery.binhost.index import PORTAGE_TIMESTAMP_TOLERANCE, parse_index, render_index, write_atomic
+from swarm_celery.binhost.index import PORTAGE_TIMESTAMP_TOLERANCE, parse_index, select_index, write_atomic
 from swarm_celery.domain.generations import Generation, GenerationRef, GenPackage, Marks
 from swarm_celery.errors import NotFoundError
 
@@ -110,29 +111,26 @@ class GenerationFiles:
         described, then renamed into place. ``made`` gives everything but its number and package count;
         ``tree_archive`` (the snapshot's tarball) is served beside it as ``tree.zip`` for portage's zipfile sync."""
         staging = self.binhost / arch
-        header, entries = parse_index((staging / "Packages").read_text()) if (staging / "Packages").is_file() else ({}, [])
+        text = (staging / "Packages").read_text(encoding="utf-8") if (staging / "Packages").is_file() else ""
         wanted = set(paths)
-        chosen = [e for e in entries if e.path in wanted]
-        missing = wanted - {e.path for e in chosen}
+        stamp = int(time.time())
+        index, found = select_index(text, wanted, {"TIMESTAMP": str(stamp), "VERSION": "0"}, served_path)
+        missing = wanted - found
         if missing:
             raise NotFoundError(f"the staging index of {arch} lacks {len(missing)} of the generation's packages "
                                 f"(e.g. {sorted(missing)[0]}): was the binhost pruned by hand?")
         area = self.area(profile, arch)
         with self._locked(area):
             number = max(self._numbers(area), default=0) + 1
-            generation = replace(made, ref=GenerationRef(profile, arch, number), packages=len(chosen))
+            generation = replace(made, ref=GenerationRef(profile, arch, number), packages=len(found))
             tmp = area / f".{number}.tmp-{os.getpid()}"
             tmp.mkdir(parents=True)
             self.fault("create.dir")
-            made_dirs: set[Path] = set()
-            for entry in chosen:
-                _link(staging / entry.path, tmp / entry.path, made_dirs)
+            _link_all(str(staging), str(tmp), sorted(found))
             self.fault("create.links")
             if tree_archive is not None and made.snapshot:
-                _link(self._tree_zip(made.snapshot, tree_archive), tmp / TREE_ZIP, made_dirs)
-            stamp = int(time.time())
-            head = {k: v for k, v in header.items() if k not in ("PACKAGES", "TIMESTAMP")} | {"TIMESTAMP": str(stamp), "VERSION": "0"}
-            write_atomic(tmp / "Packages", render_index(head, chosen), stamp + PORTAGE_TIMESTAMP_TOLERANCE)
+                os.link(self._tree_zip(made.snapshot, tree_archive), tmp / TREE_ZIP)
+            write_atomic(tmp / "Packages", index, stamp + PORTAGE_TIMESTAMP_TOLERANCE)
             self.fault("create.index")
             write_atomic(tmp / META, json.dumps(generation.to_json(), indent=1, sort_keys=True) + "\n", stamp)
             self.fault("create.meta")
@@ -252,15 +250,28 @@ def _dirs(path: Path) -> list[Path]:
         return []
 
 
-def _link(source: Path, dest: Path, made_dirs: set[Path]) -> None:
-    if dest.parent not in made_dirs:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        made_dirs.add(dest.parent)
-    try:
-        os.link(source, dest)
-    except FileNotFoundError:
-        raise NotFoundError(f"{source} is in the staging index but not on disk: run `build-swarm binhost gc` "
-                            "(or re-publish the package) before making a generation") from None
+def served_path(staging_path: str) -> str:
+    """Where a generation holds a staging file: ``cat/pn/<PF>-<N>.gpkg.tar`` → ``cat/<PF>-<N>.gpkg.tar``. One directory per
+    category, not per package (a client fetches PATH from the index and names its own copy; 20,000 directories per
+    generation would cost more disk and time than the links)."""
+    category, _, rest = staging_path.partition("/")
+    return f"{category}/{rest.rpartition('/')[2]}"
+
+
+def _link_all(staging: str, into: str, paths: Sequence[str]) -> None:
+    """Hard-link each staging file into the new generation (plain strings: 20,000 of them must take well under a second)."""
+    made: set[str] = set()
+    for path in paths:
+        served = served_path(path)
+        folder = os.path.dirname(served)
+        if folder not in made:
+            os.makedirs(f"{into}/{folder}", exist_ok=True)
+            made.add(folder)
+        try:
+            os.link(f"{staging}/{path}", f"{into}/{served}")
+        except FileNotFoundError:
+            raise NotFoundError(f"{staging}/{path} is in the staging index but not on disk: run `build-swarm binhost gc` "
+                                "(or re-publish the package) before making a generation") from None
 
 
 def _timestamp(index: Path) -> int:

@@ -13,6 +13,7 @@ import pytest
 from swarm_celery.binhost.generations import GenerationFiles
 from swarm_celery.domain.generations import Generation, GenerationRef
 from tests.generations_kit import served_whole, stage
+from tests.integration.portage_kit import portage_run
 
 STEPS = ["create.dir", "create.links", "create.index", "create.meta", "create.rename",
          "publish.index", "publish.symlink", "publish.switch", "publish.marks"]
@@ -59,3 +60,20 @@ def test_a_crash_at_any_step_leaves_a_whole_generation_served(tmp_path: Path, st
     again = files.create("desk", "amd64", sorted(new.values()), Generation(GenerationRef("desk", "amd64", 1), 3000.0, "s3"))
     files.publish(again.ref)
     assert served_whole(area) == (again.ref.number, 3)
+
+
+def test_portage_reads_the_published_generation_as_its_binhost(tmp_path: Path) -> None:
+    binhost = tmp_path / "binhost"
+    old = stage(binhost, ["dev-libs/lib-1", "app-misc/app-1"])
+    new = stage(binhost, ["dev-libs/lib-2", "app-misc/app-1"], attempt="b")
+    files = GenerationFiles(binhost)
+    for paths in (old, new):
+        files.publish(files.create("desk", "amd64", sorted(paths.values()), Generation(GenerationRef("desk", "amd64", 1), 1.0)).ref)
+    current = files.area("desk", "amd64") / "current"
+    got = portage_run(tmp_path, {"op": "bintree", "pkgdir": str(tmp_path / "empty"), "binhost": str(current), "keys": ["BUILD_ID"]})
+    assert got["cpvs"] == ["app-misc/app-1", "dev-libs/lib-2"] and all(got["remote"].values())  # staging also holds lib-1
+    assert got["aux"]["app-misc/app-1"] == {"BUILD_ID": "2"}  # the rebuild, beside build 1 in staging
+    files.publish(GenerationRef("desk", "amd64", 1))  # rollback
+    (tmp_path / "again").mkdir()
+    got = portage_run(tmp_path / "again", {"op": "bintree", "pkgdir": str(tmp_path / "empty2"), "binhost": str(current), "keys": ["BUILD_ID"]})
+    assert got["cpvs"] == ["app-misc/app-1", "dev-libs/lib-1"] and got["aux"]["app-misc/app-1"] == {"BUILD_ID": "1"}
