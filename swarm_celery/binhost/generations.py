@@ -46,10 +46,11 @@ def _no_fault(step: str) -> None:
 
 
 class GenerationFiles:
-    def __init__(self, binhost: Path, fault: Callable[[str], None] = _no_fault) -> None:
+    def __init__(self, binhost: Path, fault: Callable[[str], None] = _no_fault, uploads: Path | None = None) -> None:
         self.binhost = binhost  # SWARM_HOME/binhost: the staging trees are <binhost>/<arch>
         self.root = binhost / "generations"
         self.fault = fault
+        self.uploads = uploads  # drones' uploads, <uploads>/<attempt>/<name>: what never got published is collected
 
     def area(self, profile: str, arch: str) -> Path:
         return self.root / profile / arch
@@ -219,11 +220,21 @@ class GenerationFiles:
         named = {e.path for e in parse_index(index.read_text())[1]} if index.is_file() else set()
         return sorted(p for p in tree.glob("*/*/*.gpkg.tar") if p.relative_to(tree).as_posix() not in named)
 
+    def uploads_older_than(self, seconds: float) -> list[tuple[str, Path]]:
+        """(attempt id, its upload directory) of the uploads nothing touched for ``seconds``."""
+        if self.uploads is None or not self.uploads.is_dir():
+            return []
+        limit = time.time() - seconds
+        return sorted((p.name, p) for p in self.uploads.iterdir() if p.is_dir() and p.stat().st_mtime < limit)
+
     def remove_files(self, paths: Sequence[Path]) -> int:
         gone = 0
         for path in paths:
             try:
-                path.unlink()
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
                 gone += 1
             except FileNotFoundError:
                 pass

@@ -176,4 +176,4 @@ def fleet_doctor(settings: Settings, app: Celery | None) -> FleetDoctor:
 
 def generations(settings: Settings, record: SqlStore | None = None) -> Generations:
     """The binhost generations of every build profile (below SWARM_HOME/binhost/generations) and their use cases."""
-    return Generations(GenerationFiles(settings.binhost_dir), record or store(settings), SystemClock())
+    return Generations(GenerationFiles(settings.binhost_dir, uploads=uploads_dir(settings)), record or store(settings), SystemClock())

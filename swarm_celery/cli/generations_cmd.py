@@ -162,7 +162,8 @@ def purge(keep_last: int | None, profile: str, arch: str, dry_run: bool, as_json
 @click.option("--dry-run", is_flag=True, help="Say what would go, remove nothing.")
 @json_option
 def gc(dry_run: bool, as_json: bool) -> None:
-    """Remove staging GPKGs no index names and what interrupted generation steps left behind."""
+    """Remove staging GPKGs no index names, uploads of attempts that never published, and what interrupted generation
+    steps left behind."""
     found = bootstrap.generations(current_settings()).gc(["amd64", "arm64"], dry_run)
     if as_json:
         emit_json({"removed": found, "dry_run": dry_run})

@@ -24,7 +24,7 @@ from swarm_celery.domain.generations import (
     rollback_target,
     to_purge,
 )
-from swarm_celery.domain.model import PackageState, SessionState
+from swarm_celery.domain.model import AttemptState, PackageState, SessionState
 from swarm_celery.domain.records import SessionInfo
 from swarm_celery.domain.snapshots import Snapshot
 from swarm_celery.errors import NotFoundError, UserError
@@ -32,6 +32,8 @@ from swarm_celery.ports import Clock
 from swarm_celery.ports.generations import GenerationFiles, GenerationRecord
 
 log = logging.getLogger(__name__)
+UPLOAD_AGE = 3600.0  # seconds an upload of an attempt no longer in flight is left alone before GC takes it
+IN_FLIGHT = frozenset({AttemptState.DISPATCHED, AttemptState.STARTED})
 
 
 @dataclass(frozen=True)
@@ -189,13 +191,19 @@ class Generations:
             self.record.add_event("binhost.purged", f"generations removed: {', '.join(removed)}")
         return Purge(tuple(removed), kept, dry_run)
 
-    def gc(self, arches: list[str], dry_run: bool = False) -> list[str]:
-        """Staging GPKGs no index names, and leftovers of interrupted generation steps."""
+    def gc(self, arches: list[str], dry_run: bool = False, upload_age: float = UPLOAD_AGE) -> list[str]:
+        """Staging GPKGs no index names, uploads of attempts that never published (untouched for ``upload_age`` s and
+        no longer in flight), and leftovers of interrupted generation steps."""
         found = [p for arch in arches for p in self.files.orphans(arch)]
+        found += [path for attempt, path in self.files.uploads_older_than(upload_age) if self._never_published(attempt)]
         leftovers = self.files.sweep(dry_run)
         if not dry_run:
             self.files.remove_files(found)
         return [str(p) for p in [*found, *leftovers]]
+
+    def _never_published(self, attempt_id: str) -> bool:
+        attempt = self.record.get_attempt(attempt_id)
+        return attempt is None or (attempt.state not in IN_FLIGHT and attempt.published_at is None)
 
     def _areas(self, profile: str, arch: str) -> dict[tuple[str, str], list[int]]:
         areas: dict[tuple[str, str], list[int]] = {}

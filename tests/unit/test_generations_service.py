@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
 
+from swarm_celery.binhost.generations import GenerationFiles
 from swarm_celery.domain.durations import Durations
 from swarm_celery.domain.generations import Generation, GenerationRef, GenPackage, Marks
 from swarm_celery.errors import UserError
@@ -61,6 +63,7 @@ class FakeFiles:
     def sweep(self, dry_run: bool = False) -> list[Path]: return []
     def orphans(self, arch: str) -> list[Path]: return []
     def remove_files(self, paths: Sequence[Path]) -> int: return 0
+    def uploads_older_than(self, seconds: float) -> list[tuple[str, Path]]: return []
 
 
 @pytest.fixture
@@ -112,3 +115,18 @@ def test_sessions_outside_profiles_make_none_unless_asked(world: World, gens: tu
         service.for_session("q1")
     view = service.for_session("q1", profile="adhoc", publish=True)
     assert str(view.generation.ref) == "adhoc/amd64/1" and view.published
+
+
+def test_gc_takes_old_uploads_of_attempts_that_never_published(world: World, tmp_path: Path) -> None:
+    world.coordinator.plan("s1")
+    in_flight = world.dispatcher.take()[0].attempt_id
+    uploads = tmp_path / "uploads"
+    for name in (in_flight, "f" * 32, "e" * 32):
+        (uploads / name).mkdir(parents=True)
+        (uploads / name / "x-1.gpkg.tar").write_bytes(b"x")
+    for name in (in_flight, "f" * 32):
+        os.utime(uploads / name, (0, 0))  # untouched for long; "e"*32 is fresh: its upload may still be arriving
+    service = Generations(GenerationFiles(tmp_path / "binhost", uploads=uploads), world.store, world.clock)
+    assert service.gc(["amd64"], dry_run=True) == [str(uploads / ("f" * 32))]
+    service.gc(["amd64"])
+    assert sorted(p.name for p in uploads.iterdir()) == sorted([in_flight, "e" * 32])
