@@ -315,16 +315,22 @@ def _sync_dir(path: Path) -> None:
 
 
 def tar_to_zip(archive: Path, dest: Path) -> None:
-    """Copy a (compressed) tarball's directories and regular files into a new zip at ``dest``; links and devices are left
-    out, and so is any member whose path leaves the archive."""
+    """Copy a (compressed) tarball's regular files into a new zip at ``dest``, each directory entry before what it holds
+    (portage's zipfile sync creates only the directories the zip lists, and finds the tree's top by its ``profiles``
+    entry); links, devices and any member whose path leaves the archive are left out."""
     with tarfile.open(archive, "r:*") as tar, zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as out:
+        listed: set[str] = set()
         for member in tar:
-            name = member.name.lstrip("./")
-            if not name or name.startswith("/") or ".." in name.split("/"):
+            name = member.name.lstrip("./").rstrip("/")
+            if not name or ".." in name.split("/"):
                 continue
-            if member.isdir():
-                out.writestr(zipfile.ZipInfo(name.rstrip("/") + "/", _date(member.mtime)), b"")
-            elif member.isreg() and (source := tar.extractfile(member)) is not None:
+            parts = name.split("/")
+            for depth in range(1, len(parts) + (1 if member.isdir() else 0)):
+                folder = "/".join(parts[:depth])
+                if folder not in listed:
+                    listed.add(folder)
+                    out.writestr(zipfile.ZipInfo(folder + "/", _date(member.mtime)), b"")
+            if member.isreg() and (source := tar.extractfile(member)) is not None:
                 info = zipfile.ZipInfo(name, _date(member.mtime))
                 info.compress_type, info.external_attr = zipfile.ZIP_DEFLATED, (member.mode & 0o777) << 16
                 with out.open(info, "w") as sink:
