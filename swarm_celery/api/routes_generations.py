@@ -43,6 +43,7 @@ class PurgeIn(BaseModel):
     profile: str = Field("", pattern=f"^$|{NAME.pattern}")
     arch: str = Field("", pattern=f"^$|^{ARCH_NAME.pattern}$")
     dry_run: bool = False
+    buckets: bool = Field(False, description="Also keep the newest of each of the last 7 days, 4 weeks and 12 months.")
 
 
 def service(ctx: Ctx) -> Generations:
@@ -109,7 +110,7 @@ def tag(ctx: Ctx, profile: Profile, arch: Arch, number: Number, body: TagIn) -> 
 @admin.post("/generations/purge", responses=errors(400, 401),
             summary="Remove generations no rule protects (the newest keep_last, tagged, kept, published stay)")
 def purge(ctx: Ctx, body: PurgeIn) -> dict[str, Any]:
-    done = call(lambda: service(ctx).purge(body.keep_last, body.profile, body.arch, body.dry_run))
+    done = call(lambda: service(ctx).purge(body.keep_last, body.profile, body.arch, body.dry_run, body.buckets))
     return {"removed": list(done.removed), "kept": done.kept, "dry_run": done.dry_run}
 
 

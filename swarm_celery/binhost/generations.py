@@ -180,10 +180,12 @@ class GenerationFiles:
             shutil.rmtree(trash)
 
     def sweep(self, dry_run: bool = False) -> list[Path]:
-        """Leftovers of interrupted steps (a generation half made, one half removed, a temporary symlink)."""
+        """Leftovers of interrupted steps (a generation half made, one half removed, a temporary symlink), and tree zips
+        no generation links any more."""
         found = [p for area in self._areas("", "") if area.is_dir() for p in area.iterdir()
                  if p.name.startswith((".trash-", f".{CURRENT}.tmp-")) or (p.name.startswith(".") and ".tmp-" in p.name)]
         found += list((self.root / ".trees").glob(".*.zip.*"))  # a tree zip half written
+        found += [p for p in (self.root / ".trees").glob("*.zip") if p.stat().st_nlink == 1]  # no generation serves it
         if not dry_run:
             for path in found:
                 if path.is_symlink() or path.is_file():

@@ -142,13 +142,14 @@ def diff_json(found: GenerationDiff) -> dict[str, object]:
               "(default: SWARM_GENERATIONS_KEEP).")
 @click.option("--profile", default="", help="Only this build profile's.")
 @click.option("--arch", default="", help="Only this arch's.")
+@click.option("--buckets", is_flag=True, help="Also keep the newest of each of the last 7 days, 4 weeks and 12 months.")
 @click.option("--dry-run", is_flag=True, help="Say what would go, remove nothing.")
 @json_option
-def purge(keep_last: int | None, profile: str, arch: str, dry_run: bool, as_json: bool) -> None:
+def purge(keep_last: int | None, profile: str, arch: str, buckets: bool, dry_run: bool, as_json: bool) -> None:
     """Remove generations no rule protects: the newest N, tagged, kept and published ones stay."""
     settings = current_settings()
     done = bootstrap.generations(settings).purge(settings.generations_keep if keep_last is None else keep_last, profile, arch,
-                                                 dry_run)
+                                                 dry_run, buckets)
     if as_json:
         emit_json({"removed": list(done.removed), "kept": done.kept, "dry_run": done.dry_run})
         return

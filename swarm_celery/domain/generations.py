@@ -109,9 +109,26 @@ def rollback_target(current: int | None, marks: Marks, existing: Iterable[int]) 
     return next((n for n in reversed(history) if n != current and n in present), None)
 
 
-def protected(numbers: Iterable[int], marks: Marks, published: int | None, keep_last: int) -> dict[int, str]:
-    """Why each protected generation stays: published, kept, tagged, or one of the newest ``keep_last``."""
+BUCKETS = ((86400.0, 7, "day"), (7 * 86400.0, 4, "week"), (30 * 86400.0, 12, "month"))  # gbp-purge's age buckets
+
+
+def bucketed(created: Mapping[int, float], now: float) -> dict[int, str]:
+    """Age buckets as gbp-purge keeps them: the newest generation of each of the last 7 days, of each of the last 4
+    weeks and of each of the last 12 months (``created``: generation → when it was made)."""
     why: dict[int, str] = {}
+    for span, count, unit in BUCKETS:
+        for age in range(count):
+            inside = [(at, n) for n, at in created.items() if now - (age + 1) * span < at <= now - age * span]
+            if inside:
+                why.setdefault(max(inside)[1], f"the newest of its {unit}")
+    return why
+
+
+def protected(numbers: Iterable[int], marks: Marks, published: int | None, keep_last: int,
+              also: Mapping[int, str] | None = None) -> dict[int, str]:
+    """Why each protected generation stays: published, kept, tagged, one of the newest ``keep_last``, or ``also``
+    (an age bucket's)."""
+    why: dict[int, str] = dict(also or {})
     ordered = sorted(set(numbers), reverse=True)
     for n in ordered[: max(0, keep_last)]:
         why[n] = f"one of the newest {keep_last}"
@@ -124,9 +141,10 @@ def protected(numbers: Iterable[int], marks: Marks, published: int | None, keep_
     return {n: reason for n, reason in why.items() if n in ordered}
 
 
-def to_purge(numbers: Iterable[int], marks: Marks, published: int | None, keep_last: int) -> list[int]:
+def to_purge(numbers: Iterable[int], marks: Marks, published: int | None, keep_last: int,
+             also: Mapping[int, str] | None = None) -> list[int]:
     """The generations no rule protects, oldest first."""
-    keep = protected(numbers, marks, published, keep_last)
+    keep = protected(numbers, marks, published, keep_last, also)
     return sorted(n for n in set(numbers) if n not in keep)
 
 
@@ -195,5 +213,5 @@ def _reasons(old: GenPackage, new: GenPackage) -> tuple[str, ...]:
     return tuple(reasons)
 
 
-__all__ = ["Change", "GenPackage", "Generation", "GenerationDiff", "GenerationRef", "Marks", "diff_generations", "protected",
+__all__ = ["BUCKETS", "Change", "GenPackage", "Generation", "GenerationDiff", "GenerationRef", "Marks", "bucketed", "diff_generations", "protected",
            "rollback_target", "to_purge"]

@@ -19,6 +19,7 @@ from swarm_celery.domain.generations import (
     Generation,
     GenerationDiff,
     GenerationRef,
+    bucketed,
     diff_generations,
     protected,
     rollback_target,
@@ -175,15 +176,17 @@ class Generations:
 
     # ------------------------------------------------------------------------------------- retention
 
-    def purge(self, keep_last: int, profile: str = "", arch: str = "", dry_run: bool = False) -> Purge:
-        """Remove the generations no rule protects (the newest ``keep_last``, tagged, kept, published) of every
-        profile/arch (or the one named); their files go once no other generation and no staging index names them."""
+    def purge(self, keep_last: int, profile: str = "", arch: str = "", dry_run: bool = False, buckets: bool = False) -> Purge:
+        """Remove the generations no rule protects (the newest ``keep_last``, tagged, kept, published; with ``buckets``
+        the newest of each day, week and month as gbp-purge keeps them) of every profile/arch (or the one named);
+        their files go once no other generation and no staging index names them."""
         removed: list[str] = []
         kept: dict[str, str] = {}
-        for (p, a), numbers in self._areas(profile, arch).items():
-            marks, published = self.files.marks(p, a), self.files.published(p, a)
-            kept |= {f"{p}/{a}/{n}": why for n, why in protected(numbers, marks, published, keep_last).items()}
-            for number in to_purge(numbers, marks, published, keep_last):
+        for (p, a), created in self._areas(profile, arch).items():
+            marks, published, numbers = self.files.marks(p, a), self.files.published(p, a), list(created)
+            also = bucketed(created, self.clock.now()) if buckets else {}
+            kept |= {f"{p}/{a}/{n}": why for n, why in protected(numbers, marks, published, keep_last, also).items()}
+            for number in to_purge(numbers, marks, published, keep_last, also):
                 if not dry_run:
                     self.files.remove(GenerationRef(p, a, number))
                 removed.append(f"{p}/{a}/{number}")
@@ -205,10 +208,11 @@ class Generations:
         attempt = self.record.get_attempt(attempt_id)
         return attempt is None or (attempt.state not in IN_FLIGHT and attempt.published_at is None)
 
-    def _areas(self, profile: str, arch: str) -> dict[tuple[str, str], list[int]]:
-        areas: dict[tuple[str, str], list[int]] = {}
+    def _areas(self, profile: str, arch: str) -> dict[tuple[str, str], dict[int, float]]:
+        """Per profile/arch: each generation's number and when it was made."""
+        areas: dict[tuple[str, str], dict[int, float]] = {}
         for generation in self.files.all(profile, arch):
-            areas.setdefault((generation.ref.profile, generation.ref.arch), []).append(generation.ref.number)
+            areas.setdefault((generation.ref.profile, generation.ref.arch), {})[generation.ref.number] = generation.created_at
         return areas
 
 

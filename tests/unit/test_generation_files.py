@@ -110,4 +110,8 @@ def test_a_generation_serves_its_snapshot_as_a_zip_portage_can_sync(tmp_path: Pa
     with zipfile.ZipFile(zips[0]) as archive:
         assert {"repo/profiles/repo_name", "repo/app-misc/app/app-1.ebuild"} <= set(archive.namelist())
     assert files.tree_repo(first.ref) == "swarm-test"
+    assert files.sweep(dry_run=True) == []  # the shared zip is served
+    files.remove(first.ref)
+    files.remove(second.ref)
+    assert [p.name for p in files.sweep()] == [f"{snapshot.id}.zip"]  # served by no generation now
     assert files.tree_repo(files.create("desk", "amd64", list(paths.values()), made()).ref) == ""  # no snapshot, no tree

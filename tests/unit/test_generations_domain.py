@@ -6,7 +6,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from swarm_celery.domain.generations import GenerationRef, GenPackage, Marks, diff_generations, protected, rollback_target, to_purge
+from swarm_celery.domain.generations import (
+    GenerationRef,
+    GenPackage,
+    Marks,
+    bucketed,
+    diff_generations,
+    protected,
+    rollback_target,
+    to_purge,
+)
 
 
 def test_a_generation_is_named_profile_arch_number() -> None:
@@ -63,3 +72,12 @@ def test_diff_says_what_changed_by_identity_and_why() -> None:
     reasons = {c.key: c.reasons for c in diff.changed}
     assert reasons["dev-libs/lib:0"] == ("version 1 → 2", "SLOT 0/1 → 0/2", "USE +zstd")
     assert reasons["app-misc/app:0"] == ("sub-slot binding dev-libs/lib:0/2",)
+
+
+def test_age_buckets_keep_the_newest_of_each_day_week_and_month() -> None:
+    day, now = 86400.0, 400 * 86400.0
+    created = {1: now - 2 * day - 10, 2: now - 2 * day - 5, 3: now - 10, 4: now - 20, 5: now - 20 * day, 6: now - 200 * day,
+               7: now - 390 * day}
+    assert bucketed(created, now) == {3: "the newest of its day", 2: "the newest of its day", 5: "the newest of its week",
+                                      6: "the newest of its month"}  # 1 and 4 share a day with newer ones; 7 is over a year old
+    assert to_purge(created, Marks(), None, 0, bucketed(created, now)) == [1, 4, 7]

@@ -91,7 +91,14 @@ def run(world: World, session: str, profile: str = "desk", fail: frozenset[str] 
 
 def test_a_profiles_complete_session_becomes_a_published_generation_of_its_whole_world(world: World, gens: tuple[Generations, FakeFiles]) -> None:
     service, files = gens
-    run(world, "p1")
+    world.resolver.plan = with_identities(PLAN)
+    world.store.create_session("p1", REQUEST, simulated=True, build_profile="desk", reuse=True)
+    world.coordinator.plan("p1")
+    first = world.dispatcher.take()
+    world.coordinator.build_finished(success(first[0], world.dispatcher.drone(first[0])))
+    assert files.made == []  # a running session's packages reach no generation: clients see no unfinished world
+    world.store.fail_session("p1", "stopped for the test")
+    run(world, "p1b")
     assert [(name, len(paths)) for name, _, paths in files.made] == [("desk/amd64/1", 5)]
     assert files.published_refs == [GenerationRef("desk", "amd64", 1)]
     run(world, "p2")  # nothing rebuilt: its generation names the files p1 published
