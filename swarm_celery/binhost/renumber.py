@@ -17,8 +17,9 @@ import os
 import re
 import tarfile
 from pathlib import Path
+from typing import BinaryIO
 
-from swarm_celery.binhost.gpkg import _COMPRESSORS, GPKG_VERSION, ManifestHasher
+from swarm_celery.binhost.gpkg import _COMPRESSORS, GPKG_VERSION, ManifestHasher, member_like, rewriting
 from swarm_celery.binhost.gpkg_read import _compression, _container_members, _decompressed
 from swarm_celery.errors import ArtifactError
 
@@ -60,24 +61,18 @@ def _image_hash(path: Path) -> str:
 
 def renumber_gpkg(path: Path, pf: str, build_id: int) -> None:
     """Rewrite ``path`` in place (a temporary file beside it, then a rename) as build ``build_id`` of ``pf``."""
-    tmp = path.with_name(f".{path.name}.renumber")
     try:
-        with tarfile.open(path, "r:") as container, open(tmp, "wb") as out:
+        with tarfile.open(path, "r:") as container, rewriting(path, "renumber") as out:
             members = _container_members(path, container)
             metadata_info, compression = _compression(path, members, "metadata")
             with _decompressed(path, container, metadata_info, compression) as stream:
                 metadata = _with_build_id(stream.read(_MAX_METADATA), build_id)
             _write(container, members, out, f"{pf}-{build_id}", metadata_info.name.split("/")[1], metadata)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
     except (tarfile.TarError, OSError, ValueError) as exc:
         raise ArtifactError(f"cannot give {path.name} BUILD_ID {build_id}: {exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
-def _write(container: tarfile.TarFile, members: dict[str, tarfile.TarInfo], out: io.BufferedWriter, basename: str,
+def _write(container: tarfile.TarFile, members: dict[str, tarfile.TarInfo], out: BinaryIO, basename: str,
            old_metadata: str, metadata: bytes) -> None:
     """The container again under ``basename``, with the new metadata member and Manifest, without signatures."""
     template = members[GPKG_VERSION]
@@ -90,13 +85,13 @@ def _write(container: tarfile.TarFile, members: dict[str, tarfile.TarInfo], out:
             name = "metadata.tar.gz" if old_name == old_metadata else old_name
             if old_name == old_metadata:
                 data = _COMPRESSORS["gzip"](metadata)
-                tar.addfile(_like(template, f"{basename}/{name}", len(data)), io.BytesIO(data))
+                tar.addfile(member_like(template, f"{basename}/{name}", len(data)), io.BytesIO(data))
                 hashes = ManifestHasher(data)
             else:
                 hashes = _copy(container, info, tar, f"{basename}/{name}")
             lines.append(f"DATA {name} {hashes.size} " + " ".join(f"{k} {v}" for k, v in hashes.hexdigests().items()))
         manifest = ("\n".join(lines) + "\n").encode()
-        tar.addfile(_like(template, f"{basename}/Manifest", len(manifest)), io.BytesIO(manifest))
+        tar.addfile(member_like(template, f"{basename}/Manifest", len(manifest)), io.BytesIO(manifest))
 
 
 def _copy(container: tarfile.TarFile, info: tarfile.TarInfo, tar: tarfile.TarFile, name: str) -> ManifestHasher:
@@ -104,7 +99,7 @@ def _copy(container: tarfile.TarFile, info: tarfile.TarInfo, tar: tarfile.TarFil
     source = container.extractfile(info)
     if source is None:
         raise ValueError(f"{info.name} is not a regular file")
-    tar.addfile(_like(info, name, info.size), source)
+    tar.addfile(member_like(info, name, info.size), source)
     source.seek(0)
     hasher = ManifestHasher()
     for chunk in iter(lambda: source.read(1 << 20), b""):
@@ -124,11 +119,5 @@ def _with_build_id(data: bytes, build_id: int) -> bytes:
             new.addfile(info, old.extractfile(info) if info.isreg() else None)
             template = template or info
         value = f"{build_id}\n".encode()
-        new.addfile(_like(template or tarfile.TarInfo(), "metadata/BUILD_ID", len(value)), io.BytesIO(value))
+        new.addfile(member_like(template or tarfile.TarInfo(), "metadata/BUILD_ID", len(value)), io.BytesIO(value))
     return out.getvalue()
-
-
-def _like(template: tarfile.TarInfo, name: str, size: int) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.size, info.mtime, info.mode, info.uname, info.gname = size, template.mtime, 0o644, template.uname, template.gname
-    return info

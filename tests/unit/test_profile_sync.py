@@ -18,10 +18,11 @@ def with_identities(plan: Plan, **changed: str) -> Plan:
                    gentoo_profile=REQUEST.gentoo_profile)
 
 
-def run_session(world: World, session: str, plan: Plan, reuse: bool = True) -> dict[str, dict[str, object]]:
-    """Plan a session of profile "desk", build everything it sends, return its packages."""
+def run_session(world: World, session: str, plan: Plan, reuse: bool = True, profile: str = "desk",
+                simulated: bool = True) -> dict[str, dict[str, object]]:
+    """Plan a session of ``profile`` ("" = none, as `queue add` makes), build everything it sends, return its packages."""
     world.resolver.plan = plan
-    world.store.create_session(session, REQUEST, simulated=True, build_profile="desk", reuse=reuse)
+    world.store.create_session(session, REQUEST, simulated=simulated, build_profile=profile, reuse=reuse)
     world.coordinator.plan(session)
     while sent := world.dispatcher.take():
         for request in sent:
@@ -66,14 +67,8 @@ def test_sessions_of_other_profiles_or_none_are_not_compared(world: World) -> No
 
 
 def plain_session(world: World, session: str, plan: Plan, reuse: bool, simulated: bool = True) -> dict[str, dict[str, object]]:
-    """A session outside build profiles (``queue add``): build everything it sends, return its packages."""
-    world.resolver.plan = plan
-    world.store.create_session(session, REQUEST, simulated=simulated, reuse=reuse)
-    world.coordinator.plan(session)
-    while sent := world.dispatcher.take():
-        for request in sent:
-            world.coordinator.build_finished(success(request))
-    return {str(p.cpv): p for p in Queries(world.store.engine).packages(session)}
+    """A session outside build profiles (``queue add``)."""
+    return run_session(world, session, plan, reuse, profile="", simulated=simulated)
 
 
 def test_a_session_outside_profiles_skips_what_the_binhost_holds_with_the_same_identity(world: World) -> None:
