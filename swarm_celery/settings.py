@@ -94,6 +94,8 @@ class Settings:
     tree_check_every: float = setting("SWARM_TREE_CHECK_EVERY", 300.0, "beat looks for a changed tree of a build profile this "
                                       "often (s)", "coordinator")
     snapshot_keep: int = setting("SWARM_SNAPSHOT_KEEP", 10, "tree snapshots kept per tree (the oldest go first)", "coordinator")
+    generations_keep: int = setting("SWARM_GENERATIONS_KEEP", 5, "binhost generations `binhost purge` keeps per build profile and arch "
+                                    "besides tagged, kept and published ones", "coordinator")
     # the emerge builder
     emerge: str = setting("SWARM_EMERGE", "emerge", "the emerge executable (looked up on PATH)", "emerge builder")
     emerge_prefix: Path | None = setting("SWARM_EMERGE_PREFIX", None, "build in this private portage prefix (EPREFIX, "

@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from swarm_celery.api import auth, routes_admin, routes_drone, routes_profiles, routes_read
+from swarm_celery.api import auth, routes_admin, routes_drone, routes_generations, routes_profiles, routes_read
 from swarm_celery.api.context import ApiContext
 from swarm_celery.api.metrics import registry_for
 from swarm_celery.api.models import HealthOut, errors
@@ -80,7 +80,8 @@ def create_api(ctx: ApiContext) -> FastAPI:
 
     _docs(app)
     mount_ui(app)
-    for router in (routes_read.api, routes_profiles.reads, routes_admin.api, routes_profiles.admin, routes_drone.api):
+    for router in (routes_read.api, routes_profiles.reads, routes_generations.reads, routes_admin.api, routes_profiles.admin,
+                   routes_generations.admin, routes_drone.api):
         app.include_router(router)
     ctx.config.binhost_dir.mkdir(parents=True, exist_ok=True)
     app.mount("/binhost", StaticFiles(directory=ctx.config.binhost_dir, check_dir=False), name="binhost")

@@ -13,6 +13,7 @@ from swarm_celery.domain.model import DroneIdentity
 from swarm_celery.domain.uploads import UploadLimits
 from swarm_celery.ports import ControlQueue, PlanQueue
 from swarm_celery.services.explain import Explainer
+from swarm_celery.services.generations import Generations
 from swarm_celery.services.profiles import ProfileSync
 from swarm_celery.services.sessions import SessionQueue
 from swarm_celery.store.queries import Queries
@@ -57,3 +58,4 @@ class ApiContext:
     syncer: ProfileSync
     sessions: SessionQueue
     explainer: Explainer | None = None  # `explain` for the dashboard (None: one with the default scheduler settings)
+    generations: Generations | None = None  # the binhost generations (None: their routes answer 503)

@@ -31,6 +31,7 @@ class QueueIn(BaseModel):
     atoms: list[Atom] = Field(min_length=1, max_length=500, description="Package atoms, as in a world file.")
     arch: Literal["amd64", "arm64"] = "amd64"
     priority: int = Field(0, ge=-100, le=100)
+    rebuild: bool = Field(False, description="Build every package, even those the binhost holds with the same identity.")
 
 
 class QueueOut(BaseModel):
@@ -38,6 +39,7 @@ class QueueOut(BaseModel):
     atoms: list[str]
     priority: int
     arch: str
+    rebuild: bool = False
 
 
 class ControlIn(BaseModel):

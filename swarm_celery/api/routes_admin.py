@@ -32,10 +32,10 @@ def queue(ctx: Ctx, body: QueueIn) -> QueueOut:
     except (ValueError, SwarmError) as exc:
         raise HTTPException(400, str(exc)) from None
     try:
-        session_id = ctx.sessions.queue(request, priority=body.priority)
+        session_id = ctx.sessions.queue(request, priority=body.priority, reuse=not body.rebuild)
     except BrokerError as exc:
         raise HTTPException(503, str(exc)) from None
-    return QueueOut(session=session_id, atoms=list(request.world), priority=body.priority, arch=request.arch)
+    return QueueOut(session=session_id, atoms=list(request.world), priority=body.priority, arch=request.arch, rebuild=body.rebuild)
 
 
 @api.post("/control", response_model=ControlOut, responses={202: {"model": ControlOut}, **errors(400, 401, 503)},

@@ -28,9 +28,11 @@ import lzma
 import os
 import tarfile
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 GPKG_VERSION = "gpkg-1"
 MANIFEST_HASHES = ("BLAKE2B", "SHA512")  # portage's MANIFEST2_HASH_DEFAULTS
@@ -119,6 +121,28 @@ class ManifestHasher:
 
 
 # ----------------------------------------------------------------------------------------- writing
+
+
+def member_like(template: tarfile.TarInfo, name: str, size: int) -> tarfile.TarInfo:
+    """A regular container member ``name`` of ``size`` bytes, dated and owned like ``template`` (mode 0644)."""
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode, info.uname, info.gname = size, template.mtime, 0o644, template.uname, template.gname
+    return info
+
+
+@contextmanager
+def rewriting(path: Path, suffix: str) -> Iterator[BinaryIO]:
+    """Write a new version of ``path``: into ``.<name>.<suffix>`` beside it, fsynced, then renamed over it; the temporary
+    file is gone whatever happens."""
+    tmp = path.with_name(f".{path.name}.{suffix}")
+    try:
+        with open(tmp, "wb") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_gpkg(

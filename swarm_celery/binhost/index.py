@@ -189,6 +189,27 @@ def _entry(block: Mapping[str, str], head: Mapping[str, str]) -> IndexEntry:
     )
 
 
+def select_index(text: str, paths: set[str], header: Mapping[str, str],
+                 rename: Callable[[str], str] = str) -> tuple[str, set[str]]:
+    """The index of the packages of ``text`` whose PATH is in ``paths``, their blocks copied as they are (no parse)
+    but for PATH, which becomes ``rename(PATH)``, under ``text``'s header updated with ``header`` (PACKAGES counted);
+    and the paths found. A generation's index is its staging index cut down this way, in the same order."""
+    head, _, body = text.partition("\n\n")
+    kept: list[str] = []
+    found: set[str] = set()
+    for block in body.split("\n\n"):
+        match = _PATH.search(block)
+        if match and match.group(1) in paths:
+            renamed = f"{block[:match.start(1)]}{rename(match.group(1))}{block[match.end(1):]}"
+            kept.append(renamed.strip("\n") + "\n\n")
+            found.add(match.group(1))
+    values = {k: v.strip() for k, _, v in (line.partition(":") for line in head.splitlines()) if k}
+    return _block(_internal_header({**values, **header, "PACKAGES": str(len(kept))})) + "".join(kept), found
+
+
+_PATH = re.compile(r"^PATH: (.*)$", re.MULTILINE)
+
+
 def entry_from_binpkg(root: Path, rel_path: str, metadata: Mapping[str, str]) -> IndexEntry:
     """An entry for the package file ``root/rel_path`` with ``metadata`` (as read_gpkg_metadata gives it).
 
@@ -290,6 +311,11 @@ def _locked(index_path: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def write_atomic(path: Path, text: str, mtime: int) -> None:
+    """Write ``text`` to ``path`` through a temporary file beside it (fsynced, mode 0644, mtime ``mtime``) and a rename."""
+    _write_atomic(path, text, mtime)
 
 
 def _write_atomic(path: Path, text: str, mtime: int) -> None:

@@ -23,6 +23,7 @@ from swarm_celery.binhost.gpkg import InvalidBinpkg
 from swarm_celery.binhost.gpkg_read import read_gpkg_metadata
 from swarm_celery.binhost.index import IndexEntry, upsert_index
 from swarm_celery.binhost.intake import Taken, fault, take, where
+from swarm_celery.binhost.renumber import next_build_id, renumber_gpkg, same_build
 from swarm_celery.binhost.signing import GpgSigner, sign_gpkg
 from swarm_celery.domain.cpv import split_cpv
 from swarm_celery.domain.records import PackageInfo, PublishedArtifact
@@ -100,26 +101,51 @@ class BinhostPublisher:
         if metadata.get(SIMULATED_KEY) and not simulated_ok:
             raise ArtifactError(f"{name} is a simulated build ({SIMULATED_KEY}): refused for a session of real builds")
         cpv = split_cpv(package.cpv)
+        build_id, name = self._build_id(arch, taken, name, package, metadata)
         rel = f"{cpv.category}/{cpv.package}/{name}"  # binpkg-multi-instance layout: <PF>-<BUILD_ID>.gpkg.tar
         dest = self.tree(arch) / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
-        size, digest, sha1 = taken.size, taken.sha256, taken.sha1
-        if self.signer is not None:
-            sign_gpkg(taken.path, self.signer)
-            size, digest, sha1 = _digests(taken.path)  # the index describes the signed file
-        os.replace(taken.path, dest)
+        if dest.exists():  # this very build, published already (a redelivered report): the file stays as it is
+            size, digest, sha1 = _digests(dest)
+        else:
+            size, digest, sha1 = taken.size, taken.sha256, taken.sha1
+            if self.signer is not None:
+                sign_gpkg(taken.path, self.signer)
+            if self.signer is not None or build_id != _metadata_build_id(metadata):
+                size, digest, sha1 = _digests(taken.path)  # the index describes the file as served
+            os.replace(taken.path, dest)
         entry = IndexEntry(
             cpv=package.cpv, path=rel, sha1=sha1, size=size,
             mtime=int(dest.stat().st_mtime),  # MTIME: without it portage finds no digests for a fetched package and refuses it
             build_time=int(metadata.get("BUILD_TIME", "0") or 0), slot=metadata.get("SLOT", package.slot),
             repo=package.repo, use=tuple(metadata.get("USE", "").split()), eapi=metadata.get("EAPI", "8"),
-            build_id=int(metadata.get("BUILD_ID", "1") or 1),
+            build_id=build_id,
             iuse=metadata.get("IUSE", ""), keywords=metadata.get("KEYWORDS", ""),
             depend=metadata.get("DEPEND", ""), rdepend=metadata.get("RDEPEND", ""),
             bdepend=metadata.get("BDEPEND", ""), pdepend=metadata.get("PDEPEND", ""),
             provides=metadata.get("PROVIDES", ""), requires=metadata.get("REQUIRES", ""),  # else "blank PROVIDES!" on clients
         )
         return entry, PublishedArtifact(path=rel, sha256=digest, size=size), metadata.get("CHOST", "")
+
+    def _build_id(self, arch: str, taken: Taken, name: str, package: PackageInfo, metadata: dict[str, str]) -> tuple[int, str]:
+        """The BUILD_ID and file name the artifact is published under: the drone's, unless the binhost holds a file of
+        that name already (a rebuild): then one above every BUILD_ID of the package there, written into the GPKG."""
+        cpv = split_cpv(package.cpv)
+        pf = package.cpv.split("/", 1)[1]
+        named = re.fullmatch(re.escape(pf) + r"-([0-9]+)\.gpkg\.tar", name)
+        wanted = int(named.group(1)) if named else _metadata_build_id(metadata)
+        directory = self.tree(arch) / cpv.category / cpv.package
+        if named and same_build(directory / name, taken.path):
+            return wanted, name
+        build_id = next_build_id(directory, pf, wanted)
+        if build_id != _metadata_build_id(metadata) or not named or build_id != wanted:
+            renumber_gpkg(taken.path, pf, build_id)
+        return build_id, f"{pf}-{build_id}.gpkg.tar"
+
+
+def _metadata_build_id(metadata: dict[str, str]) -> int:
+    value = metadata.get("BUILD_ID", "")
+    return int(value) if value.isdigit() and int(value) > 0 else 1
 
 
 def _digests(path: Path) -> tuple[int, str, str]:

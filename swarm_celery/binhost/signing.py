@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import io
-import os
 import subprocess
 import tarfile
 import threading
@@ -24,7 +23,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO
 
-from swarm_celery.binhost.gpkg import GPKG_VERSION, ManifestHasher
+from swarm_celery.binhost.gpkg import GPKG_VERSION, ManifestHasher, member_like, rewriting
 from swarm_celery.errors import ArtifactError, ConfigError
 
 _CHUNK = 1 << 20
@@ -103,9 +102,8 @@ def _feed(data: IO[bytes], sink: IO[bytes] | None) -> None:
 
 def sign_gpkg(path: Path, signer: GpgSigner) -> None:
     """Rewrite ``path`` signed by ``signer`` (atomically: a temporary file beside it, then a rename)."""
-    tmp = path.with_name(f".{path.name}.signing")
     try:
-        with tarfile.open(path, "r:") as container, open(tmp, "wb") as out:
+        with tarfile.open(path, "r:") as container, rewriting(path, "signing") as out:
             members = [m for m in container.getmembers() if not m.name.endswith(".sig")]
             prefix = members[0].name.split("/")[0]
             manifest = next((m for m in members if m.name == f"{prefix}/Manifest"), None)
@@ -123,18 +121,13 @@ def sign_gpkg(path: Path, signer: GpgSigner) -> None:
                     with _member(container, member) as stream:
                         signature = signer.sign(stream, detached=True)
                     name = f"{member.name.split('/')[1]}.sig"
-                    signed.addfile(_like(manifest, f"{prefix}/{name}", len(signature)), io.BytesIO(signature))
+                    signed.addfile(member_like(manifest, f"{prefix}/{name}", len(signature)), io.BytesIO(signature))
                     lines.append(f"DATA {name} {len(signature)} " + " ".join(
                         f"{k} {v}" for k, v in ManifestHasher(signature).hexdigests().items()))
                 text = signer.sign(io.BytesIO(("\n".join(lines) + "\n").encode()), detached=False)
-                signed.addfile(_like(manifest, manifest.name, len(text)), io.BytesIO(text))
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
+                signed.addfile(member_like(manifest, manifest.name, len(text)), io.BytesIO(text))
     except (tarfile.TarError, IndexError, OSError) as exc:
         raise ArtifactError(f"cannot sign {path.name}: {exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _cleartext(text: str) -> str:
@@ -159,9 +152,3 @@ def _member(container: tarfile.TarFile, member: tarfile.TarInfo) -> Iterator[IO[
         yield stream
     finally:
         stream.close()
-
-
-def _like(template: tarfile.TarInfo, name: str, size: int) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.size, info.mtime, info.mode, info.uname, info.gname = size, template.mtime, 0o644, template.uname, template.gname
-    return info

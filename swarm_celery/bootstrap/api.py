@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from swarm_celery.api.app import create_api
 from swarm_celery.api.context import ApiConfig, ApiContext, RequestMaker
 from swarm_celery.api.sql import ReadOnlySql
-from swarm_celery.bootstrap.coordinator import explainer, profile_requests
+from swarm_celery.bootstrap.coordinator import explainer, generations, profile_requests
 from swarm_celery.bootstrap.core import build_logs_dir, celery_app, engine, uploads_dir
 from swarm_celery.bootstrap.inputs import request_from_options
 from swarm_celery.clock import SystemClock
@@ -40,7 +40,7 @@ def api_app(settings: Settings, make_request: RequestMaker) -> FastAPI:
                      messenger=messenger, make_request=make_request,
                      sql=ReadOnlySql.for_urls(settings.database, settings.sql_database_url), version=payload_version(),
                      syncer=ProfileSync(the_store, profile_requests(settings), sessions), sessions=sessions,
-                     explainer=explainer(settings))
+                     explainer=explainer(settings), generations=generations(settings, the_store))
     return create_api(ctx)
 
 

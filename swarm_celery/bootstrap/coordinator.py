@@ -7,6 +7,7 @@ from typing import Any
 
 from celery import Celery
 
+from swarm_celery.binhost.generations import GenerationFiles
 from swarm_celery.binhost.publisher import BinhostPublisher
 from swarm_celery.bootstrap.core import (
     celery_app,
@@ -40,9 +41,11 @@ from swarm_celery.services.control import Controller
 from swarm_celery.services.coordinator import Coordinator
 from swarm_celery.services.explain import Explainer
 from swarm_celery.services.fleet import FleetConfig, FleetDoctor
+from swarm_celery.services.generations import Generations
 from swarm_celery.services.profiles import ProfileSync, TreeWatcher
 from swarm_celery.services.sessions import SessionQueue
 from swarm_celery.settings import Settings
+from swarm_celery.store.repository import SqlStore
 from swarm_celery.tasks import coordinator as coordinator_tasks
 from swarm_celery.tasks import fleet as fleet_tasks
 from swarm_celery.tasks import tree as tree_tasks
@@ -58,9 +61,10 @@ def coordinator_services(settings: Settings, app: Celery) -> tuple[Coordinator, 
     """The coordinator and the controls, sharing one store, broker and dispatcher (one writer)."""
     the_store, broker, clock = store(settings), CeleryBroker(app), SystemClock()
     publisher = BinhostPublisher(settings.binhost_dir, uploads_dir(settings), signer(settings), staging=settings.staging_dir)
+    made = generations(settings, the_store)
     coord = Coordinator(the_store, PortageResolver(settings.cache_dir), broker, publisher, prior=durations(settings), clock=clock,
                         config=scheduler_config(settings), census=RedisCensus(app), simulated=settings.builder == "simulate",
-                        configs=BuildConfigFiles(settings.build_configs_dir))
+                        configs=BuildConfigFiles(settings.build_configs_dir), on_complete=made.on_complete)
     return coord, Controller(the_store, broker, coord.dispatcher, clock)
 
 
@@ -168,3 +172,8 @@ def fleet_doctor(settings: Settings, app: Celery | None) -> FleetDoctor:
                        pinger=fleet_tasks.CeleryPinger(app) if app is not None else None,
                        alerter=WebhookAlerter(settings.alert_webhook) if settings.alert_webhook else None,
                        config=config, coordinator_tree=lambda: tree_timestamp(settings.tree))
+
+
+def generations(settings: Settings, record: SqlStore | None = None) -> Generations:
+    """The binhost generations of every build profile (below SWARM_HOME/binhost/generations) and their use cases."""
+    return Generations(GenerationFiles(settings.binhost_dir, uploads=uploads_dir(settings)), record or store(settings), SystemClock())

@@ -10,6 +10,8 @@ from sqlalchemy import Engine
 
 from swarm_celery.app import celery_config, create_app
 from swarm_celery.binhost.publisher import SIGNING_KEY_FILE
+from swarm_celery.binhost.served import Served
+from swarm_celery.binhost.served import served_signing as binhost_served
 from swarm_celery.binhost.signing import GpgSigner
 from swarm_celery.buildlogs import BuildLogs
 from swarm_celery.clock import SystemClock
@@ -112,6 +114,15 @@ def signer(settings: Settings) -> GpgSigner | None:
     found = GpgSigner(settings.gnupg, settings.signing_key)
     found.fingerprint()
     return found
+
+
+def served_signing(settings: Settings, arch: str, base_url: str) -> Served:
+    """Whether the binhost serves signed packages, and by which key: this coordinator's key when SWARM_SIGNING_KEY is set
+    here, else what the binhost serves (this host's SWARM_HOME/binhost, or ``base_url``)."""
+    found = signer(settings)
+    if found is not None:
+        return Served(True, found.fingerprint(), "SWARM_SIGNING_KEY")
+    return binhost_served(settings.binhost_dir, arch, base_url)
 
 
 def create_signing_key(settings: Settings, uid: str) -> GpgSigner:

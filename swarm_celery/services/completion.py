@@ -10,7 +10,7 @@ failed package and lets the rest of the plan go on.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from swarm_celery.domain.failures import Classification, FailureKind, classify_failure
@@ -35,8 +35,9 @@ def given_to(attempt: AttemptInfo, drone: str) -> bool:
 
 class Completions:
     def __init__(self, store: CompletionStore, publisher: Publisher, dispatcher: Dispatcher, breaker: Breaker, clock: Clock,
-                 config: SchedulerConfig) -> None:
+                 config: SchedulerConfig, on_complete: Callable[[str], None] | None = None) -> None:
         self.store = store
+        self.on_complete = on_complete  # a session just completed (its binhost generation is made)
         self.publisher = publisher
         self.dispatcher = dispatcher
         self.breaker = breaker
@@ -71,7 +72,8 @@ class Completions:
         for arch in sorted({session.arch for _, _, _, session in current}):
             self.dispatcher.dispatch(arch)
         for session_id in sorted({attempt.session_id for _, attempt, _, _ in current}):
-            finish_if_done(self.store, session_id)
+            if finish_if_done(self.store, session_id) and self.on_complete is not None:
+                self.on_complete(session_id)
 
     def _current(self, results: Sequence[BuildResult]) -> list[Current]:
         """The reports that answer their package's current attempt, each once (a redelivered one is recorded stale)."""

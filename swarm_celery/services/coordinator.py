@@ -18,7 +18,7 @@ at least once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from swarm_celery.domain.durations import Durations
 from swarm_celery.domain.model import BuildResult, DroneIdentity
@@ -37,14 +37,15 @@ from swarm_celery.services.timings import BatchTimings
 class Coordinator:
     def __init__(self, store: CoordinatorStore, resolver: Resolver, broker: Broker, publisher: Publisher, *,
                  prior: Durations, clock: Clock, config: SchedulerConfig | None = None, census: BrokerCensus | None = None,
-                 simulated: bool | None = None, configs: BuildConfigs | None = None) -> None:
+                 simulated: bool | None = None, configs: BuildConfigs | None = None,
+                 on_complete: Callable[[str], None] | None = None) -> None:
         self.store = store
         self.clock = clock
         self.config = config or SchedulerConfig()
         self.dispatcher = Dispatcher(store, broker, clock, self.config, configs)
-        self.planner = Planner(store, resolver, self.dispatcher, prior, simulated)
+        self.planner = Planner(store, resolver, self.dispatcher, prior, simulated, on_complete)
         self.breaker = Breaker(store, broker, self.dispatcher, clock, self.config)
-        self.completions = Completions(store, publisher, self.dispatcher, self.breaker, clock, self.config)
+        self.completions = Completions(store, publisher, self.dispatcher, self.breaker, clock, self.config, on_complete)
         heard = Heard()  # heartbeats the record could not take, shared by the two that need them
         self.reclaimer = Reclaimer(store, broker, self.dispatcher, clock, self.config, census, heard)
         self.drones = Drones(store, broker, self.dispatcher, clock, heard)

@@ -3,12 +3,15 @@
 For a build profile's session the plan is compared with what the profile published
 (by binary-package identity, domain.identity): each package records why it is built,
 and — unless the sync asked for everything — what is unchanged is not built again.
+Any other session skips what the binhost holds already with the same identity, whichever
+session built it, unless it was queued with ``--rebuild``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 
 from swarm_celery.domain.config import ResolveRequest
 from swarm_celery.domain.durations import Durations
@@ -22,14 +25,16 @@ from swarm_celery.ports import PlanStore, Resolver, SessionEnd
 from swarm_celery.services.dispatch import Dispatcher
 
 log = logging.getLogger(__name__)
+HELD = "unchanged: the binhost holds it already with the same identity (queue with --rebuild to build it again)"
 KIND_NOTES = {True: "builds are SIMULATED: this swarm's coordinator runs SWARM_BUILDER=simulate; only simulating drones build it",
               False: "builds are real: this swarm's coordinator runs SWARM_BUILDER=emerge; only drones that build with emerge build it"}
 
 
 class Planner:
     def __init__(self, store: PlanStore, resolver: Resolver, dispatcher: Dispatcher, prior: Durations,
-                 simulated: bool | None = None) -> None:
+                 simulated: bool | None = None, on_complete: Callable[[str], None] | None = None) -> None:
         self.store = store
+        self.on_complete = on_complete  # a session just completed (nothing to build: its binhost generation is made)
         self.resolver = resolver
         self.dispatcher = dispatcher
         self.prior = prior
@@ -56,7 +61,8 @@ class Planner:
             self.store.fail_session(session_id, f"planning failed ({type(exc).__name__}: {exc}); see the coordinator log")
             raise
         self.dispatcher.dispatch(session.arch)
-        finish_if_done(self.store, session_id)  # an empty plan is complete at once
+        if finish_if_done(self.store, session_id) and self.on_complete is not None:  # nothing to build: complete at once
+            self.on_complete(session_id)
         return len(plan.packages)
 
     def save_plan(self, session_id: str, plan: Plan, session: SessionInfo | None = None) -> None:
@@ -64,7 +70,13 @@ class Planner:
         gates = dispatch_gates(plan)
         history = self.store.history_seconds()
         expected = {p.cpv: expected_seconds(p.cpv, history, self.prior) for p in plan.packages}
-        reasons, reused = self._compare_with_published(session, plan) if session and session.build_profile else ({}, frozenset())
+        reasons: dict[str, str] = {}
+        reused: frozenset[str] = frozenset()
+        if session and session.build_profile:
+            reasons, reused = self._compare_with_published(session, plan)
+        elif session and session.reuse:
+            reused = self._held_already(session, plan)
+            reasons = dict.fromkeys(reused, HELD)
         self.store.save_plan(session_id, plan, gates, expected, remaining_paths(gates, expected), reasons, reused)
 
     def _compare_with_published(self, session: SessionInfo, plan: Plan) -> tuple[dict[str, str], frozenset[str]]:
@@ -81,11 +93,16 @@ class Planner:
         reused = frozenset(p.cpv for p in plan.packages if p.identity and p.identity in published)
         return reasons | dict.fromkeys(reused, "unchanged: published already with the same identity"), reused
 
+    def _held_already(self, session: SessionInfo, plan: Plan) -> frozenset[str]:
+        """The packages of ``plan`` the binhost holds already with the same identity (built by any session like this one:
+        simulated builds count for simulated sessions only)."""
+        held = self.store.published_identities(session.arch, session.simulated)
+        return frozenset(p.cpv for p in plan.packages if p.identity and p.identity in held)
 
-def finish_if_done(store: SessionEnd, session_id: str) -> None:
-    """The session is complete once every package of it is final."""
-    if store.counts(session_id).finished:
-        store.finish_session(session_id)
+
+def finish_if_done(store: SessionEnd, session_id: str) -> bool:
+    """The session is complete once every package of it is final; True when this call completed it."""
+    return store.counts(session_id).finished and store.finish_session(session_id)
 
 
 __all__ = ["Planner", "finish_if_done"]

@@ -27,7 +27,10 @@ class SessionQueue:
         self.new_id = new_id
 
     def queue(self, request: ResolveRequest, *, priority: int = 0, build_profile: str = "", reuse: bool = False) -> str:
-        """Record a session for ``request`` and send it to the coordinator to plan; returns its id."""
+        """Record a session for ``request`` and send it to the coordinator to plan; returns its id.
+
+        ``reuse``: build only what is not published already with the same identity (the profile's packages for a
+        build profile's session, anything the binhost holds for any other)."""
         session_id = self.new_id()
         self.store.create_session(session_id, request, self.simulated, priority, build_profile=build_profile, reuse=reuse)
         try:

@@ -15,7 +15,7 @@ from swarm_celery.domain.model import PackageState, Plan, PlannedPackage, Sessio
 from swarm_celery.domain.profiles import BuildProfile
 from swarm_celery.domain.snapshots import Snapshot
 from swarm_celery.store.dispatch_repo import RepoBase
-from swarm_celery.store.models import PackageRow, ProfileRow, SessionRow, SnapshotRow
+from swarm_celery.store.models import AttemptRow, PackageRow, ProfileRow, SessionRow, SnapshotRow
 from swarm_celery.store.rows import event_row, rows_matched
 
 
@@ -83,6 +83,31 @@ class ProfileRepo(RepoBase):
                 where = (arch, gentoo_profile)
         packages = tuple(latest[k] for k in sorted(latest))
         return Plan(packages, tuple(p.cpv for p in packages), arch=where[0], gentoo_profile=where[1])
+
+    def published_identities(self, arch: str, simulated: bool) -> frozenset[str]:
+        """The identities of every package published for ``arch`` by sessions that simulate (or not) like ``simulated``:
+        what the binhost holds already, whichever session built it."""
+        query = (select(PackageRow.identity).distinct().join(SessionRow, SessionRow.id == PackageRow.session_id)
+                 .where(SessionRow.arch == arch, SessionRow.simulated.is_(simulated),
+                        PackageRow.state == PackageState.PUBLISHED.value, PackageRow.identity != ""))
+        with self.engine.connect() as db:
+            return frozenset(db.execute(query).scalars())
+
+    def published_paths(self, session_id: str) -> dict[str, str]:
+        """Where each published package of the session is in its arch's binhost tree (cpv → path): the file its own
+        attempt published, or for a package it did not build again the newest file published with its identity."""
+        session = select(SessionRow.arch, SessionRow.simulated).where(SessionRow.id == session_id).subquery()
+        mine = select(PackageRow.cpv, PackageRow.identity).where(PackageRow.session_id == session_id,
+                                                                 PackageRow.state == PackageState.PUBLISHED.value).subquery()
+        builds = (select(mine.c.cpv, AttemptRow.artifact)
+                  .join(PackageRow, PackageRow.identity == mine.c.identity)
+                  .join(SessionRow, SessionRow.id == PackageRow.session_id)
+                  .join(AttemptRow, AttemptRow.package_id == PackageRow.id)
+                  .where(mine.c.identity != "", AttemptRow.published_at.is_not(None), AttemptRow.artifact != "",
+                         SessionRow.arch == session.c.arch, SessionRow.simulated == session.c.simulated)
+                  .order_by(AttemptRow.published_at))
+        with self.engine.connect() as db:
+            return {cpv: path for cpv, path in db.execute(builds)}  # the newest last: it wins
 
     def add_snapshot(self, snapshot: Snapshot) -> None:
         with self._sessions.begin() as db:

@@ -88,7 +88,7 @@ class SqlStore(CompletionRepo, DispatchRepo, FleetRepo, ControlRepo, LeaseRepo, 
             db.execute(update(SessionRow).where(SessionRow.id == session_id).values(
                 state=SessionState.RUNNING.value, planned_at=self.clock.now(), config_hash=plan.config_hash or SessionRow.config_hash))
             what = f"{len(plan.packages)} packages, {len(plan.dropped_edges)} edges dropped as cycle breaks"
-            what += f"; {len(reused)} unchanged since the profile last published them, not built again" if reused else ""
+            what += f"; {len(reused)} published already with the same identity, not built again" if reused else ""
             db.add(event_row(self.clock.now(), "session.planned", what, session_id))
 
     def _insert_packages(self, db: Session, session_id: str, plan: Plan, gates: Mapping[str, frozenset[str]],
@@ -116,12 +116,14 @@ class SqlStore(CompletionRepo, DispatchRepo, FleetRepo, ControlRepo, LeaseRepo, 
                 state=SessionState.FAILED.value, error=error, finished_at=self.clock.now()))
             db.add(event_row(self.clock.now(), "session.failed", error, session_id))
 
-    def finish_session(self, session_id: str) -> None:
+    def finish_session(self, session_id: str) -> bool:
+        """Mark a running session complete; True when this call did."""
         with self._sessions.begin() as db:
             done = rows_matched(db.execute(update(SessionRow).where(SessionRow.id == session_id, SessionRow.state == SessionState.RUNNING.value).values(
                 state=SessionState.COMPLETE.value, finished_at=self.clock.now())))
             if done:
                 db.add(event_row(self.clock.now(), "session.complete", "every package reached a final state", session_id))
+            return bool(done)
 
     # attempts -------------------------------------------------------------
     def get_attempt(self, attempt_id: str) -> AttemptInfo | None:

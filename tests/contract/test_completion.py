@@ -97,3 +97,19 @@ def test_stale_reports_are_noted_against_their_session(store: Store) -> None:
     store.note_stale_report(a["sys-libs/base-1"], "late")
     store.note_stale_report("unknown", "who?")
     assert [(e.session_id, e.subject) for e in events(store, "attempt.stale")] == [("s1", a["sys-libs/base-1"]), (None, "unknown")]
+
+
+def test_what_the_binhost_holds_by_identity_and_where(store: Store, clock: FakeClock) -> None:
+    ids = planned(store)
+    store.register_drone(drone("d1"))
+    a = dispatched(store, ids, "sys-libs/base-1", "sys-libs/rt-1")
+    contexts = store.attempt_contexts(list(a.values()))
+    store.mark_published_many([(success(aid), PublishedArtifact(f"{cpv}-1.gpkg.tar", "f" * 64, 1), contexts[aid][1])
+                               for cpv, aid in a.items()])
+    assert store.published_identities("amd64", True) == {"id-sys-libs/base-1", "id-sys-libs/rt-1"}
+    assert store.published_identities("amd64", False) == set() and store.published_identities("arm64", True) == set()
+    clock.t += 1
+    planned(store, "s2", reused=frozenset({"sys-libs/base-1"}))  # built by s1, not again
+    assert store.published_paths("s2") == {"sys-libs/base-1": "sys-libs/base-1-1.gpkg.tar"}
+    assert store.published_paths("s1") == {"sys-libs/base-1": "sys-libs/base-1-1.gpkg.tar", "sys-libs/rt-1": "sys-libs/rt-1-1.gpkg.tar"}
+    assert store.finish_session("s1") and not store.finish_session("s1")  # only the call that completed it says so

@@ -66,7 +66,7 @@ def test_reused_packages_are_published_and_gate_nothing(store: Store) -> None:
     by_cpv = {p.cpv: p for p in store.packages_in_state(list(PackageState), "s1")}
     assert by_cpv["sys-libs/base-1"].state is PackageState.PUBLISHED and by_cpv["dev-libs/lib-1"].pending == 0
     assert by_cpv["app-misc/app-1"].pending == 1  # still waits for lib, which is built
-    assert "2 unchanged since the profile last published them" in events(store, "session.planned")[0].message
+    assert "2 published already with the same identity" in events(store, "session.planned")[0].message
 
 
 def test_a_package_planned_twice_is_refused(store: Store) -> None:

@@ -20,6 +20,7 @@ import uvicorn
 from swarm_celery.api.app import create_api
 from swarm_celery.api.context import ApiConfig, ApiContext
 from swarm_celery.api.sql import ReadOnlySql
+from swarm_celery.binhost.generations import GenerationFiles
 from swarm_celery.binhost.gpkg import BinpkgMetadata, write_gpkg
 from swarm_celery.binhost.publisher import BinhostPublisher
 from swarm_celery.domain.config import ResolveRequest
@@ -32,6 +33,7 @@ from swarm_celery.errors import ConfigError
 from swarm_celery.resolve.build_config import BuildConfigFiles
 from swarm_celery.services.control import Controller
 from swarm_celery.services.coordinator import Coordinator
+from swarm_celery.services.generations import Generations
 from swarm_celery.services.profiles import ProfileSync
 from swarm_celery.services.sessions import SessionQueue
 from swarm_celery.store.engine import make_engine, migrate
@@ -136,7 +138,8 @@ def api_world(home: Path, *, public_status: bool = False, limits: UploadLimits |
     sessions = SessionQueue(store, messenger, simulated=True)
     ctx = ApiContext(config=config, queries=Queries(engine), store=store, tokens=DroneTokens(engine), messenger=messenger,
                      make_request=make_request, sql=ReadOnlySql.for_urls(url, sql_url), version="test",
-                     syncer=ProfileSync(store, profile_request, sessions), sessions=sessions)
+                     syncer=ProfileSync(store, profile_request, sessions), sessions=sessions,
+                     generations=Generations(GenerationFiles(home / "binhost"), store, clock))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_api(ctx), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -60,13 +60,17 @@ def test_queue_creates_a_session_and_asks_the_coordinator_to_plan_it(world: ApiW
         response = admin.post("/api/v1/queue", json={"atoms": ["app-misc/tmux", ">=dev-libs/foo-1.2"], "priority": 10, "arch": "arm64"})
         assert response.status_code == 202, response.text
         queued = response.json()
-        assert queued | {"session": "?"} == {"session": "?", "atoms": ["app-misc/tmux", ">=dev-libs/foo-1.2"], "priority": 10, "arch": "arm64"}
+        assert queued | {"session": "?"} == {"session": "?", "atoms": ["app-misc/tmux", ">=dev-libs/foo-1.2"], "priority": 10,
+                                             "arch": "arm64", "rebuild": False}
         assert world.messenger.plans == [queued["session"]]
         assert admin.get(f"/api/v1/sessions/{queued['session']}").json()["state"] == "planning"
+        assert world.store.get_session(queued["session"]).reuse  # type: ignore[union-attr]  # skips what the binhost holds
+        forced = admin.post("/api/v1/queue", json={"atoms": ["app-misc/tmux"], "rebuild": True}).json()
+        assert forced["rebuild"] and not world.store.get_session(forced["session"]).reuse  # type: ignore[union-attr]
         bad = admin.post("/api/v1/queue", json={"atoms": ["tmux; rm -rf /"]})
         assert bad.status_code == 400 and "is not a package atom" in bad.json()["error"]
         assert admin.post("/api/v1/queue", json={"atoms": []}).status_code == 422
-    assert len(world.messenger.plans) == 1  # nothing queued for the refused requests
+    assert len(world.messenger.plans) == 2  # nothing queued for the refused requests
 
 
 def test_control_waits_for_the_coordinators_answer(world: ApiWorld) -> None:

@@ -10,6 +10,7 @@ import subprocess
 import tarfile
 import tempfile
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -131,6 +132,37 @@ def test_resigning_replaces_a_drones_own_signatures(tmp_path: Path, homes: dict[
     assert "error" not in verify(tmp_path, homes["client"], [resigned])[str(resigned)]
     with tarfile.open(resigned) as container:
         assert sum(m.name.endswith(".sig") for m in container.getmembers()) == 2  # no leftover signature of the drone's
+
+
+def test_a_signed_rebuild_gets_build_id_2_and_portage_verifies_it(tmp_path: Path, homes: dict[str, Path]) -> None:
+    fingerprint = keygen(homes["swarm"])
+    signer = GpgSigner(homes["swarm"], fingerprint)
+    binhost, first = publish(tmp_path, signer)
+    again = replace(REQUEST, attempt_id="c" * 32)
+    out = SimulateBuilder(Durations({}), 0.0).build(again, tmp_path / "staging" / again.attempt_id)
+    publisher = BinhostPublisher(binhost, signer=signer, staging=tmp_path / "staging")
+    second = binhost / "amd64" / publisher.publish("amd64", out.artifact, out.sha256, replace(PACKAGE, current_attempt=again.attempt_id)).path
+    assert first.name == "tmux-3.5a-1.gpkg.tar" and second.name == "tmux-3.5a-2.gpkg.tar"
+    trust(homes["client"], binhost, fingerprint)
+    make_conf = f'FEATURES="binpkg-request-signature"\nBINPKG_GPG_VERIFY_GPG_HOME="{homes["client"]}"\n'
+    got = portage_run(tmp_path, {"op": "read", "paths": [str(second)], "keys": ["PF", "BUILD_ID"], "make_conf": make_conf})
+    result = got[str(second)]
+    assert "error" not in result, result  # type: ignore[operator]
+    assert {k: str(v).strip() for k, v in result["metadata"].items()} == {"PF": "tmux-3.5a", "BUILD_ID": "2"}  # type: ignore[index]
+
+
+def test_client_config_describes_the_binhost_as_served_without_the_key_in_this_shell(tmp_path: Path, homes: dict[str, Path]) -> None:
+    fingerprint = keygen(homes["swarm"])
+    publish(tmp_path, GpgSigner(homes["swarm"], fingerprint))  # SWARM_HOME=tmp_path: its binhost is tmp_path/binhost
+    env = cli_env(tmp_path, tmp_path / "cache")  # no SWARM_SIGNING_KEY, no SWARM_GPG_HOME
+    run = run_cli(["binhost", "client-config", "--json"], env)
+    assert run.code == 0, run.output
+    config = json.loads(run.stdout)
+    assert config["signed"] and config["fingerprint"] == fingerprint and "verify-signature = true" in config["binrepos_conf"]
+    unsigned = tmp_path / "plain"
+    publish(unsigned, None)
+    plain = json.loads(run_cli(["binhost", "client-config", "--json"], cli_env(unsigned, tmp_path / "cache")).stdout)
+    assert not plain["signed"] and "verify-signature = false" in plain["binrepos_conf"]
 
 
 def test_a_missing_signing_key_is_named(tmp_path: Path, homes: dict[str, Path]) -> None:

@@ -18,10 +18,11 @@ def with_identities(plan: Plan, **changed: str) -> Plan:
                    gentoo_profile=REQUEST.gentoo_profile)
 
 
-def run_session(world: World, session: str, plan: Plan, reuse: bool = True) -> dict[str, dict[str, object]]:
-    """Plan a session of profile "desk", build everything it sends, return its packages."""
+def run_session(world: World, session: str, plan: Plan, reuse: bool = True, profile: str = "desk",
+                simulated: bool = True) -> dict[str, dict[str, object]]:
+    """Plan a session of ``profile`` ("" = none, as `queue add` makes), build everything it sends, return its packages."""
     world.resolver.plan = plan
-    world.store.create_session(session, REQUEST, simulated=True, build_profile="desk", reuse=reuse)
+    world.store.create_session(session, REQUEST, simulated=simulated, build_profile=profile, reuse=reuse)
     world.coordinator.plan(session)
     while sent := world.dispatcher.take():
         for request in sent:
@@ -63,3 +64,34 @@ def test_sessions_of_other_profiles_or_none_are_not_compared(world: World) -> No
     world.coordinator.plan("other")
     reasons = {p.change for p in Queries(world.store.engine).packages("other")}
     assert reasons == {"new in this profile"}
+
+
+def plain_session(world: World, session: str, plan: Plan, reuse: bool, simulated: bool = True) -> dict[str, dict[str, object]]:
+    """A session outside build profiles (``queue add``)."""
+    return run_session(world, session, plan, reuse, profile="", simulated=simulated)
+
+
+def test_a_session_outside_profiles_skips_what_the_binhost_holds_with_the_same_identity(world: World) -> None:
+    plain_session(world, "q1", with_identities(PLAN), reuse=True)
+    assert len(world.publisher.published) == 5
+    again = plain_session(world, "q2", with_identities(PLAN, tool="id-tool-2"), reuse=True)
+    assert world.publisher.published[5:] == ["app-misc/tool-1"]  # only the package whose identity moved
+    assert {p.state for p in again.values()} == {"published"}
+    assert again["sys-libs/base-1"].change.startswith("unchanged: the binhost holds it already")
+    assert Queries(world.store.engine).session("q2").state == "complete"  # type: ignore[union-attr]
+
+
+def test_rebuild_builds_everything_and_profiles_count_as_the_binhost(world: World) -> None:
+    run_session(world, "p1", with_identities(PLAN))  # a profile's packages are in the binhost too
+    forced = plain_session(world, "q1", with_identities(PLAN), reuse=False)
+    assert len(world.publisher.published) == 10 and {p.change for p in forced.values()} == {""}
+    plain_session(world, "q2", with_identities(PLAN), reuse=True)
+    assert len(world.publisher.published) == 10
+
+
+def test_simulated_packages_do_not_count_for_a_real_session(world: World) -> None:
+    plain_session(world, "q1", with_identities(PLAN), reuse=True, simulated=True)
+    world.store.create_session("real", REQUEST, simulated=False, reuse=True)
+    world.resolver.plan = with_identities(PLAN)
+    world.coordinator.plan("real")
+    assert {p.change for p in Queries(world.store.engine).packages("real")} == {""}

@@ -73,6 +73,25 @@ def test_publish_places_file_and_index_entry(tmp_path: Path) -> None:
     assert again == published and len(parse_index((tree / "Packages").read_text())[1]) == 1
 
 
+def test_a_rebuild_gets_a_new_build_id_and_never_overwrites_a_published_file(tmp_path: Path) -> None:
+    artifact, sha = build(tmp_path)
+    first = publisher(tmp_path).publish("amd64", artifact, sha, PACKAGE)
+    tree = tmp_path / "binhost" / "amd64"
+    before = (tree / first.path).read_bytes()
+    again = replace(REQUEST, attempt_id="b" * 32)
+    out = SimulateBuilder(Durations({}), 0.0).build(again, tmp_path / "staging" / again.attempt_id)
+    assert out.artifact.name == first.path.rsplit("/", 1)[1]  # the drone named it BUILD_ID 1 again
+    second = publisher(tmp_path).publish("amd64", out.artifact, out.sha256, replace(PACKAGE, current_attempt=again.attempt_id))
+    assert second.path == "app-misc/tmux/tmux-3.5a-2.gpkg.tar" and (tree / first.path).read_bytes() == before
+    meta = read_gpkg_metadata(tree / second.path)  # the Manifest verifies, the metadata says the new number
+    assert meta["BUILD_ID"] == "2" and meta["PF"] == "tmux-3.5a"
+    with tarfile.open(tree / second.path) as container:
+        assert {m.name.split("/")[0] for m in container.getmembers()} == {"tmux-3.5a-2"}
+    entries = parse_index((tree / "Packages").read_text())[1]
+    assert [(e.path, e.build_id) for e in entries] == [(first.path, 1), (second.path, 2)]
+    assert entries[1].sha1 == hashlib.sha1((tree / second.path).read_bytes()).hexdigest()
+
+
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [

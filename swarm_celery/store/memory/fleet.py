@@ -184,6 +184,25 @@ class ProfileMixin(MemoryBase):
         packages = tuple(latest[k] for k in sorted(latest))
         return Plan(packages, tuple(p.cpv for p in packages), arch=where[0], gentoo_profile=where[1])
 
+    def published_identities(self, arch: str, simulated: bool) -> frozenset[str]:
+        sessions = {s.id for s in self.t.sessions.values() if s.arch == arch and s.simulated == simulated}
+        return frozenset(p.identity for sid in sessions for p in self._session_packages(sid)
+                         if p.state == PackageState.PUBLISHED.value and p.identity)
+
+    def published_paths(self, session_id: str) -> dict[str, str]:
+        session = self.t.sessions[session_id]
+        like = {s.id for s in self.t.sessions.values() if (s.arch, s.simulated) == (session.arch, session.simulated)}
+        by_package = {p.id: p for sid in like for p in self._session_packages(sid)}
+        newest: dict[str, tuple[float, str]] = {}
+        for attempt in self.t.attempts.values():
+            pkg = by_package.get(attempt.package_id)
+            if pkg is None or not pkg.identity or attempt.published_at is None or not attempt.artifact:
+                continue
+            if attempt.published_at >= newest.get(pkg.identity, (-1.0, ""))[0]:
+                newest[pkg.identity] = (attempt.published_at, attempt.artifact)
+        return {p.cpv: newest[p.identity][1] for p in self._session_packages(session_id)
+                if p.state == PackageState.PUBLISHED.value and p.identity in newest}
+
     def add_snapshot(self, snapshot: Snapshot) -> None:
         if snapshot.id in self.t.snapshots:
             raise ValueError(f"snapshot {snapshot.id} exists already")

@@ -78,7 +78,7 @@ class SessionsMixin(MemoryBase):
         session.state, session.planned_at = SessionState.RUNNING.value, self.clock.now()
         session.config_hash = plan.config_hash or session.config_hash
         what = f"{len(plan.packages)} packages, {len(plan.dropped_edges)} edges dropped as cycle breaks"
-        what += f"; {len(reused)} unchanged since the profile last published them, not built again" if reused else ""
+        what += f"; {len(reused)} published already with the same identity, not built again" if reused else ""
         self.add_event("session.planned", what, session_id)
 
     def _insert_packages(self, session_id: str, plan: Plan, gates: Mapping[str, frozenset[str]], expected: Mapping[str, float],
@@ -101,11 +101,13 @@ class SessionsMixin(MemoryBase):
             found.state, found.error, found.finished_at = SessionState.FAILED.value, error, self.clock.now()
         self.add_event("session.failed", error, session_id)
 
-    def finish_session(self, session_id: str) -> None:
+    def finish_session(self, session_id: str) -> bool:
         found = self.t.sessions.get(session_id)
         if found is not None and found.state == SessionState.RUNNING.value:
             found.state, found.finished_at = SessionState.COMPLETE.value, self.clock.now()
             self.add_event("session.complete", "every package reached a final state", session_id)
+            return True
+        return False
 
     def session_gates(self, session_id: str) -> dict[str, frozenset[str]]:
         cpv = {p.id: p.cpv for p in self._session_packages(session_id)}

@@ -1,0 +1,39 @@
+"""Test kit for binhost generations: a staging tree of simulated GPKGs, published as the coordinator publishes them."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from swarm_celery.binhost.index import parse_index
+from swarm_celery.binhost.publisher import BinhostPublisher
+from swarm_celery.domain.durations import Durations
+from swarm_celery.domain.model import BuildRequest, PackageState
+from swarm_celery.domain.records import PackageInfo
+from swarm_celery.drone.builders import SimulateBuilder
+
+
+def stage(binhost: Path, cpvs: list[str], use: tuple[str, ...] = ("amd64",), attempt: str = "a") -> dict[str, str]:
+    """Build each CPV (simulated) and publish it into ``binhost``/amd64; cpv → path in the staging tree."""
+    staging = binhost.parent / "staging"
+    publisher = BinhostPublisher(binhost, staging=staging)
+    paths = {}
+    for i, cpv in enumerate(cpvs):
+        attempt_id = hashlib.md5(f"{attempt}{i}{cpv}".encode(), usedforsecurity=False).hexdigest()
+        request = BuildRequest(attempt_id, "s1", cpv, "amd64", "0", "gentoo", use)
+        out = SimulateBuilder(Durations({}), 0.0).build(request, staging / attempt_id)
+        package = PackageInfo(1, "s1", cpv, "0", "0", "gentoo", use, 0, PackageState.BUILDING, attempt_id)
+        paths[cpv] = publisher.publish("amd64", out.artifact, out.sha256, package, simulated_ok=True).path
+    return paths
+
+
+def served_whole(area: Path) -> tuple[int, int]:
+    """What ``current`` serves: (generation number, packages), after checking every file its index names is there
+    with the size and SHA1 the index gives."""
+    current = area / "current"
+    number = int(current.readlink().as_posix())
+    entries = parse_index((current / "Packages").read_text())[1]
+    for entry in entries:
+        data = (current / entry.path).read_bytes()
+        assert len(data) == entry.size and hashlib.sha1(data, usedforsecurity=False).hexdigest() == entry.sha1, entry.path
+    return number, len(entries)
