@@ -54,8 +54,8 @@ class Coordinator:
         run = self.cli("events", "--kind", kind, "--json")
         return [e["message"] for e in run.json()] if run.code == 0 else []
 
-    def session(self) -> str:
-        run = self.cli("queue", "add", "--json")
+    def session(self, *extra: str) -> str:
+        run = self.cli("queue", "add", "--json", *extra)
         assert run.code == 0, run.stderr
         return str(run.json()["session"])
 
@@ -199,7 +199,7 @@ def _provisioned_as_promised(coordinator: Coordinator, first: dict[str, dict[str
 
 def _rolling_deploy_while_building(coordinator: Coordinator, tmp_path: Path) -> None:
     wheel = _bumped_wheel(tmp_path, "0.1.1")
-    session = coordinator.session()
+    session = coordinator.session("--rebuild")  # the binhost holds the world already: built again, for the deploy to overlap
     wait_for(lambda: coordinator.fleet()["h1"]["in_flight"] > 0, 120, "h1 building")  # type: ignore[operator]
     run = coordinator.cli("drone", "deploy", "h1", "--wheel", str(wheel), "--json")
     assert run.code == 0 and run.json()[0]["outcome"] == "upgraded" and run.json()[0]["drained"], run.stdout + run.stderr
