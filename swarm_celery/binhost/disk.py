@@ -20,8 +20,8 @@ GENERATIONS = "generations"
 
 
 def disk_map(binhost: Path) -> DiskMap:
-    """Every regular file below ``binhost``: its inode's size, and whether a generation, a staging build or neither
-    names it."""
+    """Every file, directory and link below ``binhost`` (as ``du`` counts them): its inode's size, and whether a
+    generation, a staging build or neither names it."""
     sizes: dict[Inode, int] = {}
     generations: dict[str, set[Inode]] = {}
     staged: dict[tuple[str, str], Inode] = {}
@@ -30,19 +30,17 @@ def disk_map(binhost: Path) -> DiskMap:
     for folder, _dirs, names in os.walk(root):
         rel = os.path.relpath(folder, root)
         parts = [] if rel == "." else rel.split(os.sep)
-        for name in names:
+        for name in ["", *names]:  # "": the folder itself
             try:
-                st = os.lstat(os.path.join(folder, name))
+                st = os.lstat(os.path.join(folder, name) if name else folder)
             except FileNotFoundError:
-                continue
-            if not stat.S_ISREG(st.st_mode):
                 continue
             inode = (st.st_dev, st.st_ino)
             sizes[inode] = st.st_blocks * 512
             owner = _generation(parts)
             if owner:
                 generations.setdefault(owner, set()).add(inode)
-            elif len(parts) == 3 and parts[0] != GENERATIONS and name.endswith(".gpkg.tar"):
+            elif len(parts) == 3 and parts[0] != GENERATIONS and name.endswith(".gpkg.tar") and stat.S_ISREG(st.st_mode):
                 staged[(parts[0], f"{parts[1]}/{parts[2]}/{name}")] = inode
             else:
                 other.add(inode)

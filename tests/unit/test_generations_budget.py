@@ -4,6 +4,9 @@ and a superseded staging build go until the binhost fits, and what is protected 
 from __future__ import annotations
 
 import os
+import shutil
+import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -41,14 +44,17 @@ class Clock:
 
 
 def du(root: Path) -> int:
-    """What `du` says: the allocated bytes of each inode below ``root``, once."""
+    """What ``du`` says: the allocated bytes of each file, directory and link below ``root``, each inode once."""
     seen: dict[tuple[int, int], int] = {}
     for folder, _, names in os.walk(root):
-        for name in names:
-            st = os.lstat(os.path.join(folder, name))
-            if not os.path.islink(os.path.join(folder, name)):
-                seen[(st.st_dev, st.st_ino)] = st.st_blocks * 512
-    return sum(seen.values())
+        for path in [folder, *(os.path.join(folder, n) for n in names)]:
+            st = os.lstat(path)
+            seen[(st.st_dev, st.st_ino)] = st.st_blocks * 512
+    total = sum(seen.values())
+    if shutil.which("du"):  # coreutils counts the same
+        assert int(subprocess.run(["du", "-s", "--block-size=1", str(root)], capture_output=True, text=True,
+                                  check=True).stdout.split()[0]) == total
+    return total
 
 
 @pytest.fixture
@@ -81,12 +87,14 @@ def test_budget_takes_the_oldest_unprotected_generation_and_the_superseded_build
     service, files, record, paths = world
     old = files.binhost / "amd64" / paths["old"]
     before, old_bytes = du(files.binhost), old.stat().st_blocks * 512
-    budget = before - old_bytes  # removing generation 1 alone frees only its index: lib's first build must go too
+    own = [os.lstat(os.path.join(d, n)) for d, _, names in os.walk(files.area("desk", "amd64") / "1") for n in ["", *names]]
+    first = sum(st.st_blocks * 512 for st in own if st.st_nlink == 1 or stat.S_ISDIR(st.st_mode))  # its index, folders
+    budget = before - first - old_bytes  # removing generation 1 frees only what it alone links: lib's first build must go
     dry = service.purge(5, dry_run=True, budget=budget)
     assert dry.budget is not None and not dry.budget.problem
     assert dry.removed == ("desk/amd64/1",) and dry.budget.pruned == (f"amd64/{paths['old']}",)
     assert old.is_file() and du(files.binhost) == before and dry.budget.used_before == before
-    assert dry.budget.freed >= old_bytes and dry.budget.used_after <= budget
+    assert dry.budget.freed == first + old_bytes and dry.budget.used_after == budget
 
     done = service.purge(5, budget=budget)
     assert done.budget is not None and done.budget == dry.budget  # the dry run said exactly what happened
