@@ -96,6 +96,9 @@ class Settings:
     snapshot_keep: int = setting("SWARM_SNAPSHOT_KEEP", 10, "tree snapshots kept per tree (the oldest go first)", "coordinator")
     generations_keep: int = setting("SWARM_GENERATIONS_KEEP", 5, "binhost generations `binhost purge` keeps per build profile and arch "
                                     "besides tagged, kept and published ones", "coordinator")
+    binhost_budget: str = setting("SWARM_BINHOST_BUDGET", "", "disk `binhost purge` fits the binhost into (e.g. 20G, 500M): it then "
+                                  "also removes the oldest generations neither published, kept nor tagged, and superseded "
+                                  "staging builds", "coordinator", shown="unset: no budget")
     # the emerge builder
     emerge: str = setting("SWARM_EMERGE", "emerge", "the emerge executable (looked up on PATH)", "emerge builder")
     emerge_prefix: Path | None = setting("SWARM_EMERGE_PREFIX", None, "build in this private portage prefix (EPREFIX, "

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from swarm_celery.api import auth
 from swarm_celery.api.auth import Ctx
 from swarm_celery.api.models import errors
+from swarm_celery.domain.disk_budget import parse_size
 from swarm_celery.domain.generations import ARCH_NAME, TAG_NAME, GenerationRef
 from swarm_celery.domain.profiles import NAME
 from swarm_celery.errors import NotFoundError, UserError
@@ -44,6 +45,8 @@ class PurgeIn(BaseModel):
     arch: str = Field("", pattern=f"^$|^{ARCH_NAME.pattern}$")
     dry_run: bool = False
     buckets: bool = Field(False, description="Also keep the newest of each of the last 7 days, 4 weeks and 12 months.")
+    budget: str = Field("", max_length=32, description="Then fit the binhost into this much disk (20G, 500M; \"\" = no budget): "
+                        "the oldest generations neither published, kept nor tagged go, and superseded staging builds.")
 
 
 def service(ctx: Ctx) -> Generations:
@@ -110,8 +113,9 @@ def tag(ctx: Ctx, profile: Profile, arch: Arch, number: Number, body: TagIn) -> 
 @admin.post("/generations/purge", responses=errors(400, 401),
             summary="Remove generations no rule protects (the newest keep_last, tagged, kept, published stay)")
 def purge(ctx: Ctx, body: PurgeIn) -> dict[str, Any]:
-    done = call(lambda: service(ctx).purge(body.keep_last, body.profile, body.arch, body.dry_run, body.buckets))
-    return {"removed": list(done.removed), "kept": done.kept, "dry_run": done.dry_run}
+    budget = call(lambda: parse_size(body.budget)) if body.budget.strip() else None
+    done = call(lambda: service(ctx).purge(body.keep_last, body.profile, body.arch, body.dry_run, body.buckets, budget))
+    return done.to_json()
 
 
 @admin.post("/binhost/gc", responses=errors(401), summary="Remove staging GPKGs no index names and leftovers of interrupted steps")

@@ -31,7 +31,9 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
+from swarm_celery.binhost.disk import disk_map, prune_staging, staging_entries
 from swarm_celery.binhost.index import PORTAGE_TIMESTAMP_TOLERANCE, parse_index, select_index, write_atomic
+from swarm_celery.domain.disk_budget import DiskMap
 from swarm_celery.domain.generations import Generation, GenerationRef, GenPackage, Marks
 from swarm_celery.errors import NotFoundError
 
@@ -221,6 +223,18 @@ class GenerationFiles:
         index = tree / "Packages"
         named = {e.path for e in parse_index(index.read_text())[1]} if index.is_file() else set()
         return sorted(p for p in tree.glob("*/*/*.gpkg.tar") if p.relative_to(tree).as_posix() not in named)
+
+    def disk(self) -> DiskMap:
+        """Which inode below the binhost each generation and staging file holds, and its size on disk."""
+        return disk_map(self.binhost)
+
+    def staged(self, arch: str) -> list[tuple[str, str]]:
+        """(path, CPV) of each package the arch's staging index names."""
+        return staging_entries(self.binhost, arch)
+
+    def prune_staging(self, arch: str, paths: Sequence[str]) -> int:
+        """Drop ``paths`` from the arch's staging index, then remove their files."""
+        return prune_staging(self.binhost, arch, paths)
 
     def uploads_older_than(self, seconds: float) -> list[tuple[str, Path]]:
         """(attempt id, its upload directory) of the uploads nothing touched for ``seconds``."""

@@ -266,6 +266,12 @@ def remove_from_index(index_path: Path, cpvs: Iterable[str], header: Mapping[str
     return _rewrite(Path(index_path), header, lambda old: [e for e in old if e.cpv not in gone])
 
 
+def remove_paths_from_index(index_path: Path, paths: Iterable[str], header: Mapping[str, str]) -> int:
+    """Drop the entries whose PATH is one of ``paths``, like :func:`upsert_index` otherwise; returns the count left."""
+    gone = set(paths)
+    return _rewrite(Path(index_path), header, lambda old: [e for e in old if e.path not in gone])
+
+
 PORTAGE_TIMESTAMP_TOLERANCE = 5  # portage.util._urlopen.TIMESTAMP_TOLERANCE: added to its If-Modified-Since
 
 

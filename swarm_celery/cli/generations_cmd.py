@@ -9,6 +9,7 @@ import click
 
 from swarm_celery import bootstrap
 from swarm_celery.cli.options import JSON_HELP, current_settings, emit_json
+from swarm_celery.domain.disk_budget import format_size, parse_size
 from swarm_celery.domain.generations import GenerationDiff, GenerationRef
 from swarm_celery.errors import UserError
 from swarm_celery.services.generations import GenerationView
@@ -143,20 +144,42 @@ def diff_json(found: GenerationDiff) -> dict[str, object]:
 @click.option("--profile", default="", help="Only this build profile's.")
 @click.option("--arch", default="", help="Only this arch's.")
 @click.option("--buckets", is_flag=True, help="Also keep the newest of each of the last 7 days, 4 weeks and 12 months.")
-@click.option("--dry-run", is_flag=True, help="Say what would go, remove nothing.")
+@click.option("--budget", default=None, metavar="SIZE", help="Then fit the binhost into SIZE on disk (20G, 500M): the oldest "
+              "generations neither published, kept nor tagged go, and superseded staging builds (default: SWARM_BINHOST_BUDGET).")
+@click.option("--dry-run", is_flag=True, help="Say what would go and the bytes it would free, remove nothing.")
 @json_option
-def purge(keep_last: int | None, profile: str, arch: str, buckets: bool, dry_run: bool, as_json: bool) -> None:
+def purge(keep_last: int | None, profile: str, arch: str, buckets: bool, budget: str | None, dry_run: bool, as_json: bool) -> None:
     """Remove generations no rule protects: the newest N, tagged, kept and published ones stay."""
     settings = current_settings()
+    size = budget_bytes(settings.binhost_budget if budget is None else budget)
     done = bootstrap.generations(settings).purge(settings.generations_keep if keep_last is None else keep_last, profile, arch,
-                                                 dry_run, buckets)
+                                                 dry_run, buckets, size)
     if as_json:
-        emit_json({"removed": list(done.removed), "kept": done.kept, "dry_run": done.dry_run})
+        emit_json(done.to_json())
         return
     verb = "would remove" if dry_run else "removed"
     click.echo(f"{verb} {len(done.removed)}: {' '.join(done.removed) or '-'}")
     for name, why in sorted(done.kept.items()):
         click.echo(f"kept {name}: {why}")
+    if done.budget is not None:
+        fit = done.budget
+        click.echo(f"budget {format_size(fit.budget)}: {format_size(fit.used_before)} used, {format_size(fit.used_after)} "
+                   f"{'would be' if dry_run else 'now'}; {verb} {len(fit.removed)} generations and {len(fit.pruned)} "
+                   f"superseded staging builds, {'freeing' if dry_run else 'freed'} {format_size(fit.freed)} ({fit.freed} bytes)")
+        for path in fit.pruned:
+            click.echo(f"  staging {path}")
+        if fit.problem:
+            click.echo(fit.problem)
+
+
+def budget_bytes(text: str) -> int | None:
+    """The budget in bytes (None when there is none)."""
+    if not text.strip():
+        return None
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise UserError(f"--budget / SWARM_BINHOST_BUDGET: {exc}") from None
 
 
 @click.command(name="gc")

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from swarm_celery.domain.disk_budget import DiskMap
 from swarm_celery.domain.generations import Generation, GenerationRef, GenPackage, Marks
 from swarm_celery.domain.records import AttemptInfo, SessionCounts, SessionInfo
 from swarm_celery.domain.snapshots import Snapshot
@@ -29,6 +30,9 @@ class GenerationFiles(Protocol):
     def orphans(self, arch: str) -> list[Path]: ...  # staging GPKGs no index and no generation names
     def uploads_older_than(self, seconds: float) -> list[tuple[str, Path]]: ...  # (attempt id, its upload directory)
     def remove_files(self, paths: Sequence[Path]) -> int: ...  # files or directories
+    def disk(self) -> DiskMap: ...  # which inode each generation and staging file holds (the budget counts inodes)
+    def staged(self, arch: str) -> list[tuple[str, str]]: ...  # (path, CPV) the arch's staging index names
+    def prune_staging(self, arch: str, paths: Sequence[str]) -> int: ...  # out of the staging index, then off the disk
 
 
 class GenerationRecord(Protocol):
@@ -39,4 +43,6 @@ class GenerationRecord(Protocol):
     def published_paths(self, session_id: str) -> dict[str, str]: ...
     def get_attempt(self, attempt_id: str) -> AttemptInfo | None: ...
     def snapshots(self, tree: str = "", limit: int = 100) -> list[Snapshot]: ...
+    def staged_builds(self, arch: str) -> dict[str, tuple[str, float]]: ...  # artifact path → (identity key, published at)
+    def running_cpvs(self, arch: str) -> frozenset[str]: ...  # CPVs planned by the arch's sessions still planning or running
     def add_event(self, kind: str, message: str, session_id: str | None = None, subject: str = "") -> None: ...

@@ -31,6 +31,7 @@ from swarm_celery.domain.snapshots import Snapshot
 from swarm_celery.errors import NotFoundError, UserError
 from swarm_celery.ports import Clock
 from swarm_celery.ports.generations import GenerationFiles, GenerationRecord
+from swarm_celery.services.generation_budget import Budget, BudgetFit
 
 log = logging.getLogger(__name__)
 UPLOAD_AGE = 3600.0  # seconds an upload of an attempt no longer in flight is left alone before GC takes it
@@ -53,6 +54,11 @@ class Purge:
     removed: tuple[str, ...]  # generations (PROFILE/ARCH/N)
     kept: dict[str, str]  # generation → why it stays
     dry_run: bool
+    budget: Budget | None = None  # what the disk budget did (None: no budget was given)
+
+    def to_json(self) -> dict[str, object]:
+        return {"removed": list(self.removed), "kept": self.kept, "dry_run": self.dry_run,
+                "budget": self.budget.to_json() if self.budget else None}
 
 
 class Generations:
@@ -176,12 +182,15 @@ class Generations:
 
     # ------------------------------------------------------------------------------------- retention
 
-    def purge(self, keep_last: int, profile: str = "", arch: str = "", dry_run: bool = False, buckets: bool = False) -> Purge:
+    def purge(self, keep_last: int, profile: str = "", arch: str = "", dry_run: bool = False, buckets: bool = False,
+              budget: int | None = None) -> Purge:
         """Remove the generations no rule protects (the newest ``keep_last``, tagged, kept, published; with ``buckets``
         the newest of each day, week and month as gbp-purge keeps them) of every profile/arch (or the one named);
-        their files go once no other generation and no staging index names them."""
+        their files go once no other generation and no staging index names them. With ``budget`` (bytes), then the
+        oldest generations neither published, kept nor tagged, and superseded staging builds, until the binhost fits."""
         removed: list[str] = []
         kept: dict[str, str] = {}
+        before = self.files.disk().used() if budget is not None else 0  # what the retention rules free counts as freed
         for (p, a), created in self._areas(profile, arch).items():
             marks, published, numbers = self.files.marks(p, a), self.files.published(p, a), list(created)
             also = bucketed(created, self.clock.now()) if buckets else {}
@@ -192,7 +201,11 @@ class Generations:
                 removed.append(f"{p}/{a}/{number}")
         if removed and not dry_run:
             self.record.add_event("binhost.purged", f"generations removed: {', '.join(removed)}")
-        return Purge(tuple(removed), kept, dry_run)
+        if budget is None:
+            return Purge(tuple(removed), kept, dry_run)
+        fitted = BudgetFit(self.files, self.record).run(budget, profile, arch, removed if dry_run else [], dry_run, before)
+        kept = {name: why for name, why in kept.items() if name not in fitted.removed}
+        return Purge((*removed, *fitted.removed), kept, dry_run, fitted)
 
     def gc(self, arches: list[str], dry_run: bool = False, upload_age: float = UPLOAD_AGE) -> list[str]:
         """Staging GPKGs no index names, uploads of attempts that never published (untouched for ``upload_age`` s and
@@ -216,4 +229,4 @@ class Generations:
         return areas
 
 
-__all__ = ["GenerationView", "Generations", "Purge"]
+__all__ = ["Budget", "GenerationView", "Generations", "Purge"]

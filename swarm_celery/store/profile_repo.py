@@ -109,6 +109,27 @@ class ProfileRepo(RepoBase):
         with self.engine.connect() as db:
             return {cpv: path for cpv, path in db.execute(builds)}  # the newest last: it wins
 
+    def staged_builds(self, arch: str) -> dict[str, tuple[str, float]]:
+        """Each file published into the arch's staging tree by an attempt of a package with an identity: its identity
+        (with whether the session simulated) and when it was published (the newest publication of a path wins)."""
+        query = (select(AttemptRow.artifact, PackageRow.identity, SessionRow.simulated, AttemptRow.published_at)
+                 .join(PackageRow, PackageRow.id == AttemptRow.package_id)
+                 .join(SessionRow, SessionRow.id == AttemptRow.session_id)
+                 .where(SessionRow.arch == arch, AttemptRow.published_at.is_not(None), AttemptRow.artifact != "",
+                        PackageRow.identity != "")
+                 .order_by(AttemptRow.published_at))
+        with self.engine.connect() as db:
+            return {path: (f"{identity}/{'simulated' if simulated else 'real'}", float(at or 0.0))
+                    for path, identity, simulated, at in db.execute(query)}
+
+    def running_cpvs(self, arch: str) -> frozenset[str]:
+        """The CPVs planned by the arch's sessions still planning or running (drones may be fetching their files)."""
+        query = (select(PackageRow.cpv).distinct().join(SessionRow, SessionRow.id == PackageRow.session_id)
+                 .where(SessionRow.arch == arch,
+                        SessionRow.state.in_([SessionState.PLANNING.value, SessionState.RUNNING.value])))
+        with self.engine.connect() as db:
+            return frozenset(db.execute(query).scalars())
+
     def add_snapshot(self, snapshot: Snapshot) -> None:
         with self._sessions.begin() as db:
             db.add(SnapshotRow(id=snapshot.id, taken_at=snapshot.taken_at, tree=snapshot.tree, fingerprint=snapshot.fingerprint,

@@ -6,7 +6,7 @@ import pytest
 
 from swarm_celery.domain.model import AttemptState, BuildResult, Outcome, PackageState
 from swarm_celery.domain.records import NewAttempt, PublishedArtifact, StartReport
-from tests.contract.conftest import Store, drone, events, planned
+from tests.contract.conftest import PLAN, Store, drone, events, planned
 from tests.coordinator_kit import FakeClock
 
 
@@ -112,4 +112,7 @@ def test_what_the_binhost_holds_by_identity_and_where(store: Store, clock: FakeC
     planned(store, "s2", reused=frozenset({"sys-libs/base-1"}))  # built by s1, not again
     assert store.published_paths("s2") == {"sys-libs/base-1": "sys-libs/base-1-1.gpkg.tar"}
     assert store.published_paths("s1") == {"sys-libs/base-1": "sys-libs/base-1-1.gpkg.tar", "sys-libs/rt-1": "sys-libs/rt-1-1.gpkg.tar"}
+    builds = store.staged_builds("amd64")  # what the disk budget reads: each published file's identity, and when
+    assert builds == {f"{cpv}-1.gpkg.tar": (f"id-{cpv}/simulated", clock.t - 1) for cpv in a} and store.staged_builds("arm64") == {}
+    assert store.running_cpvs("amd64") == {p.cpv for p in PLAN.packages} and store.running_cpvs("arm64") == set()
     assert store.finish_session("s1") and not store.finish_session("s1")  # only the call that completed it says so

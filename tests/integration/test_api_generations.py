@@ -54,6 +54,11 @@ def test_generations_are_managed_and_served_through_the_api(world: ApiWorld) -> 
                                                                      "app-misc/app:0": ["USE +x"]}
         purge = admin.post("/api/v1/generations/purge", json={"keep_last": 0, "dry_run": True}).json()
         assert purge["removed"] == [] and purge["kept"] == {"desk/amd64/1": "published", "desk/amd64/2": "kept"}
+        fit = admin.post("/api/v1/generations/purge", json={"keep_last": 0, "dry_run": True, "budget": "1K"}).json()
+        assert fit["removed"] == [] and fit["budget"]["budget"] == 1024 and not fit["budget"]["met"]
+        assert fit["budget"]["used_before"] == fit["budget"]["used_after"] > 0 and "cannot be met" in fit["budget"]["problem"]
+        bad = admin.post("/api/v1/generations/purge", json={"budget": "lots"})
+        assert bad.status_code == 400 and "e.g. 20G" in bad.json()["error"]
         assert admin.post("/api/v1/generations/desk/amd64/9/publish").status_code == 404
         assert admin.post("/api/v1/generations/desk/amd64/2/tags", json={"name": "bad name"}).status_code == 422
         assert admin.post("/api/v1/binhost/gc", params={"dry_run": True}).json() == {"removed": [], "dry_run": True}
@@ -82,6 +87,12 @@ def test_the_cli_does_the_same(tmp_path: Path) -> None:
     assert cli("release", "desk/amd64/1")["kept"] is False  # type: ignore[index]
     assert [g["generation"] for g in cli("generations", "--profile", "desk")] == ["desk/amd64/1", "desk/amd64/2"]  # type: ignore[attr-defined, index]
     assert cli("diff", "desk/amd64/1", "desk/amd64/2")["added"] == ["app-misc/tool-1"]  # type: ignore[index]
+    fit = cli("purge", "--keep-last", "0", "--budget", "1G", "--dry-run")["budget"]  # type: ignore[index]
+    assert fit["met"] and fit["removed"] == [] and fit["freed"] == fit["used_before"] - fit["used_after"] > 0  # type: ignore[index]
+    text = run_cli(["binhost", "purge", "--budget", "1K", "--dry-run"], env)
+    assert text.code == 0 and "budget 1.0K:" in text.stdout and "cannot be met" in text.stdout, text.output
+    wrong = run_cli(["binhost", "purge"], {**env, "SWARM_BINHOST_BUDGET": "lots"})
+    assert wrong.code != 0 and "SWARM_BINHOST_BUDGET" in wrong.stderr
     assert cli("purge", "--keep-last", "0")["removed"] == ["desk/amd64/2"]  # type: ignore[index]
     assert [g.ref.number for g in files.all()] == [1]
     bad = run_cli(["binhost", "publish", "desk/amd64"], env)

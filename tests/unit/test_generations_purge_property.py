@@ -1,5 +1,7 @@
-"""Property: over any history of builds, generations, publishes, tags, keeps, purges and GC, no file a surviving
-generation names is lost, and purge never removes a generation that is published, tagged, kept or among the newest."""
+"""Property: over any history of builds, generations, publishes, tags, keeps, purges (with and without a disk budget),
+running sessions and GC, no file a surviving generation names is lost, purge never removes a generation that is
+published, tagged, kept or (without a budget) among the newest, and a budget never removes a file the staging index
+names for a CPV of a running session."""
 
 from __future__ import annotations
 
@@ -20,7 +22,20 @@ POOL = ["dev-libs/lib-1", "dev-libs/lib-2", "app-misc/app-1", "app-misc/tool-1",
 
 
 class Record:
+    """The record as the budget reads it: each staging build's identity (its CPV: every build here has the same USE)
+    and when it was published, and the CPVs running sessions plan."""
+
+    def __init__(self) -> None:
+        self.builds: dict[str, tuple[str, float]] = {}
+        self.running: frozenset[str] = frozenset()
+
     def add_event(self, kind: str, message: str, session_id: str | None = None, subject: str = "") -> None: ...
+
+    def staged_builds(self, arch: str) -> dict[str, tuple[str, float]]:
+        return self.builds
+
+    def running_cpvs(self, arch: str) -> frozenset[str]:
+        return self.running
 
 
 class Clock:
@@ -33,6 +48,8 @@ OPS = st.one_of(
     st.tuples(st.just("gen"), st.lists(st.sampled_from(POOL), min_size=1, max_size=5, unique=True)),
     st.tuples(st.sampled_from(["publish", "tag", "keep", "release"]), st.integers(0, 6)),
     st.tuples(st.just("purge"), st.integers(0, 3)),
+    st.tuples(st.just("budget"), st.tuples(st.integers(0, 3), st.floats(0.0, 1.2))),
+    st.tuples(st.just("run"), st.lists(st.sampled_from(POOL), max_size=3, unique=True)),
     st.tuples(st.just("gc"), st.just(0)),
 )
 
@@ -42,20 +59,27 @@ OPS = st.one_of(
 def test_no_history_loses_a_file_a_generation_names(ops: list[tuple[str, Any]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         binhost = Path(tmp) / "binhost"
-        files = GenerationFiles(binhost)
-        service = Generations(files, Record(), Clock())  # type: ignore[arg-type]
+        files, record = GenerationFiles(binhost), Record()
+        service = Generations(files, record, Clock())  # type: ignore[arg-type]
         latest: dict[str, str] = stage(binhost, POOL[:2], attempt="seed")
+        record.builds = {path: (cpv, -1.0) for cpv, path in latest.items()}
         for step, (op, arg) in enumerate(ops):
-            latest |= _apply(service, files, binhost, op, arg, step, latest)
+            latest |= _apply(service, files, binhost, op, arg, step, latest, record)
             _check(files, binhost)
 
 
 def _apply(service: Generations, files: GenerationFiles, binhost: Path, op: str, arg: Any, step: int,
-           latest: dict[str, str]) -> dict[str, str]:
+           latest: dict[str, str], record: Record) -> dict[str, str]:
     numbers = [g.ref.number for g in files.all("desk", "amd64")]
     ref = GenerationRef("desk", "amd64", numbers[arg % len(numbers)]) if numbers and isinstance(arg, int) else None
     if op == "build":
-        return stage(binhost, arg, attempt=f"s{step}")
+        built = stage(binhost, arg, attempt=f"s{step}")
+        record.builds |= {path: (cpv, float(step)) for cpv, path in built.items()}
+        return built
+    if op == "run":
+        record.running = frozenset(arg)
+    elif op == "budget":
+        _budget(service, files, binhost, record, *arg)
     if op == "gen" and any(c in latest for c in arg):
         files.create("desk", "amd64", sorted(latest[c] for c in arg if c in latest), Generation(GenerationRef("desk", "amd64", 1), 0.0))
     elif op == "publish" and ref:
@@ -72,6 +96,20 @@ def _apply(service: Generations, files: GenerationFiles, binhost: Path, op: str,
     elif op == "gc":
         service.gc(["amd64"])
     return {}
+
+
+def _budget(service: Generations, files: GenerationFiles, binhost: Path, record: Record, keep_last: int, share: float) -> None:
+    """A purge with a budget of ``share`` of what is used: it takes no published, kept or tagged generation, no staging
+    file named for a running session, and what it says it used afterwards is what the disk holds."""
+    numbers = [g.ref.number for g in files.all("desk", "amd64")]
+    safe = set(protected(numbers, files.marks("desk", "amd64"), files.published("desk", "amd64"), 0))
+    index = binhost / "amd64" / "Packages"
+    busy = {e.path for e in parse_index(index.read_text())[1] if e.cpv in record.running}
+    done = service.purge(keep_last, budget=int(files.disk().used() * share))
+    assert done.budget is not None and safe <= {g.ref.number for g in files.all("desk", "amd64")}
+    assert busy <= {e.path for e in parse_index(index.read_text())[1]}
+    assert all((binhost / "amd64" / path).is_file() for path in busy)
+    assert done.budget.used_after == files.disk().used() and (done.budget.problem == "") == (done.budget.used_after <= done.budget.budget)
 
 
 def _check(files: GenerationFiles, binhost: Path) -> None:

@@ -203,6 +203,23 @@ class ProfileMixin(MemoryBase):
         return {p.cpv: newest[p.identity][1] for p in self._session_packages(session_id)
                 if p.state == PackageState.PUBLISHED.value and p.identity in newest}
 
+    def staged_builds(self, arch: str) -> dict[str, tuple[str, float]]:
+        sessions = {s.id: s for s in self.t.sessions.values() if s.arch == arch}
+        packages = {p.id: p for sid in sessions for p in self._session_packages(sid)}
+        found: dict[str, tuple[str, float]] = {}
+        for attempt in sorted(self.t.attempts.values(), key=lambda a: a.published_at or 0.0):
+            pkg = packages.get(attempt.package_id)
+            if pkg is None or not pkg.identity or attempt.published_at is None or not attempt.artifact:
+                continue
+            simulated = sessions[pkg.session_id].simulated
+            found[attempt.artifact] = (f"{pkg.identity}/{'simulated' if simulated else 'real'}", attempt.published_at)
+        return found
+
+    def running_cpvs(self, arch: str) -> frozenset[str]:
+        return frozenset(p.cpv for s in self.t.sessions.values() if s.arch == arch
+                         and s.state in (SessionState.PLANNING.value, SessionState.RUNNING.value)
+                         for p in self._session_packages(s.id))
+
     def add_snapshot(self, snapshot: Snapshot) -> None:
         if snapshot.id in self.t.snapshots:
             raise ValueError(f"snapshot {snapshot.id} exists already")
