@@ -66,8 +66,8 @@ def call(work: Callable[[], T]) -> T:
 
 
 @reads.get("/generations", summary="Binhost generations, which one each profile's clients are served, tags and keeps")
-def generations(ctx: Ctx, profile: Annotated[str, Query(max_length=64)] = "",
-                arch: Annotated[str, Query(max_length=32)] = "") -> list[dict[str, Any]]:
+def generations(ctx: Ctx, profile: Annotated[str, Query(pattern=f"^$|{NAME.pattern}")] = "",
+                arch: Annotated[str, Query(pattern=f"^$|^{ARCH_NAME.pattern}$")] = "") -> list[dict[str, Any]]:
     return [v.to_json() for v in service(ctx).views(profile, arch)]
 
 

@@ -34,13 +34,22 @@ from pathlib import Path
 from swarm_celery.binhost.disk import disk_map, prune_staging, staging_entries
 from swarm_celery.binhost.index import PORTAGE_TIMESTAMP_TOLERANCE, parse_index, select_index, write_atomic
 from swarm_celery.domain.disk_budget import DiskMap
-from swarm_celery.domain.generations import Generation, GenerationRef, GenPackage, Marks
-from swarm_celery.errors import NotFoundError
+from swarm_celery.domain.generations import ARCH_NAME, Generation, GenerationRef, GenPackage, Marks
+from swarm_celery.domain.profiles import NAME as PROFILE_NAME
+from swarm_celery.errors import NotFoundError, UserError
 
 CURRENT = "current"
 TREE_ZIP = "tree.zip"  # the generation's tree, as portage's zipfile sync module fetches it
 META = "generation.json"
 MARKS = "marks.json"
+
+
+def _named(profile: str, arch: str) -> str:
+    """``profile/arch`` when both are names (never a path that leaves the generations' root); UserError otherwise."""
+    if not PROFILE_NAME.match(profile) or not ARCH_NAME.fullmatch(arch):
+        raise UserError(f"no generations can be named by profile {profile[:64]!r} and arch {arch[:32]!r}: give a build "
+                        "profile's name (`build-swarm profile list`) and an arch like amd64")
+    return f"{profile}/{arch}"
 
 
 def _no_fault(step: str) -> None:
@@ -55,7 +64,7 @@ class GenerationFiles:
         self.uploads = uploads  # drones' uploads, <uploads>/<attempt>/<name>: what never got published is collected
 
     def area(self, profile: str, arch: str) -> Path:
-        return self.root / profile / arch
+        return self.root / _named(profile, arch)
 
     # ------------------------------------------------------------------------------------- reading
 
@@ -95,6 +104,7 @@ class GenerationFiles:
         return {e.path for e in entries if e.path}
 
     def _areas(self, profile: str, arch: str) -> Iterator[Path]:
+        _named(profile or "any", arch or "any")
         profiles = [self.root / profile] if profile else sorted(p for p in _dirs(self.root))
         for base in profiles:
             yield from ([base / arch] if arch else sorted(_dirs(base)))

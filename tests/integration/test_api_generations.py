@@ -60,6 +60,7 @@ def test_generations_are_managed_and_served_through_the_api(world: ApiWorld) -> 
         bad = admin.post("/api/v1/generations/purge", json={"budget": "lots"})
         assert bad.status_code == 400 and "e.g. 20G" in bad.json()["error"]
         assert admin.post("/api/v1/generations/desk/amd64/9/publish").status_code == 404
+        assert [admin.get("/api/v1/generations", params=p).status_code for p in ({"profile": "../.."}, {"arch": "../x"})] == [422, 422]
         assert admin.post("/api/v1/generations/desk/amd64/2/tags", json={"name": "bad name"}).status_code == 422
         assert admin.post("/api/v1/binhost/gc", params={"dry_run": True}).json() == {"removed": [], "dry_run": True}
     with world.client(token=None) as anyone:

@@ -11,7 +11,7 @@ import pytest
 from swarm_celery.binhost.generations import GenerationFiles, served_path
 from swarm_celery.binhost.index import parse_index
 from swarm_celery.domain.generations import Generation, GenerationRef
-from swarm_celery.errors import NotFoundError
+from swarm_celery.errors import NotFoundError, UserError
 from swarm_celery.resolve.snapshot import TreeSnapshots
 from tests.generations_kit import served_whole, stage
 
@@ -115,3 +115,12 @@ def test_a_generation_serves_its_snapshot_as_a_zip_portage_can_sync(tmp_path: Pa
     files.remove(second.ref)
     assert [p.name for p in files.sweep()] == [f"{snapshot.id}.zip"]  # served by no generation now
     assert files.tree_repo(files.create("desk", "amd64", list(paths.values()), made()).ref) == ""  # no snapshot, no tree
+
+
+@pytest.mark.parametrize(("profile", "arch"), [("../..", "amd64"), ("desk", "../x"), ("desk/amd64", "1"), ("", "amd64")])
+def test_a_profile_or_arch_that_is_not_a_name_never_becomes_a_path(tmp_path: Path, profile: str, arch: str) -> None:
+    files = GenerationFiles(tmp_path / "binhost")
+    with pytest.raises(UserError, match="give a build profile's name"):
+        files.area(profile, arch)
+    with pytest.raises(UserError, match="give a build profile's name"):
+        files.all(profile or "../x", arch)
