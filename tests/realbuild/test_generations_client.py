@@ -1,6 +1,7 @@
 """A real portage client of a build profile's published generation: it syncs the generation's tree with portage's
 zipfile module and installs from the generation's binhost, exactly as ``binhost client-config --profile`` prints them;
-after ``binhost rollback`` the same client sees the generation before. Builds are real (gcc, make, signed GPKGs)."""
+a package a running session has just published to staging stays out of its view; after ``binhost rollback`` the same
+client sees the generation before. Builds are real (gcc, make, signed GPKGs)."""
 
 from __future__ import annotations
 
@@ -64,6 +65,11 @@ def test_a_client_syncs_the_generations_tree_installs_from_it_and_follows_a_roll
             wanted = "=swarm-test/goodbye-1"
             seen = client.emerge("--pretend", "--usepkgonly", "--getbinpkg", wanted)
             assert seen.returncode == 0 and "[binary" in seen.stdout and "goodbye-1" in seen.stdout, seen.stdout[-3000:]
+            unfinished = kit.build_request("swarm-test/greetgen-1")  # a running session's build: in staging, for drones
+            kit.publish(publisher, builder.build(unfinished, drone.root / "staging"), unfinished)
+            assert "CPV: swarm-test/greetgen-1\n" in (base / "binhost" / "amd64" / "Packages").read_text()
+            hidden = client.emerge("--pretend", "--usepkgonly", "--getbinpkg", "=swarm-test/greetgen-1")
+            assert hidden.returncode != 0 and "greetgen" not in _binary_lines(hidden.stdout), hidden.stdout[-3000:]
             kit.build_swarm(["binhost", "rollback", "--profile", "desk", "--json"], env)
             gone = client.emerge("--pretend", "--usepkgonly", "--getbinpkg", wanted)
             assert gone.returncode != 0, gone.stdout[-3000:]  # generation 1 holds no goodbye
@@ -71,6 +77,10 @@ def test_a_client_syncs_the_generations_tree_installs_from_it_and_follows_a_roll
             assert still.returncode == 0 and "[binary" in still.stdout, still.stdout[-3000:]
     finally:
         key.stop_agent()
+
+
+def _binary_lines(output: str) -> str:
+    return "\n".join(line for line in output.splitlines() if line.startswith("[binary"))
 
 
 def client_of(dest: Path, overlay: Path, advice: dict[str, object]) -> kit.Prefix:
