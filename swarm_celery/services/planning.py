@@ -5,8 +5,8 @@ For a build profile's session the plan is compared with what the profile publish
 and — unless the sync asked for everything — what is unchanged is not built again.
 Any other session skips what the binhost holds already with the same identity, whichever
 session built it, unless it was queued with ``--rebuild``. Either way an identity counts only while
-a file published with it is still in the arch's staging tree: one whose files ``binhost purge
---budget`` pruned is built again.
+the newest file published with it (the one a generation of the session takes) is still in the arch's
+staging tree: one whose file ``binhost purge --budget`` pruned is built again.
 """
 
 from __future__ import annotations
@@ -111,16 +111,15 @@ class Planner:
         return {p.cpv: PRUNED for p in plan.packages if p.identity in wanted - held} | dict.fromkeys(reused, HELD), reused
 
     def _on_disk(self, session: SessionInfo, identities: Iterable[str]) -> frozenset[str]:
-        """Of ``identities``, those a file published for the session's arch (by a session built the same way) is still
-        in staging for: an identity whose every file ``binhost purge --budget`` pruned is not held any more."""
+        """Of ``identities``, those whose newest file published for the session's arch (by a session built the same
+        way: the file its generation takes) is still in staging; ``binhost purge --budget`` may have pruned it."""
         arch = session.arch
         wanted = {build_key(identity, self._simulated(session)): identity for identity in identities if identity}
-        found: set[str] = set()
-        for path, (key, _) in self.store.staged_builds(arch).items():
-            identity = wanted.get(key)
-            if identity is not None and identity not in found and self.staging.holds(arch, path):
-                found.add(identity)
-        return frozenset(found)
+        newest: dict[str, tuple[float, str]] = {}
+        for path, (key, at) in self.store.staged_builds(arch).items():
+            if key in wanted and (at, path) > newest.get(key, (float("-inf"), "")):
+                newest[key] = (at, path)
+        return frozenset(wanted[key] for key, (_, path) in newest.items() if self.staging.holds(arch, path))
 
     def _simulated(self, session: SessionInfo) -> bool:
         """Whether the session's builds are simulated: as this swarm builds, else as it was queued."""

@@ -117,3 +117,14 @@ def test_a_package_whose_file_the_budget_pruned_is_built_again(world: World) -> 
     plain_session(world, "q2", with_identities(PLAN), reuse=True)  # its files are back: nothing is built
     run_session(world, "p3", with_identities(PLAN))
     assert len(world.publisher.published) == 8
+
+
+def test_an_identity_counts_only_while_its_newest_file_is_there(world: World) -> None:
+    """A generation takes the newest file of an identity: when the budget pruned that one (a newer version came) while
+    an older build of the same identity stays (a kept generation links it), the package is built again."""
+    world.publisher.numbered = True
+    run_session(world, "p1", with_identities(PLAN))  # dev-libs/lib-1-1.gpkg.tar
+    plain_session(world, "q1", with_identities(PLAN), reuse=False)  # --rebuild: dev-libs/lib-1-2.gpkg.tar
+    world.publisher.pruned = {"dev-libs/lib-1-2.gpkg.tar"}
+    synced = run_session(world, "p2", with_identities(PLAN))
+    assert world.publisher.published[10:] == ["dev-libs/lib-1"] and synced["dev-libs/lib-1"].change.startswith("built again")
