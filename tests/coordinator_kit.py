@@ -84,12 +84,19 @@ class FakePublisher:
     reject: set[str] = field(default_factory=set)
 
     batches: list[int] = field(default_factory=list)  # items per publish_many call
+    pruned: set[str] = field(default_factory=set)  # paths the staging tree no longer holds (a budget pruned them)
+    numbered: bool = False  # each build of a CPV gets the next BUILD_ID (else every build is <cpv>-1.gpkg.tar)
+
+    def holds(self, arch: str, path: str) -> bool:
+        return bool(path) and path not in self.pruned
 
     def publish(self, arch: str, artifact: Path, sha256: str, package: PackageInfo) -> PublishedArtifact:
         if package.cpv in self.reject:
             raise ArtifactError(f"sha256 mismatch for {package.cpv}")
         self.published.append(package.cpv)
-        return PublishedArtifact(f"{package.cpv}-1.gpkg.tar", sha256, 10)
+        path = f"{package.cpv}-{self.published.count(package.cpv) if self.numbered else 1}.gpkg.tar"
+        self.pruned.discard(path)
+        return PublishedArtifact(path, sha256, 10)
 
     def publish_many(self, arch: str, items: Sequence[tuple[Path, str, PackageInfo]],
                      simulated_ok: bool = False) -> list[PublishedArtifact | ArtifactError]:

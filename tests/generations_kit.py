@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from pathlib import Path
 
 from swarm_celery.binhost.index import parse_index
@@ -13,16 +14,19 @@ from swarm_celery.domain.records import PackageInfo
 from swarm_celery.drone.builders import SimulateBuilder
 
 
-def stage(binhost: Path, cpvs: list[str], use: tuple[str, ...] = ("amd64",), attempt: str = "a") -> dict[str, str]:
-    """Build each CPV (simulated) and publish it into ``binhost``/amd64; cpv → path in the staging tree."""
+def stage(binhost: Path, cpvs: list[str], use: tuple[str, ...] = ("amd64",), attempt: str = "a",
+          slots: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Build each CPV (simulated, in SLOT 0 unless ``slots`` gives another) and publish it into ``binhost``/amd64;
+    cpv → path in the staging tree."""
     staging = binhost.parent / "staging"
     publisher = BinhostPublisher(binhost, staging=staging)
     paths = {}
     for i, cpv in enumerate(cpvs):
         attempt_id = hashlib.md5(f"{attempt}{i}{cpv}".encode(), usedforsecurity=False).hexdigest()
-        request = BuildRequest(attempt_id, "s1", cpv, "amd64", "0", "gentoo", use)
+        slot = (slots or {}).get(cpv, "0")
+        request = BuildRequest(attempt_id, "s1", cpv, "amd64", slot, "gentoo", use)
         out = SimulateBuilder(Durations({}), 0.0).build(request, staging / attempt_id)
-        package = PackageInfo(1, "s1", cpv, "0", "0", "gentoo", use, 0, PackageState.BUILDING, attempt_id)
+        package = PackageInfo(1, "s1", cpv, slot, slot, "gentoo", use, 0, PackageState.BUILDING, attempt_id)
         paths[cpv] = publisher.publish("amd64", out.artifact, out.sha256, package, simulated_ok=True).path
     return paths
 

@@ -54,12 +54,12 @@ def _generation(parts: list[str]) -> str:
     return ""
 
 
-def staging_entries(binhost: Path, arch: str) -> list[tuple[str, str]]:
-    """(path, CPV) of every package the arch's staging index names."""
+def staging_entries(binhost: Path, arch: str) -> list[tuple[str, str, str]]:
+    """(path, CPV, SLOT) of every package the arch's staging index names."""
     index = binhost / arch / "Packages"
     if not index.is_file():
         return []
-    return [(e.path, e.cpv) for e in parse_index(index.read_text(encoding="utf-8"))[1] if e.path]
+    return [(e.path, e.cpv, e.slot) for e in parse_index(index.read_text(encoding="utf-8"))[1] if e.path]
 
 
 def prune_staging(binhost: Path, arch: str, paths: Iterable[str]) -> int:

@@ -131,7 +131,8 @@ class GenerationFiles:
         missing = wanted - found
         if missing:
             raise NotFoundError(f"the staging index of {arch} lacks {len(missing)} of the generation's packages "
-                                f"(e.g. {sorted(missing)[0]}): was the binhost pruned by hand?")
+                                f"(e.g. {sorted(missing)[0]}): pruned meanwhile (by hand, or by `binhost purge --budget` as the session "
+                                "ended)? Sync the profile again (`build-swarm profile sync NAME`): what is missing is built again")
         area = self.area(profile, arch)
         with self._locked(area):
             number = max(self._numbers(area), default=0) + 1
@@ -238,8 +239,8 @@ class GenerationFiles:
         """Which inode below the binhost each generation and staging file holds, and its size on disk."""
         return disk_map(self.binhost)
 
-    def staged(self, arch: str) -> list[tuple[str, str]]:
-        """(path, CPV) of each package the arch's staging index names."""
+    def staged(self, arch: str) -> list[tuple[str, str, str]]:
+        """(path, CPV, SLOT) of each package the arch's staging index names."""
         return staging_entries(self.binhost, arch)
 
     def prune_staging(self, arch: str, paths: Sequence[str]) -> int:

@@ -50,6 +50,10 @@ class BinhostPublisher:
     def tree(self, arch: str) -> Path:
         return self.root / arch
 
+    def holds(self, arch: str, path: str) -> bool:
+        """Whether the arch's staging tree still holds ``path`` (a file it published; the budget may have pruned it)."""
+        return bool(path) and (self.tree(arch) / path).is_file()
+
     def publish(self, arch: str, artifact: Path, sha256: str, package: PackageInfo, simulated_ok: bool = True) -> PublishedArtifact:
         outcome = self.publish_many(arch, [(artifact, sha256, package)], simulated_ok)[0]
         if isinstance(outcome, ArtifactError):

@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from swarm_celery.domain.cpv import split_cpv
+
 Inode = tuple[int, int]  # (st_dev, st_ino)
 _SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGTP]?)(?:I?B)?\s*", re.IGNORECASE)
 _UNITS = "KMGTP"
@@ -61,29 +63,51 @@ class DiskMap:
         return frozenset().union(*(self.generations.get(g, frozenset()) for g in generations))
 
 
+def build_key(identity: str, simulated: bool) -> str:
+    """How the record names the builds of an identity in a staging tree: simulated and real builds never stand in
+    for each other."""
+    return f"{identity}/{'simulated' if simulated else 'real'}"
+
+
 @dataclass(frozen=True)
 class StagedBuild:
     """One package of a staging index, as the record knows its build."""
 
     path: str  # in the arch's staging tree: cat/pn/<PF>-<BUILD_ID>.gpkg.tar
     cpv: str
-    identity: str  # the build's identity, and whether it was simulated ("" = the record names no build of this file)
+    identity: str  # the build's identity key, ending in /simulated or /real ("" = the record names no build of this file)
     published_at: float = 0.0
+    slot: str = "0"  # SLOT as the staging index gives it (a sub-slot after "/" is ignored)
+
+    @property
+    def package(self) -> tuple[str, str, str] | None:
+        """(category/name, SLOT, how it was built: simulated or real): builds of one package that supersede each other;
+        None when the record does not know the build or its CPV is malformed (it is never superseded then)."""
+        if not self.identity:
+            return None
+        try:
+            cpv = split_cpv(self.cpv)
+        except ValueError:
+            return None
+        return f"{cpv.category}/{cpv.package}", self.slot.split("/")[0], self.identity.rsplit("/", 1)[-1]
 
 
 def superseded(builds: Iterable[StagedBuild], named: Iterable[str], running: Iterable[str]) -> list[str]:
-    """The staging paths that may go: an older build of an identity the staging index holds a newer build of (what
-    sessions and generations take of that identity is the newest one), named by no generation that stays
-    (``named``), of no CPV a running session plans (``running``: a drone may be fetching it). A build the record
-    does not know, and the newest build of every identity, always stay."""
+    """The staging paths that may go: a build of a package (category/name and SLOT, built the same way) the staging
+    index holds a newer build of (published later: a ``--rebuild`` of the same identity, or another version, USE,
+    sub-slot binding), named by no generation that stays (``named``), of no CPV a running session plans (``running``:
+    a drone may be fetching it). A build the record does not know, and the newest build of every package, always
+    stay. A session that wants a pruned build again builds it again: the record counts an identity as held only
+    while one of its files is on disk."""
     listed = list(builds)
-    newest: dict[str, tuple[float, str]] = {}
+    newest: dict[tuple[str, str, str], tuple[float, str]] = {}
     for build in listed:
-        if build.identity:
-            newest[build.identity] = max(newest.get(build.identity, (float("-inf"), "")), (build.published_at, build.path))
+        key = build.package
+        if key is not None:
+            newest[key] = max(newest.get(key, (float("-inf"), "")), (build.published_at, build.path))
     keep, busy = set(named), set(running)
-    return sorted(b.path for b in listed if b.identity and newest[b.identity][1] != b.path
+    return sorted(b.path for b in listed if (key := b.package) is not None and newest[key][1] != b.path
                   and b.path not in keep and b.cpv not in busy)
 
 
-__all__ = ["DiskMap", "Inode", "StagedBuild", "format_size", "parse_size", "superseded"]
+__all__ = ["DiskMap", "Inode", "StagedBuild", "build_key", "format_size", "parse_size", "superseded"]

@@ -67,6 +67,8 @@ class Publisher(Protocol):
     # one index rewrite for the batch; per item what was published or why it was rejected
     def publish_many(self, arch: str, items: Sequence[tuple[Path, str, PackageInfo]],
                      simulated_ok: bool = False) -> list[PublishedArtifact | ArtifactError]: ...
+    # whether the arch's staging tree still holds a file it published (``binhost purge --budget`` may have pruned it)
+    def holds(self, arch: str, path: str) -> bool: ...
 
 
 class RemoteShell(Protocol):

@@ -31,7 +31,7 @@ class GenerationFiles(Protocol):
     def uploads_older_than(self, seconds: float) -> list[tuple[str, Path]]: ...  # (attempt id, its upload directory)
     def remove_files(self, paths: Sequence[Path]) -> int: ...  # files or directories
     def disk(self) -> DiskMap: ...  # which inode each generation and staging file holds (the budget counts inodes)
-    def staged(self, arch: str) -> list[tuple[str, str]]: ...  # (path, CPV) the arch's staging index names
+    def staged(self, arch: str) -> list[tuple[str, str, str]]: ...  # (path, CPV, SLOT) the arch's staging index names
     def prune_staging(self, arch: str, paths: Sequence[str]) -> int: ...  # out of the staging index, then off the disk
 
 

@@ -43,7 +43,7 @@ class Coordinator:
         self.clock = clock
         self.config = config or SchedulerConfig()
         self.dispatcher = Dispatcher(store, broker, clock, self.config, configs)
-        self.planner = Planner(store, resolver, self.dispatcher, prior, simulated, on_complete)
+        self.planner = Planner(store, resolver, self.dispatcher, prior, simulated, on_complete, staging=publisher)
         self.breaker = Breaker(store, broker, self.dispatcher, clock, self.config)
         self.completions = Completions(store, publisher, self.dispatcher, self.breaker, clock, self.config, on_complete)
         heard = Heard()  # heartbeats the record could not take, shared by the two that need them

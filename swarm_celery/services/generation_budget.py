@@ -2,7 +2,7 @@
 
 Generations hard-link the staging tree, so removing one frees only what neither staging nor another
 generation names. Fitting a budget therefore takes two kinds of step, cheapest first: superseded staging
-builds (domain.disk_budget.superseded: an older build of an identity staging holds a newer build of, named
+builds (domain.disk_budget.superseded: an older build of a package staging holds a newer build of, named
 by no generation that stays, of no CPV a running session plans), then the oldest generation that is
 neither published, kept nor tagged, and again. Disk use counts each inode once (domain.disk_budget.DiskMap).
 """
@@ -108,7 +108,7 @@ class BudgetFit:
     def _builds(self, arch: str) -> tuple[list[StagedBuild], frozenset[str]]:
         """The arch's staging builds as the record knows them, and the CPVs its running sessions plan."""
         known = self.record.staged_builds(arch)
-        builds = [StagedBuild(path, cpv, *known.get(path, ("", 0.0))) for path, cpv in self.files.staged(arch)]
+        builds = [StagedBuild(path, cpv, *known.get(path, ("", 0.0)), slot=slot) for path, cpv, slot in self.files.staged(arch)]
         return builds, self.record.running_cpvs(arch)
 
     @staticmethod

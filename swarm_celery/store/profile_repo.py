@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import delete, select
 
+from swarm_celery.domain.disk_budget import build_key
 from swarm_celery.domain.identity import package_key
 from swarm_celery.domain.model import PackageState, Plan, PlannedPackage, SessionState
 from swarm_celery.domain.profiles import BuildProfile
@@ -119,7 +120,7 @@ class ProfileRepo(RepoBase):
                         PackageRow.identity != "")
                  .order_by(AttemptRow.published_at))
         with self.engine.connect() as db:
-            return {path: (f"{identity}/{'simulated' if simulated else 'real'}", float(at or 0.0))
+            return {path: (build_key(identity, simulated), float(at or 0.0))
                     for path, identity, simulated, at in db.execute(query)}
 
     def running_cpvs(self, arch: str) -> frozenset[str]:

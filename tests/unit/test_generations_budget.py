@@ -14,7 +14,8 @@ import pytest
 from swarm_celery.binhost.disk import disk_map
 from swarm_celery.binhost.generations import GenerationFiles
 from swarm_celery.binhost.index import parse_index
-from swarm_celery.domain.disk_budget import DiskMap, StagedBuild, format_size, parse_size, superseded
+from swarm_celery.binhost.publisher import BinhostPublisher
+from swarm_celery.domain.disk_budget import DiskMap, StagedBuild, build_key, format_size, parse_size, superseded
 from swarm_celery.domain.generations import Generation, GenerationRef
 from swarm_celery.services.generations import Generations
 from tests.generations_kit import served_whole, stage
@@ -105,6 +106,34 @@ def test_budget_takes_the_oldest_unprotected_generation_and_the_superseded_build
     assert [g.ref.number for g in files.all()] == [2] and record.events
 
 
+@pytest.mark.parametrize("slot", ["0", "2"])
+def test_an_older_version_goes_so_a_budget_is_met_that_kept_every_identity_could_not_meet(tmp_path: Path, slot: str) -> None:
+    """lib-1 and its newer version lib-2 (another identity) in staging, the published generation links lib-2: pruning
+    lib-1 fits the budget. In another SLOT lib-1 is no older build of lib-2's package, and the budget cannot be met."""
+    binhost = tmp_path / "binhost"
+    files, record = GenerationFiles(binhost), Record()
+    first = stage(binhost, ["dev-libs/lib-1", APP], attempt="a")
+    second = stage(binhost, ["dev-libs/lib-2"], attempt="b", slots={"dev-libs/lib-2": slot})
+    old, new, app = first["dev-libs/lib-1"], second["dev-libs/lib-2"], first[APP]
+    record.builds = {old: (build_key("lib-1", True), 1.0), app: (build_key("app", True), 1.0), new: (build_key("lib-2", True), 2.0)}
+    files.create("desk", "amd64", [new, app], Generation(GenerationRef("desk", "amd64", 1), 1.0))
+    files.publish(GenerationRef("desk", "amd64", 1))
+    service = Generations(files, record, Clock())  # type: ignore[arg-type]
+    before = du(binhost)
+    budget = before - (binhost / "amd64" / old).stat().st_blocks * 512
+    done = service.purge(5, budget=budget)
+    assert done.budget is not None and done.removed == ()
+    if slot == "2":
+        assert "cannot be met" in done.budget.problem and done.budget.pruned == () and (binhost / "amd64" / old).is_file()
+        return
+    assert not done.budget.problem and done.budget.pruned == (f"amd64/{old}",) and du(binhost) == budget
+    assert not (binhost / "amd64" / old).exists()
+    publisher = BinhostPublisher(binhost)  # what planning asks: lib-1's identity is not held any more, it is built again
+    assert not publisher.holds("amd64", old) and publisher.holds("amd64", new) and not publisher.holds("amd64", "")
+    assert {e.path for e in parse_index((binhost / "amd64" / "Packages").read_text())[1]} == {new, app}
+    assert served_whole(files.area("desk", "amd64")) == (1, 2)
+
+
 def test_a_budget_already_met_removes_nothing(world: tuple[Generations, GenerationFiles, Record, dict[str, str]]) -> None:
     service, files, _, _ = world
     done = service.purge(5, budget=du(files.binhost))
@@ -139,13 +168,17 @@ def test_sizes() -> None:
     assert format_size(1536) == "1.5K" and format_size(20 * 1024**3) == "20.0G" and format_size(800) == "800B"
 
 
-def test_superseded_keeps_the_newest_unknown_named_and_running() -> None:
-    builds = [StagedBuild("a/b/b-1-1.gpkg.tar", "a/b-1", "x", 1.0), StagedBuild("a/b/b-1-2.gpkg.tar", "a/b-1", "x", 2.0),
-              StagedBuild("a/b/b-1-3.gpkg.tar", "a/b-1", "y", 0.5), StagedBuild("a/c/c-1-1.gpkg.tar", "a/c-1", "", 0.0),
-              StagedBuild("a/c/c-1-2.gpkg.tar", "a/c-1", "", 1.0)]
-    assert superseded(builds, [], []) == ["a/b/b-1-1.gpkg.tar"]
-    assert superseded(builds, ["a/b/b-1-1.gpkg.tar"], []) == []
-    assert superseded(builds, [], ["a/b-1"]) == []
+def test_superseded_keeps_the_newest_of_each_package_slot_and_kind_unknown_named_and_running() -> None:
+    x, y, v2, sim = build_key("x", False), build_key("y", False), build_key("v2", False), build_key("x", True)
+    builds = [StagedBuild("a/b/b-1-1.gpkg.tar", "a/b-1", x, 1.0), StagedBuild("a/b/b-1-2.gpkg.tar", "a/b-1", x, 2.0),
+              StagedBuild("a/b/b-1-3.gpkg.tar", "a/b-1", y, 0.5), StagedBuild("a/c/c-1-1.gpkg.tar", "a/c-1", "", 0.0),
+              StagedBuild("a/c/c-1-2.gpkg.tar", "a/c-1", "", 1.0), StagedBuild("a/b/b-2-1.gpkg.tar", "a/b-2", v2, 3.0, "1/2"),
+              StagedBuild("a/b/b-1-4.gpkg.tar", "a/b-1", sim, 5.0), StagedBuild("a/b/b-0-1.gpkg.tar", "a/b-0", sim, 4.0)]
+    # a/b SLOT 0 built for real: the rebuild b-1-2 is the newest; b-2 (SLOT 1) and simulated builds do not count
+    assert superseded(builds, [], []) == ["a/b/b-0-1.gpkg.tar", "a/b/b-1-1.gpkg.tar", "a/b/b-1-3.gpkg.tar"]
+    assert superseded(builds, ["a/b/b-1-1.gpkg.tar"], []) == ["a/b/b-0-1.gpkg.tar", "a/b/b-1-3.gpkg.tar"]
+    assert superseded(builds, [], ["a/b-1", "a/b-0"]) == []
+    assert superseded([StagedBuild("bad/1.gpkg.tar", "nocpv", x, 1.0), StagedBuild("bad/2.gpkg.tar", "nocpv", x, 2.0)], [], []) == []
     disk = DiskMap({(1, 1): 10, (1, 2): 20}, {"p/a/1": frozenset({(1, 1)})}, {("amd64", "x"): (1, 1), ("amd64", "y"): (1, 2)})
     assert disk.used() == 30 and disk.used(["p/a/1"]) == 30 and disk.used(["p/a/1"], [("amd64", "x")]) == 20
     assert disk_map(Path("/nonexistent")).used() == 0

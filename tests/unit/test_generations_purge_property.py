@@ -1,7 +1,8 @@
 """Property: over any history of builds, generations, publishes, tags, keeps, purges (with and without a disk budget),
 running sessions and GC, no file a surviving generation names is lost, purge never removes a generation that is
 published, tagged, kept or (without a budget) among the newest, and a budget never removes a file the staging index
-names for a CPV of a running session."""
+names for a CPV of a running session, nor the newest build of a package (category/name and SLOT: lib-1 and lib-2 are
+versions of one package, lib-3 is in another SLOT)."""
 
 from __future__ import annotations
 
@@ -14,16 +15,18 @@ from hypothesis import strategies as st
 
 from swarm_celery.binhost.generations import GenerationFiles
 from swarm_celery.binhost.index import parse_index
+from swarm_celery.domain.disk_budget import build_key
 from swarm_celery.domain.generations import Generation, GenerationRef, protected
 from swarm_celery.services.generations import Generations
 from tests.generations_kit import served_whole, stage
 
-POOL = ["dev-libs/lib-1", "dev-libs/lib-2", "app-misc/app-1", "app-misc/tool-1", "sys-libs/base-1"]
+POOL = ["dev-libs/lib-1", "dev-libs/lib-2", "dev-libs/lib-3", "app-misc/app-1", "app-misc/tool-1", "sys-libs/base-1"]
+SLOTS = {"dev-libs/lib-3": "3"}
 
 
 class Record:
-    """The record as the budget reads it: each staging build's identity (its CPV: every build here has the same USE)
-    and when it was published, and the CPVs running sessions plan."""
+    """The record as the budget reads it: each staging build's identity (its CPV: every build here has the same USE,
+    and is simulated) and when it was published, and the CPVs running sessions plan."""
 
     def __init__(self) -> None:
         self.builds: dict[str, tuple[str, float]] = {}
@@ -61,8 +64,8 @@ def test_no_history_loses_a_file_a_generation_names(ops: list[tuple[str, Any]]) 
         binhost = Path(tmp) / "binhost"
         files, record = GenerationFiles(binhost), Record()
         service = Generations(files, record, Clock())  # type: ignore[arg-type]
-        latest: dict[str, str] = stage(binhost, POOL[:2], attempt="seed")
-        record.builds = {path: (cpv, -1.0) for cpv, path in latest.items()}
+        latest: dict[str, str] = stage(binhost, POOL[:3], attempt="seed", slots=SLOTS)
+        record.builds = {path: (build_key(cpv, True), -1.0) for cpv, path in latest.items()}
         for step, (op, arg) in enumerate(ops):
             latest |= _apply(service, files, binhost, op, arg, step, latest, record)
             _check(files, binhost)
@@ -73,15 +76,13 @@ def _apply(service: Generations, files: GenerationFiles, binhost: Path, op: str,
     numbers = [g.ref.number for g in files.all("desk", "amd64")]
     ref = GenerationRef("desk", "amd64", numbers[arg % len(numbers)]) if numbers and isinstance(arg, int) else None
     if op == "build":
-        built = stage(binhost, arg, attempt=f"s{step}")
-        record.builds |= {path: (cpv, float(step)) for cpv, path in built.items()}
-        return built
+        return _build(binhost, arg, step, record)
+    if op == "gen":
+        return _generation(files, binhost, arg, step, latest, record)
     if op == "run":
         record.running = frozenset(arg)
     elif op == "budget":
         _budget(service, files, binhost, record, *arg)
-    if op == "gen" and any(c in latest for c in arg):
-        files.create("desk", "amd64", sorted(latest[c] for c in arg if c in latest), Generation(GenerationRef("desk", "amd64", 1), 0.0))
     elif op == "publish" and ref:
         service.publish(ref)
     elif op == "tag" and ref:
@@ -98,17 +99,40 @@ def _apply(service: Generations, files: GenerationFiles, binhost: Path, op: str,
     return {}
 
 
+def _build(binhost: Path, cpvs: list[str], step: int, record: Record) -> dict[str, str]:
+    built = stage(binhost, cpvs, attempt=f"s{step}", slots=SLOTS) if cpvs else {}
+    record.builds |= {path: (build_key(cpv, True), float(step)) for cpv, path in built.items()}
+    return built
+
+
+def _generation(files: GenerationFiles, binhost: Path, cpvs: list[str], step: int, latest: dict[str, str],
+                record: Record) -> dict[str, str]:
+    """A session's generation of ``cpvs``: it builds again first what the budget pruned (the planner finds no file of
+    it in staging), then links the newest build of each."""
+    latest = latest | _build(binhost, [c for c in cpvs if c in latest and not (binhost / "amd64" / latest[c]).is_file()],
+                             step, record)
+    if any(c in latest for c in cpvs):
+        files.create("desk", "amd64", sorted(latest[c] for c in cpvs if c in latest), Generation(GenerationRef("desk", "amd64", 1), 0.0))
+    return latest
+
+
 def _budget(service: Generations, files: GenerationFiles, binhost: Path, record: Record, keep_last: int, share: float) -> None:
     """A purge with a budget of ``share`` of what is used: it takes no published, kept or tagged generation, no staging
     file named for a running session, and what it says it used afterwards is what the disk holds."""
     numbers = [g.ref.number for g in files.all("desk", "amd64")]
     safe = set(protected(numbers, files.marks("desk", "amd64"), files.published("desk", "amd64"), 0))
     index = binhost / "amd64" / "Packages"
-    busy = {e.path for e in parse_index(index.read_text())[1] if e.cpv in record.running}
+    entries = parse_index(index.read_text())[1]
+    busy = {e.path for e in entries if e.cpv in record.running}
+    newest: dict[tuple[str, str], tuple[float, str]] = {}  # per package (category/name, SLOT): its newest build
+    for e in entries:
+        key = (e.cpv.rsplit("-", 1)[0], e.slot.split("/")[0])
+        newest[key] = max(newest.get(key, (float("-inf"), "")), (record.builds[e.path][1], e.path))
     done = service.purge(keep_last, budget=int(files.disk().used() * share))
     assert done.budget is not None and safe <= {g.ref.number for g in files.all("desk", "amd64")}
-    assert busy <= {e.path for e in parse_index(index.read_text())[1]}
-    assert all((binhost / "amd64" / path).is_file() for path in busy)
+    kept = busy | {path for _, path in newest.values()}
+    assert kept <= {e.path for e in parse_index(index.read_text())[1]}
+    assert all((binhost / "amd64" / path).is_file() for path in kept)
     assert done.budget.used_after == files.disk().used() and (done.budget.problem == "") == (done.budget.used_after <= done.budget.budget)
 
 

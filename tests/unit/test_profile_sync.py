@@ -95,3 +95,36 @@ def test_simulated_packages_do_not_count_for_a_real_session(world: World) -> Non
     world.resolver.plan = with_identities(PLAN)
     world.coordinator.plan("real")
     assert {p.change for p in Queries(world.store.engine).packages("real")} == {""}
+
+
+def test_a_package_whose_file_the_budget_pruned_is_built_again(world: World) -> None:
+    """Its identity was published, but ``binhost purge --budget`` pruned every file of it from staging: a profile's
+    sync and a plain session each build it again (the generation would lack it otherwise), and skip the rest."""
+    run_session(world, "p1", with_identities(PLAN))
+    assert len(world.publisher.published) == 5
+    world.publisher.pruned = {"dev-libs/lib-1-1.gpkg.tar"}
+    synced = run_session(world, "p2", with_identities(PLAN))
+    assert world.publisher.published[5:] == ["dev-libs/lib-1"]
+    assert synced["dev-libs/lib-1"].change.startswith("built again") and synced["dev-libs/lib-1"].state == "published"
+    assert synced["sys-libs/base-1"].change == "unchanged: published already with the same identity"
+    assert Queries(world.store.engine).session("p2").state == "complete"  # type: ignore[union-attr]
+
+    world.publisher.pruned = {"dev-libs/lib-1-1.gpkg.tar", "app-misc/app-1-1.gpkg.tar"}
+    plain = plain_session(world, "q1", with_identities(PLAN), reuse=True)
+    assert sorted(world.publisher.published[6:]) == ["app-misc/app-1", "dev-libs/lib-1"]
+    assert plain["app-misc/app-1"].change.startswith("built again")
+    assert plain["sys-libs/base-1"].change.startswith("unchanged: the binhost holds it already")
+    plain_session(world, "q2", with_identities(PLAN), reuse=True)  # its files are back: nothing is built
+    run_session(world, "p3", with_identities(PLAN))
+    assert len(world.publisher.published) == 8
+
+
+def test_an_identity_counts_only_while_its_newest_file_is_there(world: World) -> None:
+    """A generation takes the newest file of an identity: when the budget pruned that one (a newer version came) while
+    an older build of the same identity stays (a kept generation links it), the package is built again."""
+    world.publisher.numbered = True
+    run_session(world, "p1", with_identities(PLAN))  # dev-libs/lib-1-1.gpkg.tar
+    plain_session(world, "q1", with_identities(PLAN), reuse=False)  # --rebuild: dev-libs/lib-1-2.gpkg.tar
+    world.publisher.pruned = {"dev-libs/lib-1-2.gpkg.tar"}
+    synced = run_session(world, "p2", with_identities(PLAN))
+    assert world.publisher.published[10:] == ["dev-libs/lib-1"] and synced["dev-libs/lib-1"].change.startswith("built again")

@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from swarm_celery.domain.disk_budget import build_key
 from swarm_celery.domain.fleet import DroneCheck
 from swarm_celery.domain.healing import DroneHealth, Ladder, Level
 from swarm_celery.domain.identity import package_key
@@ -212,7 +213,7 @@ class ProfileMixin(MemoryBase):
             if pkg is None or not pkg.identity or attempt.published_at is None or not attempt.artifact:
                 continue
             simulated = sessions[pkg.session_id].simulated
-            found[attempt.artifact] = (f"{pkg.identity}/{'simulated' if simulated else 'real'}", attempt.published_at)
+            found[attempt.artifact] = (build_key(pkg.identity, simulated), attempt.published_at)
         return found
 
     def running_cpvs(self, arch: str) -> frozenset[str]:
