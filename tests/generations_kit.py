@@ -41,3 +41,27 @@ def served_whole(area: Path) -> tuple[int, int]:
         data = (current / entry.path).read_bytes()
         assert len(data) == entry.size and hashlib.sha1(data, usedforsecurity=False).hexdigest() == entry.sha1, entry.path
     return number, len(entries)
+
+
+class BudgetRecord:
+    """The record as the disk budget reads it: each staging build's identity key and when it was published
+    (``builds``: path → (identity key, published at)), the CPVs running sessions plan, and the events it was told."""
+
+    def __init__(self) -> None:
+        self.builds: dict[str, tuple[str, float]] = {}
+        self.running: frozenset[str] = frozenset()
+        self.events: list[str] = []
+
+    def add_event(self, kind: str, message: str, session_id: str | None = None, subject: str = "") -> None:
+        self.events.append(message)
+
+    def staged_builds(self, arch: str) -> dict[str, tuple[str, float]]:
+        return self.builds
+
+    def running_cpvs(self, arch: str) -> frozenset[str]:
+        return self.running
+
+
+class FixedClock:
+    def now(self) -> float:
+        return 1000.0

@@ -18,30 +18,9 @@ from swarm_celery.binhost.publisher import BinhostPublisher
 from swarm_celery.domain.disk_budget import DiskMap, StagedBuild, build_key, format_size, parse_size, superseded
 from swarm_celery.domain.generations import Generation, GenerationRef
 from swarm_celery.services.generations import Generations
-from tests.generations_kit import served_whole, stage
+from tests.generations_kit import BudgetRecord, FixedClock, served_whole, stage
 
 LIB, APP = "dev-libs/lib-1", "app-misc/app-1"
-
-
-class Record:
-    def __init__(self) -> None:
-        self.builds: dict[str, tuple[str, float]] = {}
-        self.running: frozenset[str] = frozenset()
-        self.events: list[str] = []
-
-    def add_event(self, kind: str, message: str, session_id: str | None = None, subject: str = "") -> None:
-        self.events.append(message)
-
-    def staged_builds(self, arch: str) -> dict[str, tuple[str, float]]:
-        return self.builds
-
-    def running_cpvs(self, arch: str) -> frozenset[str]:
-        return self.running
-
-
-class Clock:
-    def now(self) -> float:
-        return 1000.0
 
 
 def du(root: Path) -> int:
@@ -59,11 +38,11 @@ def du(root: Path) -> int:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> tuple[Generations, GenerationFiles, Record, dict[str, str]]:
+def world(tmp_path: Path) -> tuple[Generations, GenerationFiles, BudgetRecord, dict[str, str]]:
     """Staging holds lib built twice (BUILD_ID 1, then a rebuild with the same identity: 2) and app; generation 1 is
     lib's first build with app, generation 2 (published) its rebuild with app."""
     binhost = tmp_path / "binhost"
-    files, record = GenerationFiles(binhost), Record()
+    files, record = GenerationFiles(binhost), BudgetRecord()
     first = stage(binhost, [LIB, APP], attempt="a")
     second = stage(binhost, [LIB], attempt="b")
     paths = {"old": first[LIB], "new": second[LIB], "app": first[APP]}
@@ -72,10 +51,10 @@ def world(tmp_path: Path) -> tuple[Generations, GenerationFiles, Record, dict[st
     for n, lib in ((1, paths["old"]), (2, paths["new"])):
         files.create("desk", "amd64", [lib, paths["app"]], Generation(GenerationRef("desk", "amd64", 1), float(n)))
     files.publish(GenerationRef("desk", "amd64", 2))
-    return Generations(files, record, Clock()), files, record, paths  # type: ignore[arg-type]
+    return Generations(files, record, FixedClock()), files, record, paths  # type: ignore[arg-type]
 
 
-def test_disk_use_counts_each_inode_once(world: tuple[Generations, GenerationFiles, Record, dict[str, str]]) -> None:
+def test_disk_use_counts_each_inode_once(world: tuple[Generations, GenerationFiles, BudgetRecord, dict[str, str]]) -> None:
     _, files, _, paths = world
     disk = files.disk()
     assert disk.used() == du(files.binhost)
@@ -84,7 +63,7 @@ def test_disk_use_counts_each_inode_once(world: tuple[Generations, GenerationFil
 
 
 def test_budget_takes_the_oldest_unprotected_generation_and_the_superseded_build(
-        world: tuple[Generations, GenerationFiles, Record, dict[str, str]]) -> None:
+        world: tuple[Generations, GenerationFiles, BudgetRecord, dict[str, str]]) -> None:
     service, files, record, paths = world
     old = files.binhost / "amd64" / paths["old"]
     before, old_bytes = du(files.binhost), old.stat().st_blocks * 512
@@ -111,14 +90,14 @@ def test_an_older_version_goes_so_a_budget_is_met_that_kept_every_identity_could
     """lib-1 and its newer version lib-2 (another identity) in staging, the published generation links lib-2: pruning
     lib-1 fits the budget. In another SLOT lib-1 is no older build of lib-2's package, and the budget cannot be met."""
     binhost = tmp_path / "binhost"
-    files, record = GenerationFiles(binhost), Record()
+    files, record = GenerationFiles(binhost), BudgetRecord()
     first = stage(binhost, ["dev-libs/lib-1", APP], attempt="a")
     second = stage(binhost, ["dev-libs/lib-2"], attempt="b", slots={"dev-libs/lib-2": slot})
     old, new, app = first["dev-libs/lib-1"], second["dev-libs/lib-2"], first[APP]
     record.builds = {old: (build_key("lib-1", True), 1.0), app: (build_key("app", True), 1.0), new: (build_key("lib-2", True), 2.0)}
     files.create("desk", "amd64", [new, app], Generation(GenerationRef("desk", "amd64", 1), 1.0))
     files.publish(GenerationRef("desk", "amd64", 1))
-    service = Generations(files, record, Clock())  # type: ignore[arg-type]
+    service = Generations(files, record, FixedClock())  # type: ignore[arg-type]
     before = du(binhost)
     budget = before - (binhost / "amd64" / old).stat().st_blocks * 512
     done = service.purge(5, budget=budget)
@@ -134,7 +113,7 @@ def test_an_older_version_goes_so_a_budget_is_met_that_kept_every_identity_could
     assert served_whole(files.area("desk", "amd64")) == (1, 2)
 
 
-def test_a_budget_already_met_removes_nothing(world: tuple[Generations, GenerationFiles, Record, dict[str, str]]) -> None:
+def test_a_budget_already_met_removes_nothing(world: tuple[Generations, GenerationFiles, BudgetRecord, dict[str, str]]) -> None:
     service, files, _, _ = world
     done = service.purge(5, budget=du(files.binhost))
     assert done.budget is not None and done.removed == () and done.budget.pruned == () and done.budget.freed == 0
@@ -142,7 +121,7 @@ def test_a_budget_already_met_removes_nothing(world: tuple[Generations, Generati
 
 @pytest.mark.parametrize("protect", ["keep", "tag", "running"])
 def test_what_is_protected_or_running_stays_and_the_budget_says_it_cannot_be_met(
-        world: tuple[Generations, GenerationFiles, Record, dict[str, str]], protect: str) -> None:
+        world: tuple[Generations, GenerationFiles, BudgetRecord, dict[str, str]], protect: str) -> None:
     service, files, record, paths = world
     first = GenerationRef("desk", "amd64", 1)
     if protect == "keep":

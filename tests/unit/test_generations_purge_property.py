@@ -18,32 +18,10 @@ from swarm_celery.binhost.index import parse_index
 from swarm_celery.domain.disk_budget import build_key
 from swarm_celery.domain.generations import Generation, GenerationRef, protected
 from swarm_celery.services.generations import Generations
-from tests.generations_kit import served_whole, stage
+from tests.generations_kit import BudgetRecord, FixedClock, served_whole, stage
 
 POOL = ["dev-libs/lib-1", "dev-libs/lib-2", "dev-libs/lib-3", "app-misc/app-1", "app-misc/tool-1", "sys-libs/base-1"]
 SLOTS = {"dev-libs/lib-3": "3"}
-
-
-class Record:
-    """The record as the budget reads it: each staging build's identity (its CPV: every build here has the same USE,
-    and is simulated) and when it was published, and the CPVs running sessions plan."""
-
-    def __init__(self) -> None:
-        self.builds: dict[str, tuple[str, float]] = {}
-        self.running: frozenset[str] = frozenset()
-
-    def add_event(self, kind: str, message: str, session_id: str | None = None, subject: str = "") -> None: ...
-
-    def staged_builds(self, arch: str) -> dict[str, tuple[str, float]]:
-        return self.builds
-
-    def running_cpvs(self, arch: str) -> frozenset[str]:
-        return self.running
-
-
-class Clock:
-    def now(self) -> float:
-        return 1000.0
 
 
 OPS = st.one_of(
@@ -62,8 +40,8 @@ OPS = st.one_of(
 def test_no_history_loses_a_file_a_generation_names(ops: list[tuple[str, Any]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         binhost = Path(tmp) / "binhost"
-        files, record = GenerationFiles(binhost), Record()
-        service = Generations(files, record, Clock())  # type: ignore[arg-type]
+        files, record = GenerationFiles(binhost), BudgetRecord()
+        service = Generations(files, record, FixedClock())  # type: ignore[arg-type]
         latest: dict[str, str] = stage(binhost, POOL[:3], attempt="seed", slots=SLOTS)
         record.builds = {path: (build_key(cpv, True), -1.0) for cpv, path in latest.items()}
         for step, (op, arg) in enumerate(ops):
@@ -72,7 +50,7 @@ def test_no_history_loses_a_file_a_generation_names(ops: list[tuple[str, Any]]) 
 
 
 def _apply(service: Generations, files: GenerationFiles, binhost: Path, op: str, arg: Any, step: int,
-           latest: dict[str, str], record: Record) -> dict[str, str]:
+           latest: dict[str, str], record: BudgetRecord) -> dict[str, str]:
     numbers = [g.ref.number for g in files.all("desk", "amd64")]
     ref = GenerationRef("desk", "amd64", numbers[arg % len(numbers)]) if numbers and isinstance(arg, int) else None
     if op == "build":
@@ -99,14 +77,14 @@ def _apply(service: Generations, files: GenerationFiles, binhost: Path, op: str,
     return {}
 
 
-def _build(binhost: Path, cpvs: list[str], step: int, record: Record) -> dict[str, str]:
+def _build(binhost: Path, cpvs: list[str], step: int, record: BudgetRecord) -> dict[str, str]:
     built = stage(binhost, cpvs, attempt=f"s{step}", slots=SLOTS) if cpvs else {}
     record.builds |= {path: (build_key(cpv, True), float(step)) for cpv, path in built.items()}
     return built
 
 
 def _generation(files: GenerationFiles, binhost: Path, cpvs: list[str], step: int, latest: dict[str, str],
-                record: Record) -> dict[str, str]:
+                record: BudgetRecord) -> dict[str, str]:
     """A session's generation of ``cpvs``: it builds again first what the budget pruned (the planner finds no file of
     it in staging), then links the newest build of each."""
     latest = latest | _build(binhost, [c for c in cpvs if c in latest and not (binhost / "amd64" / latest[c]).is_file()],
@@ -116,7 +94,7 @@ def _generation(files: GenerationFiles, binhost: Path, cpvs: list[str], step: in
     return latest
 
 
-def _budget(service: Generations, files: GenerationFiles, binhost: Path, record: Record, keep_last: int, share: float) -> None:
+def _budget(service: Generations, files: GenerationFiles, binhost: Path, record: BudgetRecord, keep_last: int, share: float) -> None:
     """A purge with a budget of ``share`` of what is used: it takes no published, kept or tagged generation, no staging
     file named for a running session, and what it says it used afterwards is what the disk holds."""
     numbers = [g.ref.number for g in files.all("desk", "amd64")]
