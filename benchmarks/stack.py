@@ -43,6 +43,7 @@ class Run:
     home: Path  # the run's SWARM_HOME: its store, binhost and worker logs stay for a look afterwards
     companion_cpu: float = 0.0  # CPU seconds the ``alongside`` command used during the run
     coordinator_cpu: float = 0.0  # CPU seconds the coordinator worker (one process: the solo pool) used from resume to the end
+    session: str = ""
 
 
 def run_plan(plan: Plan, drones: int, redis_url: str, env: dict[str, str], timeout: float = 1800.0,
@@ -89,7 +90,8 @@ def run_plan(plan: Plan, drones: int, redis_url: str, env: dict[str, str], timeo
         stack.stop(grace=5)
     history = queries.history(session_id)
     published = [h.published_at for h in history if h.published_at]
-    return Run(max(published) - min(h.dispatched_at for h in history), wall, len(published), home, companion_cpu, coordinator_cpu)
+    return Run(max(published) - min(h.dispatched_at for h in history), wall, len(published), home, companion_cpu, coordinator_cpu,
+               session_id)
 
 
 def cpu_seconds(pid: int) -> float:

@@ -63,6 +63,14 @@ class Settings:
     simulate_fail: tuple[str, ...] = setting("SWARM_SIMULATE_FAIL", (), "packages a simulated drone fails on purpose "
                                              "(`cat/pkg`, `infra:cat/pkg`, `infra:*`), comma-separated", "simulation", shown="none")
     simulate_speed: float = setting("SWARM_SIMULATE_SPEED", 1.0, "this simulated drone builds N× slower (2.0) or faster (0.5)", "simulation")
+    simulate_noise: float = setting("SWARM_SIMULATE_NOISE", 0.0, "each package really takes the table's time × a log-normal factor "
+                                    "of this spread (0.3: typically ±30 %)", "simulation", shown="0 (exact)")
+    simulate_bias: float = setting("SWARM_SIMULATE_BIAS", 1.0, "every simulated build takes this × the table's time (the scheduler "
+                                   "is not told)", "simulation")
+    simulate_transient: float = setting("SWARM_SIMULATE_TRANSIENT", 0.0, "probability that a package's first try fails as an "
+                                        "infrastructure failure (a fetch timing out); its retry succeeds", "simulation")
+    simulate_seed: int = setting("SWARM_SIMULATE_SEED", 0, "the seed of the noise and the transient failures (the same on every "
+                                 "drone: one seed, one world)", "simulation")
     # drones
     drone_name: str = setting("SWARM_DRONE_NAME", "", "this drone's name", "drone", shown="the host name")
     arch: str = setting("SWARM_ARCH", "amd64", "this drone's arch", "drone")
@@ -86,6 +94,10 @@ class Settings:
     breaker_failures: int = setting("SWARM_BREAKER_FAILURES", 8, "infrastructure failures in the window that ground a drone", "coordinator")
     breaker_window: float = setting("SWARM_BREAKER_WINDOW", 1800.0, "the circuit breaker's window (s)", "coordinator")
     ground_for: float = setting("SWARM_GROUND_FOR", 300.0, "seconds a grounded drone stays grounded", "coordinator")
+    scheduler: str = setting("SWARM_SCHEDULER", "critical-path", "`critical-path`: the longest remaining chain first, where it "
+                             "finishes first; `fifo`: merge order to any free drone (a baseline to compare with)", "coordinator")
+    lookahead_horizon: float = setting("SWARM_LOOKAHEAD_HORIZON", 0.3, "a build is queued behind a busy slot only if that slot "
+                                       "should free within this many seconds (else it waits for the next free slot)", "coordinator")
     lookahead: int = setting("SWARM_LOOKAHEAD", 0, "builds queued per drone beyond its slots (only for very short builds)", "coordinator",
                              shown="0 (demo: 1)")
     lease: float = setting("SWARM_LEASE", 90.0, "a started build no heartbeat names for this long (s) is reclaimed (keep above "

@@ -16,6 +16,7 @@ from swarm_celery.binhost.signing import GpgSigner
 from swarm_celery.buildlogs import BuildLogs
 from swarm_celery.clock import SystemClock
 from swarm_celery.domain.durations import Durations, parse_durations
+from swarm_celery.domain.fifo import POLICIES
 from swarm_celery.domain.fleet import DroneHost, parse_hosts
 from swarm_celery.domain.policy import SchedulerConfig
 from swarm_celery.domain.scheduling import RetryPolicy
@@ -92,9 +93,11 @@ def drone_tokens(settings: Settings) -> DroneTokens:
 
 def scheduler_config(settings: Settings) -> SchedulerConfig:
     retry = RetryPolicy(tries=settings.retry_tries, backoff=settings.retry_backoff, factor=settings.retry_factor)
+    if settings.scheduler not in POLICIES:
+        raise ConfigError(f"SWARM_SCHEDULER={settings.scheduler!r} is not a scheduler: set it to {' or '.join(POLICIES)}")
     return SchedulerConfig(retry=retry, offline_after=settings.offline_after, breaker_failures=settings.breaker_failures,
                            breaker_window=settings.breaker_window, ground_for=settings.ground_for, lookahead=settings.lookahead,
-                           lease=settings.lease)
+                           lookahead_horizon=settings.lookahead_horizon, lease=settings.lease, policy=settings.scheduler)
 
 
 def durations(settings: Settings) -> Durations:

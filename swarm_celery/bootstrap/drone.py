@@ -14,6 +14,7 @@ from swarm_celery.bootstrap.core import build_logs_dir, celery_app, durations, s
 from swarm_celery.domain.audit import Check
 from swarm_celery.domain.emerge_cmd import EmergeConfig
 from swarm_celery.domain.model import DroneIdentity
+from swarm_celery.domain.simulation import Chaos
 from swarm_celery.drone.builders import Builder, SimulateBuilder
 from swarm_celery.drone.emerge import EmergeBuilder
 from swarm_celery.drone.identity import Capacity, collect_identity, payload_version
@@ -31,10 +32,18 @@ from swarm_celery.tasks.messaging import CeleryReporter
 def builder(settings: Settings) -> Builder:
     if settings.builder == "simulate":
         return SimulateBuilder(durations(settings), settings.time_scale, frozenset(settings.simulate_fail), settings.simulate_speed,
-                               logs=build_logs_dir(settings))
+                               logs=build_logs_dir(settings), chaos=chaos(settings))
     if settings.builder == "emerge":
         return emerge_builder(settings)
     raise ConfigError(f"unknown builder {settings.builder!r}: set SWARM_BUILDER to simulate or emerge")
+
+
+def chaos(settings: Settings) -> Chaos:
+    """How a simulated drone's builds differ from the durations table (SWARM_SIMULATE_NOISE, _BIAS, _TRANSIENT, _SEED)."""
+    try:
+        return Chaos(settings.simulate_noise, settings.simulate_bias, settings.simulate_transient, settings.simulate_seed)
+    except ValueError as exc:
+        raise ConfigError(f"{exc}: fix SWARM_SIMULATE_NOISE, SWARM_SIMULATE_BIAS or SWARM_SIMULATE_TRANSIENT") from None
 
 
 def emerge_builder(settings: Settings) -> EmergeBuilder:

@@ -60,6 +60,10 @@ class DemoProgress:
                 f"({summary.drones} drones, broker: {summary.broker}, builds simulated: {summary.simulated})")
         c.print(f"planned {summary.planned}  published {summary.published}  failed {summary.failed}  "
                 f"blocked {summary.blocked}  skipped {summary.skipped}")
+        if summary.hindsight_bound > 0:
+            retried = f", {summary.retried} failed tries built again" if summary.retried else ""
+            c.print(f"makespan {summary.makespan:.1f} s = {summary.makespan / summary.hindsight_bound:.3f} × the hindsight lower bound "
+                    f"({summary.hindsight_bound:.1f} s: what any schedule needed, given what the builds really took{retried})")
         c.print(f"binhost: {summary.binhost}  (Packages index + GPKGs)")
         c.print(f"database: {summary.database_url}")
         c.print(f"next: build-swarm history --session {summary.session}   build-swarm status --session {summary.session}")

@@ -31,6 +31,7 @@ from swarm_celery.domain.names import (
 
 LOG_TAIL_CHARS = 64 * 1024  # of a report's log tail, the end is kept (the failure classifier reads the end)
 MAX_USE_FLAGS = 4096
+MAX_RETRY = 1000  # earlier failures a build request may name
 
 
 class PackageState(enum.StrEnum):
@@ -170,11 +171,13 @@ class BuildRequest:
     use: tuple[str, ...]
     urgency: int = 5  # 0 (on the critical path) … 9: the broker priority of this build's reports to the coordinator
     config_hash: str = ""  # the plan's portage configuration (domain.build_config); "" for simulated sessions
+    retry: int = 0  # drones that failed this package before (0: its first try)
 
     def to_json(self) -> dict[str, object]:
         return {
             "urgency": self.urgency,
             "config_hash": self.config_hash,
+            "retry": self.retry,
             "attempt_id": self.attempt_id,
             "session_id": self.session_id,
             "cpv": self.cpv,
@@ -203,6 +206,7 @@ class BuildRequest:
             use=tuple(check(USE_FLAG, flag, "USE flag") for flag in use),
             urgency=whole(fields.get("urgency", 5), "urgency", 0, 9),
             config_hash=_config_hash(fields.get("config_hash", "")),
+            retry=whole(fields.get("retry", 0), "retry", 0, MAX_RETRY),
         )
 
 

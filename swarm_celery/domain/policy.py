@@ -18,6 +18,7 @@ class SchedulerConfig:
     lookahead: int = 0  # builds queued per drone beyond its slots, only where they finish first (short simulated builds)
     lookahead_horizon: float = 0.3  # ... and only behind a slot expected to free within this many seconds (else held)
     lease: float = 90.0  # a started build with no heartbeat for this long is reclaimed (domain.leases)
+    policy: str = "critical-path"  # or "fifo": merge order to any free drone (domain.fifo, a baseline)
 
     def grounds(self, infrastructure_failures: int) -> bool:
         return self.breaker_failures > 0 and infrastructure_failures >= self.breaker_failures

@@ -30,6 +30,8 @@ MIN_SPEED_SAMPLES = 3
 MIN_PACE_SAMPLES = 5
 SPEED_OUTLIER = 2.0  # a build this many times off its drone's median ratio says nothing about the drone's speed
 OVERRUN = 0.25  # a build past its expected end is taken to need another quarter of the time it has overrun
+MAX_SPREAD = 1.0  # builds straying more than this (log) spread are no longer told apart
+MAD_TO_SIGMA = 1.4826  # median absolute deviation → standard deviation, for normally distributed logs
 
 
 def history_key(cpv: str) -> str:
@@ -115,6 +117,35 @@ def swarm_pace(samples: Iterable[tuple[float, float]]) -> float:
     """
     ratios = [wall / expected for wall, expected in samples if expected > 0 and wall > 0]
     return statistics.median(ratios) if len(ratios) >= MIN_PACE_SAMPLES else 1.0
+
+
+def swarm_spread(samples: Mapping[str, Sequence[tuple[float, float]]]) -> float:
+    """How far builds stray from their expected time once their drone's speed is taken out: a robust standard deviation
+    of log(actual / expected) around each drone's median (0.3: typically ±30 %). 0 until ``MIN_PACE_SAMPLES`` such builds.
+
+    The durations table is a median from other machines; a build's own time is not known until it ends. The
+    spread says how long a build that has reached its expected end may still run (:func:`busy_until`).
+    """
+    deviations: list[float] = []
+    for pairs in samples.values():
+        logs = [math.log(a / e) for a, e in pairs if a > 0 and e > 0]
+        if len(logs) >= MIN_SPEED_SAMPLES:
+            mid = statistics.median(logs)
+            deviations += [abs(x - mid) for x in logs]
+    if len(deviations) < MIN_PACE_SAMPLES:
+        return 0.0
+    return min(MAX_SPREAD, MAD_TO_SIGMA * statistics.median(deviations))
+
+
+def busy_until(start: float, seconds: float, now: float, spread: float) -> float:
+    """When a build started at ``start``, expected to take ``seconds`` (wall), should end as seen at ``now``.
+
+    Its expected end, but once it nears or passes that, no sooner than ``spread`` × ``seconds`` from now (a build
+    that has run about its expected time is as likely to run on a while as to end now: the residual time of a
+    log-normal build time), nor than ``OVERRUN`` × how far it has overrun.
+    """
+    end = start + seconds
+    return max(end, now + max(spread * seconds, OVERRUN * max(0.0, now - end)))
 
 
 def _typical_ratio(ratios: list[float]) -> float:
@@ -295,8 +326,10 @@ def after_failure(failures: Sequence[FailedAttempt], policy: RetryPolicy, now: f
 
     Package failures (compile, test, ...) count against the package: on
     ``block_after_drones`` distinct drones, or ``tries`` of them in all, it is blocked.
-    Infrastructure failures count against the drone only. Either way the retry waits
-    ``policy.delay(n)`` and never goes back to a drone that failed it.
+    Infrastructure failures count against the drone only. The retry never goes back to a
+    drone that failed it, and waits ``policy.delay(n)`` — except after a first failure that was
+    the infrastructure's (a fetch that timed out, a full disk): that says nothing against
+    building it elsewhere at once, and waiting would put a package on the critical path behind.
     """
     package = [f.drone for f in failures if not f.infrastructure]
     drones = sorted(set(package))
@@ -304,7 +337,8 @@ def after_failure(failures: Sequence[FailedAttempt], policy: RetryPolicy, now: f
         return Block(f"failed on {len(drones)} drones ({', '.join(drones)})")
     if len(package) >= policy.tries:
         return Block(f"failed {len(package)} times (tries: {policy.tries})")
-    return Retry(now + policy.delay(len(failures)), frozenset(f.drone for f in failures))
+    wait = 0.0 if len(failures) == 1 and failures[0].infrastructure else policy.delay(len(failures))
+    return Retry(now + wait, frozenset(f.drone for f in failures))
 
 
 __all__ = [
@@ -316,6 +350,7 @@ __all__ = [
     "Retry",
     "RetryPolicy",
     "after_failure",
+    "busy_until",
     "critical_path",
     "drone_speeds",
     "expected_seconds",
@@ -326,4 +361,5 @@ __all__ = [
     "remaining_paths",
     "slots_for",
     "swarm_pace",
+    "swarm_spread",
 ]

@@ -18,6 +18,7 @@ from swarm_celery.binhost.gpkg import BinpkgMetadata, write_gpkg
 from swarm_celery.domain.durations import Durations
 from swarm_celery.domain.model import BuildRequest
 from swarm_celery.domain.scheduling import history_key
+from swarm_celery.domain.simulation import Chaos
 from swarm_celery.errors import BuildFailed
 
 CHOST = {"amd64": "x86_64-pc-linux-gnu", "arm64": "aarch64-unknown-linux-gnu"}
@@ -33,6 +34,7 @@ class BuildOutput:
 
 
 PROGRESS_EVERY = 0.5  # seconds between a simulated build's progress lines, at least
+EXACT = Chaos()  # builds take what the table says, and none fails by chance
 INFRA_PREFIX = "infra:"  # SWARM_SIMULATE_FAIL entry that fails with an infrastructure error ("infra:*": every build)
 
 
@@ -49,12 +51,13 @@ class SimulateBuilder:
     simulated = True
 
     def __init__(self, durations: Durations, time_scale: float, fail: frozenset[str] = frozenset(), speed: float = 1.0,
-                 logs: Path | None = None) -> None:
+                 logs: Path | None = None, chaos: Chaos = EXACT) -> None:
         self.durations = durations
         self.time_scale = time_scale
         self.fail = fail  # CPVs or cat/pkg names to fail on purpose (demo and tests of the failure path)
         self.speed = speed  # this drone builds `speed` times slower than the table says
         self.logs = logs  # where it writes each build's log as the build goes (as emerge's is), None: the report's tail only
+        self.chaos = chaos  # how real builds differ from the table: noise, bias, transient failures
 
     def log_path(self, request: BuildRequest) -> Path | None:
         return self.logs / f"{request.attempt_id}.log" if self.logs is not None else None
@@ -76,10 +79,12 @@ class SimulateBuilder:
             self._log(request, f">>> SIMULATED {request.cpv}: {done:4.0%} of {seconds:.0f} s (real build time, x{self.time_scale})")
 
     def build(self, request: BuildRequest, staging: Path) -> BuildOutput:
-        seconds = self.durations.for_cpv(request.cpv) * self.speed
-        deadline = time.monotonic() + seconds * self.time_scale
+        seconds = self.durations.for_cpv(request.cpv) * self.chaos.factor(request.cpv) * self.speed  # what it really takes here
+        started = time.monotonic()
+        deadline = started + seconds * self.time_scale
         self._log(request, f">>> Emerging (1 of 1) {request.cpv}::{request.repo} -- SIMULATED by build-swarm (attempt {request.attempt_id})")
         self._maybe_fail(request, deadline, seconds)
+        self._maybe_time_out(request, started, seconds)
         meta = BinpkgMetadata(
             cpv=request.cpv, slot=request.slot, repo=request.repo, arch=request.arch, use=request.use,
             chost=CHOST.get(request.arch, ""), build_time=int(time.time()), build_id=1,
@@ -109,6 +114,19 @@ class SimulateBuilder:
         except BuildFailed as exc:
             self._log(request, exc.log_tail.rstrip("\n"))
             raise
+
+    def _maybe_time_out(self, request: BuildRequest, started: float, seconds: float) -> None:
+        """A transient failure (``Chaos.transient``): the fetch times out part way, and a retry succeeds."""
+        at = self.chaos.fails_at(request.cpv, request.retry)
+        if at is None:
+            return
+        self._wait(request, started + at * seconds * self.time_scale, seconds)
+        name = request.cpv.split("/", 1)[1]
+        tail = (f">>> Emerging (1 of 1) {request.cpv}::{request.repo}\n>>> Downloading 'https://distfiles.example/{name}.tar.xz'\n"
+                f"Connecting to distfiles.example... failed: Connection timed out.\n!!! Couldn't download '{name}.tar.xz'. Aborting.\n"
+                f" * SIMULATED transient failure (SWARM_SIMULATE_TRANSIENT)\n")
+        self._log(request, tail.rstrip("\n"))
+        raise BuildFailed("simulated transient failure: fetch timed out", tail)
 
     def _fail(self, request: BuildRequest, names: set[str]) -> None:
         where = f"{request.cpv}::{request.repo}"

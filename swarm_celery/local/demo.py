@@ -19,6 +19,7 @@ from swarm_celery.domain.config import ResolveRequest
 from swarm_celery.domain.views import RunningBuild, SessionView
 from swarm_celery.errors import SwarmError, UserError
 from swarm_celery.local.broker import choose_broker
+from swarm_celery.local.judge import judge
 from swarm_celery.local.real_demo import start_real
 from swarm_celery.local.stack import LocalStack
 from swarm_celery.settings import Settings
@@ -47,6 +48,9 @@ class DemoSummary:
     simulated: bool
     drones: int
     worker_restarts: int
+    makespan: float = 0.0  # first dispatch to last publication (seconds)
+    hindsight_bound: float = 0.0  # the shortest makespan any schedule could have reached, from what every build really took
+    retried: int = 0  # tries that failed and were built again
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class DemoOptions:
     drones: int = 4
     poll: float = 0.25
     timeout: float = 0.0  # 0: no limit
+    speeds: tuple[float, ...] = ()  # simulated drones' relative speeds (2: twice as fast), one per drone; (): all 1
 
 
 class WorkerDied(SwarmError):
@@ -70,27 +75,38 @@ def run_demo(settings: Settings, request: ResolveRequest, options: DemoOptions, 
     stack = LocalStack(env=settings.to_env(), logs=settings.logs_dir)
     try:
         session_id = bootstrap.session_queue(settings).queue(request)
-        _start_stack(stack, settings, options.drones)
+        _start_stack(stack, settings, options.drones, options.speeds)
         status = _follow(queries, stack, session_id, options, progress)
     finally:
         stack.stop()
         broker.stop()
     restarts = sum(w.restarts for w in stack.workers)
+    judged = judge(queries, store.session_gates(session_id), session_id, _slowdowns(options.speeds))
     return DemoSummary(session_id, status.planned, status.counts["published"], status.counts["failed"], status.counts["blocked"],
                        status.counts["skipped"], round(time.monotonic() - started, 2), settings.database,
                        str(settings.binhost_dir / status.arch), status.state, status.error, broker.kind, status.simulated,
-                       options.drones, restarts)
+                       options.drones, restarts, round(judged.makespan, 2), round(judged.bound, 2), judged.retried)
 
 
-def _start_stack(stack: LocalStack, settings: Settings, drones: int) -> None:
+def _slowdowns(speeds: tuple[float, ...]) -> dict[str, float]:
+    return {drone_name(i): 1.0 / speed for i, speed in enumerate(speeds, start=1)}
+
+
+def drone_name(number: int) -> str:
+    return f"drone-{number}"
+
+
+def _start_stack(stack: LocalStack, settings: Settings, drones: int, speeds: tuple[float, ...] = ()) -> None:
     stack.start("coordinator", "coordinator")
     stack.start("beat", "beat")  # stale-work reclaim: a drone that dies mid-run loses nothing
     if settings.builder == "emerge":
         start_real(stack, settings, drones)  # the API, then prefix drones building for real
         return
+    slowdowns = _slowdowns(speeds)
     for i in range(1, drones + 1):
-        name = f"drone-{i}"
-        stack.start(name, "drone", {"SWARM_DRONE_NAME": name})
+        name = drone_name(i)
+        extra = {"SWARM_SIMULATE_SPEED": repr(slowdowns[name])} if name in slowdowns else {}
+        stack.start(name, "drone", {"SWARM_DRONE_NAME": name, **extra})
 
 
 def _follow(queries: Queries, stack: LocalStack, session_id: str, options: DemoOptions, progress: Progress) -> SessionView:

@@ -17,6 +17,7 @@ from swarm_celery.domain.config import ResolveRequest
 from swarm_celery.domain.fleet import DroneCheck
 from swarm_celery.domain.healing import DroneHealth
 from swarm_celery.domain.leases import Lease, Reclaim
+from swarm_celery.domain.migration import RunningBuild
 from swarm_celery.domain.model import BuildResult, DroneIdentity, PackageState, Plan
 from swarm_celery.domain.profiles import BuildProfile
 from swarm_celery.domain.records import (
@@ -75,8 +76,8 @@ class PlanStore(SessionEnd, Protocol):
                   reused: frozenset[str] = frozenset()) -> None: ...
 
 
-class DispatchStore(Protocol):
-    """Placing ready packages on drones (services.dispatch)."""
+class DispatchStore(EventLog, Protocol):
+    """Placing ready packages on drones, and moving builds to faster idle drones (services.dispatch)."""
 
     def get_flag(self, name: str) -> str: ...
     def get_session(self, session_id: str) -> SessionInfo | None: ...
@@ -85,6 +86,8 @@ class DispatchStore(Protocol):
     def speed_samples(self, arch: str) -> dict[str, list[tuple[float, float]]]: ...
     def pace_samples(self, arch: str) -> list[tuple[float, float]]: ...
     def create_attempts(self, attempts: Sequence[NewAttempt]) -> None: ...
+    def running_builds(self, arch: str) -> list[RunningBuild]: ...
+    def fence_attempts(self, attempt_ids: Sequence[str], package_state: PackageState, reason: str) -> int: ...
 
 
 class Fencing(Protocol):

@@ -17,11 +17,14 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 
 from swarm_celery.domain.config import ResolveRequest
 from swarm_celery.domain.controls import PAUSED_FLAG
-from swarm_celery.domain.model import BuildRequest, drone_queue
+from swarm_celery.domain.fifo import fifo_place
+from swarm_celery.domain.migration import calibrating, moves
+from swarm_celery.domain.model import BuildRequest, PackageState, drone_queue
 from swarm_celery.domain.policy import SchedulerConfig
 from swarm_celery.domain.records import DroneLoad, NewAttempt, ReadyPackage
 from swarm_celery.domain.scheduling import (
@@ -29,9 +32,11 @@ from swarm_celery.domain.scheduling import (
     Candidate,
     DroneCapacity,
     Placement,
+    busy_until,
     drone_speeds,
     place,
     swarm_pace,
+    swarm_spread,
 )
 from swarm_celery.ports import Broker, BuildConfigs, Clock, DispatchStore
 
@@ -39,6 +44,7 @@ log = logging.getLogger(__name__)
 
 CANDIDATES_PER_SLOT = 4  # ready packages looked at per open slot (the best by priority and rank; more only when many wait out a backoff)
 SPEED_REFRESH = 5.0  # seconds between recomputing drone speeds from the build history
+SPEED_REFRESH_COLD = 0.5  # ... while a drone's speed is not known yet (it gets short builds until it is: domain.migration)
 REAL_BUILDER = "emerge"  # what a drone that builds for real announces (DroneIdentity.builder); any other builds simulated sessions
 
 
@@ -55,6 +61,7 @@ class Learned:
     pace: float  # wall seconds per expected second, swarm-wide (domain.scheduling.swarm_pace)
     speeds: dict[str, float]  # per drone, relative to the swarm (domain.scheduling.drone_speeds)
     settled: bool  # the pace comes from enough builds (until then it is looked at again on every dispatch)
+    spread: float = 0.0  # how far builds stray from their expected time (domain.scheduling.swarm_spread)
 
 
 class Dispatcher:
@@ -67,16 +74,20 @@ class Dispatcher:
         self.configs = configs  # None: real builds carry no configuration (the drones build with their own)
         self._learned: dict[str, tuple[float, Learned]] = {}  # arch → (computed at, what was learned)
         self._work: dict[str, SessionWork] = {}  # session id → kind and configuration (neither changes once it runs)
+        self._moved: set[int] = set()  # packages taken back once to run on a faster drone (never twice)
 
-    def learned(self, arch: str, now: float) -> Learned:
+    def learned(self, arch: str, now: float, drones: Iterable[str] = ()) -> Learned:
         """The swarm's pace and the drones' speeds; they move slowly, so they are recomputed every SPEED_REFRESH seconds
-        (the pace on every dispatch until enough builds finished: a fresh swarm learns its clock within seconds)."""
+        (the pace on every dispatch until enough builds finished: a fresh swarm learns its clock within seconds; the speeds
+        every SPEED_REFRESH_COLD seconds while one of ``drones`` has not shown its speed yet)."""
         cached = self._learned.get(arch)
-        if cached is None or now - cached[0] > SPEED_REFRESH:
-            cached = (now, Learned(1.0, drone_speeds(self.store.speed_samples(arch)), False))
+        cold = cached is not None and now - cached[0] > SPEED_REFRESH_COLD and any(d not in cached[1].speeds for d in drones)
+        if cached is None or now - cached[0] > SPEED_REFRESH or cold:
+            samples = self.store.speed_samples(arch)
+            cached = (now, Learned(1.0, drone_speeds(samples), False, swarm_spread(samples)))
         if not cached[1].settled:
-            samples = self.store.pace_samples(arch)
-            cached = (cached[0], Learned(swarm_pace(samples), cached[1].speeds, len(samples) >= MIN_PACE_SAMPLES))
+            pace = self.store.pace_samples(arch)
+            cached = (cached[0], replace(cached[1], pace=swarm_pace(pace), settled=len(pace) >= MIN_PACE_SAMPLES))
         self._learned[arch] = cached
         return cached[1]
 
@@ -86,8 +97,8 @@ class Dispatcher:
         return self._capacities(arch, now, self.store.drone_loads(arch), simulated)
 
     def _capacities(self, arch: str, now: float, loads: list[DroneLoad], simulated: bool | None) -> list[DroneCapacity]:
-        learned = self.learned(arch, now)
-        return [self._capacity(d, learned.pace * learned.speeds.get(d.name, 1.0), self.config.lookahead)
+        learned = self.learned(arch, now, [d.name for d in loads])
+        return [self._capacity(d, learned.pace * learned.speeds.get(d.name, 1.0), self.config.lookahead, now, learned.spread)
                 for d in loads if self.available(d, now) and simulated in (None, d.builder != REAL_BUILDER)]
 
     def work(self, session_id: str) -> SessionWork:
@@ -106,11 +117,11 @@ class Dispatcher:
         return not self.config.unavailable(drone, now)
 
     @staticmethod
-    def _capacity(drone: DroneLoad, seconds_per_expected: float, lookahead: int) -> DroneCapacity:
-        """Free slots, when the busy ones should free up, and room to queue behind them."""
+    def _capacity(drone: DroneLoad, seconds_per_expected: float, lookahead: int, now: float, spread: float) -> DroneCapacity:
+        """Free slots, when the busy ones should free up (domain.scheduling.busy_until), and room to queue behind them."""
         builds = sorted(drone.running)  # (started or dispatched at, expected seconds); the oldest are running
         slots = max(1, drone.slots)
-        busy = [start + expected * seconds_per_expected for start, expected in builds[:slots]]
+        busy = [busy_until(start, expected * seconds_per_expected, now, spread) for start, expected in builds[:slots]]
         for _, expected in builds[slots:]:  # queued behind: each extends the slot that frees first
             first = busy.index(min(busy))
             busy[first] += expected * seconds_per_expected
@@ -127,18 +138,47 @@ class Dispatcher:
         room = sum(d.free + d.lookahead for drones in pools.values() for d in drones)
         if not room:
             return 0
-        ready = {str(r.id): r for r in self.store.ready_packages(arch, limit=CANDIDATES_PER_SLOT * room + 16)}
+        fifo = self.config.policy == "fifo"  # a baseline: every ready package, merge order first
+        ready = {str(r.id): r for r in self.store.ready_packages(arch, limit=None if fifo else CANDIDATES_PER_SLOT * room + 16)}
         order = {r.id: i for i, r in enumerate(sorted(ready.values(), key=lambda r: -r.rank))}
         sent = 0
         for simulated, drones in pools.items():
             mine = [r for r in ready.values() if self.work(r.session_id).simulated == simulated]
             if not mine or not any(d.free or d.lookahead for d in drones):
                 continue
-            placement = place((_candidate(r) for r in mine), drones, now, self.config.lookahead_horizon)  # wall clock
+            candidates = [_candidate(r) for r in mine]
+            if fifo:
+                placement = fifo_place(candidates, drones, now)
+            else:
+                known = frozenset(self.learned(arch, now).speeds)
+                placement = place(calibrating(candidates, drones, known), drones, now, self.config.lookahead_horizon)
             self._send([(ready[cand.key], drone) for cand, drone in placement.assignments], arch, order)
             self._wake_for_backoff(arch, placement, now)
             sent += len(placement.assignments)
+            if not fifo and self._move(arch, drones, placement, now):
+                return sent + self.dispatch(arch)  # what was taken back is placed on the idle drones now
         return sent
+
+    def _move(self, arch: str, drones: list[DroneCapacity], placement: Placement, now: float) -> int:
+        """Take back builds expected to end clearly sooner on a faster drone that nothing ready can use (domain.migration)."""
+        taken = {d: sum(1 for _, name in placement.assignments if name == d) for d in (c.name for c in drones)}
+        idle = {d.name: d.free - taken[d.name] for d in drones if d.free > taken[d.name]}
+        if not idle:
+            return 0
+        learned = self.learned(arch, now)
+        speed = {d.name: d.speed for d in drones}
+        found = moves(self.store.running_builds(arch), idle, speed, frozenset(learned.speeds), now, learned.spread,
+                      frozenset(self._moved))
+        if not found:
+            return 0
+        attempts = [m.build.attempt for m in found]
+        self.broker.revoke(attempts)
+        self.store.fence_attempts(attempts, PackageState.NEEDED, "moved to a faster idle drone")
+        for m in found:
+            self._moved.add(m.build.package)
+            self.store.add_event("package.moved", f"{m.build.cpv}: taken back from {m.source} to build on the idle {m.target}, "
+                                 f"expected {m.gain:.0f} s sooner", m.build.session, m.build.cpv)
+        return len(found)
 
     def _send(self, placed: list[tuple[ReadyPackage, str]], arch: str, order: dict[int, int]) -> None:
         """Record every attempt in one transaction, then send them: a fast report always finds its attempt."""
@@ -148,7 +188,8 @@ class Dispatcher:
         self.store.create_attempts(attempts)
         self.broker.send_builds([
             (BuildRequest(new.attempt_id, pkg.session_id, pkg.cpv, arch, pkg.slot, pkg.repo, pkg.use,
-                          urgency(order[pkg.id], len(order)), self.work(pkg.session_id).config_hash), new.queue)
+                          urgency(order[pkg.id], len(order)), self.work(pkg.session_id).config_hash,
+                          len(pkg.failed_on)), new.queue)
             for new, (pkg, _) in zip(attempts, placed, strict=True)])
         for pkg, drone in placed:
             log.debug("%s → %s (rank %.0f s)", pkg.cpv, drone, pkg.rank)

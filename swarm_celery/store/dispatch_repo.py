@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from swarm_celery.domain.emerge_log import LoggedBuild
+from swarm_celery.domain.migration import RunningBuild
 from swarm_celery.domain.model import AttemptState, Outcome, PackageState, SessionState
 from swarm_celery.domain.records import AttemptInfo, ReadyPackage
 from swarm_celery.domain.scheduling import FailedAttempt, history_key
@@ -143,6 +144,17 @@ class DispatchRepo(RepoBase):
                  .order_by(AttemptRow.finished_at.desc()).limit(PACE_WINDOW))
         with self.engine.connect() as db:
             return [(float(wall or 0.0), float(expected)) for wall, expected in db.execute(query)]
+
+    def running_builds(self, arch: str) -> list[RunningBuild]:
+        """The current attempts of ``arch`` in flight (started, or sent and not yet started), with their package's rank."""
+        query = (select(AttemptRow.id, AttemptRow.package_id, AttemptRow.session_id, PackageRow.cpv, AttemptRow.drone,
+                        AttemptRow.started_at, AttemptRow.dispatched_at, AttemptRow.expected, PackageRow.rank)
+                 .join(PackageRow, PackageRow.current_attempt == AttemptRow.id)
+                 .join(SessionRow, SessionRow.id == AttemptRow.session_id)
+                 .where(SessionRow.arch == arch, AttemptRow.state.in_(IN_FLIGHT)))
+        with self.engine.connect() as db:
+            return [RunningBuild(attempt, package, session, cpv, drone or "?", float(started or dispatched), float(expected or 0.0),
+                                 float(rank)) for attempt, package, session, cpv, drone, started, dispatched, expected, rank in db.execute(query)]
 
     def queued_attempts(self, arch: str) -> list[AttemptInfo]:
         """Attempts dispatched to a drone that has not started them (what ``rebalance`` may take back)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from swarm_celery.domain.emerge_log import LoggedBuild
 from swarm_celery.domain.model import AttemptState, BuildResult, Outcome, PackageState
-from swarm_celery.domain.records import NewAttempt, PublishedArtifact
+from swarm_celery.domain.records import NewAttempt, PublishedArtifact, StartReport
 from tests.contract.conftest import Store, drone, events, planned
 from tests.contract.test_completion import dispatched, success
 from tests.coordinator_kit import FakeClock
@@ -82,3 +82,19 @@ def test_fencing_takes_attempts_back(store: Store, clock: FakeClock) -> None:
     assert [q.cpv for q in store.queued_attempts("amd64")] == ["app-misc/tool-1"]
     store.create_attempts([NewAttempt("again", ids["app-misc/tool-1"], "drone.d2", "d2", 1.0)])
     assert [q.id for q in store.queued_attempts("amd64")] == ["again"]  # the superseded attempt is no longer queued
+
+
+def test_running_builds_are_the_current_attempts_in_flight_with_their_rank(store: Store, clock: FakeClock) -> None:
+    ids = planned(store)
+    ranks = {r.cpv: r.rank for r in store.ready_packages("amd64")}
+    a = dispatched(store, ids, "sys-libs/base-1", "sys-libs/rt-1", "app-misc/tool-1")
+    store.mark_started_many([StartReport(a["sys-libs/base-1"], "d1", "amd64", clock.t + 5.0)])
+    store.fence_attempts([a["app-misc/tool-1"]], PackageState.NEEDED, "taken back")  # no longer in flight
+    found = {r.cpv: r for r in store.running_builds("amd64")}
+    assert set(found) == {"sys-libs/base-1", "sys-libs/rt-1"}
+    base = found["sys-libs/base-1"]
+    assert (base.attempt, base.package, base.session, base.drone, base.started, base.weight) == (
+        a["sys-libs/base-1"], ids["sys-libs/base-1"], "s1", "d1", clock.t + 5.0, 10.0)
+    assert found["sys-libs/rt-1"].started == clock.t  # sent, not started yet: counted from when it was sent
+    assert {cpv: r.rank for cpv, r in found.items()} == {cpv: ranks[cpv] for cpv in found}
+    assert store.running_builds("arm64") == []

@@ -13,9 +13,12 @@ from typing import Any
 import pytest
 import redis
 
+from swarm_celery.domain.durations import Durations, parse_durations
+from swarm_celery.domain.simulation import Chaos
 from tests.integration.demo_kit import check_gated_dispatch, cli_env, medium_args, parse_index, run_cli
 
 pytestmark = pytest.mark.slow
+SHIPPED_DURATIONS = Path(__file__).resolve().parents[2] / "swarm_celery" / "data" / "build-durations.csv"
 
 
 @pytest.fixture(scope="module")
@@ -168,3 +171,34 @@ def test_inspect_commands_without_sessions_say_what_to_do(tmp_path: Path, portag
     assert run.code == 2 and run.stdout == ""
     assert run.stderr.startswith("error: ") and run.stderr.count("\n") == 1
     assert "build-swarm" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_demo_in_a_world_that_is_not_the_table(portage_cache: Path, tmp_path: Path) -> None:
+    """Noise, bias, unequal drones and transient failures, all from the seed: every realized build time is in the
+    history, exactly the one the seed makes; every first try the seed fails is retried elsewhere and succeeds."""
+    env = cli_env(tmp_path, portage_cache)
+    if Path("/var/db/repos/gentoo").is_dir():
+        pytest.skip("a real Gentoo tree is installed here; the demo would use it")
+    chaos = Chaos(noise=0.3, bias=1.5, transient=0.25, seed=7)
+    run = run_cli(["demo", "--drones", "3", "--time-scale", "0.002", "--duration-noise", "0.3", "--duration-bias", "1.5",
+                   "--drone-speeds", "0.5,1,2", "--transient-failures", "0.25", "--seed", "7", "--json"], env)
+    assert run.code == 0, run.stderr[-3000:]
+    summary = run.json()
+    assert summary["planned"] == summary["published"] > 20 and summary["failed"] == summary["blocked"] == 0
+    history = run_cli(["history", "--session", summary["session"], "--json"], env).json()
+    failed = [h for h in history if h["outcome"] == "failed"]
+    expected_failures = {h["cpv"] for h in history if chaos.fails_at(h["cpv"], 0) is not None}
+    assert expected_failures and {h["cpv"] for h in failed} == expected_failures and summary["retried"] == len(failed)
+    assert all(h["failure_kind"] == "fetch" and h["infrastructure"] for h in failed)
+    table = Durations(parse_durations(SHIPPED_DURATIONS.read_text()))
+    slowdown = {"drone-1": 2.0, "drone-2": 1.0, "drone-3": 0.5}
+    for h in history:
+        if h["outcome"] == "success":
+            assert h["build_seconds"] == pytest.approx(table.for_cpv(h["cpv"]) * chaos.factor(h["cpv"]) * slowdown[h["drone"]])
+    assert summary["makespan"] >= summary["hindsight_bound"] > 0
+
+
+def test_demo_drone_speeds_must_name_every_drone(portage_cache: Path, tmp_path: Path) -> None:
+    run = run_cli(["demo", "--drones", "3", "--drone-speeds", "1,2", "--json"], cli_env(tmp_path, portage_cache))
+    assert run.code == 2 and run.stdout == "" and "--drone-speeds" in run.stderr and "one per drone" in run.stderr
+    assert "Traceback" not in run.stderr and not (tmp_path / "swarm.db").exists()

@@ -86,7 +86,8 @@ def test_infrastructure_failures_never_block_and_ground_a_drone(world: World) ->
         result = replace(failure(request, "drone-1"), log_tail="ld: final link failed: No space left on device")
         world.coordinator.build_finished(result)
     packages = {p.cpv: p for p in Queries(world.store.engine).packages("s1")}
-    assert {packages[r.cpv].state for r in sent[:2]} == {"needed"}
+    assert {packages[r.cpv].state for r in sent[:2]} == {"dispatched"}  # a first infrastructure failure: elsewhere, at once
+    assert {(r.cpv, q) for r, q in world.dispatcher.sent} >= {(r.cpv, "drone.drone-2") for r in sent[:2]}
     drone = next(d for d in Queries(world.store.engine).fleet() if d.name == "drone-1")
     assert drone.grounded_until == pytest.approx(world.clock.t + 300)
     world.clock.t += 100  # backoff over, drone-1 still grounded: everything goes to drone-2

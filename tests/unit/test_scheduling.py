@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from swarm_celery.domain.durations import Durations
@@ -13,6 +15,7 @@ from swarm_celery.domain.scheduling import (
     Retry,
     RetryPolicy,
     after_failure,
+    busy_until,
     critical_path,
     drone_speeds,
     expected_seconds,
@@ -22,6 +25,7 @@ from swarm_celery.domain.scheduling import (
     remaining_paths,
     slots_for,
     swarm_pace,
+    swarm_spread,
 )
 
 # a → b → d and a → c → d (b, c wait for a; d waits for b and c); e alone
@@ -148,6 +152,8 @@ def test_infrastructure_failures_never_block_and_retries_avoid_failed_drones() -
     assert isinstance(decision, Retry)
     assert decision.excluded == frozenset({"a", "b", "c", "d"})
     assert decision.not_before == 100.0 + 60.0 * 27  # 60 s × 3³ after the fourth failure
+    assert after_failure(failures[:1], policy, now=100.0) == Retry(100.0, frozenset({"a"}))  # a first one: elsewhere, at once
+    assert after_failure(failures[:2], policy, now=100.0) == Retry(100.0 + 180.0, frozenset({"a", "b"}))
 
 
 def test_backoff_is_60_then_180_then_540_seconds() -> None:
@@ -196,3 +202,18 @@ def test_drone_speed_is_the_mean_ratio_without_outliers() -> None:
     }
     speeds = drone_speeds(samples)
     assert speeds == pytest.approx({"noisy": 1.0, "steady": 1.0 / 1.2, "slow": 2.0 / 1.2})  # swarm median ratio 1.2
+
+
+def test_the_spread_is_how_far_builds_stray_once_the_drone_speed_is_out() -> None:
+    steady = {"slow": [(20.0, 10.0)] * 5, "fast": [(5.0, 10.0)] * 5}  # different speeds, no noise
+    assert swarm_spread(steady) == 0.0
+    noisy = {"d": [(10.0 * math.exp(x), 10.0) for x in (-0.3, 0.3, -0.3, 0.3, 0.0, 0.0)]}
+    assert swarm_spread(noisy) == pytest.approx(1.4826 * 0.3)
+    assert swarm_spread({"d": [(10.0, 10.0), (20.0, 10.0)]}) == 0.0  # too few to say
+
+
+def test_a_build_near_its_expected_end_is_not_taken_to_end_now() -> None:
+    assert busy_until(0.0, 10.0, now=2.0, spread=0.3) == 10.0  # far from its end: its expected end
+    assert busy_until(0.0, 10.0, now=9.0, spread=0.3) == pytest.approx(12.0)  # near it: a typical residual from now
+    assert busy_until(0.0, 10.0, now=30.0, spread=0.3) == pytest.approx(35.0)  # long overrun: a quarter of it
+    assert busy_until(0.0, 10.0, now=9.0, spread=0.0) == 10.0  # exact builds end when expected

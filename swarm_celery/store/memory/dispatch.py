@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from swarm_celery.domain.controls import matches_atom
 from swarm_celery.domain.emerge_log import LoggedBuild
 from swarm_celery.domain.leases import Lease, Reclaim
+from swarm_celery.domain.migration import RunningBuild
 from swarm_celery.domain.model import AttemptState, Outcome, PackageState, SessionState
 from swarm_celery.domain.records import AttemptInfo, PackageInfo, ReadyPackage
 from swarm_celery.domain.scheduling import FailedAttempt, history_key
@@ -88,6 +89,11 @@ class DispatchMixin(MemoryBase):
     def pace_samples(self, arch: str) -> list[tuple[float, float]]:
         timed = [a for a in self._successes(arch) if a.started_at is not None and a.finished_at is not None]
         return [((a.finished_at or 0.0) - (a.started_at or 0.0), a.expected) for a in timed[:PACE_WINDOW]]
+
+    def running_builds(self, arch: str) -> list[RunningBuild]:
+        return [RunningBuild(a.id, a.package_id, a.session_id, pkg.cpv, a.drone or "?", a.started_at or a.dispatched_at, a.expected, pkg.rank)
+                for a in self.t.attempts.values() if a.state in IN_FLIGHT and self.t.sessions[a.session_id].arch == arch
+                and (pkg := self.t.packages[a.package_id]).current_attempt == a.id]
 
     def queued_attempts(self, arch: str) -> list[AttemptInfo]:
         return [a.info(pkg.cpv) for a in self.t.attempts.values() if a.state == AttemptState.DISPATCHED.value

@@ -1,0 +1,93 @@
+"""Drones of unknown speed: long builds wait until a drone has shown its speed, and move when it turns out slow.
+
+A drone whose speed is not known yet (a fresh swarm, a drone that just joined) gets short builds
+first (:func:`calibrating`): three of them tell its speed, and a long build on the critical path
+should not be the one that finds out that a drone is slow.
+
+A fresh swarm knows nothing of its drones' speeds, so its first long builds may land on its
+slowest drones; a drone may also turn out slower than it seemed. Once nothing ready is left
+for an idle drone, a build expected to finish clearly sooner there — started from scratch,
+one round trip later — is taken back from where it runs and placed again (the coordinator
+fences the old attempt, so its late report is ignored). Idle capacity does the work, and the
+longest remaining chains are moved first. A package is moved at most once.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+
+from swarm_celery.domain.scheduling import Candidate, DroneCapacity, busy_until
+
+LONG = 2.0  # while drones calibrate, a package expected to take this × the median of what is ready is long
+MIN_GAIN = 0.3  # a move must save this share of the build's expected remaining time ...
+MIN_GAIN_SECONDS = 1.0  # ... and at least this many seconds (wall clock)
+ROUND_TRIP = 0.5  # seconds from taking a build back to its start elsewhere, about
+
+
+@dataclass(frozen=True, slots=True)
+class RunningBuild:
+    attempt: str
+    package: int
+    session: str
+    cpv: str
+    drone: str
+    started: float  # wall clock
+    weight: float  # expected seconds on a drone of speed 1.0
+    rank: float  # remaining path: the longest chain waiting on it
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    build: RunningBuild
+    source: str
+    target: str
+    gain: float  # expected seconds saved
+
+
+def calibrating(candidates: list[Candidate], drones: Iterable[DroneCapacity], known: frozenset[str]) -> list[Candidate]:
+    """``candidates`` with the long ones kept off the free drones whose speed is not ``known`` — as long as the short ones
+    are enough to keep those drones busy (else a drone would idle rather than take a long build)."""
+    unknown = {d.name: d.free for d in drones if d.name not in known and d.free > 0}
+    if not unknown or not candidates:
+        return candidates
+    middle = statistics.median(c.weight for c in candidates)
+    long = {c.key for c in candidates if c.weight > LONG * middle}
+    if len(candidates) - len(long) < sum(unknown.values()):
+        return candidates
+    away = frozenset(unknown)
+    return [replace(c, excluded=c.excluded | away) if c.key in long else c for c in candidates]
+
+
+def expected_end(build: RunningBuild, speed: float, now: float, spread: float = 0.0) -> float:
+    """When it should finish where it runs (wall seconds per expected second: ``speed``; see ``busy_until``)."""
+    return busy_until(build.started, build.weight * speed, now, spread)
+
+
+def moves(running: Iterable[RunningBuild], idle: Mapping[str, int], speed: Mapping[str, float], known: frozenset[str],
+          now: float, spread: float = 0.0, moved: frozenset[int] = frozenset()) -> list[Move]:
+    """Builds to move: highest rank first, each to the fastest idle drone whose speed is known (``known``) where it is
+    expected to end ``MIN_GAIN`` sooner. ``idle[drone]``: its free slots nothing ready can use; ``speed[drone]``: wall
+    seconds per expected second there (the swarm's pace × its speed; an unknown drone counts as the swarm's median)."""
+    free = {d: n for d, n in idle.items() if n > 0 and d in known and d in speed}
+    result: list[Move] = []
+    for build in sorted(running, key=lambda b: (-b.rank, b.attempt)):
+        if not free:
+            break
+        if build.package in moved or build.drone not in speed:
+            continue
+        target = min(free, key=lambda d: (speed[d], d))
+        end = expected_end(build, speed[build.drone], now, spread)
+        elsewhere = now + ROUND_TRIP + build.weight * speed[target]
+        gain = end - elsewhere
+        if target == build.drone or gain < max(MIN_GAIN_SECONDS, MIN_GAIN * (end - now)):
+            continue
+        result.append(Move(build, build.drone, target, gain))
+        free[target] -= 1
+        if not free[target]:
+            del free[target]
+    return result
+
+
+__all__ = ["MIN_GAIN", "Move", "RunningBuild", "calibrating", "expected_end", "moves"]
