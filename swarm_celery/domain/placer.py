@@ -1,0 +1,163 @@
+"""The placer's view of the fleet: each drone's slots, and an index that finds where a package finishes first.
+
+Used by :func:`swarm_celery.domain.scheduling.place`. On drone ``d`` a build of ``w``
+expected seconds released at ``r`` finishes at ``start + w × speed_d``, and ``start`` is
+never before ``r`` nor before ``low_d``, the earliest any of ``d``'s slots can take a
+build. The index keeps the drones sorted by ``(low, speed, idle slots, name)``; a search
+looks first at the drones that can start at ``r`` (the fastest of them finishes first),
+then at the others in the order they free up, and stops as soon as no drone left can
+beat the best one found: ``low + w × (the fleet's fastest speed)`` already does not.
+The search is exact (the same drone and slot as comparing every drone) and looks at a
+handful of drones, not at every slot of the fleet; each decision re-sorts one drone.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+Key = tuple[float, float, int, str]  # (expected finish, speed, -idle slots, name): the lowest wins
+Entry = tuple[float, float, int, str]  # (low, speed, -idle slots, name): the index's order
+
+
+class Capacity(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def free(self) -> int: ...
+    @property
+    def speed(self) -> float: ...
+    @property
+    def busy_until(self) -> tuple[float, ...]: ...
+    @property
+    def lookahead(self) -> int: ...
+
+
+@dataclass(slots=True)
+class Slot:
+    at: float  # when it can start another build: now if idle, else the expected end of what runs on or is promised to it
+    idle: bool = False  # nothing runs on it right now
+    gap_until: float | None = None  # idle, but promised to a package in backoff from then: only a build ending first fits
+
+
+@dataclass(slots=True)
+class Drone:
+    name: str
+    speed: float
+    slots: list[Slot]
+    lookahead: int = 0
+    idle: int = 0  # slots with nothing running: ties on finish and speed go to the freer drone
+    low: float = 0.0  # no build starts here before this (a slot's time; now, for the gap before a promise)
+
+    @classmethod
+    def of(cls, capacity: Capacity, now: float, overrun: float) -> Drone:
+        """Free slots idle now; busy ones free at their expected end, or — overrun — some time after now."""
+        free = max(0, capacity.free)
+        slots = [Slot(now, idle=True) for _ in range(free)]
+        slots += [Slot(t if t >= now else now + overrun * (now - t)) for t in sorted(capacity.busy_until)]
+        return cls(capacity.name, capacity.speed, slots, capacity.lookahead, free, _low(slots, now))
+
+    @property
+    def open(self) -> bool:
+        return self.lookahead > 0 or self.idle > 0
+
+    @property
+    def entry(self) -> Entry:
+        return (self.low, self.speed, -self.idle, self.name)
+
+    def refresh(self, now: float) -> None:
+        self.idle = sum(s.idle for s in self.slots)
+        self.low = _low(self.slots, now)
+
+    def earliest(self, release: float, seconds: float, now: float) -> tuple[float, Slot]:
+        """When, and in which slot, a build of ``seconds`` that may not start before ``release`` can start first."""
+        def start(slot: Slot) -> float:
+            if slot.gap_until is not None and release <= now and now + seconds <= slot.gap_until:
+                return now  # it ends before the package in backoff needs the slot
+            return max(release, slot.at)
+        first = min(self.slots, key=start)
+        return start(first), first
+
+
+def _low(slots: list[Slot], now: float) -> float:
+    """The earliest any of the slots can take a build (now, before a promise); NaN if any time is NaN."""
+    times = [s.at if s.gap_until is None else min(now, s.at) for s in slots]
+    return math.nan if any(math.isnan(t) for t in times) else min(times, default=math.inf)
+
+
+Choice = tuple[Key, Drone, float, Slot]  # its key, the drone, the start, the slot
+
+
+class Fleet:
+    """The drones that may take work, indexed for the finish-first search."""
+
+    def __init__(self, drones: Mapping[str, Drone], now: float) -> None:
+        self.drones = drones
+        self.now = now
+        self.open = sum(d.open for d in drones.values())  # drones that may take another build now
+        self.fastest = min((d.speed for d in drones.values()), default=0.0)
+        # the search relies on the order of times and speeds: any NaN or infinite speed and every search compares all
+        self.exact = math.isfinite(now) and all(math.isfinite(d.speed) and not math.isnan(d.low) for d in drones.values())
+        self.order: list[Entry] = sorted(d.entry for d in drones.values()) if self.exact else []
+
+    @classmethod
+    def of(cls, capacities: Iterable[Capacity], now: float, overrun: float) -> Fleet:
+        return cls({c.name: Drone.of(c, now, overrun) for c in capacities if c.free > 0 or c.busy_until}, now)
+
+    def any_for(self, excluded: frozenset[str]) -> bool:
+        """Whether some drone has not failed the package."""
+        return len(excluded) < len(self.drones) or any(n not in excluded for n in self.drones)
+
+    def finish_first(self, weight: float, release: float, excluded: frozenset[str]) -> Choice | None:
+        """The drone (its start and slot) where a build finishes first; then the faster, the freer drone; then by name."""
+        if self.exact and 0.0 <= weight < math.inf:
+            return self._search(weight, release, excluded)
+        best: Choice | None = None
+        for drone in self.drones.values():
+            if drone.name not in excluded:
+                best = self._better(drone, weight, release, best)
+        return best
+
+    def _search(self, weight: float, release: float, excluded: frozenset[str]) -> Choice | None:
+        order, best = self.order, None
+        ready = order[:bisect_right(order, (release, math.inf))]  # may start at release: their finish is release + w × speed
+        if len(ready) > 1 and ready[0][0] != ready[-1][0]:
+            ready.sort(key=lambda e: e[1:])
+        for _, speed, less_idle, name in ready:
+            if name in excluded:
+                continue
+            if best is not None and (release + weight * speed, speed, less_idle, name) > best[0]:
+                break
+            best = self._better(self.drones[name], weight, release, best)
+        floor = weight * self.fastest
+        for i in range(len(ready), len(order)):  # the others, as they free up: none left beats low + w × fastest
+            low, speed, less_idle, name = order[i]
+            if best is not None and low + floor > best[0][0]:
+                break
+            if name in excluded or (best is not None and (low + weight * speed, speed, less_idle, name) > best[0]):
+                continue
+            best = self._better(self.drones[name], weight, release, best)
+        return best
+
+    def _better(self, drone: Drone, weight: float, release: float, best: Choice | None) -> Choice:
+        start, slot = drone.earliest(release, weight * drone.speed, self.now)
+        key = (start + weight * drone.speed, drone.speed, -drone.idle, drone.name)
+        return (key, drone, start, slot) if best is None or key < best[0] else best
+
+    def changed(self, drone: Drone, entry: Entry, was_open: bool) -> None:
+        """``drone`` (indexed as ``entry``) took a build or a promise: sort it again."""
+        drone.refresh(self.now)
+        self.open += drone.open - was_open
+        if not self.exact:
+            return
+        del self.order[bisect_left(self.order, entry)]
+        if math.isnan(drone.low):
+            self.exact = False
+            return
+        insort(self.order, drone.entry)
+
+
+__all__ = ["Drone", "Fleet", "Slot"]
