@@ -56,9 +56,10 @@ class Drone:
     def of(cls, capacity: Capacity, now: float, overrun: float) -> Drone:
         """Free slots idle now; busy ones free at their expected end, or — overrun — some time after now."""
         free = max(0, capacity.free)
-        slots = [Slot(now, idle=True) for _ in range(free)]
-        slots += [Slot(t if t >= now else now + overrun * (now - t)) for t in sorted(capacity.busy_until)]
-        return cls(capacity.name, capacity.speed, slots, capacity.lookahead, free, _low(slots, now))
+        ends = [t if t >= now else now + overrun * (now - t) for t in sorted(capacity.busy_until)]
+        slots = [Slot(now, True) for _ in range(free)] + [Slot(t) for t in ends]
+        low = math.nan if any(map(math.isnan, ends)) else now if free else min(ends, default=math.inf)
+        return cls(capacity.name, capacity.speed, slots, capacity.lookahead, free, low)
 
     @property
     def open(self) -> bool:
@@ -91,6 +92,12 @@ def _low(slots: list[Slot], now: float) -> float:
 Choice = tuple[Key, Drone, float, Slot]  # its key, the drone, the start, the slot
 
 
+@dataclass(slots=True)
+class Band:
+    fastest: float  # no drone of the band builds faster
+    order: list[Entry]  # its drones, sorted
+
+
 class Fleet:
     """The drones that may take work, indexed for the finish-first search."""
 
@@ -98,10 +105,17 @@ class Fleet:
         self.drones = drones
         self.now = now
         self.open = sum(d.open for d in drones.values())  # drones that may take another build now
-        self.fastest = min((d.speed for d in drones.values()), default=0.0)
         # the search relies on the order of times and speeds: any NaN or infinite speed and every search compares all
         self.exact = math.isfinite(now) and all(math.isfinite(d.speed) and not math.isnan(d.low) for d in drones.values())
-        self.order: list[Entry] = sorted(d.entry for d in drones.values()) if self.exact else []
+        self.bands: list[Band] = []  # drones of similar speed, each band sorted by entry
+        self.band_of: dict[str, Band] = {}
+        if self.exact:
+            by_speed = sorted(drones.values(), key=lambda d: d.speed)
+            size = max(8, math.isqrt(len(by_speed)))
+            for i in range(0, len(by_speed), size):
+                band = Band(by_speed[i].speed, sorted(d.entry for d in by_speed[i:i + size]))
+                self.bands.append(band)
+                self.band_of.update((d.name, band) for d in by_speed[i:i + size])
 
     @classmethod
     def of(cls, capacities: Iterable[Capacity], now: float, overrun: float) -> Fleet:
@@ -122,7 +136,20 @@ class Fleet:
         return best
 
     def _search(self, weight: float, release: float, excluded: frozenset[str]) -> Choice | None:
-        order, best = self.order, None
+        """Band by band, the one whose drones could finish first first; a band none of whose drones can beat the best
+        found is skipped (no drone in it starts before its earliest slot nor builds faster than its fastest)."""
+        floors = sorted((max(release, band.order[0][0]) + weight * band.fastest, i)
+                        for i, band in enumerate(self.bands) if band.order)
+        best: Choice | None = None
+        for floor, i in floors:
+            if best is not None and floor > best[0][0]:
+                break
+            best = self._search_band(self.bands[i], weight, release, excluded, best)
+        return best
+
+    def _search_band(self, band: Band, weight: float, release: float, excluded: frozenset[str],
+                     best: Choice | None) -> Choice | None:
+        order = band.order
         ready = order[:bisect_right(order, (release, math.inf))]  # may start at release: their finish is release + w × speed
         if len(ready) > 1 and ready[0][0] != ready[-1][0]:
             ready.sort(key=lambda e: e[1:])
@@ -132,7 +159,7 @@ class Fleet:
             if best is not None and (release + weight * speed, speed, less_idle, name) > best[0]:
                 break
             best = self._better(self.drones[name], weight, release, best)
-        floor = weight * self.fastest
+        floor = weight * band.fastest
         for i in range(len(ready), len(order)):  # the others, as they free up: none left beats low + w × fastest
             low, speed, less_idle, name = order[i]
             if best is not None and low + floor > best[0][0]:
@@ -153,11 +180,12 @@ class Fleet:
         self.open += drone.open - was_open
         if not self.exact:
             return
-        del self.order[bisect_left(self.order, entry)]
+        order = self.band_of[drone.name].order
+        del order[bisect_left(order, entry)]
         if math.isnan(drone.low):
             self.exact = False
             return
-        insort(self.order, drone.entry)
+        insort(order, drone.entry)
 
 
 __all__ = ["Drone", "Fleet", "Slot"]
