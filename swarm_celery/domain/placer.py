@@ -3,12 +3,15 @@
 Used by :func:`swarm_celery.domain.scheduling.place`. On drone ``d`` a build of ``w``
 expected seconds released at ``r`` finishes at ``start + w × speed_d``, and ``start`` is
 never before ``r`` nor before ``low_d``, the earliest any of ``d``'s slots can take a
-build. The index keeps the drones sorted by ``(low, speed, idle slots, name)``; a search
-looks first at the drones that can start at ``r`` (the fastest of them finishes first),
-then at the others in the order they free up, and stops as soon as no drone left can
-beat the best one found: ``low + w × (the fleet's fastest speed)`` already does not.
-The search is exact (the same drone and slot as comparing every drone) and looks at a
-handful of drones, not at every slot of the fleet; each decision re-sorts one drone.
+build. The drones are split into bands of similar speed (about √drones each), each band
+sorted by ``(low, speed, idle slots, name)``. A search takes the bands in the order of
+``max(r, the band's earliest low) + w × its fastest speed`` — no drone of the band can
+finish before that — and skips the rest once that bound is past the best finish found.
+Within a band it looks first at the drones that can start at ``r`` (the fastest of them
+finishes first), then at the others in the order they free up, until ``low + w × the
+band's fastest speed`` is past the best. The search is exact (the same drone and slot,
+with the same ties, as comparing every slot of every drone) and looks at a handful of
+drones; each decision re-sorts the one drone it changed.
 """
 
 from __future__ import annotations

@@ -182,8 +182,8 @@ def place(candidates: Iterable[Candidate], drones: Iterable[DroneCapacity], now:
     ends: lower-ranked packages use that slot only if they are expected to end by then.
     A build past its expected end is expected to run on for ``OVERRUN`` × its overrun.
 
-    The search for the drone is indexed (``domain.placer``): a call costs about the packages
-    it looks at × log(drones), not × every slot of the fleet.
+    The search for the drone is indexed (``domain.placer``): each package costs a look at a
+    few drones, not at every slot of the fleet, and the decisions are the same.
     """
     fleet = Fleet.of(drones, now, OVERRUN)
     result = Placement()
