@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from swarm_celery.domain.cpv import split_cpv
 from swarm_celery.domain.durations import Durations
+from swarm_celery.domain.placer import Choice, Fleet
 
 MIN_SPEED_SAMPLES = 3
 MIN_PACE_SAMPLES = 5
@@ -197,47 +198,6 @@ class Placement:
     no_drone: list[Candidate] = field(default_factory=list)  # every drone that could take it has failed it
 
 
-@dataclass(slots=True)
-class _Slot:
-    at: float  # when it can start another build: now if idle, else the expected end of what runs on or is promised to it
-    idle: bool = False  # nothing runs on it right now
-    gap_until: float | None = None  # idle, but promised to a package in backoff from then: only a build ending first fits
-
-
-@dataclass(slots=True)
-class _Drone:
-    speed: float
-    slots: list[_Slot]
-    lookahead: int = 0
-
-    @classmethod
-    def of(cls, capacity: DroneCapacity, now: float) -> _Drone:
-        """Free slots idle now; busy ones free at their expected end, or — overrun — some time after now."""
-        busy = [_Slot(t if t >= now else now + OVERRUN * (now - t)) for t in sorted(capacity.busy_until)]
-        return cls(capacity.speed, [_Slot(now, idle=True) for _ in range(max(0, capacity.free))] + busy, capacity.lookahead)
-
-    @property
-    def open(self) -> bool:
-        return self.lookahead > 0 or any(s.idle for s in self.slots)
-
-    def earliest(self, release: float, seconds: float, now: float) -> tuple[float, _Slot]:
-        """When, and in which slot, a build of ``seconds`` that may not start before ``release`` can start first."""
-        def start(slot: _Slot) -> float:
-            if slot.gap_until is not None and release <= now and now + seconds <= slot.gap_until:
-                return now  # it ends before the package in backoff needs the slot
-            return max(release, slot.at)
-        first = min(self.slots, key=start)
-        return start(first), first
-
-
-def _finish_first(cand: Candidate, options: list[str], fleet: Mapping[str, _Drone], now: float) -> tuple[str, float, _Slot]:
-    """The drone (its start and slot) where ``cand`` is expected to finish first; then the faster, the freer drone."""
-    starts = {n: fleet[n].earliest(max(now, cand.not_before), cand.weight * fleet[n].speed, now) for n in options}
-    name = min(options, key=lambda n: (starts[n][0] + cand.weight * fleet[n].speed, fleet[n].speed,
-                                       -sum(s.idle for s in fleet[n].slots), n))
-    return name, *starts[name]
-
-
 def place(candidates: Iterable[Candidate], drones: Iterable[DroneCapacity], now: float, horizon: float = math.inf) -> Placement:
     """List scheduling by earliest expected finish.
 
@@ -252,35 +212,46 @@ def place(candidates: Iterable[Candidate], drones: Iterable[DroneCapacity], now:
     A package in backoff claims, the same way, the slot it will want when its backoff
     ends: lower-ranked packages use that slot only if they are expected to end by then.
     A build past its expected end is expected to run on for ``OVERRUN`` × its overrun.
+
+    The search for the drone is indexed (``domain.placer``): each package costs a look at a
+    few drones, not at every slot of the fleet, and the decisions are the same.
     """
-    fleet = {d.name: _Drone.of(d, now) for d in drones if d.free > 0 or d.busy_until}
+    fleet = Fleet.of(drones, now, OVERRUN)
     result = Placement()
     for cand in priority_order(candidates):
-        if not any(d.open for d in fleet.values()):
+        if not fleet.open:
             break
         waiting = cand.not_before > now
-        options = [n for n in fleet if n not in cand.excluded]
-        if not options:
+        choice = fleet.finish_first(cand.weight, max(now, cand.not_before), cand.excluded) \
+            if fleet.any_for(cand.excluded) else None
+        if choice is None:
             (result.waiting_backoff if waiting else result.no_drone).append(cand)
             continue
-        name, start, slot = _finish_first(cand, options, fleet, now)
-        drone = fleet[name]
-        finish = start + cand.weight * drone.speed
-        if waiting:  # promised: idle until its backoff ends, or behind what runs there
-            result.waiting_backoff.append(cand)
-            if slot.idle and slot.gap_until is None:
-                slot.gap_until = start
-            slot.at = finish
-        elif slot.idle and start <= now:  # a free slot, or the gap before a promise (which stands)
-            result.assignments.append((cand, name))
-            slot.at = finish if slot.gap_until is None else slot.at
-            slot.idle, slot.gap_until = False, None
-        else:  # behind a busy slot: queued there now if the drone has look-ahead room and the slot frees soon, else held
-            queue = drone.lookahead > 0 and start - now <= horizon
-            (result.assignments if queue else result.held).append((cand, name))
-            drone.lookahead -= 1 if queue else 0
-            slot.at = finish
+        drone = choice[1]
+        entry, was_open = drone.entry, drone.open
+        _apply(result, cand, choice, now, horizon)
+        fleet.changed(drone, entry, was_open)
     return result
+
+
+def _apply(result: Placement, cand: Candidate, choice: Choice, now: float, horizon: float) -> None:
+    """Record the decision for ``cand`` and let its slot (and its drone's look-ahead room) reflect it."""
+    _, drone, start, slot = choice
+    finish = start + cand.weight * drone.speed
+    if cand.not_before > now:  # promised: idle until its backoff ends, or behind what runs there
+        result.waiting_backoff.append(cand)
+        if slot.idle and slot.gap_until is None:
+            slot.gap_until = start
+        slot.at = finish
+    elif slot.idle and start <= now:  # a free slot, or the gap before a promise (which stands)
+        result.assignments.append((cand, drone.name))
+        slot.at = finish if slot.gap_until is None else slot.at
+        slot.idle, slot.gap_until = False, None
+    else:  # behind a busy slot: queued there now if the drone has look-ahead room and the slot frees soon, else held
+        queue = drone.lookahead > 0 and start - now <= horizon
+        (result.assignments if queue else result.held).append((cand, drone.name))
+        drone.lookahead -= 1 if queue else 0
+        slot.at = finish
 
 
 def slots_for(cores: int, cores_per_slot: int, core_limit: int = 0, configured: int = 0) -> int:

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 CANDIDATES_PER_SLOT = 4  # ready packages looked at per open slot (the best by priority and rank; more only when many wait out a backoff)
 SPEED_REFRESH = 5.0  # seconds between recomputing drone speeds from the build history
 SPEED_REFRESH_COLD = 0.5  # ... while a drone's speed is not known yet (it gets short builds until it is: domain.migration)
+HELD_RECHECK = 2.0  # at most this long, a placement that sent nothing stands while nothing it looked at changes
 REAL_BUILDER = "emerge"  # what a drone that builds for real announces (DroneIdentity.builder); any other builds simulated sessions
 
 
@@ -75,6 +76,7 @@ class Dispatcher:
         self._learned: dict[str, tuple[float, Learned]] = {}  # arch → (computed at, what was learned)
         self._work: dict[str, SessionWork] = {}  # session id → kind and configuration (neither changes once it runs)
         self._moved: set[int] = set()  # packages taken back once to run on a faster drone (never twice)
+        self._unsent: dict[tuple[str, bool], Unsent] = {}  # (arch, simulated) → the last placement, if it sent nothing
 
     def learned(self, arch: str, now: float, drones: Iterable[str] = ()) -> Learned:
         """The swarm's pace and the drones' speeds; they move slowly, so they are recomputed every SPEED_REFRESH seconds
@@ -151,7 +153,7 @@ class Dispatcher:
                 placement = fifo_place(candidates, drones, now)
             else:
                 known = frozenset(self.learned(arch, now).speeds)
-                placement = place(calibrating(candidates, drones, known), drones, now, self.config.lookahead_horizon)
+                placement = self._place((arch, simulated), calibrating(candidates, drones, known), drones, now)
             self._send([(ready[cand.key], drone) for cand, drone in placement.assignments], arch, order)
             self._wake_for_backoff(arch, placement, now)
             sent += len(placement.assignments)
@@ -179,6 +181,22 @@ class Dispatcher:
             self.store.add_event("package.moved", f"{m.build.cpv}: taken back from {m.source} to build on the idle {m.target}, "
                                  f"expected {m.gain:.0f} s sooner", m.build.session, m.build.cpv)
         return len(found)
+
+    def _place(self, pool: tuple[str, bool], candidates: list[Candidate], drones: list[DroneCapacity], now: float) -> Placement:
+        """:func:`place` (on the wall clock); but while the ready packages and the drones are those of a placement that
+        sent nothing, that one stands: held packages are looked at again once something changes — a completion, a
+        drone coming, going or being heard running something else, a backoff ending, a build passing its expected
+        end — or after ``HELD_RECHECK`` seconds (an overrunning build's expected end moves with the clock)."""
+        inputs = (tuple(candidates), tuple(drones))
+        last = self._unsent.get(pool)
+        if last is not None and now < last.until and last.inputs == inputs:
+            return last.placement
+        placement = place(candidates, drones, now, self.config.lookahead_horizon)
+        if placement.assignments or any(d.lookahead > 0 for d in drones):  # look-ahead room: a held one may queue as time passes
+            self._unsent.pop(pool, None)
+        else:
+            self._unsent[pool] = Unsent(inputs, placement, _steady_until(candidates, drones, now))
+        return placement
 
     def _send(self, placed: list[tuple[ReadyPackage, str]], arch: str, order: dict[int, int]) -> None:
         """Record every attempt in one transaction, then send them: a fast report always finds its attempt."""
@@ -209,6 +227,22 @@ def urgency(position: int, ready: int) -> int:
     if ready <= 1:
         return 0
     return min(9, 10 * position // ready)
+
+
+@dataclass(frozen=True)
+class Unsent:
+    """A placement that sent nothing, what it was made of, and until when it stands if that stays the same."""
+
+    inputs: tuple[tuple[Candidate, ...], tuple[DroneCapacity, ...]]
+    placement: Placement
+    until: float
+
+
+def _steady_until(candidates: list[Candidate], drones: list[DroneCapacity], now: float) -> float:
+    """The first time placing the same packages on the same drones may decide otherwise: a backoff ends, a build
+    reaches its expected end (from then on it is expected to overrun), or ``HELD_RECHECK`` seconds pass."""
+    backoffs = [c.not_before for c in candidates if c.not_before > now]
+    return min([now + HELD_RECHECK, *backoffs, *(t for d in drones for t in d.busy_until if t >= now)])
 
 
 def _candidate(pkg: ReadyPackage) -> Candidate:
