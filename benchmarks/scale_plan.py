@@ -28,10 +28,22 @@ def durations() -> Durations:
 
 
 def _names(n: int, table: Durations, rng: random.Random) -> list[str]:
-    """``n`` distinct cpvs: the table's packages (so their durations count), numbered apart once it runs out."""
+    """``n`` distinct cpvs: the table's packages, then copies of them (``-copyN``) once it runs out."""
     base = sorted(table.seconds)
     rng.shuffle(base)
-    return [f"{base[i % len(base)]}{'' if i < len(base) else i // len(base)}-1.0" for i in range(n)]
+    return [f"{base[i % len(base)]}{'' if i < len(base) else f'-copy{i // len(base)}'}-1.0" for i in range(n)]
+
+
+def plan_durations(plan: Plan) -> Durations:
+    """The table, with each copy of a package given the original's seconds."""
+    table = durations()
+    seconds = dict(table.seconds)
+    for p in plan.packages:
+        key = p.cpv.rsplit("-", 1)[0]
+        original = key.split("-copy")[0]
+        if key != original and original in table.seconds:
+            seconds[key] = table.seconds[original]
+    return Durations(seconds)
 
 
 def _count(mean: float, rng: random.Random) -> int:
@@ -62,4 +74,4 @@ def synthetic_plan(n: int, seed: int = 19) -> Plan:
     return Plan(packages=tuple(packages), merge_order=tuple(names), arch="amd64")
 
 
-__all__ = ["durations", "synthetic_plan"]
+__all__ = ["durations", "plan_durations", "synthetic_plan"]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scale_kit import Broker, Clock, Meter, Publisher, fast_forward, pg_rows_read, timed_place
-from scale_plan import durations, synthetic_plan
+from scale_plan import plan_durations, synthetic_plan
 
 import swarm_celery.services.dispatch as dispatch_module
 from swarm_celery.domain.config import ResolveRequest
@@ -68,7 +68,7 @@ def run(url: str, size: int, fleets: list[int], completions: int, batch: int) ->
     meter.attach(engine)
     store = SqlStore(engine, clock)
     config = SchedulerConfig(retry=RetryPolicy(tries=1))  # a failure blocks at once: the blocking path is measured
-    coordinator = Coordinator(store, Resolver(plan), broker, publisher, prior=durations(), clock=clock, config=config, simulated=True)
+    coordinator = Coordinator(store, Resolver(plan), broker, publisher, prior=plan_durations(plan), clock=clock, config=config, simulated=True)
     rig = Rig(coordinator, engine, meter, clock, broker, publisher, engine.dialect.name == "postgresql")
     store.create_session(SESSION, REQUEST, simulated=True)
     save = _save(rig)
@@ -130,7 +130,8 @@ def _phase(rig: Rig, drones: int, completions: int, batch: int) -> dict[str, Any
                        for r, q in work]
             finish.append(_timed(rig, counts, "finish", lambda res=results: rig.coordinator.builds_finished(res)) / len(work))  # type: ignore[misc]
             done += len(work)
-            beats.append(_timed(rig, counts, "beat", lambda: rig.coordinator.drone_hello(_identity(done % drones, _running(rig, done % drones)))))
+            beat = _identity(done % drones, _running(rig, done % drones))
+            beats.append(_timed(rig, counts, "beat", lambda b=beat: rig.coordinator.drone_hello(b)))  # type: ignore[misc]
     rows = (pg_rows_read(rig.engine) - rows_before) if rig.postgres else 0
     steps = rig.meter.vm_steps - steps_before
     return {"drones": drones, "completions": done, "finish_p50_ms": statistics.median(finish) * 1000,
