@@ -38,7 +38,7 @@ class PackageRow(Base):
     __tablename__ = "packages"
     __table_args__ = (
         UniqueConstraint("session_id", "cpv", name="uq_packages_session_cpv"),
-        Index("ix_packages_session_state", "session_id", "state"),
+        Index("ix_packages_session_state_pending", "session_id", "state", "pending"),  # ready packages; counts per state
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -91,7 +91,11 @@ class AttemptRow(Base):
     """One dispatch of one package; its id is the fencing token a completion must name."""
 
     __tablename__ = "attempts"
-    __table_args__ = (Index("ix_attempts_state_drone", "state", "drone"),)  # builds in flight per drone, on every dispatch
+    __table_args__ = (
+        Index("ix_attempts_state_drone", "state", "drone"),  # builds in flight per drone, on every dispatch
+        Index("ix_attempts_drone_outcome_finished", "drone", "outcome", "finished_at"),  # a drone's latest successes (its speed)
+        Index("ix_attempts_outcome_finished", "outcome", "finished_at"),  # the swarm's latest successes (its pace)
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     package_id: Mapped[int] = mapped_column(ForeignKey("packages.id", ondelete="CASCADE"), index=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, and_, exists, func, insert, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from swarm_celery.domain.config import ResolveRequest
@@ -196,12 +196,20 @@ class SqlStore(CompletionRepo, DispatchRepo, FleetRepo, ControlRepo, LeaseRepo, 
             rows = db.execute(select(PackageRow.state, func.count()).where(PackageRow.session_id == session_id).group_by(PackageRow.state))
             return SessionCounts({state: int(n) for state, n in rows})
 
+    def session_finished(self, session_id: str) -> bool:
+        """``counts(session_id).finished`` in two index probes: some package, and none that is not final."""
+        mine = PackageRow.session_id == session_id
+        query = select(and_(exists().where(mine), ~exists().where(mine, PackageRow.state.in_(_UNFINISHED))))
+        with self.engine.connect() as db:
+            return bool(db.execute(query).scalar())
+
     def add_event(self, kind: str, message: str, session_id: str | None = None, subject: str = "") -> None:
         with self._sessions.begin() as db:
             db.add(event_row(self.clock.now(), kind, message, session_id, subject))
 
 
 _KINDS = tuple(EdgeKind)
+_UNFINISHED = [state.value for state in PackageState if not state.terminal]
 
 
 def _plays_every_role(store: SqlStore) -> tuple[CoordinatorStore, ControlStore, ExplainStore, ProfileStore, HealthStore, SessionStore]:

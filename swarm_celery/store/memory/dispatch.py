@@ -80,7 +80,9 @@ class DispatchMixin(MemoryBase):
     def speed_samples(self, arch: str) -> dict[str, list[tuple[float, float]]]:
         samples: dict[str, list[tuple[float, float]]] = {}
         for a in self._successes(arch):
-            mine = samples.setdefault(a.drone or "?", [])
+            if a.drone not in self.t.drones:
+                continue  # as the SqlStore: the drones it knows
+            mine = samples.setdefault(a.drone, [])
             if a.build_seconds is not None and len(mine) < SPEED_WINDOW:
                 mine.append((a.build_seconds, a.expected))
         return {drone: found for drone, found in samples.items() if found}
