@@ -11,13 +11,15 @@ from swarm_celery.domain.model import DroneIdentity, Outcome
 from swarm_celery.domain.records import DroneLoad
 from swarm_celery.store.dispatch_repo import IN_FLIGHT, RepoBase
 from swarm_celery.store.models import AttemptRow, DroneRow, FlagRow, HealthRow, SessionRow
-from swarm_celery.store.rows import event_row
+from swarm_celery.store.rows import event_row, rows_matched
 
 
 class FleetRepo(RepoBase):
     def register_drone(self, identity: DroneIdentity) -> None:
         """A drone announced itself: record what it has; an event when it is new or its capacity changed."""
         now = self.clock.now()
+        if self._heard_again(identity, now):
+            return
         with self._sessions.begin() as db:
             row = db.get(DroneRow, identity.name)
             what = f"{identity.name} ({identity.arch}): {identity.cores} cores, {identity.memory_mb} MiB, " \
@@ -39,6 +41,19 @@ class FleetRepo(RepoBase):
             if identity.paused and not row.paused:
                 row.paused = True
                 db.add(event_row(now, "drone.paused", f"{identity.name} started paused (its settings)", None, identity.name))
+
+    def _heard_again(self, identity: DroneIdentity, now: float) -> bool:
+        """The common heartbeat, one UPDATE: a known drone whose capacity, tree and pause are as recorded (nothing an
+        event would note). False when it matched no row: the full path records what changed."""
+        same = [DroneRow.name == identity.name, DroneRow.arch == identity.arch, DroneRow.slots == identity.slots,
+                DroneRow.cores == identity.cores, DroneRow.tree_timestamp == identity.tree_timestamp,
+                DroneRow.gentoo_profile == identity.gentoo_profile]
+        if identity.paused:
+            same.append(DroneRow.paused.is_(True))
+        with self.engine.begin() as db:
+            return rows_matched(db.execute(update(DroneRow).where(*same).values(
+                state="online", last_seen=now, memory_mb=identity.memory_mb, disk_free_mb=identity.disk_free_mb,
+                payload_version=identity.payload_version, builder=identity.builder, payload_hash=identity.payload_hash))) == 1
 
     def touch_drone(self, name: str, arch: str) -> None:
         """A known drone reported: it is online. A report never makes a drone known (only its hello does): a forged
