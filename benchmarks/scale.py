@@ -66,10 +66,10 @@ def _print(backend: str, size: int, r: dict[str, Any]) -> None:
     print(f"  save: {s['seconds']:.2f} s wall, {s['statements']} statements, peak RSS {s['peak_rss_mib']:.0f} MiB "
           f"(+{s['rss_growth_mib']:.0f} MiB while saving)")
     print("  per completion, CPU ms (finish = builds_finished with its dispatch; store = finish less placement)")
-    print("  drones  finish p50/mean  store  stmts  db work | place  publish | start  stmts | heartbeat  stmts | block ms")
+    print("  drones  finish p50/mean  store  wall  stmts  db work | place  publish | start  stmts | heartbeat  stmts | block ms")
     for d in r["phases"]:
         work = f"{d['db_work']:>7.0f}{'r' if backend == 'postgres' else 'k'}"  # rows read, or thousands of SQLite VM steps
-        print(f"  {d['drones']:>6}  {d['finish_p50_ms']:>7.2f}/{d['finish_mean_ms']:<7.2f} {d['finish_store_ms']:>5.2f} "
+        print(f"  {d['drones']:>6}  {d['finish_p50_ms']:>7.2f}/{d['finish_mean_ms']:<7.2f} {d['finish_store_ms']:>5.2f} {d['finish_wall_ms']:>5.2f} "
               f"{d['statements']:>6.1f} {work} | {d['place_ms']:>5.2f}  {d['publish_ms']:>7.3f} | {d['start_ms']:>5.2f} "
               f"{d['start_statements']:>5.1f} | {d['heartbeat_ms']:>9.2f} {d['heartbeat_statements']:>6.1f} | {d.get('block_ms', 0):>8.1f}")
 

@@ -145,8 +145,9 @@ def fast_forward(engine: Engine, session_id: str, done: float, drones: int, now:
         db.execute(text(
             "UPDATE packages SET pending = (SELECT count(*) FROM gates g JOIN packages q ON q.id = g.requires_id "
             "WHERE g.package_id = packages.id AND q.state != 'published') WHERE session_id = :s"), {"s": session_id})
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as db:
-        db.execute(text("ANALYZE"))
+    if engine.dialect.name == "postgresql":  # statistics for the planner, as after a plan is saved (SQLite's are not kept:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as db:  # its planner does better without them)
+            db.execute(text("ANALYZE"))
     return cut
 
 

@@ -50,6 +50,7 @@ class Rig:
     placed: list[float] = field(default_factory=list)  # CPU seconds of each placement call
     place_in: dict[str, float] = field(default_factory=dict)  # placement CPU seconds inside each kind of call
     cpu_in: dict[str, float] = field(default_factory=dict)  # CPU seconds of each kind of call
+    wall_in: dict[str, float] = field(default_factory=dict)  # wall seconds of each kind of call (Postgres: its server's share too)
 
 
 def _rss_mib() -> float:
@@ -116,6 +117,7 @@ def _phase(rig: Rig, drones: int, completions: int, batch: int) -> dict[str, Any
     steps_before, publish_before = rig.meter.vm_steps, rig.publisher.seconds
     rig.place_in.clear()
     rig.cpu_in.clear()
+    rig.wall_in.clear()
     with timed_place(dispatch_module) as placed:
         rig.placed = placed
         done = 0
@@ -139,6 +141,7 @@ def _phase(rig: Rig, drones: int, completions: int, batch: int) -> dict[str, Any
             "db_work": (rows if rig.postgres else steps * 1000 / 1000) / max(done, 1),
             "place_ms": rig.place_in.get("finish", 0.0) * 1000 / max(done, 1),
             "finish_store_ms": (rig.cpu_in.get("finish", 0.0) - rig.place_in.get("finish", 0.0)) * 1000 / max(done, 1),
+            "finish_wall_ms": rig.wall_in.get("finish", 0.0) * 1000 / max(done, 1),
             "publish_ms": (rig.publisher.seconds - publish_before) * 1000 / max(done, 1),
             "start_ms": statistics.fmean(starts) * 1000, "start_statements": counts["start"] / max(done, 1),
             "heartbeat_ms": statistics.fmean(beats) * 1000, "heartbeat_statements": counts["beat"] / max(len(beats), 1)}
@@ -152,9 +155,10 @@ def _running(rig: Rig, drone: int) -> tuple[str, ...]:
 def _timed(rig: Rig, counts: dict[str, int], kind: str, call: Any) -> float:
     """CPU seconds of ``call``; its statements are added to ``counts[kind]``."""
     before, placed = rig.meter.statements, len(rig.placed)
-    started = time.process_time()
+    started, wall = time.process_time(), time.perf_counter()
     call()
     spent = time.process_time() - started
+    rig.wall_in[kind] = rig.wall_in.get(kind, 0.0) + time.perf_counter() - wall
     counts[kind] += rig.meter.statements - before
     rig.place_in[kind] = rig.place_in.get(kind, 0.0) + sum(rig.placed[placed:])
     rig.cpu_in[kind] = rig.cpu_in.get(kind, 0.0) + spent

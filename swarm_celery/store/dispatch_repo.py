@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, Engine, Select, insert, select, union_all, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from swarm_celery.domain.emerge_log import LoggedBuild
@@ -26,15 +26,10 @@ SPEED_WINDOW = 50  # recent builds per drone that its speed is learned from
 PACE_WINDOW = 100  # recent builds of the swarm that its pace is learned from
 
 
-DRONES_PER_STATEMENT = 100  # per-drone sample queries joined in one statement (SQLite allows 500 in a compound select)
-
-
-def _latest_successes(drone: str, arch: str) -> Select[str | None, float | None, float, float | None]:
-    return (select(AttemptRow.drone, AttemptRow.build_seconds, AttemptRow.expected, AttemptRow.finished_at)
-            .join(SessionRow, SessionRow.id == AttemptRow.session_id)
-            .where(AttemptRow.drone == drone, AttemptRow.outcome == Outcome.SUCCESS.value, SessionRow.arch == arch,
-                   AttemptRow.build_seconds.is_not(None), AttemptRow.expected > 0)
-            .order_by(AttemptRow.finished_at.desc()).limit(SPEED_WINDOW))
+_LATEST_SUCCESSES = (select(AttemptRow.build_seconds, AttemptRow.expected).join(SessionRow, SessionRow.id == AttemptRow.session_id)
+                     .where(AttemptRow.drone == bindparam("b_drone"), AttemptRow.outcome == Outcome.SUCCESS.value,
+                            SessionRow.arch == bindparam("b_arch"), AttemptRow.build_seconds.is_not(None), AttemptRow.expected > 0)
+                     .order_by(AttemptRow.finished_at.desc()).limit(SPEED_WINDOW))  # one drone's speed window
 
 
 class RepoBase:
@@ -146,15 +141,16 @@ class DispatchRepo(RepoBase):
 
     def speed_samples(self, arch: str) -> dict[str, list[tuple[float, float]]]:
         """(measured, expected) seconds of each known drone's ``SPEED_WINDOW`` latest successful builds of ``arch``,
-        newest first: one bounded index walk per drone (``ix_attempts_drone_outcome_finished``), never the whole history."""
-        samples: dict[str, list[tuple[float, float, float]]] = {}
+        newest first: one bounded walk of ``ix_attempts_drone_outcome_finished`` per drone, never the whole history
+        (one statement, compiled once, run per drone)."""
+        samples: dict[str, list[tuple[float, float]]] = {}
         with self.engine.connect() as db:
-            drones = list(db.execute(select(DroneRow.name).order_by(DroneRow.name)).scalars())
-            for start in range(0, len(drones), DRONES_PER_STATEMENT):
-                latest = [_latest_successes(name, arch).subquery() for name in drones[start:start + DRONES_PER_STATEMENT]]
-                for drone, seconds, expected, finished in db.execute(union_all(*[select(*sub.c) for sub in latest])):
-                    samples.setdefault(drone, []).append((float(finished or 0.0), float(seconds or 0.0), float(expected)))
-        return {drone: [(seconds, expected) for _, seconds, expected in sorted(found, reverse=True)] for drone, found in samples.items()}
+            for name in db.execute(select(DroneRow.name).order_by(DroneRow.name)).scalars():
+                found = [(float(seconds or 0.0), float(expected)) for seconds, expected in db.execute(_LATEST_SUCCESSES,
+                                                                                                      {"b_drone": name, "b_arch": arch})]
+                if found:
+                    samples[name] = found
+        return samples
 
     def pace_samples(self, arch: str) -> list[tuple[float, float]]:
         """(wall seconds, expected seconds) of the swarm's ``PACE_WINDOW`` latest successful builds of ``arch``."""
