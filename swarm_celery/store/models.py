@@ -63,15 +63,19 @@ class PackageRow(Base):
 
 
 class EdgeRow(Base):
-    """A typed dependency as portage reported it; ``dropped`` edges are cycle breaks."""
+    """A typed dependency as portage reported it; ``dropped`` edges are cycle breaks.
+
+    Edges and gates carry no foreign keys: they are written once, in bulk, in the transaction that inserts the
+    packages they join (a check per row cost more than the rest of saving a plan), and nothing deletes packages.
+    """
 
     __tablename__ = "edges"
     __table_args__ = (Index("ix_edges_parent", "parent_id"), Index("ix_edges_child", "child_id"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), index=True)
-    parent_id: Mapped[int] = mapped_column(ForeignKey("packages.id", ondelete="CASCADE"))
-    child_id: Mapped[int] = mapped_column(ForeignKey("packages.id", ondelete="CASCADE"))
+    session_id: Mapped[str] = mapped_column(String(32), index=True)
+    parent_id: Mapped[int] = mapped_column(Integer)
+    child_id: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(16))
     dropped: Mapped[bool] = mapped_column(Boolean, default=False)
     reason: Mapped[str] = mapped_column(Text, default="")
@@ -83,8 +87,8 @@ class GateRow(Base):
     __tablename__ = "gates"
     __table_args__ = (Index("ix_gates_requires", "requires_id"),)
 
-    package_id: Mapped[int] = mapped_column(ForeignKey("packages.id", ondelete="CASCADE"), primary_key=True)
-    requires_id: Mapped[int] = mapped_column(ForeignKey("packages.id", ondelete="CASCADE"), primary_key=True)
+    package_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # packages.id (no foreign key: see EdgeRow)
+    requires_id: Mapped[int] = mapped_column(Integer, primary_key=True)
 
 
 class AttemptRow(Base):
