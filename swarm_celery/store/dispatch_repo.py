@@ -140,12 +140,12 @@ class DispatchRepo(RepoBase):
             return len(new)
 
     def speed_samples(self, arch: str) -> dict[str, list[tuple[float, float]]]:
-        """(measured, expected) seconds of each known drone's ``SPEED_WINDOW`` latest successful builds of ``arch``,
+        """(measured, expected) seconds of each drone of ``arch``: its ``SPEED_WINDOW`` latest successful builds of ``arch``,
         newest first: one bounded walk of ``ix_attempts_drone_outcome_finished`` per drone, never the whole history
         (one statement, compiled once, run per drone)."""
         samples: dict[str, list[tuple[float, float]]] = {}
         with self.engine.connect() as db:
-            for name in db.execute(select(DroneRow.name).order_by(DroneRow.name)).scalars():
+            for name in db.execute(select(DroneRow.name).where(DroneRow.arch == arch).order_by(DroneRow.name)).scalars():
                 found = [(float(seconds or 0.0), float(expected)) for seconds, expected in db.execute(_LATEST_SUCCESSES,
                                                                                                       {"b_drone": name, "b_arch": arch})]
                 if found:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 
-from sqlalchemy import Connection, Engine, and_, exists, func, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, exists, func, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from swarm_celery.domain.config import ResolveRequest
@@ -191,10 +191,8 @@ class SqlStore(CompletionRepo, DispatchRepo, FleetRepo, ControlRepo, LeaseRepo, 
 
     def session_finished(self, session_id: str) -> bool:
         """``counts(session_id).finished`` in two index probes: some package, and none that is not final."""
-        mine = PackageRow.session_id == session_id
-        query = select(and_(exists().where(mine), ~exists().where(mine, PackageRow.state.in_(_UNFINISHED))))
         with self.engine.connect() as db:
-            return bool(db.execute(query).scalar())
+            return bool(db.execute(_FINISHED, {"b_session": session_id}).scalar())
 
     def add_event(self, kind: str, message: str, session_id: str | None = None, subject: str = "") -> None:
         with self._sessions.begin() as db:
@@ -218,7 +216,8 @@ def _edges(session_id: str, plan: Plan, ids: Mapping[str, int]) -> Iterator[tupl
     for d in plan.dropped_edges:
         if d.parent in ids and d.child in ids:
             yield session_id, ids[d.parent], ids[d.child], d.kind.value, True, d.reason
-_UNFINISHED = [state.value for state in PackageState if not state.terminal]
+_MINE = PackageRow.session_id == bindparam("b_session")
+_FINISHED = select(and_(exists().where(_MINE), ~exists().where(_MINE, PackageRow.state.in_([s.value for s in PackageState if not s.terminal]))))
 
 
 def _plays_every_role(store: SqlStore) -> tuple[CoordinatorStore, ControlStore, ExplainStore, ProfileStore, HealthStore, SessionStore]:
