@@ -76,7 +76,9 @@ class FleetRepo(RepoBase):
     def drone_loads(self, arch: str) -> list[DroneLoad]:
         """Every drone of ``arch`` that is not marked offline, with the builds it has in flight and its stale-tree hold."""
         with self.engine.connect() as db:
-            drones = db.execute(select(DroneRow.__table__).where(DroneRow.arch == arch, DroneRow.state != "offline")).all()
+            drones = db.execute(select(DroneRow.name, DroneRow.arch, DroneRow.slots, DroneRow.paused, DroneRow.grounded_until,
+                                       DroneRow.last_seen, DroneRow.builder)
+                                .where(DroneRow.arch == arch, DroneRow.state != "offline")).all()  # what placement needs
             running: dict[str, list[tuple[float, float]]] = {}
             names = {d.name for d in drones}
             query = select(AttemptRow.drone, AttemptRow.dispatched_at, AttemptRow.started_at, AttemptRow.expected).where(
