@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from swarm_celery.domain.failures import Classification, FailureKind, classify_failure
-from swarm_celery.domain.graph import dependents_closure
 from swarm_celery.domain.model import AttemptState, BuildResult, Outcome
 from swarm_celery.domain.policy import SchedulerConfig
 from swarm_celery.domain.records import AttemptInfo, PackageInfo, SessionInfo, StartReport
@@ -117,8 +116,7 @@ class Completions:
                                f"retry in {wait:.0f} s, not on {', '.join(sorted(decision.excluded))} ({why.summary()})")
             return
         self.store.block_package(attempt.package_id, f"{decision.reason}; last: {why.summary()}")
-        dependents = dependents_closure(attempt.cpv, self.store.session_gates(attempt.session_id))
-        self.store.skip_packages(attempt.session_id, sorted(dependents), f"needs {attempt.cpv}, which is blocked")
+        self.store.skip_dependents(attempt.package_id, f"needs {attempt.cpv}, which is blocked")
 
     def _coordinator_fault(self, result: BuildResult, attempt: AttemptInfo, why: Classification) -> None:
         """The coordinator could not take a good build (its own disk is full): counted against neither the drone nor the

@@ -1,4 +1,5 @@
-"""Drones joining and leaving: a hello (or a heartbeat) records the drone, renews its builds' leases and gives it work.
+"""Drones joining and leaving: a hello (or a heartbeat) records the drone, renews its builds' leases and gives it work
+when it has a free slot.
 
 A heartbeat the record cannot take (its disk is full) is kept in memory (:class:`Heard`): stale-work
 reclaim reads it too, so a live build's lease does not run out because the coordinator could not write.
@@ -51,7 +52,8 @@ class Drones:
         self.heard = heard or Heard()
 
     def hello(self, identity: DroneIdentity) -> None:
-        """A drone started (or refreshed its identity on a heartbeat): record it, renew its builds' leases, give it work."""
+        """A drone started (or refreshed its identity on a heartbeat): record it, renew its builds' leases, give it work (when
+        it has room)."""
         try:
             self.store.register_drone(identity)
             self.store.renew_leases(identity.name, identity.running)
@@ -62,7 +64,8 @@ class Drones:
         self.heard.recorded(identity.name, identity.running)
         if self.store.grounded_until(identity.name) > self.clock.now():  # a restarted worker consumes its queues again
             self.broker.stop_consuming(identity.name, drone_queues(identity.name, identity.arch))
-        self.dispatcher.dispatch(identity.arch)
+        if len(identity.running) < max(1, identity.slots) + self.dispatcher.config.lookahead:
+            self.dispatcher.dispatch(identity.arch)  # it has room (a drone busy in every slot gets work as builds finish)
 
     def goodbye(self, name: str) -> None:
         self.store.drone_offline(name, "its worker shut down")

@@ -128,7 +128,7 @@ class Planner:
 
 def finish_if_done(store: SessionEnd, session_id: str) -> bool:
     """The session is complete once every package of it is final; True when this call completed it."""
-    return store.counts(session_id).finished and store.finish_session(session_id)
+    return store.session_finished(session_id) and store.finish_session(session_id)
 
 
 __all__ = ["Planner", "finish_if_done"]

@@ -21,6 +21,17 @@ from swarm_celery.store.rows import attempt_info, package_info, session_info
 
 Context = tuple[AttemptInfo, PackageInfo, SessionInfo]
 
+# The statements run once per report, built once (building one costs more than running it on SQLite)
+_START = update(AttemptRow).where(  # a start counts from the drone it was given to, for its package's current attempt
+    AttemptRow.id == bindparam("b_id"), AttemptRow.state == AttemptState.DISPATCHED.value,
+    exists().where(PackageRow.id == AttemptRow.package_id, PackageRow.current_attempt == bindparam("b_id")),
+    or_(AttemptRow.drone == bindparam("b_drone"), and_(AttemptRow.drone.is_(None), AttemptRow.queue == bindparam("b_queue"))),
+).values(state=AttemptState.STARTED.value, drone=bindparam("b_drone"), started_at=bindparam("b_started")).returning(AttemptRow.package_id)
+_BUILDING = update(PackageRow).where(PackageRow.id == bindparam("b_pkg")).values(state=PackageState.BUILDING.value)
+_SEEN = update(DroneRow).where(DroneRow.name == bindparam("b_drone")).values(last_seen=bindparam("b_now"), state="online")
+_DISPATCHED = (update(PackageRow).where(PackageRow.id == bindparam("b_pkg"))
+               .values(state=PackageState.DISPATCHED.value, current_attempt=bindparam("b_attempt")).returning(PackageRow.session_id))
+
 
 class CompletionRepo(RepoBase):
     def attempt_contexts(self, attempt_ids: Sequence[str]) -> dict[str, Context]:
@@ -44,17 +55,13 @@ class CompletionRepo(RepoBase):
         now = self.clock.now()
         with self.engine.begin() as db:
             for report in reports:
-                current = exists().where(PackageRow.id == AttemptRow.package_id, PackageRow.current_attempt == report.attempt_id)
-                given = or_(AttemptRow.drone == report.drone, and_(AttemptRow.drone.is_(None), AttemptRow.queue == f"drone.{report.drone}"))
-                started = db.execute(update(AttemptRow).where(
-                    AttemptRow.id == report.attempt_id, AttemptRow.state == AttemptState.DISPATCHED.value, current, given).values(
-                    state=AttemptState.STARTED.value, drone=report.drone, started_at=report.started_at)
-                    .returning(AttemptRow.package_id)).first()
+                started = db.execute(_START, {"b_id": report.attempt_id, "b_drone": report.drone, "b_queue": f"drone.{report.drone}",
+                                              "b_started": report.started_at}).first()
                 if started is not None:
                     applied.add(report.attempt_id)
-                    db.execute(update(PackageRow).where(PackageRow.id == started[0]).values(state=PackageState.BUILDING.value))
+                    db.execute(_BUILDING, {"b_pkg": started[0]})
             for drone in sorted({r.drone for r in reports}):  # a report is also the drone's "last seen"
-                db.execute(update(DroneRow).where(DroneRow.name == drone).values(last_seen=now, state="online"))
+                db.execute(_SEEN, {"b_drone": drone, "b_now": now})
         return applied
 
     def mark_published_many(self, items: Sequence[tuple[BuildResult, PublishedArtifact, PackageInfo]]) -> None:
@@ -89,8 +96,7 @@ class CompletionRepo(RepoBase):
         with self.engine.begin() as db:
             rows = []
             for new in attempts:
-                moved = db.execute(update(PackageRow).where(PackageRow.id == new.package_id).values(
-                    state=PackageState.DISPATCHED.value, current_attempt=new.attempt_id).returning(PackageRow.session_id)).first()
+                moved = db.execute(_DISPATCHED, {"b_pkg": new.package_id, "b_attempt": new.attempt_id}).first()
                 if moved is None:
                     raise LookupError(f"package {new.package_id} does not exist")
                 rows.append({"id": new.attempt_id, "package_id": new.package_id, "session_id": moved[0], "queue": new.queue,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from swarm_celery.domain.emerge_log import LoggedBuild
@@ -19,12 +19,18 @@ from swarm_celery.domain.model import AttemptState, Outcome, PackageState, Sessi
 from swarm_celery.domain.records import AttemptInfo, ReadyPackage
 from swarm_celery.domain.scheduling import FailedAttempt, history_key
 from swarm_celery.ports import Clock
-from swarm_celery.store.models import AttemptRow, BuildHistoryRow, PackageRow, SessionRow
+from swarm_celery.store.models import AttemptRow, BuildHistoryRow, DroneRow, GateRow, PackageRow, SessionRow
 from swarm_celery.store.rows import attempt_info, event_row, rows_matched
 
 IN_FLIGHT = (AttemptState.DISPATCHED.value, AttemptState.STARTED.value)
 SPEED_WINDOW = 50  # recent builds per drone that its speed is learned from
 PACE_WINDOW = 100  # recent builds of the swarm that its pace is learned from
+
+
+_LATEST_SUCCESSES = (select(AttemptRow.build_seconds, AttemptRow.expected).join(SessionRow, SessionRow.id == AttemptRow.session_id)
+                     .where(AttemptRow.drone == bindparam("b_drone"), AttemptRow.outcome == Outcome.SUCCESS.value,
+                            SessionRow.arch == bindparam("b_arch"), AttemptRow.build_seconds.is_not(None), AttemptRow.expected > 0)
+                     .order_by(AttemptRow.finished_at.desc()).limit(SPEED_WINDOW))  # one drone's speed window
 
 
 class RepoBase:
@@ -94,6 +100,20 @@ class DispatchRepo(RepoBase):
             pkg.state, pkg.reason = PackageState.BLOCKED.value, reason
             db.add(event_row(self.clock.now(), "package.blocked", f"{pkg.cpv}: {reason}", pkg.session_id, pkg.cpv))
 
+    def skip_dependents(self, package_id: int, reason: str) -> int:
+        """Skip every waiting package whose gates (transitively) hold this one: a walk up the gates index from it,
+        never the whole session's gates. An event when it has dependents."""
+        walk = select(GateRow.package_id.label("id")).where(GateRow.requires_id == package_id).cte("dependents", recursive=True, nesting=True)
+        walk = walk.union(select(GateRow.package_id).join(walk, GateRow.requires_id == walk.c.id))
+        with self._sessions.begin() as db:
+            session_id = db.scalar(select(PackageRow.session_id).where(PackageRow.id == package_id))
+            if session_id is None or db.scalar(select(GateRow.package_id).where(GateRow.requires_id == package_id).limit(1)) is None:
+                return 0
+            done = rows_matched(db.execute(update(PackageRow).where(PackageRow.id.in_(select(walk.c.id)), PackageRow.state == PackageState.NEEDED.value)
+                                           .values(state=PackageState.SKIPPED.value, reason=reason), execution_options={"synchronize_session": False}))
+            db.add(event_row(self.clock.now(), "package.skipped", f"{done} packages: {reason}", session_id))
+            return done
+
     def history_seconds(self) -> dict[str, list[float]]:
         """Recorded build seconds per ``category/package``: the swarm's successful builds and imported ones."""
         query = (select(PackageRow.cpv, AttemptRow.build_seconds).join(PackageRow, PackageRow.id == AttemptRow.package_id)
@@ -121,18 +141,16 @@ class DispatchRepo(RepoBase):
             return len(new)
 
     def speed_samples(self, arch: str) -> dict[str, list[tuple[float, float]]]:
-        """(measured, expected) seconds of each drone's recent successful builds of ``arch``."""
-        query = (select(AttemptRow.drone, AttemptRow.build_seconds, AttemptRow.expected)
-                 .join(SessionRow, SessionRow.id == AttemptRow.session_id)
-                 .where(SessionRow.arch == arch, AttemptRow.outcome == Outcome.SUCCESS.value,
-                        AttemptRow.build_seconds.is_not(None), AttemptRow.expected > 0)
-                 .order_by(AttemptRow.finished_at.desc()))
+        """(measured, expected) seconds of each drone of ``arch``: its ``SPEED_WINDOW`` latest successful builds of ``arch``,
+        newest first: one bounded walk of ``ix_attempts_drone_outcome_finished`` per drone, never the whole history
+        (one statement, compiled once, run per drone)."""
         samples: dict[str, list[tuple[float, float]]] = {}
-        with self._sessions() as db:
-            for drone, seconds, expected in db.execute(query):
-                mine = samples.setdefault(drone or "?", [])
-                if len(mine) < SPEED_WINDOW:
-                    mine.append((float(seconds or 0.0), float(expected)))
+        with self.engine.connect() as db:
+            for name in db.execute(select(DroneRow.name).where(DroneRow.arch == arch).order_by(DroneRow.name)).scalars():
+                found = [(float(seconds or 0.0), float(expected)) for seconds, expected in db.execute(_LATEST_SUCCESSES,
+                                                                                                      {"b_drone": name, "b_arch": arch})]
+                if found:
+                    samples[name] = found
         return samples
 
     def pace_samples(self, arch: str) -> list[tuple[float, float]]:

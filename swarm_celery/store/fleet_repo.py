@@ -5,19 +5,28 @@ A mixin of :class:`~swarm_celery.store.repository.SqlStore`.
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Boolean, bindparam, func, or_, select, update
 
 from swarm_celery.domain.model import DroneIdentity, Outcome
 from swarm_celery.domain.records import DroneLoad
 from swarm_celery.store.dispatch_repo import IN_FLIGHT, RepoBase
 from swarm_celery.store.models import AttemptRow, DroneRow, FlagRow, HealthRow, SessionRow
-from swarm_celery.store.rows import event_row
+from swarm_celery.store.rows import event_row, rows_matched
+
+_HEARD_AGAIN = update(DroneRow).where(
+    DroneRow.name == bindparam("b_name"), DroneRow.arch == bindparam("b_arch"), DroneRow.slots == bindparam("b_slots"),
+    DroneRow.cores == bindparam("b_cores"), DroneRow.tree_timestamp == bindparam("b_tree"),
+    DroneRow.gentoo_profile == bindparam("b_profile"), or_(DroneRow.paused.is_(True), bindparam("b_paused", type_=Boolean).is_(False)),
+).values(state="online", last_seen=bindparam("b_now"), memory_mb=bindparam("b_memory"), disk_free_mb=bindparam("b_disk"),
+         payload_version=bindparam("b_version"), builder=bindparam("b_builder"), payload_hash=bindparam("b_hash"))
 
 
 class FleetRepo(RepoBase):
     def register_drone(self, identity: DroneIdentity) -> None:
         """A drone announced itself: record what it has; an event when it is new or its capacity changed."""
         now = self.clock.now()
+        if self._heard_again(identity, now):
+            return
         with self._sessions.begin() as db:
             row = db.get(DroneRow, identity.name)
             what = f"{identity.name} ({identity.arch}): {identity.cores} cores, {identity.memory_mb} MiB, " \
@@ -40,6 +49,16 @@ class FleetRepo(RepoBase):
                 row.paused = True
                 db.add(event_row(now, "drone.paused", f"{identity.name} started paused (its settings)", None, identity.name))
 
+    def _heard_again(self, identity: DroneIdentity, now: float) -> bool:
+        """The common heartbeat, one UPDATE: a known drone whose capacity, tree and pause are as recorded (nothing an
+        event would note). False when it matched no row: the full path records what changed."""
+        values = {"b_name": identity.name, "b_arch": identity.arch, "b_slots": identity.slots, "b_cores": identity.cores,
+                  "b_tree": identity.tree_timestamp, "b_profile": identity.gentoo_profile, "b_paused": identity.paused,
+                  "b_now": now, "b_memory": identity.memory_mb, "b_disk": identity.disk_free_mb, "b_version": identity.payload_version,
+                  "b_builder": identity.builder, "b_hash": identity.payload_hash}
+        with self.engine.begin() as db:
+            return rows_matched(db.execute(_HEARD_AGAIN, values)) == 1
+
     def touch_drone(self, name: str, arch: str) -> None:
         """A known drone reported: it is online. A report never makes a drone known (only its hello does): a forged
         report naming a new drone must not bring a worker nobody runs into placement."""
@@ -57,12 +76,16 @@ class FleetRepo(RepoBase):
     def drone_loads(self, arch: str) -> list[DroneLoad]:
         """Every drone of ``arch`` that is not marked offline, with the builds it has in flight and its stale-tree hold."""
         with self.engine.connect() as db:
-            drones = db.execute(select(DroneRow.__table__).where(DroneRow.arch == arch, DroneRow.state != "offline")).all()
+            drones = db.execute(select(DroneRow.name, DroneRow.arch, DroneRow.slots, DroneRow.paused, DroneRow.grounded_until,
+                                       DroneRow.last_seen, DroneRow.builder)
+                                .where(DroneRow.arch == arch, DroneRow.state != "offline")).all()  # what placement needs
             running: dict[str, list[tuple[float, float]]] = {}
+            names = {d.name for d in drones}
             query = select(AttemptRow.drone, AttemptRow.dispatched_at, AttemptRow.started_at, AttemptRow.expected).where(
-                AttemptRow.state.in_(IN_FLIGHT), AttemptRow.drone.in_([d.name for d in drones]))
+                AttemptRow.state.in_(IN_FLIGHT))  # one range of ix_attempts_state_drone: the fleet's builds in flight
             for drone, dispatched, started, expected in db.execute(query):
-                running.setdefault(drone or "?", []).append((started or dispatched, expected))
+                if drone is not None and drone in names:
+                    running.setdefault(drone, []).append((started or dispatched, expected))
             holds = {str(d): str(h) for d, h in db.execute(select(HealthRow.drone, HealthRow.tree_hold).where(HealthRow.tree_hold != ""))}
             return [DroneLoad(d.name, d.arch, d.slots, d.paused, d.grounded_until, d.last_seen, tuple(running.get(d.name, ())),
                               holds.get(d.name, ""), d.builder or "") for d in drones]

@@ -38,7 +38,7 @@ class PackageRow(Base):
     __tablename__ = "packages"
     __table_args__ = (
         UniqueConstraint("session_id", "cpv", name="uq_packages_session_cpv"),
-        Index("ix_packages_session_state", "session_id", "state"),
+        Index("ix_packages_session_state_pending", "session_id", "state", "pending"),  # ready packages; counts per state
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -63,15 +63,19 @@ class PackageRow(Base):
 
 
 class EdgeRow(Base):
-    """A typed dependency as portage reported it; ``dropped`` edges are cycle breaks."""
+    """A typed dependency as portage reported it; ``dropped`` edges are cycle breaks.
+
+    Edges and gates carry no foreign keys: they are written once, in bulk, in the transaction that inserts the
+    packages they join (a check per row cost more than the rest of saving a plan), and nothing deletes packages.
+    """
 
     __tablename__ = "edges"
     __table_args__ = (Index("ix_edges_parent", "parent_id"), Index("ix_edges_child", "child_id"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), index=True)
-    parent_id: Mapped[int] = mapped_column(ForeignKey("packages.id", ondelete="CASCADE"))
-    child_id: Mapped[int] = mapped_column(ForeignKey("packages.id", ondelete="CASCADE"))
+    session_id: Mapped[str] = mapped_column(String(32), index=True)
+    parent_id: Mapped[int] = mapped_column(Integer)
+    child_id: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(16))
     dropped: Mapped[bool] = mapped_column(Boolean, default=False)
     reason: Mapped[str] = mapped_column(Text, default="")
@@ -83,15 +87,19 @@ class GateRow(Base):
     __tablename__ = "gates"
     __table_args__ = (Index("ix_gates_requires", "requires_id"),)
 
-    package_id: Mapped[int] = mapped_column(ForeignKey("packages.id", ondelete="CASCADE"), primary_key=True)
-    requires_id: Mapped[int] = mapped_column(ForeignKey("packages.id", ondelete="CASCADE"), primary_key=True)
+    package_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # packages.id (no foreign key: see EdgeRow)
+    requires_id: Mapped[int] = mapped_column(Integer, primary_key=True)
 
 
 class AttemptRow(Base):
     """One dispatch of one package; its id is the fencing token a completion must name."""
 
     __tablename__ = "attempts"
-    __table_args__ = (Index("ix_attempts_state_drone", "state", "drone"),)  # builds in flight per drone, on every dispatch
+    __table_args__ = (
+        Index("ix_attempts_state_drone", "state", "drone"),  # builds in flight per drone, on every dispatch
+        Index("ix_attempts_drone_outcome_finished", "drone", "outcome", "finished_at"),  # a drone's latest successes (its speed)
+        Index("ix_attempts_outcome_finished", "outcome", "finished_at"),  # the swarm's latest successes (its pace)
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     package_id: Mapped[int] = mapped_column(ForeignKey("packages.id", ondelete="CASCADE"), index=True)

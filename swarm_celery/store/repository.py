@@ -8,15 +8,16 @@ only if it names the package's current attempt and that attempt is not finished.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, exists, func, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from swarm_celery.domain.config import ResolveRequest
 from swarm_celery.domain.model import AttemptState, BuildResult, EdgeKind, Outcome, PackageState, Plan, SessionState
 from swarm_celery.domain.records import AttemptInfo, SessionCounts, SessionInfo
 from swarm_celery.ports import Clock, ControlStore, CoordinatorStore, ExplainStore, HealthStore, ProfileStore, SessionStore
+from swarm_celery.store.bulk import analyze, bulk_insert
 from swarm_celery.store.completion_repo import CompletionRepo
 from swarm_celery.store.control_repo import ControlRepo
 from swarm_celery.store.dispatch_repo import DispatchRepo
@@ -69,45 +70,37 @@ class SqlStore(CompletionRepo, DispatchRepo, FleetRepo, ControlRepo, LeaseRepo, 
                   reused: frozenset[str] = frozenset()) -> None:
         """Persist the plan in one transaction: packages (with weights and ranks), typed and dropped edges, gates.
         ``reasons``: why a profile's session builds each package (new, what changed); ``reused`` packages are published
-        already (same identity): they are not built and gate nothing."""
+        already (same identity): they are not built and gate nothing. Rows go in bulk (store.bulk); Postgres gets fresh
+        planner statistics afterwards."""
         with self._sessions.begin() as db:
-            ids = self._insert_packages(db, session_id, plan, gates, expected, ranks, reasons or {}, reused)
-            edges = [
-                {"session_id": session_id, "parent_id": ids[p.cpv], "child_id": ids[dep], "kind": kind.value, "dropped": False, "reason": ""}
-                for p in plan.packages for kind in _KINDS for dep in p.deps(kind) if dep in ids
-            ]
-            edges += [
-                {"session_id": session_id, "parent_id": ids[d.parent], "child_id": ids[d.child], "kind": d.kind.value, "dropped": True, "reason": d.reason}
-                for d in plan.dropped_edges if d.parent in ids and d.child in ids
-            ]
-            if edges:
-                db.execute(insert(EdgeRow), edges)
-            gate_rows = [{"package_id": ids[cpv], "requires_id": ids[dep]} for cpv, needs in gates.items() for dep in needs]
-            if gate_rows:
-                db.execute(insert(GateRow), gate_rows)
+            conn = db.connection()
+            ids = self._insert_packages(conn, session_id, plan, gates, expected, ranks, reasons or {}, reused)
+            bulk_insert(conn, EdgeRow.__table__, _EDGE_COLUMNS, _edges(session_id, plan, ids))  # type: ignore[arg-type]
+            bulk_insert(conn, GateRow.__table__, ("package_id", "requires_id"),  # type: ignore[arg-type]
+                        ((ids[cpv], ids[dep]) for cpv, needs in gates.items() for dep in needs))
             db.execute(update(SessionRow).where(SessionRow.id == session_id).values(
                 state=SessionState.RUNNING.value, planned_at=self.clock.now(), config_hash=plan.config_hash or SessionRow.config_hash))
             what = f"{len(plan.packages)} packages, {len(plan.dropped_edges)} edges dropped as cycle breaks"
             what += f"; {len(reused)} published already with the same identity, not built again" if reused else ""
             db.add(event_row(self.clock.now(), "session.planned", what, session_id))
+        with self.engine.begin() as conn:
+            analyze(conn, ("packages", "edges", "gates"))
 
-    def _insert_packages(self, db: Session, session_id: str, plan: Plan, gates: Mapping[str, frozenset[str]],
+    @staticmethod
+    def _insert_packages(conn: Connection, session_id: str, plan: Plan, gates: Mapping[str, frozenset[str]],
                          expected: Mapping[str, float], ranks: Mapping[str, float], reasons: Mapping[str, str],
                          reused: frozenset[str]) -> dict[str, int]:
         to_build = {p.cpv for p in plan.packages} - reused
-        rows = [
-            {"session_id": session_id, "cpv": p.cpv, "slot": p.slot, "sub_slot": p.sub_slot, "repo": p.repo,
-             "use": " ".join(p.use), "merge_index": i,
-             "state": (PackageState.PUBLISHED if p.cpv in reused else PackageState.NEEDED).value,
-             "reason": reasons.get(p.cpv, "") if p.cpv in reused else "", "change": reasons.get(p.cpv, ""),
-             "pending": len(gates.get(p.cpv, frozenset()) & to_build), "expected": expected.get(p.cpv, 0.0),
-             "rank": ranks.get(p.cpv, 0.0), "priority": 0, "not_before": 0.0, "identity": p.identity,
-             "slot_deps": " ".join(p.slot_deps)}
+        needed, published = PackageState.NEEDED.value, PackageState.PUBLISHED.value
+        rows = (
+            (session_id, p.cpv, p.slot, p.sub_slot, p.repo, " ".join(p.use), i, published if p.cpv in reused else needed,
+             reasons.get(p.cpv, "") if p.cpv in reused else "", reasons.get(p.cpv, ""),
+             len(gates.get(p.cpv, frozenset()) & to_build), expected.get(p.cpv, 0.0), ranks.get(p.cpv, 0.0), 0, 0.0, p.identity,
+             " ".join(p.slot_deps))
             for i, p in enumerate(plan.packages)
-        ]
-        if rows:
-            db.execute(insert(PackageRow), rows)
-        found = db.execute(select(PackageRow.cpv, PackageRow.id).where(PackageRow.session_id == session_id))
+        )
+        bulk_insert(conn, PackageRow.__table__, _PACKAGE_COLUMNS, rows)  # type: ignore[arg-type]
+        found = conn.execute(select(PackageRow.cpv, PackageRow.id).where(PackageRow.session_id == session_id))
         return {cpv: pid for cpv, pid in found}
 
     def fail_session(self, session_id: str, error: str) -> None:
@@ -196,12 +189,35 @@ class SqlStore(CompletionRepo, DispatchRepo, FleetRepo, ControlRepo, LeaseRepo, 
             rows = db.execute(select(PackageRow.state, func.count()).where(PackageRow.session_id == session_id).group_by(PackageRow.state))
             return SessionCounts({state: int(n) for state, n in rows})
 
+    def session_finished(self, session_id: str) -> bool:
+        """``counts(session_id).finished`` in two index probes: some package, and none that is not final."""
+        with self.engine.connect() as db:
+            return bool(db.execute(_FINISHED, {"b_session": session_id}).scalar())
+
     def add_event(self, kind: str, message: str, session_id: str | None = None, subject: str = "") -> None:
         with self._sessions.begin() as db:
             db.add(event_row(self.clock.now(), kind, message, session_id, subject))
 
 
-_KINDS = tuple(EdgeKind)
+_PACKAGE_COLUMNS = ("session_id", "cpv", "slot", "sub_slot", "repo", "use", "merge_index", "state", "reason", "change", "pending",
+                    "expected", "rank", "priority", "not_before", "identity", "slot_deps")
+_EDGE_COLUMNS = ("session_id", "parent_id", "child_id", "kind", "dropped", "reason")
+
+
+def _edges(session_id: str, plan: Plan, ids: Mapping[str, int]) -> Iterator[tuple[str, int, int, str, bool, str]]:
+    """The plan's typed edges between its packages, then the edges dropped as cycle breaks."""
+    build, run, post, install = EdgeKind.BUILD.value, EdgeKind.RUN.value, EdgeKind.POST.value, EdgeKind.INSTALL.value
+    for p in plan.packages:
+        me = ids[p.cpv]
+        for kind, deps in ((build, p.build_deps), (run, p.run_deps), (post, p.post_deps), (install, p.install_deps)):
+            for dep in deps:
+                if dep in ids:
+                    yield session_id, me, ids[dep], kind, False, ""
+    for d in plan.dropped_edges:
+        if d.parent in ids and d.child in ids:
+            yield session_id, ids[d.parent], ids[d.child], d.kind.value, True, d.reason
+_MINE = PackageRow.session_id == bindparam("b_session")
+_FINISHED = select(and_(exists().where(_MINE), ~exists().where(_MINE, PackageRow.state.in_([s.value for s in PackageState if not s.terminal]))))
 
 
 def _plays_every_role(store: SqlStore) -> tuple[CoordinatorStore, ControlStore, ExplainStore, ProfileStore, HealthStore, SessionStore]:

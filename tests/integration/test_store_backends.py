@@ -117,3 +117,39 @@ def test_upgrading_a_record_with_sessions_keeps_every_package(database_url: str)
     assert session is not None and session.gentoo_profile == "default/linux/amd64/23.0"
     assert [p.cpv for p in store.find_packages("app-misc/a", "s1")] == ["app-misc/a-1"]
     engine.dispose()
+
+
+def test_a_plan_saved_in_bulk_reads_back_exactly(database_url: str) -> None:
+    """Packages, edges and gates go to the driver in bulk (COPY on Postgres): text survives quoting, "" stays "" (not NULL)."""
+    from sqlalchemy import text
+
+    from swarm_celery.domain.model import DroppedEdge, EdgeKind, Plan, PlannedPackage
+
+    awkward = 'a "quoted", comma\nnew line \\ backslash, tab\t, ünïcode'
+    plan = Plan(packages=(PlannedPackage("sys-libs/base-1", "0", "1.2", "gentoo", ("ssl", "-x"), slot_deps=("dev-libs/a:0/1",)),
+                          PlannedPackage("dev-libs/lib-1", "2", "", "my,repo", (), build_deps=("sys-libs/base-1",),
+                                         run_deps=("sys-libs/base-1",), identity="id-lib")),
+                merge_order=("sys-libs/base-1", "dev-libs/lib-1"),
+                dropped_edges=(DroppedEdge("sys-libs/base-1", "dev-libs/lib-1", EdgeKind.POST, awkward),))
+    engine = make_engine(database_url)
+    migrate(engine)
+    store = SqlStore(engine, SystemClock())
+    store.create_session("s1", REQUEST, simulated=True)
+    store.save_plan("s1", plan, {"dev-libs/lib-1": frozenset({"sys-libs/base-1"})}, {"sys-libs/base-1": 1.5}, {"dev-libs/lib-1": 2.25},
+                    {"dev-libs/lib-1": awkward})
+    with engine.connect() as conn:
+        packages = conn.execute(text("SELECT cpv, slot, sub_slot, repo, use, merge_index, state, reason, change, pending, expected, "
+                                     "rank, identity, slot_deps FROM packages ORDER BY merge_index")).all()
+        edges = conn.execute(text("SELECT p.cpv, c.cpv, e.kind, e.dropped, e.reason FROM edges e JOIN packages p ON p.id = e.parent_id "
+                                  "JOIN packages c ON c.id = e.child_id ORDER BY e.kind, e.dropped")).all()
+        gates = conn.execute(text("SELECT p.cpv, r.cpv FROM gates g JOIN packages p ON p.id = g.package_id "
+                                  "JOIN packages r ON r.id = g.requires_id")).all()
+    assert [tuple(row) for row in packages] == [
+        ("sys-libs/base-1", "0", "1.2", "gentoo", "ssl -x", 0, "needed", "", "", 0, 1.5, 0.0, "", "dev-libs/a:0/1"),
+        ("dev-libs/lib-1", "2", "", "my,repo", "", 1, "needed", "", awkward, 1, 0.0, 2.25, "id-lib", ""),
+    ]
+    assert [tuple(row) for row in edges] == [("dev-libs/lib-1", "sys-libs/base-1", "build", False, ""),
+                                             ("sys-libs/base-1", "dev-libs/lib-1", "post", True, awkward),
+                                             ("dev-libs/lib-1", "sys-libs/base-1", "run", False, "")]
+    assert [tuple(row) for row in gates] == [("dev-libs/lib-1", "sys-libs/base-1")]
+    engine.dispose()

@@ -265,6 +265,17 @@ def test_heartbeats_naming_a_build_keep_its_lease(world: World) -> None:
     assert states(world.store)[running.cpv] == "building"
 
 
+def test_a_heartbeat_gives_work_only_to_a_drone_with_room(world: World) -> None:
+    world.store.set_drone_paused("drone-1", True)
+    world.coordinator.plan("s1")
+    assert world.dispatcher.take() == []  # no drone takes work
+    world.store.register_drone(identity("drone-2", slots=1))
+    world.coordinator.drone_hello(replace(identity("drone-2", slots=1), running=("elsewhere",)))  # busy in its one slot
+    assert world.dispatcher.take() == []
+    world.coordinator.drone_hello(identity("drone-2", slots=1))  # idle: it gets work at once
+    assert [world.dispatcher.drone(r) for r in world.dispatcher.take()] == ["drone-2"]
+
+
 @dataclass
 class Census:
     ids: frozenset[str] | None = None

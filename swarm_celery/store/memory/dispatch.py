@@ -81,7 +81,9 @@ class DispatchMixin(MemoryBase):
     def speed_samples(self, arch: str) -> dict[str, list[tuple[float, float]]]:
         samples: dict[str, list[tuple[float, float]]] = {}
         for a in self._successes(arch):
-            mine = samples.setdefault(a.drone or "?", [])
+            if a.drone not in self.t.drones or self.t.drones[a.drone].arch != arch:
+                continue  # as the SqlStore: the drones of the arch
+            mine = samples.setdefault(a.drone, [])
             if a.build_seconds is not None and len(mine) < SPEED_WINDOW:
                 mine.append((a.build_seconds, a.expected))
         return {drone: found for drone, found in samples.items() if found}

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from swarm_celery.domain.config import ResolveRequest
+from swarm_celery.domain.graph import dependents_closure
 from swarm_celery.domain.model import AttemptState, BuildResult, EdgeKind, Outcome, PackageState, Plan, SessionState
 from swarm_celery.domain.records import (
     AttemptInfo,
@@ -115,6 +116,16 @@ class SessionsMixin(MemoryBase):
 
     def counts(self, session_id: str) -> SessionCounts:
         return SessionCounts(dict(Counter(p.state for p in self._session_packages(session_id))))
+
+    def skip_dependents(self, package_id: int, reason: str) -> int:
+        pkg = self._package(package_id)
+        if pkg is None:
+            return 0
+        dependents = dependents_closure(pkg.cpv, self.session_gates(pkg.session_id))
+        return self.skip_packages(pkg.session_id, sorted(dependents), reason) if dependents else 0
+
+    def session_finished(self, session_id: str) -> bool:
+        return self.counts(session_id).finished
 
     def skip_packages(self, session_id: str, cpvs: Sequence[str], reason: str) -> int:
         if not cpvs:
