@@ -36,6 +36,7 @@ class RunningBuild:
     started: float  # wall clock
     weight: float  # expected seconds on a drone of speed 1.0
     rank: float  # remaining path: the longest chain waiting on it
+    excluded: frozenset[str] = frozenset()  # drones that failed it: never moved there
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +78,10 @@ def moves(running: Iterable[RunningBuild], idle: Mapping[str, int], speed: Mappi
             break
         if build.package in moved or build.drone not in speed:
             continue
-        target = min(free, key=lambda d: (speed[d], d))
+        options = [d for d in free if d not in build.excluded]
+        if not options:
+            continue
+        target = min(options, key=lambda d: (speed[d], d))
         end = expected_end(build, speed[build.drone], now, spread)
         elsewhere = now + ROUND_TRIP + build.weight * speed[target]
         gain = end - elsewhere

@@ -164,15 +164,19 @@ class DispatchRepo(RepoBase):
             return [(float(wall or 0.0), float(expected)) for wall, expected in db.execute(query)]
 
     def running_builds(self, arch: str) -> list[RunningBuild]:
-        """The current attempts of ``arch`` in flight (started, or sent and not yet started), with their package's rank."""
+        """The current attempts of ``arch`` in flight (started, or sent and not yet started), with their package's rank
+        and the drones that failed it."""
         query = (select(AttemptRow.id, AttemptRow.package_id, AttemptRow.session_id, PackageRow.cpv, AttemptRow.drone,
-                        AttemptRow.started_at, AttemptRow.dispatched_at, AttemptRow.expected, PackageRow.rank)
+                        AttemptRow.started_at, AttemptRow.dispatched_at, AttemptRow.expected, PackageRow.rank, PackageRow.not_before)
                  .join(PackageRow, PackageRow.current_attempt == AttemptRow.id)
                  .join(SessionRow, SessionRow.id == AttemptRow.session_id)
                  .where(SessionRow.arch == arch, AttemptRow.state.in_(IN_FLIGHT)))
         with self.engine.connect() as db:
-            return [RunningBuild(attempt, package, session, cpv, drone or "?", float(started or dispatched), float(expected or 0.0),
-                                 float(rank)) for attempt, package, session, cpv, drone, started, dispatched, expected, rank in db.execute(query)]
+            rows = db.execute(query).all()
+            failed_on = self._failed_on(db, [r[1] for r in rows if r[9] > 0])
+        return [RunningBuild(attempt, package, session, cpv, drone or "?", float(started or dispatched), float(expected or 0.0),
+                             float(rank), frozenset(failed_on.get(package, ())))
+                for attempt, package, session, cpv, drone, started, dispatched, expected, rank, _ in rows]
 
     def queued_attempts(self, arch: str) -> list[AttemptInfo]:
         """Attempts dispatched to a drone that has not started them (what ``rebalance`` may take back)."""

@@ -98,3 +98,8 @@ def test_running_builds_are_the_current_attempts_in_flight_with_their_rank(store
     assert found["sys-libs/rt-1"].started == clock.t  # sent, not started yet: counted from when it was sent
     assert {cpv: r.rank for cpv, r in found.items()} == {cpv: ranks[cpv] for cpv in found}
     assert store.running_builds("arm64") == []
+    store.mark_failed(BuildResult(a["sys-libs/rt-1"], "d1", Outcome.FAILED, finished_at=1.0), "fetch failed", "fetch", True)
+    store.requeue(ids["sys-libs/rt-1"], clock.t, "retry at once")
+    store.create_attempts([NewAttempt("a-rt-1-again", ids["sys-libs/rt-1"], "drone.d2", "d2", 10.0)])
+    (retry,) = [r for r in store.running_builds("amd64") if r.cpv == "sys-libs/rt-1"]
+    assert (retry.attempt, retry.drone, retry.excluded) == ("a-rt-1-again", "d2", frozenset({"d1"}))

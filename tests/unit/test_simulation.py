@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,11 @@ def test_drones_of_unknown_speed_get_short_builds_first() -> None:
     few = [cands[0], cands[1]]  # too few short builds to keep the new drones busy: the long one takes one
     assert calibrating(few, drones, frozenset({"known"})) == few
     assert calibrating(cands, drones, frozenset({"new-1", "new-2", "known"})) == cands
+
+
+def test_a_build_never_moves_to_a_drone_that_failed_it() -> None:
+    speed = {"slow": 2.0, "fast": 0.5, "mid": 1.0}
+    build = replace(running("x", "slow", 100.0, 1.0), excluded=frozenset({"fast"}))
+    found = moves([build], {"fast": 1, "mid": 1}, speed, frozenset(speed), now=0.0)
+    assert [(m.build.attempt, m.target) for m in found] == [("x", "mid")]
+    assert moves([build], {"fast": 1}, speed, frozenset(speed), now=0.0) == []

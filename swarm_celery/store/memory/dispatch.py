@@ -93,7 +93,8 @@ class DispatchMixin(MemoryBase):
         return [((a.finished_at or 0.0) - (a.started_at or 0.0), a.expected) for a in timed[:PACE_WINDOW]]
 
     def running_builds(self, arch: str) -> list[RunningBuild]:
-        return [RunningBuild(a.id, a.package_id, a.session_id, pkg.cpv, a.drone or "?", a.started_at or a.dispatched_at, a.expected, pkg.rank)
+        return [RunningBuild(a.id, a.package_id, a.session_id, pkg.cpv, a.drone or "?", a.started_at or a.dispatched_at, a.expected, pkg.rank,
+                             frozenset(self._failed_on(a.package_id)))
                 for a in self.t.attempts.values() if a.state in IN_FLIGHT and self.t.sessions[a.session_id].arch == arch
                 and (pkg := self.t.packages[a.package_id]).current_attempt == a.id]
 
