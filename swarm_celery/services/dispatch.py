@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
@@ -163,7 +164,7 @@ class Dispatcher:
 
     def _move(self, arch: str, drones: list[DroneCapacity], placement: Placement, now: float) -> int:
         """Take back builds expected to end clearly sooner on a faster drone that nothing ready can use (domain.migration)."""
-        taken = {d: sum(1 for _, name in placement.assignments if name == d) for d in (c.name for c in drones)}
+        taken = Counter(name for _, name in placement.assignments)
         idle = {d.name: d.free - taken[d.name] for d in drones if d.free > taken[d.name]}
         if not idle:
             return 0
