@@ -21,8 +21,9 @@ from pathlib import Path
 
 from swarm_celery.binhost.gpkg import InvalidBinpkg
 from swarm_celery.binhost.gpkg_read import read_gpkg_metadata
-from swarm_celery.binhost.index import IndexEntry, upsert_index
+from swarm_celery.binhost.index import IndexEntry
 from swarm_celery.binhost.intake import Taken, fault, take, where
+from swarm_celery.binhost.packages_file import upsert_index
 from swarm_celery.binhost.renumber import next_build_id, renumber_gpkg, same_build
 from swarm_celery.binhost.signing import GpgSigner, sign_gpkg
 from swarm_celery.domain.cpv import split_cpv
