@@ -32,12 +32,10 @@ from __future__ import annotations
 
 import fcntl
 import os
-import re
 import tempfile
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from swarm_celery.binhost.index import (
@@ -48,38 +46,13 @@ from swarm_celery.binhost.index import (
     header_block,
     parse_index,
 )
+from swarm_celery.binhost.index_layout import ENTRY, OWN, Key, Layout, frame, key_of, line, load, repair, save, scan
 
 COUNT_WIDTH = 7  # PACKAGES is written zero-padded to this many digits (at least), so it can be overwritten in place
 MIN_SLACK = 1 << 20  # zeros after the terminator, at least; else a quarter of what is before it
-_STAMP = re.compile(rb"^TIMESTAMP: ([0-9]{10})$", re.MULTILINE)
-_COUNT = re.compile(rb"^PACKAGES: ([0-9]+)$", re.MULTILINE)
-# one entry block from the blank line before it: the lines before CPV, CPV, and PATH when it has one
-_ENTRY = re.compile(rb"\n\n((?:[^\n]+\n)*?)CPV: ([^\n]*)\n(?:(?:[^\n]+\n)*?PATH: ([^\n]*)\n)?")
-_BUILD_ID = re.compile(rb"(?:^|\n)BUILD_ID: ([0-9]+)\n")
-_OWN = ("TIMESTAMP", "PACKAGES", "VERSION")  # header keys this module sets
-Key = tuple[str, int]  # (CPV, BUILD_ID): an entry's identity (BUILD_ID 0 when it has none)
+SIDECAR_EVERY = 4 << 20  # the sidecar is written again once batches have added this many bytes since
 Doomed = Callable[[Collection[Key], Mapping[str, Key]], Iterable[Key]]  # (keys, key by PATH) → the keys to remove
-
-
-@dataclass
-class _State:
-    """Where things are in an index file in this layout (byte offsets), as this process last wrote or scanned it."""
-
-    header: dict[str, str]  # on-disk names, without TIMESTAMP / PACKAGES / VERSION
-    stamp: int
-    stamp_at: int
-    count_at: int
-    count_width: int
-    end: int  # the terminator
-    size: int
-    killed: int  # blocks whose CPV line is turned off
-    keys: dict[Key, tuple[int, str]] = field(default_factory=dict)  # → (offset of its "CPV:" line, PATH)
-    paths: dict[str, Key] = field(default_factory=dict)
-    duplicates: list[int] = field(default_factory=list)  # CPV lines of entries a later block replaces (a crash's leftovers)
-    signature: tuple[int, int, int] = (0, 0, 0)  # inode, size, mtime_ns after the last write
-
-
-_STATES: dict[Path, _State] = {}
+_STATES: dict[Path, Layout] = {}
 
 
 # ----------------------------------------------------------------------------------------- public
@@ -92,10 +65,14 @@ def upsert_index(index_path: Path, entries: Iterable[IndexEntry], header: Mappin
     exclusive lock (``.Packages.lock`` beside it), so concurrent publishers cannot lose each other's
     entries; readers see the index before the batch or after it, never a part of it."""
     batch: dict[Key, IndexEntry] = {}
+    by_path: dict[str, Key] = {}
     for entry in entries:  # a batch may name one package twice (a redelivered report): the last one wins
-        batch = {k: e for k, e in batch.items() if not (entry.path and e.path == entry.path)}
-        batch.pop((entry.cpv, entry.build_id), None)
-        batch[(entry.cpv, entry.build_id)] = entry
+        key = (entry.cpv, entry.build_id)
+        for older in {key, by_path.get(entry.path, key)} & batch.keys():
+            by_path.pop(batch.pop(older).path, None)
+        batch[key] = entry
+        if entry.path:
+            by_path[entry.path] = key
     return _update(Path(index_path), header, list(batch.values()), lambda keys, paths: ())
 
 
@@ -134,7 +111,7 @@ def _update(path: Path, header: Mapping[str, str], new: list[IndexEntry], doomed
             os.close(fd)
 
 
-def _in_place(fd: int, path: Path, state: _State, header: Mapping[str, str], new: list[IndexEntry], doomed: Doomed) -> bool:
+def _in_place(fd: int, path: Path, state: Layout, header: Mapping[str, str], new: list[IndexEntry], doomed: Doomed) -> bool:
     """Apply the change to the file ``state`` describes, in place; False (nothing written) when it cannot be."""
     if _merged(state.header, header) != state.header:
         return False
@@ -166,19 +143,23 @@ def _in_place(fd: int, path: Path, state: _State, header: Mapping[str, str], new
         at += len(block)
     state.end, state.stamp, state.killed = at, stamp, state.killed + len(kills)
     state.signature = _signature(os.fstat(fd))
+    if state.end - state.saved_end > SIDECAR_EVERY:
+        save(state, _sidecar(path), state.signature[0])
     path.with_name(path.name + ".gz").unlink(missing_ok=True)  # a stale Packages.gz would hide this index from clients
     return True
 
 
-def _current(fd: int, path: Path) -> _State | None:
-    """The layout of the open index: remembered when the file is the one this process last wrote, else scanned
-    (and repaired); None when the file is not in this layout (written by portage or an older build-swarm)."""
+def _current(fd: int, path: Path) -> Layout | None:
+    """The layout of the open index: remembered when the file is the one this process last wrote, else read from the
+    sidecar and the file (repairing what a crash left); None when the file is not in this layout (portage or an
+    older build-swarm wrote it)."""
     state = _STATES.get(path)
-    if state is not None and state.signature == _signature(os.fstat(fd)) and os.pread(fd, 1, state.end) == b"\n":
+    st = os.fstat(fd)
+    if state is not None and state.signature == _signature(st) and os.pread(fd, 1, state.end) == b"\n":
         return state
     data = _read_all(fd)
-    repaired = _repair(fd, data)
-    state = _scan(repaired)
+    repaired = repair(fd, data)
+    state = load(repaired, _sidecar(path), st.st_ino) or scan(repaired)
     if state is None:
         return None
     for offset in state.duplicates:
@@ -188,56 +169,14 @@ def _current(fd: int, path: Path) -> _State | None:
     state.killed += len(state.duplicates)
     state.duplicates = []
     state.signature = _signature(os.fstat(fd))
+    if not state.saved_end or state.end - state.saved_end > SIDECAR_EVERY:
+        save(state, _sidecar(path), st.st_ino)
     _STATES[path] = state
     return state
 
 
-def _repair(fd: int, data: bytes) -> bytes:
-    """``data`` with what a crash can leave behind the index's end cleared: bytes written after the terminator
-    but never made visible are zeroed, and a visible batch with bytes that never reached the disk (zeros, after a
-    power failure) is cut back to the entry before them. The same bytes when there is nothing to repair."""
-    head_end, nul = data.find(b"\n\n"), data.find(b"\0")
-    end = data.find(b"\n\n\n", max(head_end, 0))
-    if head_end < 0 or nul < 0 or (0 <= end < nul and not data[end + 3 :].strip(b"\0")):
-        return data
-    if end < 0 or end > nul:  # zeros inside what portage reads: cut at the start of their block
-        end = max(data.rfind(b"\n\n", 0, nul), head_end)
-        os.pwrite(fd, b"\n", end + 2)
-    stale = len(data[end + 3 :].rstrip(b"\0"))
-    os.pwrite(fd, bytes(stale), end + 3)
-    return data[: end + 2] + b"\n" + bytes(len(data) - end - 3)
-
-
-def _scan(data: bytes) -> _State | None:
-    """The layout of an index file's bytes, or None when it is not in this layout."""
-    head_end = data.find(b"\n\n")
-    end = data.find(b"\n\n\n", max(head_end, 0)) + 2
-    head = data[: head_end + 1]
-    stamp, count = _STAMP.search(head), _COUNT.search(head)
-    if head_end < 0 or end < 2 or stamp is None or count is None:
-        return None
-    header = {k: v for k, v in (_line(raw) for raw in head.splitlines() if b":" in raw) if k not in _OWN}
-    state = _State(header, int(stamp.group(1)), stamp.start(1), count.start(1), len(count.group(1)), end, len(data),
-                   data.count(b"\n#PV: ", head_end, end))
-    for match in _ENTRY.finditer(data, head_end, end):
-        key, path = _key(match), (match.group(3) or b"").decode("utf-8", "replace")
-        for older in {key, state.paths.get(path, key)} & state.keys.keys():
-            state.duplicates.append(state.keys.pop(older)[0])
-        state.keys[key] = (match.start(2) - 5, path)
-        if path:
-            state.paths[path] = key
-    state.paths = {p: k for p, k in state.paths.items() if state.keys.get(k, (0, ""))[1] == p}
-    return state
-
-
-def _key(match: re.Match[bytes]) -> Key:
-    build_id = _BUILD_ID.search(match.group(1))
-    return match.group(2).decode("utf-8", "replace"), int(build_id.group(1)) if build_id else 0
-
-
-def _line(raw: bytes) -> tuple[str, str]:
-    key, _, value = raw.decode("utf-8", "replace").partition(":")
-    return key, value[1:]
+def _sidecar(path: Path) -> Path:
+    return path.with_name(f".{path.name}.offsets")
 
 
 def _cpv_line(block: bytes) -> int:
@@ -246,7 +185,7 @@ def _cpv_line(block: bytes) -> int:
 
 def _merged(old: Mapping[str, str], header: Mapping[str, str]) -> dict[str, str]:
     merged = {**old, **{k: " ".join(v.split()) for k, v in header.items()}}
-    return {k: v for k, v in merged.items() if v and k not in _OWN}
+    return {k: v for k, v in merged.items() if v and k not in OWN}
 
 
 def _inherited(header: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
@@ -275,12 +214,21 @@ def _rewrite(path: Path, data: bytes, header: Mapping[str, str], new: list[Index
     stamp = max(int(time.time()), int(previous) + 1 if previous.isdigit() else 0)
     width = max(COUNT_WIDTH, len(str(len(kept))) + 1)
     head = header_block({**merged, "TIMESTAMP": f"{stamp:010d}", "PACKAGES": f"{len(kept):0{width}d}", "VERSION": "0"})
-    text = b"".join([head.encode(), *(kept[k][1] for k in sorted(kept)), b"\n"])
+    order = sorted(kept)
+    text = b"".join([head.encode(), *(kept[k][1] for k in order), b"\n"])
     size = len(text) + max(MIN_SLACK, len(text) // 4)
     _write_sparse(path, text, size, stamp + PORTAGE_TIMESTAMP_TOLERANCE)
-    state = _scan(text)
-    if state is not None:
+    state = frame(text)
+    if state is not None:  # always: the layout of what was just written, without scanning it
+        at = len(head.encode())
+        for key in order:
+            block_path, block = kept[key]
+            state.keys[key] = (at + _cpv_line(block), block_path)
+            if block_path:
+                state.paths[block_path] = key
+            at += len(block)
         state.size, state.signature = size, _signature(path.stat())
+        save(state, _sidecar(path), state.signature[0])
         _STATES[path] = state
     path.with_name(path.name + ".gz").unlink(missing_ok=True)
     return len(kept)
@@ -292,13 +240,13 @@ def _blocks(data: bytes) -> tuple[dict[str, str], dict[Key, tuple[str, bytes]]]:
     head_end = data.find(b"\n\n")
     if head_end < 0:
         return {}, {}
-    header = dict(_line(raw) for raw in data[:head_end].splitlines() if b":" in raw)
+    header = dict(line(raw) for raw in data[:head_end].splitlines() if b":" in raw)
     end = data.find(b"\n\n\n", head_end)
     end = end + 2 if end >= 0 else len(data)
     found: dict[Key, tuple[str, bytes]] = {}
-    for match in _ENTRY.finditer(data, head_end, end):
+    for match in ENTRY.finditer(data, head_end, end):
         stop = data.find(b"\n\n", match.end() - 1) + 2
-        found[_key(match)] = ((match.group(3) or b"").decode("utf-8", "replace"), data[match.start() + 2 : stop])
+        found[key_of(match)] = ((match.group(3) or b"").decode("utf-8", "replace"), data[match.start() + 2 : stop])
     return header, found
 
 

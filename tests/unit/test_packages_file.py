@@ -53,7 +53,7 @@ def test_upsert_creates_replaces_and_sorts_on_a_new_header(tmp_path: Path) -> No
         ("app-misc/tmux-3.5a", 1, 1), ("app-misc/tmux-3.5a", 2, 10240), ("dev-lang/python-3.12.8_p1", 1, 10240)]
     assert int(header["PACKAGES"]) == 3 and header["VERSION"] == "0" and header["CHOST"] == HEADER["CHOST"]
     assert header["PROFILE"] == "default/linux/amd64/23.0" and header["ACCEPT_KEYWORDS"] == "amd64"
-    assert sorted(p.name for p in index.parent.iterdir()) == [".Packages.lock", "Packages"]
+    assert sorted(p.name for p in index.parent.iterdir()) == [".Packages.lock", ".Packages.offsets", "Packages"]
     assert index.stat().st_mode & 0o777 == 0o644
 
 
@@ -133,6 +133,31 @@ def test_a_restarted_process_goes_on_in_place(tmp_path: Path) -> None:
     assert index.stat().st_ino == inode
     entries = {e.cpv: e.size for e in read(index)[1]}
     assert len(entries) == 20 and entries["a-b/c5-1"] == 1 and "a-b/c7-1" not in entries and "a-b/d-1" in entries
+
+
+def test_a_restart_reads_the_sidecar_and_scans_only_what_came_after(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    index = tmp_path / "Packages"
+    upsert_index(index, [entry(f"a-b/c{i}-1") for i in range(30)], HEADER)
+    upsert_index(index, [entry("a-b/late-1")], HEADER)
+    remove_from_index(index, ["a-b/c4-1"], {})  # turned off after the sidecar was written
+    restart()
+    monkeypatch.setattr(packages_file, "scan", lambda data: pytest.fail("scanned the whole file"))
+    assert upsert_index(index, [entry("a-b/late-1", size=2), entry("a-b/c9-1", size=3), entry("a-b/new-1")], HEADER) == 31
+    entries = {e.cpv: e.size for e in read(index)[1]}
+    assert len(entries) == 31 and "a-b/c4-1" not in entries and (entries["a-b/late-1"], entries["a-b/c9-1"]) == (2, 3)
+
+
+def test_a_sidecar_that_does_not_fit_the_file_is_not_trusted(tmp_path: Path) -> None:
+    index = tmp_path / "Packages"
+    upsert_index(index, [entry(f"a-b/c{i}-1") for i in range(30)], HEADER)
+    data = index.read_bytes()
+    with index.open("r+b") as handle:  # the same inode, other offsets (someone edited it): every CPV line moves
+        handle.write(data.replace(b"ARCH: amd64\n", b"ARCH: amd64\nX: y\n", 1)[: len(data)])
+    restart()
+    upsert_index(index, [entry("a-b/c7-1", size=5)], HEADER)
+    entries = read(index)[1]
+    assert len(entries) == 30 and [e.size for e in entries if e.cpv == "a-b/c7-1"] == [5] and b"X: y" in index.read_bytes()
+    assert all(len(e.sha1) == 40 and e.build_time == 1_700_000_000 for e in entries)
 
 
 def test_an_index_portage_or_an_older_build_wrote_is_taken_over(tmp_path: Path) -> None:
@@ -285,3 +310,11 @@ def test_concurrent_upserts_lose_nothing(tmp_path: Path) -> None:
         t.join()
     header, entries = read(index)
     assert len(entries) == 100 and int(header["PACKAGES"]) == 100
+
+
+def test_a_batch_naming_a_package_twice_keeps_the_last(tmp_path: Path) -> None:
+    index = tmp_path / "Packages"
+    batch = [entry("a-b/c-1", size=1), entry("a-b/d-1"), entry("a-b/c-1", size=2), entry("a-b/e-1", 3, path="a-b/d/d-1-1.gpkg.tar")]
+    assert upsert_index(index, batch, HEADER) == 2
+    assert upsert_index(index, batch, HEADER) == 2  # the same batch again: in place this time
+    assert sorted((e.cpv, e.size) for e in read(index)[1]) == [("a-b/c-1", 2), ("a-b/e-1", 10240)]
