@@ -23,7 +23,6 @@ _COUNT = re.compile(rb"^PACKAGES: ([0-9]+)$", re.MULTILINE)
 # one entry block from the blank line before it: the lines before CPV, CPV, and PATH when it has one
 ENTRY = re.compile(rb"\n\n((?:[^\n]+\n)*?)CPV: ([^\n]*)\n(?:(?:[^\n]+\n)*?PATH: ([^\n]*)\n)?")
 _BUILD_ID = re.compile(rb"(?:^|\n)BUILD_ID: ([0-9]+)\n")
-_KILLED = re.compile(rb"\n#PV: ")
 OWN = ("TIMESTAMP", "PACKAGES", "VERSION")  # header keys packages_file sets
 Key = tuple[str, int]  # (CPV, BUILD_ID): an entry's identity (BUILD_ID 0 when it has none)
 _SIDECAR_VERSION = 1
@@ -60,10 +59,11 @@ class Layout:
             self.paths[path] = key
 
 
-def frame(data: bytes) -> Layout | None:
-    """The header and terminator of an index file's bytes (no entries yet), or None when it is not in this layout."""
+def frame(data: bytes, after: int = 0) -> Layout | None:
+    """The header and terminator (the first one at ``after`` or later) of an index file's bytes, no entries yet;
+    None when it is not in this layout."""
     head_end = data.find(b"\n\n")
-    end = data.find(b"\n\n\n", max(head_end, 0)) + 2
+    end = data.find(b"\n\n\n", max(head_end, after - 2)) + 2
     head = data[: head_end + 1]
     stamp, count = _STAMP.search(head), _COUNT.search(head)
     if head_end < 0 or end < 2 or stamp is None or count is None:
@@ -84,27 +84,47 @@ def scan(data: bytes, layout: Layout | None = None, start: int = 0) -> Layout | 
     return layout
 
 
-def load(data: bytes, sidecar: Path, inode: int) -> Layout | None:
-    """The layout of ``data`` (the file of ``inode``), most of it from ``sidecar``; None when the sidecar does not fit."""
-    layout = frame(data)
+@dataclass(frozen=True)
+class Saved:
+    """What a sidecar says: the entries before ``end`` (their CPV lines, some maybe turned off since)."""
+
+    end: int
+    keys: dict[Key, tuple[int, str]]
+    paths: dict[str, Key]
+
+
+def read_sidecar(data: bytes, sidecar: Path, inode: int) -> Saved | None:
+    """The sidecar's entries, when it was written for this file (``inode``) and sampled offsets still hold the CPV
+    it says; else None (the file is scanned instead)."""
     try:
-        version, written_for, saved_end, keys, paths = marshal.loads(sidecar.read_bytes())
+        version, written_for, end, keys, paths = marshal.loads(sidecar.read_bytes())
     except (OSError, EOFError, ValueError, TypeError):
         return None
-    if layout is None or version != _SIDECAR_VERSION or written_for != inode or not 0 < saved_end <= layout.end:
+    if version != _SIDECAR_VERSION or written_for != inode or not 2 < end <= len(data) or data[end - 2 : end] != b"\n\n":
         return None
     step = max(1, len(keys) // _SAMPLES)
     for (cpv, _), (offset, _) in itertools.islice(keys.items(), 0, None, step):
         if data[offset + 1 : offset + 5 + len(cpv.encode())] != b"PV: " + cpv.encode():
             return None
-    layout.keys, layout.paths, layout.saved_end = keys, paths, saved_end
-    killed = [m.start() + 1 for m in _KILLED.finditer(data, data.find(b"\n\n"), layout.end)]
-    gone = set(killed)
-    if any(offset < saved_end for offset in killed):
-        for key in [k for k, (offset, _) in keys.items() if offset in gone]:
-            paths.pop(keys.pop(key)[1], None)
+    return Saved(end, keys, paths)
+
+
+def load(data: bytes, saved: Saved) -> Layout | None:
+    """The layout of ``data``: the sidecar's entries, less those turned off since, plus those written after it."""
+    layout = frame(data, saved.end)
+    if layout is None:
+        return None
+    layout.keys, layout.paths, layout.saved_end = saved.keys, saved.paths, saved.end
+    killed: set[int] = set()
+    at = data.find(b"\n#PV: ", data.find(b"\n\n"), layout.end)
+    while at >= 0:  # one pass, as fast as bytes.find goes (there are few of them)
+        killed.add(at + 1)
+        at = data.find(b"\n#PV: ", at + 6, layout.end)
+    if any(offset < saved.end for offset in killed):
+        for key in [k for k, (offset, _) in layout.keys.items() if offset in killed]:
+            layout.paths.pop(layout.keys.pop(key)[1], None)
     layout.killed = len(killed)
-    return scan(data, layout, saved_end)
+    return scan(data, layout, saved.end)
 
 
 def save(layout: Layout, sidecar: Path, inode: int) -> None:
@@ -115,12 +135,13 @@ def save(layout: Layout, sidecar: Path, inode: int) -> None:
     layout.saved_end = layout.end
 
 
-def repair(fd: int, data: bytes) -> bytes:
+def repair(fd: int, data: bytes, after: int = 0) -> bytes:
     """``data`` with what a crash can leave behind the index's end cleared: bytes written after the terminator
     but never made visible are zeroed, and a visible batch with bytes that never reached the disk (zeros, after a
-    power failure) is cut back to the entry before them. The same bytes when there is nothing to repair."""
-    head_end, nul = data.find(b"\n\n"), data.find(b"\0")
-    end = data.find(b"\n\n\n", max(head_end, 0))
+    power failure) is cut back to the entry before them. The same bytes when there is nothing to repair. ``after``:
+    where the bytes are known whole (a sidecar's end: written and synced before it), to look from."""
+    head_end, nul = data.find(b"\n\n"), data.find(b"\0", after)
+    end = data.find(b"\n\n\n", max(head_end, after - 2))
     if head_end < 0 or nul < 0 or (end >= 0 and nul == end + 3 and data.count(b"\0", nul) == len(data) - nul):
         return data  # no zeros at all (not this layout), or zeros only, right after the terminator
     if end < 0 or end > nul:  # zeros inside what portage reads: cut at the start of their block

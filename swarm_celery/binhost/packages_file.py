@@ -46,7 +46,7 @@ from swarm_celery.binhost.index import (
     header_block,
     parse_index,
 )
-from swarm_celery.binhost.index_layout import ENTRY, OWN, Key, Layout, frame, key_of, line, load, repair, save, scan
+from swarm_celery.binhost.index_layout import ENTRY, OWN, Key, Layout, frame, key_of, line, load, read_sidecar, repair, save, scan
 
 COUNT_WIDTH = 7  # PACKAGES is written zero-padded to this many digits (at least), so it can be overwritten in place
 MIN_SLACK = 1 << 20  # zeros after the terminator, at least; else a quarter of what is before it
@@ -158,8 +158,9 @@ def _current(fd: int, path: Path) -> Layout | None:
     if state is not None and state.signature == _signature(st) and os.pread(fd, 1, state.end) == b"\n":
         return state
     data = _read_all(fd)
-    repaired = repair(fd, data)
-    state = load(repaired, _sidecar(path), st.st_ino) or scan(repaired)
+    saved = read_sidecar(data, _sidecar(path), st.st_ino)
+    repaired = repair(fd, data, saved.end if saved is not None else 0)
+    state = (load(repaired, saved) if saved is not None else None) or scan(repaired)
     if state is None:
         return None
     for offset in state.duplicates:
