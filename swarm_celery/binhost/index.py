@@ -19,7 +19,9 @@ asks with ``If-Modified-Since: <its copy's TIMESTAMP> + 5 s``, so with mtime = T
 five seconds of the client's copy was answered 304 and the client kept the stale copy (a drone then compiled a
 dependency the binhost had just published). Now an unchanged index is 304 and any rewrite is 200. Locally the index is just as
 vital: FEATURES=pkgdir-index-trusted (a make.globals default) makes portage take a PKGDIR's
-packages from ``Packages`` alone, without scanning the directory. Pure standard library.
+packages from ``Packages`` alone, without scanning the directory. The staging index on disk is this text with an
+empty line and zeros after it, and batches appended in place (``binhost.packages_file``); :func:`parse_index` and
+:func:`select_index` stop at that empty line, as portage does. Pure standard library.
 """
 
 from __future__ import annotations

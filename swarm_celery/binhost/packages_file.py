@@ -49,7 +49,7 @@ from swarm_celery.binhost.index import (
 from swarm_celery.binhost.index_layout import ENTRY, OWN, Key, Layout, frame, key_of, line, load, read_sidecar, repair, save, scan
 
 COUNT_WIDTH = 7  # PACKAGES is written zero-padded to this many digits (at least), so it can be overwritten in place
-MIN_SLACK = 1 << 20  # zeros after the terminator, at least; else a quarter of what is before it
+MIN_SLACK = 4 << 20  # zeros after the terminator, at least (a hole: no disk used); else a quarter of what is before it
 SIDECAR_EVERY = 4 << 20  # the sidecar is written again once batches have added this many bytes since
 Doomed = Callable[[Collection[Key], Mapping[str, Key]], Iterable[Key]]  # (keys, key by PATH) → the keys to remove
 _STATES: dict[Path, Layout] = {}

@@ -6,7 +6,7 @@ the drone reported, it is a well-formed GPKG (Manifest checksums included), and
 its own metadata names the CPV, SLOT, sub-slot, repository, USE flags (of its IUSE) and
 ``:=`` bindings the plan asked for. The file
 is copied to a temporary name beside its final place and renamed, then the index
-is rewritten atomically: no client ever sees an index entry for a missing or
+is updated (``binhost.packages_file``: in place, one batch at once): no client ever sees an index entry for a missing or
 half-written file.
 """
 
