@@ -11,8 +11,10 @@ For each size a staging index of that many entries (about 600 bytes each, like a
 * baseline — the previous implementation in the same run: the whole index rendered and written atomically per
   batch (entries kept parsed in memory between batches), and its first batch after a restart (parse, then that).
 
-Every update ends in one fsync; its cost on this disk (a 1-byte write + fsync, same directory) is printed as the
-floor no durable update goes below. Target: update ≤ 10 ms per batch at 100,000 entries.
+Every update ends in one fsync: after each batch a 1-byte write + fsync of another file in the same directory is
+timed too ("fsync alone meanwhile"), the floor no durable update goes below on this disk at those moments; the
+CPU time of each update (this process's, whatever else the machine runs) is printed beside its wall time.
+Target: update ≤ 10 ms per batch at 100,000 entries.
 
     .venv/bin/python benchmarks/index_update.py [--sizes 1000,20000,100000] [--batch 20] [--batches 200] [--dir DIR] [--json]
 """
@@ -27,6 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,10 +66,15 @@ def timed(fn: Callable[[], object]) -> float:
     return (time.perf_counter() - start) * 1000
 
 
+def touch(fd: int, at: int) -> None:
+    os.pwrite(fd, b"x", at)
+    os.fsync(fd)
+
+
 def fsync_floor(directory: Path, rounds: int = 30) -> dict[str, float]:
     fd = os.open(directory / "fsync-probe", os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        return quantiles([timed(lambda i=i: (os.pwrite(fd, b"x", i), os.fsync(fd))) for i in range(rounds)])
+        return quantiles([timed(partial(touch, fd, i)) for i in range(rounds)])
     finally:
         os.close(fd)
         os.unlink(directory / "fsync-probe")
@@ -76,24 +84,29 @@ def new(index: Path, size: int, batch: int, batches: int) -> dict[str, object]:
     upsert_index(index, [entry(i) for i in range(size)], HEADER)
     inode, file_bytes = index.stat().st_ino, index.stat().st_size
     seeded = index.read_bytes().index(b"\n\n\n")
-    times, rewrites, next_id = [], 0, size
+    times, cpu, floor, rewrites, next_id = [], [], [], 0, size
+    probe = os.open(index.with_name("fsync-probe"), os.O_RDWR | os.O_CREAT, 0o644)
     for b in range(batches):
         items = [entry(next_id + k) for k in range(batch)]
         if b % 10 == 9:
             items.append(entry(b * 37 % size))  # a redelivered report: the same package again, replaced in place
         next_id += batch
-        times.append(timed(lambda items=items: upsert_index(index, items, HEADER)))
+        start = time.process_time()
+        times.append(timed(partial(upsert_index, index, items, HEADER)))
+        cpu.append((time.process_time() - start) * 1000)
+        floor.append(timed(partial(touch, probe, b)))  # the disk, in the same moments
         if index.stat().st_ino != inode:
             rewrites, inode = rewrites + 1, index.stat().st_ino
+    os.close(probe)
     restarts = []
     for _ in range(3):
         packages_file._STATES.clear()  # a new process: it scans the file once
         items = [entry(next_id + k) for k in range(batch)]
         next_id += batch
-        restarts.append(timed(lambda items=items: upsert_index(index, items, HEADER)))
+        restarts.append(timed(partial(upsert_index, index, items, HEADER)))
     rewrite = timed(lambda: upsert_index(index, [entry(next_id)], {**HEADER, "BENCHMARK": "1"}))  # a new header: written anew
     per_batch = seeded / size * batch
-    return {"update_ms": quantiles(times), "rewrites": rewrites, "restart_ms": round(statistics.median(restarts), 1),
+    return {"update_ms": quantiles(times), "cpu_ms": quantiles(cpu), "fsync_floor_ms": quantiles(floor), "rewrites": rewrites, "restart_ms": round(statistics.median(restarts), 1),
             "rewrite_ms": round(rewrite, 1), "batches_between_rewrites": int(max(packages_file.MIN_SLACK, seeded // 4) / per_batch),
             "file_mb": round(file_bytes / 1e6, 1), "index_mb": round(seeded / 1e6, 1)}
 
@@ -112,7 +125,7 @@ def old(index: Path, size: int, batch: int, batches: int) -> dict[str, object]:
         stamp = int(time.time())
         write_atomic(index, render_index({**HEADER, "TIMESTAMP": str(stamp), "VERSION": "0"}, entries), stamp + 5)
 
-    times = [timed(lambda b=b: rewrite([entry(size + b * batch + k) for k in range(batch)])) for b in range(batches)]
+    times = [timed(partial(rewrite, [entry(size + b * batch + k) for k in range(batch)])) for b in range(batches)]
     restart = timed(lambda: rewrite([entry(size * 2 + k) for k in range(batch)], []))
     return {"update_ms": quantiles(times), "restart_ms": round(restart, 1)}
 
@@ -148,8 +161,11 @@ def report(size: int, got: dict[str, object]) -> None:
     upd, base = got["update_ms"], got["old"]
     assert isinstance(upd, dict) and isinstance(base, dict)
     speedup = base["update_ms"]["p50"] / upd["p50"] if upd["p50"] else float("inf")
+    cpu, floor = got["cpu_ms"], got["fsync_floor_ms"]
+    assert isinstance(cpu, dict) and isinstance(floor, dict)
     print(f"{size:>7} entries ({got['index_mb']} MB index, {got['file_mb']} MB file with zeros): "
-          f"update p50 {upd['p50']} ms p99 {upd['p99']} ms max {upd['max']} ms ({got['rewrites']} rewrites); "
+          f"update p50 {upd['p50']} ms p99 {upd['p99']} ms max {upd['max']} ms ({got['rewrites']} rewrites), "
+          f"CPU p50 {cpu['p50']} ms p99 {cpu['p99']} ms, fsync alone meanwhile p50 {floor['p50']} ms p99 {floor['p99']} ms; "
           f"first after restart {got['restart_ms']} ms; rewrite {got['rewrite_ms']} ms every ~{got['batches_between_rewrites']} batches | "
           f"old: p50 {base['update_ms']['p50']} ms, after restart {base['restart_ms']} ms ({speedup:.0f}x)", flush=True)
 
