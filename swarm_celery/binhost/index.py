@@ -26,7 +26,6 @@ empty line and zeros after it, and batches appended in place (``binhost.packages
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import re
@@ -130,7 +129,6 @@ def header_block(header: Mapping[str, str]) -> str:
     return _block(_internal_header(header))
 
 
-@functools.lru_cache(maxsize=1 << 16)
 def entry_block(entry: IndexEntry, inherited: tuple[tuple[str, str], ...]) -> str:
     """One entry's stanza; ``inherited``: (internal key, header value) of :data:`INHERITED_KEYS`, left out when equal."""
     data = entry.internal()
