@@ -13,7 +13,8 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
-from swarm_celery.binhost.index import parse_index, remove_paths_from_index
+from swarm_celery.binhost.index import parse_index
+from swarm_celery.binhost.packages_file import remove_paths_from_index
 from swarm_celery.domain.disk_budget import DiskMap, Inode
 
 GENERATIONS = "generations"

@@ -1,7 +1,8 @@
-"""The binhost ``Packages`` index: render, parse, and update it atomically.
+"""The binhost ``Packages`` index: render and parse its text.
 
-Used by ``binhost.publisher`` (:func:`upsert_index` after each publish, :func:`remove_from_index`
-when pruning); clients are portage's binarytree (``emerge --getbinpkg``, ``PKGDIR``).
+``binhost.packages_file`` keeps the staging index up to date from these pieces (in place, a batch at a
+time); ``binhost.generations`` cuts a generation's index out of it (:func:`select_index`); clients are
+portage's binarytree (``emerge --getbinpkg``, ``PKGDIR``).
 
 The text is exactly what portage 3.0.83 writes (``getbinpkg.PackageIndex.write`` driven by
 ``dbapi/bintree.py``): a header block, a blank line, then one block per package, each block
@@ -12,26 +13,24 @@ string order); a value equal to ``_pkgindex_default_pkg_data`` (``EAPI: 0``, ``S
 deps...) is omitted, and so are ``CHOST``/``REPO`` when equal to the header's (inherited keys).
 ``PATH`` (binpkg-multi-instance layout ``cat/pn/pf-N.gpkg.tar``) and ``BUILD_ID`` are always
 written. Remote clients need ``TIMESTAMP`` and ``VERSION`` <= 0 in the header, and re-read the
-index only when TIMESTAMP grew, so :func:`upsert_index` keeps it strictly increasing and sets the
+index only when TIMESTAMP grew, so every update keeps it strictly increasing and sets the
 file's mtime (what an HTTP server says as Last-Modified) to TIMESTAMP + :data:`PORTAGE_TIMESTAMP_TOLERANCE`: portage
 asks with ``If-Modified-Since: <its copy's TIMESTAMP> + 5 s``, so with mtime = TIMESTAMP an index rewritten within
 five seconds of the client's copy was answered 304 and the client kept the stale copy (a drone then compiled a
 dependency the binhost had just published). Now an unchanged index is 304 and any rewrite is 200. Locally the index is just as
 vital: FEATURES=pkgdir-index-trusted (a make.globals default) makes portage take a PKGDIR's
-packages from ``Packages`` alone, without scanning the directory. Pure standard library.
+packages from ``Packages`` alone, without scanning the directory. The staging index on disk is this text with an
+empty line and zeros after it, and batches appended in place (``binhost.packages_file``); :func:`parse_index` and
+:func:`select_index` stop at that empty line, as portage does. Pure standard library.
 """
 
 from __future__ import annotations
 
-import fcntl
-import functools
 import hashlib
 import os
 import re
 import tempfile
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,12 +121,16 @@ def render_index(header: Mapping[str, str], entries: Iterable[IndexEntry]) -> st
     head = _internal_header(header)
     head["PACKAGES"] = str(len(ordered))
     inherited = tuple((key, head.get(key, "")) for key in INHERITED_KEYS)
-    return "".join([_block(head), *(_entry_block(entry, inherited) for entry in ordered)])
+    return "".join([_block(head), *(entry_block(entry, inherited) for entry in ordered)])
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _entry_block(entry: IndexEntry, inherited: tuple[tuple[str, str], ...]) -> str:
-    """One entry's stanza (cached: an index rewrite renders every entry, and most never change)."""
+def header_block(header: Mapping[str, str]) -> str:
+    """The header stanza for ``header`` (on-disk key names), as portage writes it: sorted, empty values left out."""
+    return _block(_internal_header(header))
+
+
+def entry_block(entry: IndexEntry, inherited: tuple[tuple[str, str], ...]) -> str:
+    """One entry's stanza; ``inherited``: (internal key, header value) of :data:`INHERITED_KEYS`, left out when equal."""
     data = entry.internal()
     for key, value in inherited:
         if value and value == data.get(key):
@@ -195,11 +198,13 @@ def select_index(text: str, paths: set[str], header: Mapping[str, str],
     but for PATH, which becomes ``rename(PATH)``, under ``text``'s header updated with ``header`` (PACKAGES counted);
     and the paths found. A generation's index is its staging index cut down this way, in the same order."""
     head, _, body = text.partition("\n\n")
+    end = body.find("\n\n\n")  # an empty block ends the index (what follows is not read: see binhost.packages_file)
+    body = "" if body.startswith("\n") else body[: end + 2] if end >= 0 else body
     kept: list[str] = []
     found: set[str] = set()
     for block in body.split("\n\n"):
         match = _PATH.search(block)
-        if match and match.group(1) in paths:
+        if match and match.group(1) in paths and _CPV.search(block):  # a block without CPV is not read by portage
             renamed = f"{block[:match.start(1)]}{rename(match.group(1))}{block[match.end(1):]}"
             kept.append(renamed.strip("\n") + "\n\n")
             found.add(match.group(1))
@@ -208,6 +213,7 @@ def select_index(text: str, paths: set[str], header: Mapping[str, str],
 
 
 _PATH = re.compile(r"^PATH: (.*)$", re.MULTILINE)
+_CPV = re.compile(r"^CPV: ", re.MULTILINE)
 
 
 def entry_from_binpkg(root: Path, rel_path: str, metadata: Mapping[str, str]) -> IndexEntry:
@@ -238,85 +244,10 @@ def entry_from_binpkg(root: Path, rel_path: str, metadata: Mapping[str, str]) ->
     )
 
 
-# ----------------------------------------------------------------------------------------- updating
-
-
-def upsert_index(index_path: Path, entries: Iterable[IndexEntry], header: Mapping[str, str]) -> int:
-    """Add ``entries`` to the index at ``index_path``, replacing any with the same (CPV, BUILD_ID)
-    or the same PATH; returns the number of entries. Header: the old one, updated with ``header``,
-    plus PACKAGES, TIMESTAMP (now, and always above the previous one) and VERSION 0. Written
-    atomically under an exclusive lock (``.Packages.lock`` beside it), so concurrent publishers
-    cannot lose each other's entries and readers only ever see a whole file."""
-    new: list[IndexEntry] = []
-    for entry in entries:  # a batch may name one package twice (a redelivered report): the last one wins
-        new = [e for e in new if (e.cpv, e.build_id) != (entry.cpv, entry.build_id) and not (entry.path and e.path == entry.path)]
-        new.append(entry)
-
-    def change(old: list[IndexEntry]) -> list[IndexEntry]:
-        keys = {(e.cpv, e.build_id) for e in new}
-        paths = {e.path for e in new if e.path}
-        return [e for e in old if (e.cpv, e.build_id) not in keys and e.path not in paths] + new
-
-    return _rewrite(Path(index_path), header, change)
-
-
-def remove_from_index(index_path: Path, cpvs: Iterable[str], header: Mapping[str, str]) -> int:
-    """Drop every entry (all BUILD_IDs) of ``cpvs``, like :func:`upsert_index` otherwise; returns the count left."""
-    gone = set(cpvs)
-    return _rewrite(Path(index_path), header, lambda old: [e for e in old if e.cpv not in gone])
-
-
-def remove_paths_from_index(index_path: Path, paths: Iterable[str], header: Mapping[str, str]) -> int:
-    """Drop the entries whose PATH is one of ``paths``, like :func:`upsert_index` otherwise; returns the count left."""
-    gone = set(paths)
-    return _rewrite(Path(index_path), header, lambda old: [e for e in old if e.path not in gone])
+# ----------------------------------------------------------------------------------------- writing
 
 
 PORTAGE_TIMESTAMP_TOLERANCE = 5  # portage.util._urlopen.TIMESTAMP_TOLERANCE: added to its If-Modified-Since
-
-
-def _rewrite(index_path: Path, header: Mapping[str, str], change: Callable[[list[IndexEntry]], list[IndexEntry]]) -> int:
-    with _locked(index_path):
-        old_header, old_entries = _read_cached(index_path)
-        entries = change(old_entries)
-        previous = old_header.get("TIMESTAMP", "")
-        timestamp = max(int(time.time()), int(previous) + 1 if previous.isdigit() else 0)
-        merged = {**old_header, **header, "TIMESTAMP": str(timestamp), "VERSION": "0"}
-        _write_atomic(index_path, render_index(merged, entries), timestamp + PORTAGE_TIMESTAMP_TOLERANCE)
-        _PARSED[index_path] = (_signature(index_path), merged, entries)
-        # portage clients fetch Packages.gz first: a stale one would hide this index (portage deletes it too)
-        index_path.with_name(index_path.name + ".gz").unlink(missing_ok=True)
-    return len(entries)
-
-
-# The last index this process wrote, per path: reused while the file on disk is exactly that one
-# (same inode, size and mtime), so a publisher does not parse the whole index on every update.
-_PARSED: dict[Path, tuple[tuple[int, int, int], dict[str, str], list[IndexEntry]]] = {}
-
-
-def _signature(path: Path) -> tuple[int, int, int]:
-    st = path.stat()
-    return st.st_ino, st.st_size, st.st_mtime_ns
-
-
-def _read_cached(index_path: Path) -> tuple[dict[str, str], list[IndexEntry]]:
-    if not index_path.exists():
-        return {}, []
-    cached = _PARSED.get(index_path)
-    if cached is not None and cached[0] == _signature(index_path):
-        return dict(cached[1]), list(cached[2])
-    return parse_index(index_path.read_text(encoding="utf-8"))
-
-
-@contextmanager
-def _locked(index_path: Path) -> Iterator[None]:
-    index_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(index_path.with_name(f".{index_path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 def write_atomic(path: Path, text: str, mtime: int) -> None:

@@ -6,7 +6,7 @@ the drone reported, it is a well-formed GPKG (Manifest checksums included), and
 its own metadata names the CPV, SLOT, sub-slot, repository, USE flags (of its IUSE) and
 ``:=`` bindings the plan asked for. The file
 is copied to a temporary name beside its final place and renamed, then the index
-is rewritten atomically: no client ever sees an index entry for a missing or
+is updated (``binhost.packages_file``: in place, one batch at once): no client ever sees an index entry for a missing or
 half-written file.
 """
 
@@ -21,8 +21,9 @@ from pathlib import Path
 
 from swarm_celery.binhost.gpkg import InvalidBinpkg
 from swarm_celery.binhost.gpkg_read import read_gpkg_metadata
-from swarm_celery.binhost.index import IndexEntry, upsert_index
+from swarm_celery.binhost.index import IndexEntry
 from swarm_celery.binhost.intake import Taken, fault, take, where
+from swarm_celery.binhost.packages_file import upsert_index
 from swarm_celery.binhost.renumber import next_build_id, renumber_gpkg, same_build
 from swarm_celery.binhost.signing import GpgSigner, sign_gpkg
 from swarm_celery.domain.cpv import split_cpv

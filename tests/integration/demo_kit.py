@@ -47,12 +47,13 @@ def medium_args(shared: Path, world: Path | None = None) -> list[str]:
 
 
 def parse_index(path: Path) -> list[dict[str, str]]:
-    """Stanzas of a Packages file after the header."""
-    blocks = path.read_text().split("\n\n")
+    """Stanzas of a Packages file after the header, read as portage reads them: up to the first empty block, only
+    those with a CPV."""
+    blocks = path.read_text().split("\n\n\n")[0].split("\n\n")
     entries = []
     for block in blocks[1:]:
         fields = dict(line.split(": ", 1) for line in block.strip().splitlines() if ": " in line)
-        if fields:
+        if fields.get("CPV"):
             entries.append(fields)
     return entries
 

@@ -19,7 +19,8 @@ import pytest
 
 from swarm_celery.binhost.gpkg import BinpkgMetadata, InvalidBinpkg, write_gpkg
 from swarm_celery.binhost.gpkg_read import read_gpkg_metadata
-from swarm_celery.binhost.index import IndexEntry, entry_from_binpkg, parse_index, render_index, upsert_index
+from swarm_celery.binhost.index import IndexEntry, entry_from_binpkg, parse_index, render_index
+from swarm_celery.binhost.packages_file import remove_paths_from_index, upsert_index
 from tests.integration.portage_kit import portage_run
 
 KEYS = ["CATEGORY", "PF", "SLOT", "USE", "repository", "CHOST", "BUILD_ID", "EAPI", "IUSE", "RDEPEND"]
@@ -189,6 +190,29 @@ def test_binarytree_uses_our_index_as_a_remote_binhost(tmp_path: Path) -> None:
         "SLOT": "0", "USE": "amd64 utempter", "repository": "gentoo", "BUILD_ID": "1", "EAPI": "8", "RDEPEND": "sys-libs/ncurses:0/6=",
         "SIZE": str(tmux_entry.size), "MD5": tmux_entry.md5}
     assert got["aux"]["dev-lang/python-3.12.8_p1"]["SLOT"] == "3.12/3.12"
+
+
+def test_portage_reads_an_index_updated_in_place(tmp_path: Path) -> None:
+    hub = tmp_path / "binhost"
+    publish(hub, TMUX)
+    python_path, python_entry = publish(hub, PYTHON)
+    inode = (hub / "Packages").stat().st_ino
+    extra = IndexEntry(cpv="app-misc/extra-1", path="app-misc/extra/extra-1-1.gpkg.tar", sha1="12" * 20, size=5, build_time=1,
+                       slot="0", repo="gentoo", use=(), mtime=1_700_000_000)
+    upsert_index(hub / "Packages", [extra], HEADER)
+    remove_paths_from_index(hub / "Packages", [python_entry.path], {})  # its block stays in the file, its CPV line turned off
+    data = (hub / "Packages").read_bytes()
+    assert (hub / "Packages").stat().st_ino == inode and b"\n#PV: dev-lang/python" in data and data.endswith(b"\0" * 1024)
+    keys = ["SLOT", "BUILD_ID", "SIZE"]
+    remote = portage_run(tmp_path, {"op": "bintree", "pkgdir": str(tmp_path / "empty"), "binhost": str(hub), "keys": keys})
+    assert remote["cpvs"] == ["app-misc/extra-1", "app-misc/tmux-3.5a"] and all(remote["remote"].values())
+    assert remote["aux"]["app-misc/extra-1"] == {"SLOT": "0", "BUILD_ID": "1", "SIZE": "5"}
+    python_path.unlink()
+    (hub / "app-misc" / "extra").mkdir()
+    write_gpkg(hub / "app-misc" / "extra", BinpkgMetadata(cpv="app-misc/extra-1", slot="0", repo="gentoo", arch="amd64", use=(),
+                                                          build_id=1), {})
+    local = portage_run(tmp_path, {"op": "bintree", "pkgdir": str(hub), "keys": keys})  # FEATURES=pkgdir-index-trusted
+    assert local["cpvs"] == ["app-misc/extra-1", "app-misc/tmux-3.5a"] and local["invalids"] == []
 
 
 # ----------------------------------------------------------------------------------------- emerge

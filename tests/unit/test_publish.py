@@ -67,7 +67,7 @@ def test_publish_places_file_and_index_entry(tmp_path: Path) -> None:
     tree = tmp_path / "binhost" / "amd64"
     assert published.path == "app-misc/tmux/tmux-3.5a-1.gpkg.tar" and (tree / published.path).is_file()
     header, entries = parse_index((tree / "Packages").read_text())
-    assert header["PACKAGES"] == "1" and header["ARCH"] == "amd64"
+    assert int(header["PACKAGES"]) == 1 and header["ARCH"] == "amd64"
     assert [(e.cpv, e.path, e.build_id) for e in entries] == [("app-misc/tmux-3.5a", published.path, 1)]
     again = publisher(tmp_path).publish("amd64", artifact, sha, PACKAGE)  # idempotent
     assert again == published and len(parse_index((tree / "Packages").read_text())[1]) == 1
@@ -155,7 +155,7 @@ def test_publish_many_places_every_good_artifact_with_one_index_and_names_each_r
     assert "not a valid GPKG" in str(outcomes[1])
     tree = tmp_path / "binhost" / "amd64"
     header, entries = parse_index((tree / "Packages").read_text())
-    assert header["PACKAGES"] == "2" and sorted(e.cpv for e in entries) == ["app-misc/screen-4.9.1", "app-misc/tmux-3.5a"]
+    assert int(header["PACKAGES"]) == 2 and sorted(e.cpv for e in entries) == ["app-misc/screen-4.9.1", "app-misc/tmux-3.5a"]
     assert all((tree / e.path).is_file() for e in entries)
 
 
