@@ -75,19 +75,22 @@ class Dispatcher:
         self.config = config
         self.configs = configs  # None: real builds carry no configuration (the drones build with their own)
         self._learned: dict[str, tuple[float, Learned]] = {}  # arch → (computed at, what was learned)
+        self._unknown: dict[str, frozenset[tuple[str, object]]] = {}  # arch → what the drones of unknown speed ran then
         self._work: dict[str, SessionWork] = {}  # session id → kind and configuration (neither changes once it runs)
         self._moved: set[int] = set()  # packages taken back once to run on a faster drone (never twice)
         self._unsent: dict[tuple[str, bool], Unsent] = {}  # (arch, simulated) → the last placement, if it sent nothing
 
-    def learned(self, arch: str, now: float, drones: Iterable[str] = ()) -> Learned:
+    def learned(self, arch: str, now: float, loads: Iterable[DroneLoad] = ()) -> Learned:
         """The swarm's pace and the drones' speeds; they move slowly, so they are recomputed every SPEED_REFRESH seconds
         (the pace on every dispatch until enough builds finished: a fresh swarm learns its clock within seconds; the speeds
-        every SPEED_REFRESH_COLD seconds while one of ``drones`` has not shown its speed yet)."""
-        cached = self._learned.get(arch)
-        cold = cached is not None and now - cached[0] > SPEED_REFRESH_COLD and any(d not in cached[1].speeds for d in drones)
+        up to every SPEED_REFRESH_COLD seconds when a drone of ``loads`` that has not shown its speed yet has finished a
+        build since: what it runs has changed)."""
+        cached, loads = self._learned.get(arch), list(loads)
+        cold = cached is not None and now - cached[0] > SPEED_REFRESH_COLD and _unknown(loads, cached[1]) != self._unknown.get(arch)
         if cached is None or now - cached[0] > SPEED_REFRESH or cold:
             samples = self.store.speed_samples(arch)
             cached = (now, Learned(1.0, drone_speeds(samples), False, swarm_spread(samples)))
+            self._unknown[arch] = _unknown(loads, cached[1])
         if not cached[1].settled:
             pace = self.store.pace_samples(arch)
             cached = (cached[0], replace(cached[1], pace=swarm_pace(pace), settled=len(pace) >= MIN_PACE_SAMPLES))
@@ -100,7 +103,7 @@ class Dispatcher:
         return self._capacities(arch, now, self.store.drone_loads(arch), simulated)
 
     def _capacities(self, arch: str, now: float, loads: list[DroneLoad], simulated: bool | None) -> list[DroneCapacity]:
-        learned = self.learned(arch, now, [d.name for d in loads])
+        learned = self.learned(arch, now, loads)
         return [self._capacity(d, learned.pace * learned.speeds.get(d.name, 1.0), self.config.lookahead, now, learned.spread)
                 for d in loads if self.available(d, now) and simulated in (None, d.builder != REAL_BUILDER)]
 
@@ -244,6 +247,11 @@ def _steady_until(candidates: list[Candidate], drones: list[DroneCapacity], now:
     reaches its expected end (from then on it is expected to overrun), or ``HELD_RECHECK`` seconds pass."""
     backoffs = [c.not_before for c in candidates if c.not_before > now]
     return min([now + HELD_RECHECK, *backoffs, *(t for d in drones for t in d.busy_until if t >= now)])
+
+
+def _unknown(loads: list[DroneLoad], learned: Learned) -> frozenset[tuple[str, object]]:
+    """The drones whose speed is not known, with what they run (it changes when one finishes a build)."""
+    return frozenset((d.name, d.running) for d in loads if d.name not in learned.speeds)
 
 
 def _candidate(pkg: ReadyPackage) -> Candidate:

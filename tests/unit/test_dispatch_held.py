@@ -103,3 +103,36 @@ def test_a_held_package_is_looked_at_again_after_a_while_and_when_a_build_passes
         clock.t = t
         dispatcher.dispatch("amd64")
     assert placed[2:] == [1014.0, 1015.0]
+
+
+class Learning(Record):
+    """A third drone, new: no builds of its own yet."""
+
+    reads: int = 0
+
+    def drone_loads(self, arch: str) -> list[DroneLoad]:
+        return [*super().drone_loads(arch), DroneLoad("new", arch, 1, False, 0.0, self.clock.now(), self.running_new)]
+
+    running_new: tuple[tuple[float, float], ...] = ()
+
+    def speed_samples(self, arch: str) -> dict[str, list[tuple[float, float]]]:
+        self.reads += 1
+        return super().speed_samples(arch)
+
+
+def test_speeds_are_read_again_soon_only_when_a_drone_of_unknown_speed_finished_something() -> None:
+    clock = FakeClock(1000.0)
+    record = Learning(clock)
+    dispatcher = Dispatcher(record, Broker(), clock, SchedulerConfig())  # type: ignore[arg-type]
+    dispatcher.capacities("amd64", clock.now())
+    for _ in range(5):  # the new drone idles: nothing it could have learned from
+        clock.t += 1.0
+        dispatcher.capacities("amd64", clock.now())
+    assert record.reads == 1
+    record.running_new = ((clock.t, 10.0),)  # it took a build (and will finish it): read again within half a second
+    clock.t += 0.6
+    dispatcher.capacities("amd64", clock.now())
+    assert record.reads == 2
+    clock.t += 4.0  # nothing new: the usual every 5 s
+    dispatcher.capacities("amd64", clock.now())
+    assert record.reads == 2
