@@ -7,8 +7,9 @@ static files under ``/binhost/<arch>/`` so ``emerge --getbinpkg`` fetches straig
 
 from __future__ import annotations
 
+import os
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import fastapi_offline
 from fastapi import Depends, FastAPI, Request
@@ -84,8 +85,17 @@ def create_api(ctx: ApiContext) -> FastAPI:
                    routes_generations.admin, routes_drone.api):
         app.include_router(router)
     ctx.config.binhost_dir.mkdir(parents=True, exist_ok=True)
-    app.mount("/binhost", StaticFiles(directory=ctx.config.binhost_dir, check_dir=False), name="binhost")
+    app.mount("/binhost", PublicFiles(directory=ctx.config.binhost_dir, check_dir=False), name="binhost")
     return app
+
+
+class PublicFiles(StaticFiles):
+    """The binhost tree as files, but never a dot-file (the index's offsets sidecar, locks, temporary files)."""
+
+    def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
+        if any(part.startswith(".") for part in PurePosixPath(path).parts):
+            return "", None
+        return super().lookup_path(path)
 
 
 def _docs(app: FastAPI) -> None:

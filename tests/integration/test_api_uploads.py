@@ -61,6 +61,8 @@ def test_an_upload_is_published_by_the_coordinator_and_served_as_the_binhost(wor
         served = anyone.get(f"/binhost/amd64/{request.cpv.split('/')[0]}/{request.cpv.split('/')[1].rsplit('-', 1)[0]}/{gpkg.name}")
         assert served.status_code == 200 and hashlib.sha256(served.content).hexdigest() == digest
         assert anyone.get("/binhost/../swarm.db").status_code == 404
+        assert (world.home / "binhost" / "amd64" / ".Packages.offsets").is_file()
+        assert anyone.get("/binhost/amd64/.Packages.offsets").status_code == 404  # no dot-file is served
     assert uploads(world) == []  # the upload area is emptied once the file is in the tree
 
 
