@@ -94,12 +94,13 @@ def main() -> int:
         ours = statistics.median(ratios[policies[0]])
         line = f"{n:>6} median | {policies[0]}: {ours:.3f} × bound"
         target = 1.05 if args.clean else 1.15
-        missed |= ours > target
+        row_missed = ours > target and policies[0] != "fifo"
         if "fifo" in ratios and policies[0] != "fifo":
             gain = 1 - statistics.median(spans[policies[0]]) / statistics.median(spans["fifo"])
             line += f"; fifo: {statistics.median(ratios['fifo']):.3f} × bound; {gain:.1%} shorter than fifo"
-            missed |= gain < 0.10 and not args.clean
-        print(line + f"  [{'ok' if not missed else 'MISSED'} (target ≤ {target})]", flush=True)
+            row_missed |= gain < 0.10 and not args.clean
+        missed |= row_missed
+        print(line + f"  [{'MISSED' if row_missed else 'ok'} (target ≤ {target})]", flush=True)
     return 1 if missed else 0
 
 
