@@ -4,9 +4,8 @@ A drone whose speed is not known yet (a fresh swarm, a drone that just joined) g
 first (:func:`calibrating`): three of them tell its speed, and a long build on the critical path
 should not be the one that finds out that a drone is slow.
 
-A fresh swarm knows nothing of its drones' speeds, so its first long builds may land on its
-slowest drones; a drone may also turn out slower than it seemed. Once nothing ready is left
-for an idle drone, a build expected to finish clearly sooner there — started from scratch,
+Long builds may still land on slow drones (when nothing shorter is left to calibrate with, or a
+drone turns out slower than it seemed). Once nothing ready is left for an idle drone, a build expected to finish clearly sooner there — started from scratch,
 one round trip later — is taken back from where it runs and placed again (the coordinator
 fences the old attempt, so its late report is ignored). Idle capacity does the work, and the
 longest remaining chains are moved first. A package is moved at most once.
