@@ -250,20 +250,19 @@ def entry_from_binpkg(root: Path, rel_path: str, metadata: Mapping[str, str]) ->
 PORTAGE_TIMESTAMP_TOLERANCE = 5  # portage.util._urlopen.TIMESTAMP_TOLERANCE: added to its If-Modified-Since
 
 
-def write_atomic(path: Path, text: str, mtime: int) -> None:
-    """Write ``text`` to ``path`` through a temporary file beside it (fsynced, mode 0644, mtime ``mtime``) and a rename."""
-    _write_atomic(path, text, mtime)
-
-
-def _write_atomic(path: Path, text: str, mtime: int) -> None:
+def write_atomic(path: Path, text: str | bytes, mtime: int, size: int = 0) -> None:
+    """Write ``text`` to ``path`` through a temporary file beside it (fsynced, mode 0644, mtime ``mtime``) and a rename;
+    with ``size``, zeros follow it up to that size (a hole: no disk used)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode("utf-8") if isinstance(text, str) else text)
+            if size:
+                handle.truncate(size)
             handle.flush()
+            os.fchmod(handle.fileno(), 0o644)
+            os.utime(handle.fileno(), (mtime, mtime))
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.utime(tmp, (mtime, mtime))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

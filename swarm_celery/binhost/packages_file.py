@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import tempfile
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -45,6 +44,7 @@ from swarm_celery.binhost.index import (
     entry_block,
     header_block,
     parse_index,
+    write_atomic,
 )
 from swarm_celery.binhost.index_layout import ENTRY, OWN, Key, Layout, frame, key_of, line, load, read_sidecar, repair, save, scan
 
@@ -218,7 +218,7 @@ def _rewrite(path: Path, data: bytes, header: Mapping[str, str], new: list[Index
     order = sorted(kept)
     text = b"".join([head.encode(), *(kept[k][1] for k in order), b"\n"])
     size = len(text) + max(MIN_SLACK, len(text) // 4)
-    _write_sparse(path, text, size, stamp + PORTAGE_TIMESTAMP_TOLERANCE)
+    write_atomic(path, text, stamp + PORTAGE_TIMESTAMP_TOLERANCE, size)
     state = frame(text)
     if state is not None:  # always: the layout of what was just written, without scanning it
         at = len(head.encode())
@@ -249,28 +249,6 @@ def _blocks(data: bytes) -> tuple[dict[str, str], dict[Key, tuple[str, bytes]]]:
         stop = data.find(b"\n\n", match.end() - 1) + 2
         found[key_of(match)] = ((match.group(3) or b"").decode("utf-8", "replace"), data[match.start() + 2 : stop])
     return header, found
-
-
-def _write_sparse(path: Path, text: bytes, size: int, mtime: int) -> None:
-    """Write ``text`` then zeros up to ``size`` (a hole: no disk used) to ``path``, through a temporary file and a rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text)
-            handle.truncate(size)
-            handle.flush()
-            os.fchmod(handle.fileno(), 0o644)
-            os.utime(handle.fileno(), (mtime, mtime))
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def _read_all(fd: int) -> bytes:

@@ -3,7 +3,6 @@ readers under concurrent updates. Portage itself reads the result in tests/integ
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import threading
@@ -15,18 +14,7 @@ import pytest
 from swarm_celery.binhost import packages_file
 from swarm_celery.binhost.index import IndexEntry, parse_index, render_index, select_index
 from swarm_celery.binhost.packages_file import remove_from_index, remove_paths_from_index, upsert_index
-
-HEADER = {"ARCH": "amd64", "CHOST": "x86_64-pc-linux-gnu", "ACCEPT_KEYWORDS": "amd64"}
-
-
-def entry(cpv: str, build_id: int = 1, **kw: object) -> IndexEntry:
-    cat, pf = cpv.split("/")
-    pn = pf.rsplit("-", 1)[0]
-    values: dict[str, object] = {
-        "cpv": cpv, "path": f"{cat}/{pn}/{pf}-{build_id}.gpkg.tar", "sha1": hashlib.sha1(cpv.encode()).hexdigest(), "size": 10240,
-        "build_time": 1_700_000_000, "slot": "0", "repo": "gentoo", "use": ("amd64",), "build_id": build_id, **kw,
-    }
-    return IndexEntry(**values)  # type: ignore[arg-type]
+from tests.unit.test_index import HEADER, entry
 
 
 def read(index: Path) -> tuple[dict[str, str], list[IndexEntry]]:
