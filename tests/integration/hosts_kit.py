@@ -43,8 +43,9 @@ def host_rootfs() -> Path:
     done = CACHE / "hosts-rootfs"
     if (done / "usr" / "sbin" / "openrc-run").exists():
         return done
+    base = rootfs()  # made first: it makes the cache folder too (this test may be the first to need either)
     work = Path(tempfile.mkdtemp(prefix="hosts-rootfs-", dir=CACHE))
-    subprocess.run(["cp", "-a", f"{rootfs()}/.", str(work)], check=True)
+    subprocess.run(["cp", "-a", f"{base}/.", str(work)], check=True)
     (work / "usr" / "sbin" / "policy-rc.d").write_text("#!/bin/sh\nexit 101\n")  # no daemon starts while packages install
     (work / "usr" / "sbin" / "policy-rc.d").chmod(0o755)
     with _mounted(work):

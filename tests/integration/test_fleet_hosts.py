@@ -33,7 +33,8 @@ from tests.integration.hosts_kit import PROFILE, Hosts, hosts, spec_for_hosts, w
 
 pytestmark = pytest.mark.slow
 PASSWORD = "fleet-broker-s3cret"
-TIME_SCALE = "0.01"  # simulated builds: a real build's time x this (a session takes about half a minute on three drones)
+TIME_SCALE = "0.025"  # simulated builds: a real build's time x this (a session takes about a minute on three drones: long
+# enough that a deploy's push and install, which come before its pause, end while the session still builds)
 
 
 @dataclass
