@@ -147,9 +147,10 @@ def rewriting(path: Path, suffix: str) -> Iterator[BinaryIO]:
 
 def write_gpkg(
     dest_dir: Path, meta: BinpkgMetadata, files: Mapping[str, bytes], *, compression: str = "gzip",
-    modes: Mapping[str, int] | None = None,
+    modes: Mapping[str, int] | None = None, durable: bool = True,
 ) -> Path:
-    """Write ``<dest_dir>/<basename>.gpkg.tar`` atomically (temp file beside it + ``os.replace``).
+    """Write ``<dest_dir>/<basename>.gpkg.tar`` atomically (temp file beside it + ``os.replace``), on disk before it
+    returns unless ``durable`` is False (a file whose checksum is checked where it is read, lost with the build if not).
 
     ``files`` is the image: path inside it ("usr/bin/x") -> content; ``modes`` optionally gives a
     file's permission bits (default 0644). Same input, same bytes: every tar member has mtime
@@ -162,7 +163,8 @@ def write_gpkg(
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, dest)
     except BaseException:

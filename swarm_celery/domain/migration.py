@@ -8,11 +8,14 @@ Long builds may still land on slow drones (when nothing shorter is left to calib
 drone turns out slower than it seemed). Once nothing ready is left for an idle drone, a build expected to finish clearly sooner there — started from scratch,
 one round trip later — is taken back from where it runs and placed again (the coordinator
 fences the old attempt, so its late report is ignored). Idle capacity does the work, and the
-longest remaining chains are moved first. A package is moved at most once.
+longest remaining chains are moved first. A package is moved at most once. A move needs the target to be faster than
+the source by more than the builds' own spread (``swarm_spread``): a speed difference within what builds stray by
+anyway is noise (in a swarm whose builds take milliseconds, all of it is), not a reason to throw a build away.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -60,6 +63,23 @@ def calibrating(candidates: list[Candidate], drones: Iterable[DroneCapacity], kn
     return [replace(c, excluded=c.excluded | away) if c.key in long else c for c in candidates]
 
 
+def decisive(source: float, target: float, spread: float) -> bool:
+    """Whether a drone of ``target`` wall seconds per expected second is faster than one of ``source`` by more than builds
+    stray anyway (``spread``: a robust standard deviation of log(actual / expected))."""
+    return source > target * math.exp(spread)
+
+
+def may_move(drones: Iterable[DroneCapacity], idle: Mapping[str, int], known: frozenset[str], spread: float) -> bool:
+    """Whether :func:`moves` could find anything, from the drones alone (before the builds in flight are read): some
+    drone running something is decisively slower than the fastest idle drone whose speed is known."""
+    drones = list(drones)
+    targets = [d.speed for d in drones if idle.get(d.name, 0) > 0 and d.name in known]
+    if not targets:
+        return False
+    fastest = min(targets)
+    return any(d.busy_until and decisive(d.speed, fastest, spread) for d in drones)
+
+
 def expected_end(build: RunningBuild, speed: float, now: float, spread: float = 0.0) -> float:
     """When it should finish where it runs (wall seconds per expected second: ``speed``; see ``busy_until``)."""
     return busy_until(build.started, build.weight * speed, now, spread)
@@ -84,7 +104,8 @@ def moves(running: Iterable[RunningBuild], idle: Mapping[str, int], speed: Mappi
         end = expected_end(build, speed[build.drone], now, spread)
         elsewhere = now + ROUND_TRIP + build.weight * speed[target]
         gain = end - elsewhere
-        if target == build.drone or gain < max(MIN_GAIN_SECONDS, MIN_GAIN * (end - now)):
+        if target == build.drone or gain < max(MIN_GAIN_SECONDS, MIN_GAIN * (end - now)) \
+                or not decisive(speed[build.drone], speed[target], spread):
             continue
         result.append(Move(build, build.drone, target, gain))
         free[target] -= 1
@@ -93,4 +114,4 @@ def moves(running: Iterable[RunningBuild], idle: Mapping[str, int], speed: Mappi
     return result
 
 
-__all__ = ["MIN_GAIN", "Move", "RunningBuild", "calibrating", "expected_end", "moves"]
+__all__ = ["MIN_GAIN", "Move", "RunningBuild", "calibrating", "decisive", "expected_end", "may_move", "moves"]

@@ -49,7 +49,6 @@ class Completions:
         rest = [r for r in reports if r.attempt_id not in applied]
         contexts = self.store.attempt_contexts([r.attempt_id for r in rest]) if rest else {}
         for report in rest:
-            self.store.touch_drone(report.drone, report.arch)
             context = contexts.get(report.attempt_id)
             if context is not None and context[0].state == AttemptState.FINISHED and context[1].current_attempt == report.attempt_id \
                     and context[0].drone == report.drone:

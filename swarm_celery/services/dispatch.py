@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from swarm_celery.domain.config import ResolveRequest
 from swarm_celery.domain.controls import PAUSED_FLAG
 from swarm_celery.domain.fifo import fifo_place
-from swarm_celery.domain.migration import calibrating, moves
+from swarm_celery.domain.migration import calibrating, may_move, moves
 from swarm_celery.domain.model import BuildRequest, PackageState, drone_queue
 from swarm_celery.domain.policy import SchedulerConfig
 from swarm_celery.domain.records import DroneLoad, NewAttempt, ReadyPackage
@@ -172,6 +172,8 @@ class Dispatcher:
         if not idle:
             return 0
         learned = self.learned(arch, now)
+        if not may_move(drones, idle, frozenset(learned.speeds), learned.spread):
+            return 0
         speed = {d.name: d.speed for d in drones}
         found = moves(self.store.running_builds(arch), idle, speed, frozenset(learned.speeds), now, learned.spread,
                       frozenset(self._moved))

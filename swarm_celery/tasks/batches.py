@@ -2,9 +2,12 @@
 
 ``swarm.build_started`` and ``swarm.build_finished`` are :class:`ReportBatch` tasks.
 Their worker strategy (the function Celery calls for each received message) buffers
-the messages the coordinator worker has prefetched and runs the task on all of them
-every ``REPORT_FLUSH`` seconds or every ``REPORT_BATCH`` messages, so one fence read,
-one transaction, one ``Packages`` rewrite and one placement serve the whole batch.
+the messages the coordinator worker has prefetched and runs the task on all of them once
+no other report came for ``REPORT_FLUSH`` seconds, the first has waited ``REPORT_LINGER``
+seconds, or ``REPORT_BATCH`` are there, so one fence read, one transaction, one ``Packages``
+rewrite and one placement serve the whole batch. A lone report waits ``REPORT_FLUSH``; while
+reports keep coming (a backlog in the broker, hundreds of drones) batches grow, and the
+coordinator's cost per report falls as its load rises.
 The idea and the strategy hook are those of celery-batches (which pins Celery < 5.7).
 
 Delivery stays at-least-once: a batch's messages are acknowledged after the task took
@@ -28,8 +31,9 @@ from celery import Celery, Task
 
 log = logging.getLogger(__name__)
 
-REPORT_BATCH = 64  # most reports in one batch (the coordinator worker prefetches twice as many messages)
-REPORT_FLUSH = 0.005  # seconds a report may wait for others to join its batch
+REPORT_BATCH = 256  # most reports in one batch (the coordinator worker prefetches twice as many messages)
+REPORT_FLUSH = 0.005  # a batch is taken once no report came for this many seconds ...
+REPORT_LINGER = 0.05  # ... or its first report has waited this many
 RETRY_PAUSE = 1.0  # seconds before a failed batch goes back to the queue
 
 _writer = threading.RLock()  # the coordinator service has one writer, even where a flush runs on the timer thread
@@ -66,22 +70,11 @@ class ReportBatch(Task):  # type: ignore[misc]
     abstract = True
     flush_every = REPORT_BATCH
     flush_interval = REPORT_FLUSH
+    linger = REPORT_LINGER
 
     def Strategy(self, task: Task, app: Celery, consumer: Any) -> Callable[..., None]:  # Celery calls it by this name
-        buffer: list[_Held] = []
-        guard = threading.Lock()
-        timer, errors = consumer.timer, consumer.connection_errors
-        pending: list[Any] = []  # the armed flush timer, if any
-
-        def flush() -> None:
-            with guard:
-                batch = buffer[:]
-                buffer.clear()
-                for entry in pending:
-                    entry.cancel()
-                pending.clear()
-            if batch:
-                self._run(batch, errors)
+        errors = consumer.connection_errors
+        batch = _Batcher(consumer.timer, self.flush_interval, self.linger, lambda held: self._run(held, errors))
 
         def on_message(message: Any, payload: Any, ack: Callable[..., Any], reject: Callable[..., Any], callbacks: Any,
                        **_: Any) -> None:
@@ -92,13 +85,8 @@ class ReportBatch(Task):  # type: ignore[misc]
                 log.error("dropping an undecodable %s message: %s", self.name, exc)
                 reject(log, errors, False)
                 return
-            with guard:
-                buffer.append(held)
-                full = len(buffer) >= self.flush_every
-                if not full and not pending:
-                    pending.append(timer.call_after(self.flush_interval, flush))
-            if full:
-                flush()
+            if batch.add(held) >= self.flush_every:
+                batch.flush()
 
         return on_message
 
@@ -125,6 +113,48 @@ class ReportBatch(Task):  # type: ignore[misc]
         for held in batch:
             held.ack(log, errors)
         return True
+
+
+class _Batcher:
+    """The reports held for a batch, and the timer that takes them: once none came for ``quiet`` seconds, or the first
+    has waited ``linger`` (the owner takes a full batch at once)."""
+
+    def __init__(self, timer: Any, quiet: float, linger: float, take: Callable[[list[_Held]], None]) -> None:
+        self.timer, self.quiet, self.linger, self.take = timer, quiet, linger, take
+        self.held: list[_Held] = []
+        self.guard = threading.Lock()
+        self.armed: list[Any] = []  # the armed timer entry, if any
+        self.first = self.latest = 0.0  # when the batch's first and latest reports came
+
+    def add(self, held: _Held) -> int:
+        """Hold one more report; how many are held now."""
+        with self.guard:
+            self.latest = time.monotonic()
+            if not self.held:
+                self.first = self.latest
+            self.held.append(held)
+            if not self.armed:
+                self.armed.append(self.timer.call_after(self.quiet, self._due))
+            return len(self.held)
+
+    def flush(self) -> None:
+        with self.guard:
+            batch, self.held = self.held, []
+            for entry in self.armed:
+                entry.cancel()
+            self.armed.clear()
+        if batch:
+            self.take(batch)
+
+    def _due(self) -> None:
+        """The timer: take the batch, unless reports are still coming and the first has not waited too long."""
+        with self.guard:
+            self.armed.clear()
+            wait = min(self.latest + self.quiet, self.first + self.linger) - time.monotonic()
+            if self.held and wait > 0.0005:
+                self.armed.append(self.timer.call_after(wait, self._due))
+                return
+        self.flush()
 
 
 def decode(reports: list[Report], parse: Callable[..., T], invalid: Callable[[str, str], None]) -> list[T]:

@@ -29,17 +29,22 @@ log = logging.getLogger(__name__)
 def register(app: Celery, runner: Callable[[], DroneRunner], signing: bool = False) -> None:
     @app.task(name="swarm.build")  # type: ignore[untyped-decorator]
     def build(request: object, signed_by: str = "") -> str:
-        """One build. A request that breaks its rules (an attempt id that is no id, a package name that is no name) or
-        that the coordinator did not sign is logged and dropped: its fields become paths and a command line here."""
-        why = refusal("swarm.build", signed_by, signing)
-        try:
-            parsed = BuildRequest.from_json(request)
-        except ValueError as exc:
-            why = why or str(exc)
-        if why:
-            log.error("build request refused and dropped: %s", why)
-            return "refused"
-        return runner().build(parsed).outcome.value
+        return take_build(request, signed_by, signing, runner)
+
+
+def take_build(request: object, signed_by: str, signing: bool, runner: Callable[[], DroneRunner]) -> str:
+    """One ``swarm.build`` message. A request that breaks its rules (an attempt id that is no id, a package name that
+    is no name) or that the coordinator did not sign is logged and dropped: its fields become paths and a command line
+    here. Returns the outcome ("refused" for a dropped request)."""
+    why = refusal("swarm.build", signed_by, signing)
+    try:
+        parsed = BuildRequest.from_json(request)
+    except ValueError as exc:
+        why = why or str(exc)
+    if why:
+        log.error("build request refused and dropped: %s", why)
+        return "refused"
+    return runner().build(parsed).outcome.value
 
 
 class Announcer:

@@ -14,7 +14,7 @@ from swarm_celery.domain.durations import Durations
 from swarm_celery.domain.failures import classify_failure
 from swarm_celery.domain.fifo import fifo_place
 from swarm_celery.domain.hindsight import Realized, hindsight
-from swarm_celery.domain.migration import RunningBuild, calibrating, expected_end, moves
+from swarm_celery.domain.migration import RunningBuild, calibrating, decisive, expected_end, may_move, moves
 from swarm_celery.domain.model import BuildRequest
 from swarm_celery.domain.scheduling import OVERRUN, Candidate, DroneCapacity, place
 from swarm_celery.domain.simulation import Chaos, parse_speeds
@@ -141,6 +141,19 @@ def test_no_move_when_nearly_done_or_not_faster_or_no_idle_slot() -> None:
     assert moves([running("x", "slow", 100.0, 1.0)], {"same": 1}, speed, known, now=10.0) == []
     assert moves([running("x", "slow", 100.0, 1.0)], {"fast": 0}, speed, known, now=10.0) == []
     assert expected_end(running("late", "slow", 10.0, 1.0), 2.0, now=40.0) == pytest.approx(40.0 + OVERRUN * 20.0)
+
+
+def test_no_move_when_the_speed_difference_is_within_what_builds_stray_by() -> None:
+    speed = {"slow": 1.6, "fast": 1.0}
+    build = running("x", "slow", 100.0, 1.0)  # ends at 160 here, at 100.5 there: 59.5 s and 37 % sooner ...
+    assert [m.target for m in moves([build], {"fast": 1}, speed, frozenset(speed), now=0.0, spread=0.3)] == ["fast"]
+    assert moves([build], {"fast": 1}, speed, frozenset(speed), now=0.0, spread=0.5) == []  # ... but 1.6 < e^0.5: noise
+    busy, idle = DroneCapacity("slow", 0, 1.6, (160.0,)), DroneCapacity("fast", 1, 1.0)
+    assert may_move([busy, idle], {"fast": 1}, frozenset(speed), spread=0.3)
+    assert not may_move([busy, idle], {"fast": 1}, frozenset(speed), spread=0.5)
+    assert not may_move([busy, idle], {"fast": 1}, frozenset({"slow"}), spread=0.3)  # the idle drone's speed is not known
+    assert not may_move([replace(busy, busy_until=()), idle], {"fast": 1}, frozenset(speed), spread=0.3)  # nothing runs
+    assert not decisive(1.0, 1.0, 0.0) and decisive(1.01, 1.0, 0.0)
 
 
 def test_the_longest_chains_move_first_and_each_idle_slot_takes_one() -> None:
