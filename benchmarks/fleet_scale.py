@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,11 +32,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from light_drones import names
 from scale_plan import plan_durations, synthetic_plan
 from stack import cpu_seconds, light, run_plan, stop_all
+from throughput import noop_worker
 
 from swarm_celery.app import create_app
 from swarm_celery.domain.model import drone_queue
 
-HERE = Path(__file__).resolve().parent
 COUNTER = "bench:fleet:done"
 
 
@@ -48,11 +47,7 @@ def ceiling(tasks: int, drones: int, hosts: int, broker: str) -> tuple[float, fl
     client.flushdb()
     home = Path(tempfile.mkdtemp(prefix="bench-ceiling-"))
     env = {"SWARM_HOME": str(home), "SWARM_BROKER_URL": broker, "SWARM_SLOTS": "2", "SWARM_DRONE_NAME": "light-host"}
-    celery = Path(sys.executable).parent / "celery"
-    counting = subprocess.Popen([str(celery), "-A", "noop_app", "worker", "--without-gossip", "--without-mingle", "--loglevel", "WARNING",
-                                 "-Q", "bench.coord", "--pool", "solo", "-n", "coord@%h"], env={**os.environ, "SWARM_BENCH_BROKER": broker, "SWARM_BENCH_COUNTER": COUNTER,
-                                                                         "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}, cwd=HERE,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    counting = noop_worker(broker, COUNTER, "-Q", "bench.coord", "--pool", "solo", "-n", "coord@%h")
     (home / "ready").mkdir()
     hosts_up = light(env, home / "logs", drones, hosts, "pattern", ready=home / "ready")
     try:

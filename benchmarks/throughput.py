@@ -57,6 +57,15 @@ def synthetic_dag(packages: int, layers: int = 30, seed: int = 7) -> Plan:
 COUNTER = "bench:noop:done"  # the raw phases' workers count their tasks here (noop_app.py)
 
 
+def noop_worker(broker: str, counter: str, *args: str) -> subprocess.Popen[bytes]:
+    """A Celery worker of noop_app (``args``: its queue, pool, name...) on ``broker``, counting in Redis at ``counter``."""
+    env = {**os.environ, "SWARM_BENCH_BROKER": broker, "SWARM_BENCH_COUNTER": counter,
+           "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    argv = [str(Path(sys.executable).parent / "celery"), "-A", "noop_app", "worker", "--without-gossip", "--without-mingle",
+            "--loglevel", "WARNING", *args]
+    return subprocess.Popen(argv, env=env, cwd=HERE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
 def raw_celery(tasks: int, workers: int, broker: str, pattern: bool = False) -> float:
     """Seconds for ``tasks`` no-op tasks sent at once to ``workers`` worker processes.
 
@@ -65,14 +74,9 @@ def raw_celery(tasks: int, workers: int, broker: str, pattern: bool = False) -> 
     """
     client = redis.Redis.from_url(broker)
     client.flushdb()
-    env = {**os.environ, "SWARM_BENCH_BROKER": broker, "SWARM_BENCH_COUNTER": COUNTER, "PYTHONPATH": f"{HERE}:{os.environ.get('PYTHONPATH', '')}"}
-    celery = Path(sys.executable).parent / "celery"
-    argv = [str(celery), "-A", "noop_app", "worker", "--without-gossip", "--without-mingle", "-E", "--loglevel", "WARNING"]
-    commands = [[*argv, "-Q", "bench.noop", "-c", "1", "-n", f"noop{i}@%h"] for i in range(workers)]
+    procs = [noop_worker(broker, COUNTER, "-E", "-Q", "bench.noop", "-c", "1", "-n", f"noop{i}@%h") for i in range(workers)]
     if pattern:
-        commands.append([*argv, "-Q", "bench.coord", "--pool", "solo", "-n", "coord@%h"])
-    procs = [subprocess.Popen(command, env=env, cwd=HERE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True) for command in commands]
+        procs.append(noop_worker(broker, COUNTER, "-E", "-Q", "bench.coord", "--pool", "solo", "-n", "coord@%h"))
     try:
         app = create_app(broker, 3600)  # the parent sends on the broker it was given (never noop_app's module-level one)
         time.sleep(8)  # let the workers connect
