@@ -52,10 +52,12 @@ class LightHost:
     def __init__(self, settings: Settings, drones: list[str], mode: str) -> None:
         self.settings = settings
         self.app = celery_app(settings, signer="light")
+        self.app.conf.task_send_sent_event = False  # as a drone worker's app (bootstrap.drone.drone_app): reports send no events
         self.reporter = CeleryReporter(self.app)
         self.mode = mode
         builder = SimulateBuilder(durations(settings), settings.time_scale, logs=build_logs_dir(settings))
-        self.runners = {drone_queue(n): DroneRunner(n, builder, settings.staging_dir, self.reporter) for n in drones}
+        self.runners = {drone_queue(n): DroneRunner(n, builder, settings.staging_dir, self.reporter,
+                                                   start_after=settings.start_report_after) for n in drones}
         self.running: dict[str, str] = {}  # drone → the attempt it builds now
         self.identity = drone_identity(settings)  # the machine's, once; each drone is this under its own name
         self.stop = threading.Event()

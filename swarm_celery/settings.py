@@ -79,6 +79,8 @@ class Settings:
     core_limit: int = setting("SWARM_CORE_LIMIT", 0, "use at most this many cores (a NAS yielding to its owner; 0: all)", "drone")
     start_paused: bool = setting("SWARM_DRONE_PAUSED", False, "the drone joins paused and works after `control resume --drone NAME`", "drone")
     heartbeat: float = setting("SWARM_HEARTBEAT", 30.0, "seconds between a drone's heartbeats", "drone")
+    start_report_after: float = setting("SWARM_START_REPORT_AFTER", 1.0, "a build's start report is sent once it has run this many "
+                                        "seconds (a shorter build sends only its completion; 0: at once)", "drone")
     tree: Path = setting("SWARM_TREE", Path("/var/db/repos/gentoo"), "the portage tree whose timestamp a drone announces "
                          "(and the coordinator compares drones' trees with)", "drone")
     portage_config_root: Path = setting("SWARM_PORTAGE_CONFIGROOT", Path("/etc/portage"), "where a drone's make.profile is (its "

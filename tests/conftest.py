@@ -58,6 +58,19 @@ def redis_url() -> str:
 
 
 @contextmanager
+def app_on_redis_db(redis_url: str, db: int) -> Iterator[object]:
+    """A Celery app on database ``db`` of the test Redis, flushed before and after (a test file's own database)."""
+    import redis
+
+    from swarm_celery.app import create_app
+
+    url = redis_url.rsplit("/", 1)[0] + f"/{db}"
+    redis.Redis.from_url(url).flushdb()
+    yield create_app(url, 3600)
+    redis.Redis.from_url(url).flushdb()
+
+
+@contextmanager
 def temporary_database(prefix: str) -> Iterator[str]:
     """A new, empty Postgres database (its URL), dropped afterwards; the test fails under CI when there is no server."""
     from sqlalchemy import create_engine, text

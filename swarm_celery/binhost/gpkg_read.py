@@ -16,16 +16,19 @@ import subprocess
 import tarfile
 import threading
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path, PurePosixPath
 from typing import IO, cast
 
+from swarm_celery.binhost import ustar
 from swarm_celery.binhost.gpkg import EXTENSIONS, GPKG_VERSION, MANIFEST_HASHES, InvalidBinpkg, ManifestHasher
 
+Member = tarfile.TarInfo | ustar.Member  # a member as tarfile or, for a plain archive, the fast reader gives it
 _EXTERNAL = {"zstd": ("zstd", "-dcq", "--long=31"), "lz4": ("lz4", "-dc"), "lzip": ("lzip", "-dc"), "lzop": ("lzop", "-dc")}
 _CHUNK = 1 << 20
 _MAX_METADATA = 64 << 20
+_FAST_IMAGE = 1 << 20  # compressed images up to this size are read by the plain-header reader first
 
 
 def read_gpkg_metadata(path: Path) -> dict[str, str]:
@@ -136,14 +139,19 @@ def _read_metadata(path: Path, container: tarfile.TarFile, by_name: Mapping[str,
         data = stream.read(_MAX_METADATA + 1)
     if len(data) > _MAX_METADATA:
         raise InvalidBinpkg(path, "metadata larger than 64 MiB")
+    files: list[tuple[Member, bytes]]
+    try:
+        files = [(m, data[m.offset:m.offset + m.size]) for m in ustar.members(io.BytesIO(data).read)]
+    except ustar.Unsupported:  # not a plain archive: tarfile reads it
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as metadata:
+            files = [(m, _member_stream(path, metadata, m).read() if m.isreg() else b"") for m in metadata.getmembers()]
     result: dict[str, str] = {}
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as metadata:
-        for member in metadata.getmembers():
-            key = member.name.removeprefix("metadata/")
-            if not member.isreg() or key == member.name or not key or "/" in key or key in (".", ".."):
-                raise InvalidBinpkg(path, f"bad metadata member {member.name!r}")
-            with suppress(UnicodeDecodeError):  # binary (environment.bz2) is skipped
-                result[key] = _member_stream(path, metadata, member).read().decode("utf-8").strip()
+    for member, content in files:
+        key = member.name.removeprefix("metadata/")
+        if not member.isreg() or key == member.name or not key or "/" in key or key in (".", ".."):
+            raise InvalidBinpkg(path, f"bad metadata member {member.name!r}")
+        with suppress(UnicodeDecodeError):  # binary (environment.bz2) is skipped
+            result[key] = content.decode("utf-8").strip()
     missing = [k for k in ("CATEGORY", "PF", "SLOT") if not result.get(k)]
     if missing:
         raise InvalidBinpkg(path, f"metadata lacks {missing}")
@@ -151,19 +159,32 @@ def _read_metadata(path: Path, container: tarfile.TarFile, by_name: Mapping[str,
 
 
 def _check_image(path: Path, container: tarfile.TarFile, by_name: Mapping[str, tarfile.TarInfo]) -> None:
+    """Every image member's name and type; a small image (where headers, not decompression, cost the time) is tried
+    with the plain-header reader first, and read again by tarfile if it is not plain; a large one by tarfile at once."""
+    if _compression(path, by_name, "image")[0].size <= _FAST_IMAGE:
+        try:
+            with _decompressed(path, container, *_compression(path, by_name, "image")) as stream:
+                _check_image_members(path, ustar.members(stream.read))
+            return
+        except ustar.Unsupported:
+            pass
+    with _decompressed(path, container, *_compression(path, by_name, "image")) as stream, tarfile.open(fileobj=stream, mode="r|") as image:
+        _check_image_members(path, image)
+
+
+def _check_image_members(path: Path, image: Iterable[Member]) -> None:
     seen: set[str] = set()
     symlinks: set[str] = set()
-    with _decompressed(path, container, *_compression(path, by_name, "image")) as stream, tarfile.open(fileobj=stream, mode="r|") as image:
-        for member in image:
-            problem = _image_member_problem(member, seen, symlinks)
-            if problem:
-                raise InvalidBinpkg(path, f"image member {member.name!r}: {problem}")
-            seen.add(member.name)
-            if member.issym():
-                symlinks.add(member.name)
+    for member in image:
+        problem = _image_member_problem(member, seen, symlinks)
+        if problem:
+            raise InvalidBinpkg(path, f"image member {member.name!r}: {problem}")
+        seen.add(member.name)
+        if member.issym():
+            symlinks.add(member.name)
 
 
-def _image_member_problem(member: tarfile.TarInfo, seen: set[str], symlinks: set[str]) -> str:
+def _image_member_problem(member: Member, seen: set[str], symlinks: set[str]) -> str:
     name = member.name
     problems = (
         (name.startswith("/") or ".." in name.split("/"), "absolute path or path traversal"),
@@ -171,7 +192,7 @@ def _image_member_problem(member: tarfile.TarInfo, seen: set[str], symlinks: set
         (name in seen, "duplicate"),
         (member.isdev(), "device file (portage refuses these)"),
         (member.islnk() and member.linkname not in seen, f"hardlink to {member.linkname!r}, not an earlier image member"),
-        (any(str(parent) in symlinks for parent in PurePosixPath(name).parents), "path through a symlink"),
+        (bool(symlinks) and any(str(parent) in symlinks for parent in PurePosixPath(name).parents), "path through a symlink"),
     )
     return next((why for bad, why in problems if bad), "")
 

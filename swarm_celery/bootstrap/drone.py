@@ -99,8 +99,9 @@ def drone_tasks_on(app: Celery, settings: Settings, build: Callable[[], Builder]
     """The build task on ``app`` (its runner made on first use), and the hello, heartbeats and goodbye of drone
     ``settings.name`` (with ``only_if``: for a worker it says yes to, given Celery's consumer)."""
     reporter = CeleryReporter(app)
-    drone_tasks.register(app, functools.cache(lambda: DroneRunner(settings.name, build(), settings.staging_dir, reporter, transport())),
-                         signing(settings))
+    runner = functools.cache(lambda: DroneRunner(settings.name, build(), settings.staging_dir, reporter, transport(),
+                                                 settings.start_report_after))
+    drone_tasks.register(app, runner, signing(settings))
     drone_tasks.Announcer(reporter, lambda: drone_identity(settings), settings.heartbeat, only_if).connect()
 
 

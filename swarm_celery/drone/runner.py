@@ -3,12 +3,18 @@
 Dumb drones (DESIGN.md decision 5): a drone knows its name, arch, staging
 directory and builder, and reports through the :class:`Reporter`; it holds no
 database credentials and no DAG.
+
+The start report is sent once the build has run ``start_after`` seconds (0: at once): a build that ends
+sooner (a virtual, an acct-user, a binary package) sends only its completion, which carries its start time
+and which the coordinator takes without a start. That saves a broker message and a coordinator transaction
+per short build; the start report is informational (leases run from the dispatch).
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -35,16 +41,27 @@ class Transport(Protocol):
 
 
 class DroneRunner:
-    def __init__(self, name: str, builder: Builder, staging: Path, reporter: Reporter, transport: Transport | None = None) -> None:
+    def __init__(self, name: str, builder: Builder, staging: Path, reporter: Reporter, transport: Transport | None = None,
+                 start_after: float = 0.0) -> None:
         self.name = name
         self.builder = builder
         self.staging = staging
         self.reporter = reporter
         self.transport = transport  # None: the coordinator reads the drone's staging directory (one host, or a shared filesystem)
+        self.start_after = start_after  # seconds a build runs before its start report is sent (0: at once)
 
     def build(self, request: BuildRequest) -> BuildResult:
         started = time.time()
-        self.reporter.started(request.attempt_id, self.name, request.arch, started)
+        announce = _StartReport(self.reporter, request, self.name, started, self.start_after)
+        try:
+            result = self._build(request, started)
+        finally:
+            announce.settle()  # a start report being sent goes out before the completion; one not yet due never does
+        self.reporter.finished(result, request.urgency)
+        log.info("%s %s: %s", request.cpv, request.attempt_id, result.outcome.value)
+        return result
+
+    def _build(self, request: BuildRequest, started: float) -> BuildResult:
         workdir = self.staging / request.attempt_id
         shutil.rmtree(workdir, ignore_errors=True)  # a redelivered attempt starts clean
         workdir.mkdir(parents=True, exist_ok=True)
@@ -65,8 +82,6 @@ class DroneRunner:
             )
         if self.transport is not None:
             result = self._deliver(request, result, workdir)
-        self.reporter.finished(result, request.urgency)
-        log.info("%s %s: %s", request.cpv, request.attempt_id, result.outcome.value)
         return result
 
     def _deliver(self, request: BuildRequest, result: BuildResult, workdir: Path) -> BuildResult:
@@ -88,3 +103,32 @@ class DroneRunner:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)  # the coordinator holds it now (or it is lost either way)
         return replace(result, log_tail=result.log_tail + notes)
+
+
+class _StartReport:
+    """One build's start report: sent at once (``after`` 0) or by a timer once the build has run ``after`` seconds."""
+
+    def __init__(self, reporter: Reporter, request: BuildRequest, drone: str, started: float, after: float) -> None:
+        self.reporter, self.request, self.drone, self.started = reporter, request, drone, started
+        self.timer: threading.Timer | None = None
+        if after <= 0:
+            self._send()  # a broker that cannot be reached fails the build before it starts, as it always did
+            return
+        self.timer = threading.Timer(after, self._late)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def _send(self) -> None:
+        self.reporter.started(self.request.attempt_id, self.drone, self.request.arch, self.started)
+
+    def _late(self) -> None:
+        try:
+            self._send()
+        except Exception as exc:  # the completion still carries the start time; the build goes on
+            log.warning("the start report could not be sent: %s", exc)
+
+    def settle(self) -> None:
+        """Cancel the report if it is not due yet; wait for it if it is being sent."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer.join()

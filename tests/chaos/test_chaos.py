@@ -39,7 +39,8 @@ FREEZES = int(os.environ.get("SWARM_CHAOS_FREEZES", "1"))
 DUPLICATES = int(os.environ.get("SWARM_CHAOS_DUPLICATES", "3"))
 REDIS_RESTARTS = int(os.environ.get("SWARM_CHAOS_REDIS_RESTARTS", "1"))
 CHAOS_ENV = {"SWARM_TIME_SCALE": "0.05", "SWARM_HEARTBEAT": "0.5", "SWARM_OFFLINE_AFTER": "3", "SWARM_LEASE": "3",
-             "SWARM_RECLAIM_EVERY": "1", "SWARM_RETRY_BACKOFF": "0.2"}
+             "SWARM_RECLAIM_EVERY": "1", "SWARM_RETRY_BACKOFF": "0.2",
+             "SWARM_START_REPORT_AFTER": "0"}  # victims are picked from the builds the record shows started
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis
@@ -14,16 +15,15 @@ from swarm_celery.app import create_app, filesystem_broker_options
 from swarm_celery.domain.model import BuildRequest, BuildResult, Outcome
 from swarm_celery.tasks.census import RedisCensus
 from swarm_celery.tasks.messaging import CeleryBroker, CeleryReporter
+from tests.conftest import app_on_redis_db
 
 CENSUS_REDIS_DB = 12
 
 
 @pytest.fixture
 def app(redis_url: str) -> Iterator[Celery]:
-    url = redis_url.rsplit("/", 1)[0] + f"/{CENSUS_REDIS_DB}"
-    redis.Redis.from_url(url).flushdb()
-    yield create_app(url, 3600)
-    redis.Redis.from_url(url).flushdb()
+    with app_on_redis_db(redis_url, CENSUS_REDIS_DB) as app:
+        yield cast(Celery, app)
 
 
 def build(attempt_id: str, queue: str = "drone.d1") -> tuple[BuildRequest, str]:

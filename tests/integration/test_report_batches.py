@@ -94,3 +94,15 @@ def test_a_poison_report_holds_back_only_itself(broker: str) -> None:
     got = sorted(r.args[0] for batch in taken for r in batch)
     assert got == [i for i in range(40) if i != 7]  # every other report taken, once
     wait(lambda: client.llen(QUEUE) + client.hlen("unacked") == 1, 10)  # the poison one is still there, not lost
+
+
+def test_a_batch_is_acknowledged_in_one_round_trip(broker: str) -> None:
+    client = redis.Redis.from_url(broker)
+    client.config_resetstat()
+    messages: list[list[object]] = [[i] for i in range(120)]
+    taken, client = run_batches(broker, messages, fail_first=0)
+    removals = int(client.info("commandstats").get("cmdstat_zrem", {}).get("calls", 0))
+    exchanges = int(client.info("commandstats").get("cmdstat_exec", {}).get("calls", 0))
+    assert removals == 120  # every message left the unacknowledged index ...
+    assert exchanges <= 120 + len(taken) + 10  # ... with one pipeline per batch (kombu: one more per message), not per report
+    assert max(len(b) for b in taken) > 10 and client.hlen("unacked") == 0

@@ -334,6 +334,10 @@ def special(name: str, kind: bytes, linkname: str = "") -> tarfile.TarInfo:
         ([special("image/dev/null", tarfile.CHRTYPE)], "device file"),
         ([special("image/hard", tarfile.LNKTYPE, "/etc/shadow")], "hardlink"),
         ([special("image/etc", tarfile.SYMTYPE, "/etc"), ("image/etc/cron.d/evil", b"x")], "through a symlink"),
+        # names too long for a plain header: read by tarfile, checked the same
+        ([("image/" + "deep/" * 30 + "../" * 32 + "etc/passwd", b"x")], "path traversal"),
+        ([special("image/" + "e" * 120, tarfile.SYMTYPE, "/etc"), ("image/" + "e" * 120 + "/cron.d/evil", b"x")], "through a symlink"),
+        ([("image/" + "x" * 120, b"1"), ("image/" + "x" * 120, b"2")], "duplicate"),
     ],
 )
 def test_image_tricks_are_rejected(tmp_path: Path, entries: list[tarfile.TarInfo | tuple[str, bytes]], match: str) -> None:
