@@ -161,14 +161,15 @@ def _read_metadata(path: Path, container: tarfile.TarFile, by_name: Mapping[str,
 def _check_image(path: Path, container: tarfile.TarFile, by_name: Mapping[str, tarfile.TarInfo]) -> None:
     """Every image member's name and type; a small image (where headers, not decompression, cost the time) is tried
     with the plain-header reader first, and read again by tarfile if it is not plain; a large one by tarfile at once."""
-    if _compression(path, by_name, "image")[0].size <= _FAST_IMAGE:
+    member, compression = _compression(path, by_name, "image")
+    if member.size <= _FAST_IMAGE:
         try:
-            with _decompressed(path, container, *_compression(path, by_name, "image")) as stream:
+            with _decompressed(path, container, member, compression) as stream:
                 _check_image_members(path, ustar.members(stream.read))
             return
         except ustar.Unsupported:
             pass
-    with _decompressed(path, container, *_compression(path, by_name, "image")) as stream, tarfile.open(fileobj=stream, mode="r|") as image:
+    with _decompressed(path, container, member, compression) as stream, tarfile.open(fileobj=stream, mode="r|") as image:
         _check_image_members(path, image)
 
 
